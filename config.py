@@ -1,0 +1,103 @@
+"""Configuration, read from the environment (a `.env` file is read in development).
+
+One `Config` class, as in the Flask Mega-Tutorial; `TestConfig` only changes what tests need.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("METER_INSTANCE_DIR", BASE_DIR / "instance"))
+
+try:  # python-dotenv: development convenience only, never required.
+    from dotenv import load_dotenv
+
+    load_dotenv(BASE_DIR / ".env")
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _list(name: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
+
+
+class Config:
+    ENV_NAME = os.environ.get("METER_ENV", "production")  # "development" relaxes SECRET_KEY
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
+
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'meter.sqlite3'}"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Unset means: an embedded redis-server under instance/ (started by `make run`).
+    REDIS_URL = os.environ.get("REDIS_URL") or ""
+    # The access check must answer even when Redis hangs: short timeouts, then degraded mode.
+    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.25"))
+    # After a Redis failure, skip Redis for this long instead of paying a timeout per request.
+    REDIS_RETRY_AFTER = float(os.environ.get("REDIS_RETRY_AFTER", "1.0"))
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = _int("MAIL_PORT", 1025)
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL")
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "meter <no-reply@localhost>")
+    # Flask-Mail sets no timeout; a hanging SMTP server must not stall the worker.
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+    MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 12)  # then the row is a dead letter
+    MAIL_RETRY_BASE = float(os.environ.get("MAIL_RETRY_BASE", "30"))  # seconds, doubled per attempt
+    MAIL_RETRY_MAX = float(os.environ.get("MAIL_RETRY_MAX", "3600"))
+
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+
+    ACTIVATION_MAX_AGE = _int("ACTIVATION_MAX_AGE", 3 * 24 * 3600)
+    RESET_MAX_AGE = _int("RESET_MAX_AGE", 3600)
+    READER_TOKEN_MAX_AGE = _int("READER_TOKEN_MAX_AGE", 30 * 24 * 3600)
+    # How long reader state (verified, subscription, live sessions) stays cached in Redis.
+    READER_CACHE_TTL = _int("READER_CACHE_TTL", 3600)
+    # How long a site and its API key hashes stay cached in each process (key revocation delay).
+    SITE_CACHE_TTL = float(os.environ.get("SITE_CACHE_TTL", "10"))
+
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+
+    # Argon2id cost (argon2-cffi's RFC 9106 "low memory" profile by default).
+    ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)
+    ARGON2_MEMORY_COST = _int("ARGON2_MEMORY_COST", 64 * 1024)
+    ARGON2_PARALLELISM = _int("ARGON2_PARALLELISM", 4)
+
+    WTF_CSRF_TIME_LIMIT = None  # the CSRF token lives as long as the session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", ENV_NAME != "development")
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SECRET_KEY_FALLBACKS: list[str] = []
+    PUBLIC_BASE_URL = "http://meter.test"
+    SESSION_COOKIE_SECURE = False
+    # Argon2id stays, at a cost the suite can afford; production keeps the defaults above.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
+    ARGON2_PARALLELISM = 1
+    SITE_CACHE_TTL = 0.0
+    MAIL_TIMEOUT = 2.0
+    MAIL_SUPPRESS_SEND = False  # Flask-Mail would swallow mail when TESTING; tests use a real SMTP server
+    MAIL_RETRY_BASE = 0.0
+    MAIL_RETRY_MAX = 0.0

@@ -1,0 +1,60 @@
+"""meter: metered access (a paywall's meter) for news publishers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("METER_INSTANCE_DIR") or None, instance_relative_config=True)
+    from config import Config
+
+    app.config.from_object(Config)
+    if isinstance(test_config, type):
+        app.config.from_object(test_config)
+    elif test_config is not None:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    _secret_key(app)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    from . import api, cli, health, mail, pages, problems, redisconn
+    from .extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, render_as_batch=True, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    )
+    csrf.init_app(app)
+    mail.init_app(app)
+    redisconn.init_app(app)
+    problems.init_app(app)
+    health.init_app(app)
+    api.init_app(app)
+    pages.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _secret_key(app: Flask) -> None:
+    """Required outside development; in development one is made once and kept under instance/."""
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("ENV_NAME") != "development":
+        raise RuntimeError("SECRET_KEY is not set (set METER_ENV=development to have one made for you)")
+    path = os.path.join(app.instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    with open(path) as f:
+        app.config["SECRET_KEY"] = f.read().strip()

@@ -1,0 +1,39 @@
+"""What the account flows share: finding readers and the links mail carries."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import current_app
+
+from ..extensions import db
+from ..models import Reader
+from ..sites import SiteInfo, normalise_origin
+from . import emails
+
+
+def find_reader(site_id: int, email: str) -> Reader | None:
+    """None for an unknown or malformed address; callers answer the same either way."""
+    try:
+        key = emails.lookup_key(emails.normalise(email))
+    except emails.BadEmail:
+        return None
+    return db.session.scalar(db.select(Reader).filter_by(site_id=site_id, email_key=key))
+
+
+def page_url(site: SiteInfo, path: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{path}"
+
+
+def safe_next(site: SiteInfo, url: str | None) -> str | None:
+    """`url` when it is an absolute http(s) URL on one of the site's origins, else None (no open redirects)."""
+    if not url or not isinstance(url, str) or len(url) > 2048 or any(ch in url for ch in "\r\n\\"):
+        return None
+    origin = normalise_origin(url)
+    if origin is None or origin not in site.origins:
+        return None
+    return url
+
+
+def mail_context(site: SiteInfo, **extra) -> dict:
+    return {"site": site, "quota": site.policy.quota_verified, "quote": quote, **extra}

@@ -1,0 +1,36 @@
+"""The access check: may this reader read this article? One Redis call in steady state, no SQL."""
+
+from __future__ import annotations
+
+from flask import g
+
+from ..accounts.sessions import check_token
+from ..metering import Decision, Subject, check
+from ..validation import parse
+from . import bp
+from .schemas import AccessBody
+
+
+@bp.post("/access")
+def access():
+    body = parse(AccessBody)
+    site = g.site
+    token = check_token(site, body.reader_token)
+    anonymous = Subject.anonymous(body.anonymous_id) if body.anonymous_id else None
+    token_status = token.status
+    decision: Decision | None = None
+    if token.status == "valid":
+        decision = check(
+            site, Subject.reader(token.reader_id, token.session_id), body.article.id, body.article.class_, body.record
+        )
+        if decision.revoked:
+            token_status, decision = "revoked", None
+    if decision is None:  # no usable reader token: judged as anonymous
+        decision = check(site, anonymous, body.article.id, body.article.class_, body.record)
+    return {
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "reader": {"state": decision.state, "token": token_status},
+        "meter": decision.meter(),
+        "degraded": decision.degraded,
+    }

@@ -1,0 +1,76 @@
+"""Reader calls: who am I (with the meter), and subscriptions set by the publisher's billing."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import g, request
+
+from .. import clock, metering
+from ..accounts import sessions
+from ..extensions import db
+from ..models import Reader
+from ..problems import Problem
+from ..validation import parse
+from . import bp
+from .schemas import SubscriptionBody
+
+
+def reader_json(reader: Reader) -> dict:
+    until = reader.subscription_until
+    return {
+        "reader_id": reader.id,
+        "email": reader.email,
+        "state": reader.state,
+        "locale": reader.locale,
+        "subscription_until": until.replace(tzinfo=UTC).isoformat() if until else None,
+    }
+
+
+@bp.get("/readers/me")
+def me():
+    status, reader = sessions.live_reader(g.site, request.headers.get("X-Reader-Token"))
+    if reader is None:
+        name = "token-expired" if status == "expired" else "token-invalid"
+        raise Problem(401, name, "Reader token " + ("missing" if status == "none" else status), "Log in again.")
+    policy = g.site.policy
+    now = clock.now()
+    period = policy.period_at(now)
+    unlocked = metering.unlocked_articles(g.site, metering.Subject.reader(reader.id).key)
+    limit = policy.quota_for(reader.state if reader.state != "subscriber" else "verified")
+    answer = reader_json(reader)
+    answer["meter"] = {
+        "used": len(unlocked),
+        "limit": limit,
+        "remaining": max(limit - len(unlocked), 0),
+        "period": period.label,
+        "period_end": metering._period_end(period, min(unlocked.values(), default=0), now).isoformat(),
+        "unlocked": sorted(unlocked),
+    }
+    return answer
+
+
+def _reader_of_site(reader_id: int) -> Reader:
+    reader = db.session.get(Reader, reader_id)
+    if reader is None or reader.site_id != g.site.id:
+        raise Problem(404, "reader-not-found", "Reader not found", f"No reader {reader_id} on this site.")
+    return reader
+
+
+@bp.put("/readers/<int:reader_id>/subscription")
+def set_subscription(reader_id: int):
+    reader = _reader_of_site(reader_id)
+    body = parse(SubscriptionBody)
+    reader.subscription_until = body.until.astimezone(UTC).replace(tzinfo=None)
+    db.session.commit()
+    metering.forget_reader_state(g.site.id, reader.id)
+    return reader_json(reader)
+
+
+@bp.delete("/readers/<int:reader_id>/subscription")
+def end_subscription(reader_id: int):
+    reader = _reader_of_site(reader_id)
+    reader.subscription_until = None
+    db.session.commit()
+    metering.forget_reader_state(g.site.id, reader.id)
+    return reader_json(reader)

@@ -1,0 +1,75 @@
+"""Request bodies of the /v1 API, validated strictly: a number is not a password."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+AnonymousId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=320)]
+Password = Annotated[str, StringConstraints(max_length=1024)]
+TokenStr = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", str_strip_whitespace=False)
+
+
+class RegisterBody(Body):
+    email: Email
+    password: Password
+    locale: Literal["id", "en"] | None = None
+    next: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    anonymous_id: AnonymousId | None = None
+
+
+class EmailBody(Body):
+    email: Email
+
+
+class ActivationBody(Body):
+    token: TokenStr
+    anonymous_id: AnonymousId | None = None
+
+
+class LoginBody(Body):
+    email: Email
+    password: Password
+    anonymous_id: AnonymousId | None = None
+
+
+class LogoutBody(Body):
+    reader_token: TokenStr
+
+
+class ResetConfirmBody(Body):
+    token: TokenStr
+    password: Password
+
+
+def _aware(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO-8601 date and time") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("give a time with a UTC offset, such as 2027-01-01T00:00:00+07:00")
+    return parsed
+
+
+class SubscriptionBody(Body):
+    until: Annotated[str, StringConstraints(max_length=64), AfterValidator(_aware)]
+
+
+class Article(Body):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    class_: Literal["free", "metered", "premium"] = Field("metered", alias="class")
+
+
+class AccessBody(Body):
+    reader_token: TokenStr | None = None
+    anonymous_id: AnonymousId | None = None
+    article: Article
+    record: bool = True

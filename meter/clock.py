@@ -1,0 +1,22 @@
+"""The one place meter reads the time, so that tests can travel to next month."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+_offset = timedelta(0)
+
+
+def now() -> datetime:
+    return datetime.now(UTC) + _offset
+
+
+def travel(delta: timedelta) -> None:
+    """Move meter's clock (tests only); `reset()` brings it back."""
+    global _offset
+    _offset += delta
+
+
+def reset() -> None:
+    global _offset
+    _offset = timedelta(0)

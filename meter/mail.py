@@ -1,0 +1,175 @@
+"""Mail through a durable outbox.
+
+A request renders its mail and writes it to the `outbox` table in the same transaction as the change
+that caused it; `flask mail worker` delivers it. An SMTP outage therefore delays mail and loses none.
+Each row is claimed with a lease before sending, so two workers never send the same row at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import time
+from datetime import timedelta
+
+from flask import Flask, current_app, render_template
+from flask_mail import Connection, Message
+from sqlalchemy import or_, select, update
+
+from . import signals
+from .extensions import db, mail
+from .models import OutboxMail, utcnow
+
+log = logging.getLogger(__name__)
+
+LOCALES = ("id", "en")
+LEASE = timedelta(minutes=5)
+
+
+def _configure_host_with_timeout(self: Connection):
+    """Flask-Mail opens smtplib connections without a timeout; a hanging server would stall us."""
+    timeout = current_app.config["MAIL_TIMEOUT"]
+    m = self.mail
+    if m.use_ssl:
+        host: smtplib.SMTP = smtplib.SMTP_SSL(m.server, m.port, timeout=timeout)
+    else:
+        host = smtplib.SMTP(m.server, m.port, timeout=timeout)
+    host.set_debuglevel(int(m.debug))
+    if m.use_tls:
+        host.starttls()
+    if m.username and m.password:
+        host.login(m.username, m.password)
+    return host
+
+
+Connection.configure_host = _configure_host_with_timeout
+
+
+def _clean_header(value: str) -> str:
+    """No CR/LF (or other control characters) ever reaches a mail header."""
+    return "".join(ch for ch in value if ch >= " " and ch != "\x7f")
+
+
+def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
+    """Render `mail/<locale>/<kind>.{txt,html}` and add it to the outbox (the caller commits)."""
+    locale = locale if locale in LOCALES else "id"
+    subject = render_template(f"mail/{locale}/{kind}.subject.txt", **context).strip()
+    row = OutboxMail(
+        site_id=site_id,
+        kind=kind,
+        to_addr=_clean_header(to),
+        subject=_clean_header(subject),
+        body_text=render_template(f"mail/{locale}/{kind}.txt", **context),
+        body_html=render_template(f"mail/{locale}/{kind}.html", **context),
+    )
+    db.session.add(row)
+    signals.mail_queued.send(current_app._get_current_object(), mail=row)
+    return row
+
+
+def _backoff(attempts: int) -> timedelta:
+    c = current_app.config
+    return timedelta(seconds=min(c["MAIL_RETRY_BASE"] * (2 ** max(attempts - 1, 0)), c["MAIL_RETRY_MAX"]))
+
+
+def _claim(row_id: int) -> bool:
+    now = utcnow()
+    claimed = db.session.execute(
+        update(OutboxMail)
+        .where(
+            OutboxMail.id == row_id,
+            OutboxMail.sent_at.is_(None),
+            OutboxMail.dead_at.is_(None),
+            or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until < now),
+        )
+        .values(locked_until=now + LEASE)
+    ).rowcount
+    db.session.commit()
+    return claimed == 1
+
+
+def deliver_due(limit: int = 100) -> tuple[int, int]:
+    """Send what is due, one SMTP connection per batch; returns (sent, failed)."""
+    now = utcnow()
+    ids = db.session.scalars(
+        select(OutboxMail.id)
+        .where(OutboxMail.sent_at.is_(None), OutboxMail.dead_at.is_(None), OutboxMail.next_attempt_at <= now)
+        .order_by(OutboxMail.id)
+        .limit(limit)
+    ).all()
+    sent = failed = 0
+    connection = None
+    try:
+        for row_id in ids:
+            if not _claim(row_id):
+                continue
+            row = db.session.get(OutboxMail, row_id)
+            message = Message(
+                subject=row.subject,
+                recipients=[row.to_addr],
+                body=row.body_text,
+                html=row.body_html,
+                sender=current_app.config["MAIL_DEFAULT_SENDER"],
+            )
+            try:
+                if connection is None:
+                    connection = mail.connect().__enter__()
+                connection.send(message)
+            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+                failed += 1
+                connection = _close(connection)
+                _failed(row, exc)
+                continue
+            row.sent_at = utcnow()
+            row.attempts += 1
+            row.locked_until = None
+            db.session.commit()
+            sent += 1
+            log.info("mail %s sent (%s)", row.id, row.kind)
+    finally:
+        _close(connection)
+    return sent, failed
+
+
+def _close(connection):
+    if connection is not None:
+        with contextlib.suppress(Exception):  # a broken connection is thrown away either way
+            connection.__exit__(None, None, None)
+    return None
+
+
+def _failed(row: OutboxMail, exc: BaseException) -> None:
+    row.attempts += 1
+    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    row.locked_until = None
+    if row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
+        row.dead_at = utcnow()
+        log.error("mail %s is a dead letter after %s attempts: %s", row.id, row.attempts, row.last_error)
+    else:
+        row.next_attempt_at = utcnow() + _backoff(row.attempts)
+        log.warning(
+            "mail %s failed (attempt %s), retry at %s: %s", row.id, row.attempts, row.next_attempt_at, row.last_error
+        )
+    db.session.commit()
+
+
+def run_worker(poll_interval: float = 1.0, once: bool = False) -> None:
+    log.info("mail worker started (SMTP %s:%s)", current_app.config["MAIL_SERVER"], current_app.config["MAIL_PORT"])
+    while True:
+        try:
+            sent, _failed_count = deliver_due()
+        except Exception:
+            db.session.rollback()
+            log.exception("mail worker pass failed")
+            sent = 0
+        finally:
+            db.session.remove()
+        if once:
+            return
+        if not sent:
+            time.sleep(poll_interval)
+
+
+def init_app(app: Flask) -> None:
+    mail.init_app(app)

@@ -1,0 +1,329 @@
+"""The meter: who has unlocked what, decided in Redis by one Lua script, kept durably in SQL.
+
+Redis is the fast copy; the `unlocks` table is the truth. When a subject's Redis data is missing
+(flush, restart, eviction) the script says so and it is rebuilt from the ledger before deciding, so
+nobody gains or loses an unlock. The layout of the Redis data is private to this module and
+`lua/check.lua`; keys are named in `keys.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import clock, keys, signals
+from .extensions import db
+from .models import Reader, ReaderSession, Unlock
+from .policy import Period, Policy
+from .redisconn import RedisUnavailable, conn
+from .sites import SiteInfo
+
+log = logging.getLogger(__name__)
+
+CALENDAR_GRACE = 7 * 86400  # keep a finished period's data a while (late pingbacks, support)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whom an access check counts against: a reader (with the session of their token) or an anonymous id."""
+
+    kind: str  # "r" | "a"
+    key: str  # keys.subject_for_*
+    reader_id: int | None = None
+    session_id: str = ""
+
+    @classmethod
+    def reader(cls, reader_id: int, session_id: str = "") -> Subject:
+        return cls("r", keys.subject_for_reader(reader_id), reader_id, session_id)
+
+    @classmethod
+    def anonymous(cls, anonymous_id: str) -> Subject:
+        return cls("a", keys.subject_for_anonymous(anonymous_id))
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    reason: str
+    state: str
+    used: int
+    limit: int
+    period_end: datetime
+    degraded: bool = False
+    revoked: bool = False  # the reader token's session is gone: judge again as anonymous
+    article_class: str = "metered"
+    extra: dict = field(default_factory=dict)
+
+    def meter(self) -> dict:
+        return {
+            "used": self.used,
+            "limit": self.limit,
+            "remaining": max(self.limit - self.used, 0),
+            "period_end": self.period_end.isoformat(),
+        }
+
+
+def _ledger_period(period: Period, when: datetime) -> str:
+    """Ledger rows of rolling windows are labelled by day, so an article can unlock again later."""
+    return "d" + when.astimezone(UTC).strftime("%Y-%m-%d") if period.rolling_seconds else period.label
+
+
+def _epoch(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def _naive_utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def refusal_reason(policy: Policy, state: str, article_class: str) -> str:
+    if article_class == "premium":
+        return "subscription_required"
+    if state == "anonymous" and max(policy.quota_registered, policy.quota_verified) > policy.quota_anonymous:
+        return "registration_required"
+    if state == "registered" and policy.quota_verified > policy.quota_registered:
+        return "verification_required"
+    return "quota_exhausted"
+
+
+def _period_end(period: Period, oldest: int, now: datetime) -> datetime:
+    if not period.rolling_seconds:
+        return period.end
+    start = datetime.fromtimestamp(oldest, UTC) if oldest else now
+    return (start + timedelta(seconds=period.rolling_seconds)).astimezone(period.start.tzinfo)
+
+
+# --- loading what Redis lost ------------------------------------------------------------------
+
+
+def ledger_entries(site_id: int, subject: str, period: Period, now: datetime) -> dict[str, int]:
+    """article id → unlock time (epoch) for the subject's current period, from the ledger."""
+    query = select(Unlock.article_id, Unlock.unlocked_at).where(Unlock.site_id == site_id, Unlock.subject == subject)
+    if period.rolling_seconds:
+        since = _naive_utc(now - timedelta(seconds=period.rolling_seconds))
+        query = query.where(Unlock.period.like("d%"), Unlock.unlocked_at > since)
+    else:
+        query = query.where(Unlock.period == period.label)
+    entries: dict[str, int] = {}
+    for article_id, unlocked_at in db.session.execute(query):
+        t = _epoch(unlocked_at.replace(tzinfo=UTC))
+        entries[article_id] = max(t, entries.get(article_id, 0))
+    return entries
+
+
+def reader_state_blob(site_id: int, reader_id: int, now: datetime) -> str:
+    """The cached reader state the Lua script keeps: "verified|sub_until|sid,sid" ("" if no reader)."""
+    reader = db.session.get(Reader, reader_id)
+    if reader is None or reader.site_id != site_id:
+        return "0|0|"
+    max_age = current_app.config["READER_TOKEN_MAX_AGE"]
+    since = _naive_utc(now - timedelta(seconds=max_age))
+    sids = db.session.scalars(
+        select(ReaderSession.id).where(
+            ReaderSession.reader_id == reader_id, ReaderSession.revoked_at.is_(None), ReaderSession.created_at > since
+        )
+    ).all()
+    sub = _epoch(reader.subscription_until.replace(tzinfo=UTC)) if reader.subscription_until else 0
+    return f"{1 if reader.verified_at else 0}|{sub}|{','.join(sids)}"
+
+
+def record_unlock(site_id: int, subject: str, period: Period, article_id: str, when: datetime) -> None:
+    """Write one unlock to the ledger; a duplicate (a retried or raced request) is ignored."""
+    values = {
+        "site_id": site_id,
+        "subject": subject,
+        "period": _ledger_period(period, when),
+        "article_id": article_id,
+        "unlocked_at": _naive_utc(when),
+    }
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(Unlock).values(**values).on_conflict_do_nothing())
+    db.session.commit()
+
+
+# --- the check --------------------------------------------------------------------------------
+
+
+def check(site: SiteInfo, subject: Subject | None, article_id: str, article_class: str, record: bool) -> Decision:
+    policy = site.policy
+    now = clock.now()
+    period = policy.period_at(now)
+    if subject is None:
+        return _without_subject(policy, period, article_class, now)
+    state_key = keys.reader_state(site.id, subject.key)
+    unlock_key = keys.unlocks(site.id, subject.key, period.label)
+    ttl = (
+        period.rolling_seconds + 86400
+        if period.rolling_seconds
+        else max(_epoch(period.end) - _epoch(now), 0) + CALENDAR_GRACE
+    )
+    args: list = [
+        subject.kind,
+        subject.session_id,
+        _epoch(now),
+        article_id,
+        article_class,
+        "1" if record else "0",
+        policy.quota_anonymous,
+        policy.quota_registered,
+        policy.quota_verified,
+        ttl,
+        period.rolling_seconds,
+        current_app.config["READER_CACHE_TTL"],
+        "",
+        "0",
+    ]
+    redis = conn()
+    script = redis.scripts["check"]
+    try:
+        result = redis.call(script, keys=[state_key, unlock_key], args=args)
+        if result[0] in ("need_state", "need_unlocks"):
+            # Cold path: load what Redis lacks from SQL, and let the script store it (only if still missing).
+            if subject.kind == "r":
+                args[12] = reader_state_blob(site.id, subject.reader_id, now)
+            args[13] = "1"
+            for article, t in ledger_entries(site.id, subject.key, period, now).items():
+                args.extend((article, t))
+            result = redis.call(script, keys=[state_key, unlock_key], args=args)
+    except RedisUnavailable as exc:
+        log.warning("redis unavailable, degraded answer: %s", exc)
+        return degraded(site, subject, article_id, article_class, now, period)
+
+    code, state, used, oldest, _sub = result[0], result[1], int(result[2]), int(result[3]), int(result[4])
+    if code == "revoked":
+        return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True)
+    limit = policy.quota_for(state) if state != "subscriber" else policy.quota_verified
+    end = _period_end(period, oldest, now)
+    if code == "unlocked_now":
+        try:
+            record_unlock(site.id, subject.key, period, article_id, now)
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("unlock of %s by %s kept in Redis only: ledger write failed", article_id, subject.key)
+        signals.article_unlocked.send(
+            current_app._get_current_object(), site_id=site.id, subject=subject.key, article_id=article_id
+        )
+    reasons = {
+        "free_content": (True, "free_content"),
+        "subscriber": (True, "subscriber"),
+        "already_unlocked": (True, "already_unlocked"),
+        "unlocked_now": (True, "unlocked_now"),
+        "would_unlock": (True, "would_unlock"),
+    }
+    if code in reasons:
+        allowed, reason = reasons[code]
+    else:
+        allowed, reason = False, refusal_reason(policy, state, article_class)
+    return Decision(allowed, reason, state, used, limit, end, article_class=article_class)
+
+
+def _without_subject(policy: Policy, period: Period, article_class: str, now: datetime) -> Decision:
+    """Nobody to count against: free is free, nothing else can be unlocked."""
+    end = _period_end(period, 0, now)
+    if article_class == "free":
+        return Decision(True, "free_content", "anonymous", 0, policy.quota_anonymous, end)
+    return Decision(
+        False, refusal_reason(policy, "anonymous", article_class), "anonymous", 0, policy.quota_anonymous, end
+    )
+
+
+def degraded(
+    site: SiteInfo, subject: Subject, article_id: str, article_class: str, now: datetime, period: Period
+) -> Decision:
+    """Redis is away: subscribers and free from the database, metered as the site's policy says."""
+    policy = site.policy
+    state, used, unlocked = "anonymous", 0, False
+    try:
+        if subject.kind == "r":
+            reader = db.session.get(Reader, subject.reader_id)
+            session = db.session.get(ReaderSession, subject.session_id) if subject.session_id else None
+            if reader is None or session is None or session.revoked_at is not None or session.reader_id != reader.id:
+                return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True, degraded=True)
+            state = "subscriber" if reader.is_subscriber(_naive_utc(now)) else reader.state
+        entries = ledger_entries(site.id, subject.key, period, now)
+        used, unlocked = len(entries), article_id in entries
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("database unavailable too while degraded")
+    limit = policy.quota_for(state) if state != "subscriber" else policy.quota_verified
+    end = _period_end(period, 0, now)
+    if article_class == "free":
+        allowed, reason = True, "free_content"
+    elif state == "subscriber":
+        allowed, reason = True, "subscriber"
+    elif article_class == "premium":
+        allowed, reason = False, "subscription_required"
+    elif unlocked:
+        allowed, reason = True, "already_unlocked"
+    elif policy.degraded_mode == "allow":
+        allowed, reason = True, "degraded_allow"
+    else:
+        allowed, reason = False, "degraded_deny"
+    return Decision(allowed, reason, state, used, limit, end, degraded=True, article_class=article_class)
+
+
+# --- changes outside the hot path -------------------------------------------------------------
+
+
+def forget_reader_state(site_id: int, reader_id: int) -> None:
+    """Drop the cached reader state after any change to it in SQL; the next check reloads it."""
+    try:
+        conn().call(conn().client.delete, keys.reader_state(site_id, keys.subject_for_reader(reader_id)))
+    except RedisUnavailable:
+        log.warning("could not drop cached state of reader %s; it expires within READER_CACHE_TTL", reader_id)
+
+
+def _forget_unlocks(site_id: int, subject: str, period: Period) -> None:
+    try:
+        conn().call(conn().client.delete, keys.unlocks(site_id, subject, period.label))
+    except RedisUnavailable:
+        log.warning("could not drop cached unlocks of %s", subject)
+
+
+def unlocked_articles(site: SiteInfo, subject: str) -> dict[str, int]:
+    now = clock.now()
+    return ledger_entries(site.id, subject, site.policy.period_at(now), now)
+
+
+def merge_anonymous(site: SiteInfo, anonymous_id: str, reader_id: int) -> int:
+    """Carry an anonymous visitor's unlocks of the current period over to a reader; returns how many."""
+    now = clock.now()
+    period = site.policy.period_at(now)
+    anon = keys.subject_for_anonymous(anonymous_id)
+    reader = keys.subject_for_reader(reader_id)
+    entries = ledger_entries(site.id, anon, period, now)
+    if not entries:
+        return 0
+    for article_id, t in entries.items():
+        when = datetime.fromtimestamp(t, UTC)
+        record_unlock(site.id, reader, period, article_id, when)
+    query = delete(Unlock).where(Unlock.site_id == site.id, Unlock.subject == anon)
+    db.session.execute(query)
+    db.session.commit()
+    _forget_unlocks(site.id, anon, period)
+    _forget_unlocks(site.id, reader, period)
+    return len(entries)
+
+
+def reset(site: SiteInfo, subject: str) -> int:
+    """Clear the subject's unlocks of the current period (operator command)."""
+    now = clock.now()
+    period = site.policy.period_at(now)
+    query = delete(Unlock).where(Unlock.site_id == site.id, Unlock.subject == subject)
+    if period.rolling_seconds:
+        query = query.where(Unlock.period.like("d%"))
+    else:
+        query = query.where(Unlock.period == period.label)
+    count = db.session.execute(query).rowcount
+    db.session.commit()
+    _forget_unlocks(site.id, subject, period)
+    return count

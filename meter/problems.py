@@ -1,0 +1,97 @@
+"""RFC 9457 problem details: every error under /v1 (and the AMP routes) is application/problem+json."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+API_PREFIXES = ("/v1/", "/amp/", "/healthz", "/readyz")
+
+_STATUS_NAMES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-failed",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        name: str,
+        title: str,
+        detail: str | None = None,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status, self.name, self.title, self.detail = status, name, title, detail
+        self.errors, self.headers = errors, headers or {}
+
+
+def problem_response(
+    status: int,
+    name: str,
+    title: str,
+    detail: str | None = None,
+    errors: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"{current_app.config['PUBLIC_BASE_URL']}/problems/{name}",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+def _wants_problem() -> bool:
+    return request.path.startswith(API_PREFIXES) or request.accept_mimetypes.best == "application/json"
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem) -> Response:
+        return problem_response(exc.status, exc.name, exc.title, exc.detail, exc.errors, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if not _wants_problem():
+            return exc
+        status = exc.code or 500
+        name = _STATUS_NAMES.get(status, "http-error")
+        response = problem_response(status, name, exc.name, exc.description)
+        for header in ("Allow", "Retry-After"):
+            if exc.get_response().headers.get(header):
+                response.headers[header] = exc.get_response().headers[header]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _wants_problem():
+            return "Internal Server Error", 500
+        return problem_response(500, "internal-error", "Internal Server Error", "The error was logged.")

@@ -1,0 +1,77 @@
+"""Signed tokens: one itsdangerous serializer per purpose, each with its own salt.
+
+A token of one purpose never verifies as another. Keys rotate through SECRET_KEY_FALLBACKS: the
+current key signs, every listed key verifies. Payloads name what they vouch for (the email, the
+password version, the session), so a token dies when that thing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from . import clock
+
+ACTIVATION = "activation"
+RESET = "password-reset"
+READER = "reader"
+
+_SALTS = {ACTIVATION: "meter.activation.v1", RESET: "meter.password-reset.v1", READER: "meter.reader.v1"}
+_MAX_AGE_SETTING = {ACTIVATION: "ACTIVATION_MAX_AGE", RESET: "RESET_MAX_AGE", READER: "READER_TOKEN_MAX_AGE"}
+
+
+class _ClockSigner(TimestampSigner):
+    """Reads meter's clock, so expiry follows the same time as everything else."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
+class TokenError(Exception):
+    """`kind` is "expired" or "invalid"."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Token:
+    payload: dict[str, Any]
+    issued_at: int
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    config = current_app.config
+    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]  # last one signs
+    return URLSafeTimedSerializer(keys, salt=_SALTS[purpose], signer=_ClockSigner)
+
+
+def make(purpose: str, payload: dict[str, Any]) -> str:
+    return _serializer(purpose).dumps(payload)
+
+
+def load(purpose: str, token: Any, max_age: int | None = None) -> Token:
+    """Verify signature and age; raise TokenError("expired" | "invalid")."""
+    if not isinstance(token, str) or not 10 <= len(token) <= 4096:
+        raise TokenError("invalid")
+    if max_age is None:
+        max_age = current_app.config[_MAX_AGE_SETTING[purpose]]
+    try:
+        payload, issued = _serializer(purpose).loads(token, max_age=max_age, return_timestamp=True)
+    except SignatureExpired:
+        raise TokenError("expired") from None
+    except (BadSignature, ValueError, TypeError, UnicodeError):
+        raise TokenError("invalid") from None
+    if not isinstance(payload, dict):
+        raise TokenError("invalid")
+    return Token(payload, int(issued.timestamp()))
+
+
+def fingerprint(value: str) -> str:
+    """A short digest to bind a token to a value (an email, a password hash) without revealing it."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
