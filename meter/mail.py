@@ -116,7 +116,7 @@ def deliver_due(limit: int = 100) -> tuple[int, int]:
                 if connection is None:
                     connection = mail.connect().__enter__()
                 connection.send(message)
-            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure of one mail is recorded; the worker goes on
                 failed += 1
                 connection = _close(connection)
                 _failed(row, exc)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis as redis_lib
+import sqlalchemy
 from aiosmtpd.controller import Controller
 
 from config import TestConfig
@@ -81,17 +82,47 @@ def smtp_server():
     controller.stop()
 
 
+POSTGRES_URL = os.environ.get("METER_TEST_DATABASE_URL", "")
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory, redis_url):
-    """A SQLite file migrated once with `flask db upgrade`; each test gets a copy."""
+    """The schema made once by the project's migrations (`flask db upgrade`).
+
+    SQLite (default): a migrated file that each test copies. PostgreSQL (METER_TEST_DATABASE_URL):
+    the schema is rebuilt once, and each test truncates the tables.
+    """
     from flask_migrate import upgrade
 
-    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
-    app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "REDIS_URL": redis_url})
+    if POSTGRES_URL:
+        url = POSTGRES_URL
+        engine = sqlalchemy.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sqlalchemy.text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.sqlite3'}"
+    app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
     with app.app_context():
         upgrade()
         db.engine.dispose()
-    return path
+    return url
+
+
+@pytest.fixture
+def database_url(tmp_path, database_template) -> str:
+    """A database of the migrated schema with no rows, for this test alone."""
+    if database_template.startswith("sqlite:///"):
+        path = tmp_path / "meter.sqlite3"
+        shutil.copy(database_template.removeprefix("sqlite:///"), path)
+        return f"sqlite:///{path}"
+    engine = sqlalchemy.create_engine(database_template)
+    with engine.begin() as conn:
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        conn.execute(sqlalchemy.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return database_template
 
 
 def _config_dict() -> dict:
@@ -102,10 +133,8 @@ def _config_dict() -> dict:
 
 
 @pytest.fixture
-def app(tmp_path, redis_url, smtp_server, database_template):
+def app(redis_url, smtp_server, database_url):
     controller, mailbox = smtp_server
-    db_path = tmp_path / "meter.sqlite3"
-    shutil.copy(database_template, db_path)
     redis_lib.Redis.from_url(redis_url).flushall()
     mailbox.clear()
     clock.reset()
@@ -113,7 +142,7 @@ def app(tmp_path, redis_url, smtp_server, database_template):
     app = create_app(
         {
             **_config_dict(),
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": controller.port,

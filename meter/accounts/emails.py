@@ -16,7 +16,8 @@ def normalise(raw: str) -> str:
     if not isinstance(raw, str) or len(raw) > 320 or any(ch in raw for ch in "\r\n\x00"):
         raise BadEmail("not an email address")
     try:
-        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=True)
+        # SMTPUTF8 local parts are refused: Flask-Mail (and many relays) cannot deliver to them.
+        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise BadEmail(str(exc)) from None
     return result.normalized

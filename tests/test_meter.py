@@ -1,0 +1,274 @@
+"""The meter under pressure: races, Redis flushes and outages, anonymous carry-over, rolling windows."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+from meter import clock, create_app
+from meter.embedded import RedisProcess
+from meter.extensions import db
+from meter.models import Unlock
+
+from .conftest import Api, make_site
+
+
+def ledger(app, subject_prefix="r:") -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = db.session.execute(select(Unlock.subject, Unlock.article_id).order_by(Unlock.id)).all()
+    return [(s, a) for s, a in rows if s.startswith(subject_prefix)]
+
+
+def test_fifty_concurrent_checks_let_exactly_the_quota_in(app, api, verified_reader):
+    _, token = verified_reader()
+    barrier = threading.Barrier(50)
+
+    def check(n: int) -> dict:
+        client = app.test_client()
+        barrier.wait()
+        body = {"reader_token": token, "article": {"id": f"tempo:koran:{n}", "class": "metered"}}
+        response = client.post("/v1/access", json=body, headers={"Authorization": f"Bearer {api.key}"})
+        assert response.status_code == 200
+        return response.get_json()
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(check, range(50)))
+    allowed = [a for a in answers if a["allowed"]]
+    assert len(allowed) == 2
+    assert {a["reason"] for a in allowed} == {"unlocked_now"}
+    assert {a["reason"] for a in answers if not a["allowed"]} == {"quota_exhausted"}
+    assert len(ledger(app)) == 2  # the ledger agrees with Redis
+
+
+def test_a_flush_between_unlocks_loses_and_grants_nothing(app, api, verified_reader, redis_client):
+    _, token = verified_reader()
+    assert api.access("tempo:koran:a", reader_token=token)["reason"] == "unlocked_now"
+    redis_client.flushall()
+    again = api.access("tempo:koran:a", reader_token=token)
+    assert (again["reason"], again["meter"]["used"]) == ("already_unlocked", 1)
+    assert api.access("tempo:koran:b", reader_token=token)["reason"] == "unlocked_now"
+    redis_client.flushall()
+    refused = api.access("tempo:koran:c", reader_token=token)
+    assert (refused["allowed"], refused["reason"], refused["meter"]["used"]) == (False, "quota_exhausted", 2)
+    for article in ("a", "b"):
+        assert api.access(f"tempo:koran:{article}", reader_token=token)["reason"] == "already_unlocked"
+    assert [a for _, a in ledger(app)] == ["tempo:koran:a", "tempo:koran:b"]
+
+
+def test_anonymous_quota_and_carry_over_into_the_account(app, client, mailbox, deliver):
+    key = make_site(app, "koran", policy={"quota": {"anonymous": 1, "registered": 1, "verified": 2}})
+    api = Api(client, key, "koran")
+    visitor = "visitor-abcdef12"
+    first = api.access("koran:a", anonymous_id=visitor)
+    assert (first["allowed"], first["reason"], first["reader"]["state"]) == (True, "unlocked_now", "anonymous")
+    refused = api.access("koran:b", anonymous_id=visitor)
+    assert (refused["allowed"], refused["reason"]) == (False, "registration_required")
+
+    response = api.post(
+        "/v1/readers", json={"email": "anon@example.com", "password": "rahasia-sekali", "anonymous_id": visitor}
+    )
+    assert response.status_code == 202
+    deliver()
+    link = next(
+        line
+        for line in mailbox.to("anon@example.com")[0]["msg"].get_body(("plain",)).get_content().split()
+        if "/activate/" in line
+    )
+    token = api.post("/v1/activations", json={"token": link.rsplit("/", 1)[1]}).get_json()["reader_token"]
+
+    carried = api.access("koran:a", reader_token=token)
+    assert (carried["reason"], carried["meter"]["used"], carried["meter"]["limit"]) == ("already_unlocked", 1, 2)
+    assert api.access("koran:b", reader_token=token)["reason"] == "unlocked_now"
+    assert api.access("koran:c", reader_token=token)["reason"] == "quota_exhausted"
+    # the anonymous id no longer holds the unlock: it moved, it was not copied
+    assert ledger(app, "a:") == []
+
+
+def test_login_with_anonymous_id_carries_unlocks_over(app, client, verified_reader):
+    key = make_site(app, "majalah", policy={"quota": {"anonymous": 1}})
+    api = Api(client, key, "majalah")
+    # a verified reader of this site
+    response = api.post("/v1/readers", json={"email": "m@example.com", "password": "rahasia-sekali"})
+    assert response.status_code == 202
+    assert api.access("majalah:a", anonymous_id="visitor-xyz12345")["reason"] == "unlocked_now"
+    login = api.post(
+        "/v1/sessions",
+        json={"email": "m@example.com", "password": "rahasia-sekali", "anonymous_id": "visitor-xyz12345"},
+    )
+    token = login.get_json()["reader_token"]
+    answer = api.access("majalah:a", reader_token=token)
+    assert (answer["reason"], answer["reader"]["state"], answer["meter"]["used"]) == (
+        "already_unlocked",
+        "registered",
+        1,
+    )
+
+
+def test_rolling_window_frees_the_oldest_unlock(app, client, verified_reader):
+    key = make_site(app, "rolling", policy={"period": "rolling:7d"})
+    api = Api(client, key, "rolling")
+    response = api.post("/v1/readers", json={"email": "r@example.com", "password": "rahasia-sekali"})
+    assert response.status_code == 202
+    with app.app_context():
+        from meter.models import Reader
+
+        reader = db.session.scalar(select(Reader))
+        reader.verified_at = reader.created_at
+        db.session.commit()
+    token = api.post("/v1/sessions", json={"email": "r@example.com", "password": "rahasia-sekali"}).get_json()[
+        "reader_token"
+    ]
+
+    start = clock.now()
+    assert api.access("rolling:a", reader_token=token)["reason"] == "unlocked_now"
+    clock.travel(timedelta(days=3))
+    assert api.access("rolling:b", reader_token=token)["reason"] == "unlocked_now"
+    clock.travel(timedelta(days=3))
+    refused = api.access("rolling:c", reader_token=token)
+    assert refused["reason"] == "quota_exhausted"
+    period_end = datetime.fromisoformat(refused["meter"]["period_end"])
+    assert abs((period_end - (start + timedelta(days=7))).total_seconds()) < 5
+    clock.travel(timedelta(days=1, hours=1))  # a left the window
+    assert api.access("rolling:c", reader_token=token)["reason"] == "unlocked_now"
+    assert api.access("rolling:b", reader_token=token)["reason"] == "already_unlocked"
+    assert api.access("rolling:a", reader_token=token)["reason"] == "quota_exhausted"
+
+
+# --- Redis away -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = RedisProcess(str(tmp_path / "own-redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_on_own_redis(app, own_redis):
+    app.config["REDIS_URL"] = own_redis.url
+    fresh = create_app({**app.config, "REDIS_URL": own_redis.url, "REDIS_RETRY_AFTER": 0.0})
+    return fresh
+
+
+def test_redis_down_answers_degraded_and_recovers(app_on_own_redis, own_redis, mailbox, deliver):
+    app = app_on_own_redis
+    client = app.test_client()
+    api = Api(client, make_site(app, "tempo2", policy={"degraded_mode": "allow"}), "tempo2")
+    deny = Api(client, make_site(app, "strict", policy={"degraded_mode": "deny"}), "strict")
+    api.post("/v1/readers", json={"email": "d@example.com", "password": "rahasia-sekali"})
+    with app.app_context():
+        from meter.models import Reader
+
+        reader = db.session.scalar(select(Reader))
+        reader.verified_at = reader.created_at
+        db.session.commit()
+    token = api.post("/v1/sessions", json={"email": "d@example.com", "password": "rahasia-sekali"}).get_json()[
+        "reader_token"
+    ]
+    assert api.access("tempo2:a", reader_token=token)["reason"] == "unlocked_now"
+
+    own_redis.stop()
+    already = api.access("tempo2:a", reader_token=token)
+    assert (already["allowed"], already["reason"], already["degraded"]) == (True, "already_unlocked", True)
+    new = api.access("tempo2:b", reader_token=token)
+    assert (new["allowed"], new["reason"], new["degraded"]) == (True, "degraded_allow", True)
+    free = api.access("tempo2:news", cls="free")
+    assert free["allowed"] and free["reason"] == "free_content"
+    premium = api.access("tempo2:laput", cls="premium", reader_token=token)
+    assert (premium["allowed"], premium["reason"], premium["degraded"]) == (False, "subscription_required", True)
+    denied = deny.access("strict:a", anonymous_id="visitor-00000001")
+    assert (denied["allowed"], denied["reason"], denied["degraded"]) == (False, "degraded_deny", True)
+    assert client.get("/readyz").status_code == 503
+
+    own_redis.start()
+    back = api.access("tempo2:b", reader_token=token)
+    assert (back["allowed"], back["reason"], back["degraded"]) == (True, "unlocked_now", False)
+    assert api.access("tempo2:c", reader_token=token)["reason"] == "quota_exhausted"
+    assert client.get("/readyz").status_code == 200
+
+
+def test_subscriber_is_let_in_from_the_database_when_redis_is_down(app_on_own_redis, own_redis):
+    app = app_on_own_redis
+    client = app.test_client()
+    api = Api(client, make_site(app, "subs"), "subs")
+    api.post("/v1/readers", json={"email": "s@example.com", "password": "rahasia-sekali"})
+    login = api.post("/v1/sessions", json={"email": "s@example.com", "password": "rahasia-sekali"}).get_json()
+    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    assert api.put(f"/v1/readers/{login['reader']['reader_id']}/subscription", json={"until": until}).status_code == 200
+    own_redis.stop()
+    answer = api.access("subs:laput", cls="premium", reader_token=login["reader_token"])
+    assert (answer["allowed"], answer["reason"], answer["degraded"]) == (True, "subscriber", True)
+
+
+# --- the hot path -----------------------------------------------------------------------------
+
+
+def monitor_commands(redis_client, action) -> list[str]:
+    """Commands clients sent to Redis during `action` (MONITOR; commands run inside scripts excluded)."""
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        with redis_client.monitor() as monitor:
+            ready.set()
+            for command in monitor.listen():
+                if command["command"] == "ECHO monitor-stop":
+                    return
+                if command.get("client_type") != "lua" and command.get("client_address") != "lua":
+                    seen.append(command["command"].split(" ", 1)[0].upper())
+
+    stopper = redis_client.client()  # its own connection, opened before watching
+    stopper.ping()
+    thread = threading.Thread(target=watch)
+    thread.start()
+    ready.wait(5)
+    try:
+        action()
+    finally:
+        stopper.echo("monitor-stop")
+        thread.join(5)
+        stopper.close()
+    return seen
+
+
+def test_steady_state_check_is_one_redis_call_and_no_sql(app, redis_client):
+    app.config["SITE_CACHE_TTL"] = 60.0
+    api = Api(app.test_client(), make_site(app, "hot"), "hot")
+    api.post("/v1/readers", json={"email": "h@example.com", "password": "rahasia-sekali"})
+    token = api.post("/v1/sessions", json={"email": "h@example.com", "password": "rahasia-sekali"}).get_json()[
+        "reader_token"
+    ]
+    api.access("hot:warm", cls="free", reader_token=token)  # warms the site cache and the reader state
+
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    def checks() -> None:
+        for n in range(5):
+            api.access(f"hot:koran:{n}", reader_token=token, record=False)
+            api.access("hot:news", cls="free", reader_token=token)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        commands = monitor_commands(redis_client, checks)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements == []
+    assert commands == ["EVALSHA"] * 10
+
+
+def test_ledger_rows_count_the_unlocks(app, api, verified_reader):
+    _, token = verified_reader()
+    api.access("tempo:koran:a", reader_token=token)
+    api.access("tempo:koran:a", reader_token=token)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Unlock)) == 1
