@@ -294,6 +294,22 @@ def unlocked_articles(site: SiteInfo, subject: str) -> dict[str, int]:
     return ledger_entries(site.id, subject, site.policy.period_at(now), now)
 
 
+def summary(site: SiteInfo, subject: str, state: str) -> dict:
+    """The subject's meter for this period, from the ledger (for /v1/readers/me and operators)."""
+    now = clock.now()
+    period = site.policy.period_at(now)
+    unlocked = ledger_entries(site.id, subject, period, now)
+    limit = site.policy.quota_for("verified" if state == "subscriber" else state)
+    return {
+        "used": len(unlocked),
+        "limit": limit,
+        "remaining": max(limit - len(unlocked), 0),
+        "period": period.label,
+        "period_end": _period_end(period, min(unlocked.values(), default=0), now).isoformat(),
+        "unlocked": sorted(unlocked),
+    }
+
+
 def merge_anonymous(site: SiteInfo, anonymous_id: str, reader_id: int) -> int:
     """Carry an anonymous visitor's unlocks of the current period over to a reader; returns how many."""
     now = clock.now()

@@ -6,7 +6,7 @@ from datetime import UTC
 
 from flask import g, request
 
-from .. import clock, metering
+from .. import metering
 from ..accounts import sessions
 from ..extensions import db
 from ..models import Reader
@@ -33,20 +33,8 @@ def me():
     if reader is None:
         name = "token-expired" if status == "expired" else "token-invalid"
         raise Problem(401, name, "Reader token " + ("missing" if status == "none" else status), "Log in again.")
-    policy = g.site.policy
-    now = clock.now()
-    period = policy.period_at(now)
-    unlocked = metering.unlocked_articles(g.site, metering.Subject.reader(reader.id).key)
-    limit = policy.quota_for(reader.state if reader.state != "subscriber" else "verified")
     answer = reader_json(reader)
-    answer["meter"] = {
-        "used": len(unlocked),
-        "limit": limit,
-        "remaining": max(limit - len(unlocked), 0),
-        "period": period.label,
-        "period_end": metering._period_end(period, min(unlocked.values(), default=0), now).isoformat(),
-        "unlocked": sorted(unlocked),
-    }
+    answer["meter"] = metering.summary(g.site, metering.Subject.reader(reader.id).key, reader.state)
     return answer
 
 
