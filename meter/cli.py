@@ -16,6 +16,7 @@ from .accounts.common import find_reader
 from .extensions import db
 from .models import ApiKey, Reader, utcnow
 from .policy import PolicyError, set_dotted
+from .redisconn import RedisUnavailable
 
 sites_cli = AppGroup("sites", help="Publisher sites, their API keys and metering policy.")
 keys_cli = AppGroup("keys", help="API keys of a site: create a new one, revoke an old one (rotation).")
@@ -46,7 +47,10 @@ def _parse_until(value: str) -> datetime:
         raise click.BadParameter(f"not an ISO-8601 date: {value}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return parsed.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise click.BadParameter(f"out of range in UTC: {value}") from None
 
 
 def _parse_since(value: str | None) -> timedelta | None:
@@ -252,7 +256,12 @@ def meter_reset(slug: str, email: str) -> None:
     """Clear this period's unlocks of one reader."""
     site = _site(slug)
     reader = _reader(site, email)
-    count = metering.reset(sites.info(site), metering.Subject.reader(reader.id).key)
+    try:
+        count = metering.reset(sites.info(site), metering.Subject.reader(reader.id).key)
+    except RedisUnavailable as exc:
+        raise click.ClickException(
+            f"Redis unreachable ({exc}): the cached unlocks of {reader.email} remain; run this again"
+        ) from None
     click.echo(f"cleared {count} unlocks of {reader.email}")
 
 

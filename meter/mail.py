@@ -35,11 +35,15 @@ def _configure_host_with_timeout(self: Connection):
         host: smtplib.SMTP = smtplib.SMTP_SSL(m.server, m.port, timeout=timeout)
     else:
         host = smtplib.SMTP(m.server, m.port, timeout=timeout)
-    host.set_debuglevel(int(m.debug))
-    if m.use_tls:
-        host.starttls()
-    if m.username and m.password:
-        host.login(m.username, m.password)
+    try:
+        host.set_debuglevel(int(m.debug))
+        if m.use_tls:
+            host.starttls()
+        if m.username and m.password:
+            host.login(m.username, m.password)
+    except BaseException:
+        host.close()
+        raise
     return host
 
 
@@ -53,12 +57,14 @@ def _clean_header(value: str) -> str:
 
 def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
     """Render `mail/<locale>/<kind>.{txt,html}` and add it to the outbox (the caller commits)."""
+    if any(ch < " " or ch == "\x7f" for ch in to):
+        raise ValueError("control characters in a recipient address")  # never mangle an address into another
     locale = locale if locale in LOCALES else "id"
     subject = render_template(f"mail/{locale}/{kind}.subject.txt", **context).strip()
     row = OutboxMail(
         site_id=site_id,
         kind=kind,
-        to_addr=_clean_header(to),
+        to_addr=to,
         subject=_clean_header(subject),
         body_text=render_template(f"mail/{locale}/{kind}.txt", **context),
         body_html=render_template(f"mail/{locale}/{kind}.html", **context),
@@ -112,9 +118,14 @@ def deliver_due(limit: int = 100) -> tuple[int, int]:
                 html=row.body_html,
                 sender=current_app.config["MAIL_DEFAULT_SENDER"],
             )
-            try:
-                if connection is None:
+            if connection is None:
+                try:
                     connection = mail.connect().__enter__()
+                except Exception as exc:  # noqa: BLE001 - the server is down or hangs: one timeout per pass
+                    failed += 1
+                    _failed(row, exc)
+                    break  # the rest stays due, untouched, for the next pass
+            try:
                 connection.send(message)
             except Exception as exc:  # noqa: BLE001 - any failure of one mail is recorded; the worker goes on
                 failed += 1

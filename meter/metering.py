@@ -341,5 +341,6 @@ def reset(site: SiteInfo, subject: str) -> int:
         query = query.where(Unlock.period == period.label)
     count = db.session.execute(query).rowcount
     db.session.commit()
-    _forget_unlocks(site.id, subject, period)
+    # Not _forget_unlocks: while the cached unlocks remain the reset has not taken effect; the caller must know.
+    conn().call(conn().client.delete, keys.unlocks(site.id, subject, period.label))
     return count

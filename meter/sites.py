@@ -141,7 +141,8 @@ def for_api_key(key: str) -> SiteInfo | None:
 
 def revoke_key(site: Site, prefix: str) -> int:
     rows = db.session.scalars(db.select(ApiKey).filter_by(site_id=site.id, revoked_at=None)).all()
-    hits = [row for row in rows if row.prefix.startswith(prefix) and len(prefix) >= 6]
+    probe = prefix[:KEY_PREFIX_LEN]  # only the first KEY_PREFIX_LEN characters are stored; a whole key works too
+    hits = [row for row in rows if len(prefix) >= 6 and row.prefix.startswith(probe)]
     if len(hits) != 1:
         return len(hits)
     hits[0].revoked_at = utcnow()

@@ -21,8 +21,10 @@ def find_reader(site_id: int, email: str) -> Reader | None:
     return db.session.scalar(db.select(Reader).filter_by(site_id=site_id, email_key=key))
 
 
-def page_url(site: SiteInfo, path: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{path}"
+def page_url(site: SiteInfo, path: str, locale: str | None = None) -> str:
+    """An absolute link for mail; carries the reader's language so the page speaks it too."""
+    url = f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{path}"
+    return f"{url}?lang={locale}" if locale and locale != "id" else url
 
 
 def safe_next(site: SiteInfo, url: str | None) -> str | None:

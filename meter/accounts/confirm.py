@@ -28,7 +28,7 @@ def activation_token(reader: Reader, next_url: str | None) -> str:
 
 def queue_activation(site: SiteInfo, reader: Reader, next_url: str | None = None) -> None:
     """Queue the activation mail (the caller commits)."""
-    link = page_url(site, "activate/" + activation_token(reader, next_url))
+    link = page_url(site, "activate/" + activation_token(reader, next_url), reader.locale)
     mail.queue("activation", reader.email, reader.locale, site.id, **mail_context(site, link=link, email=reader.email))
     reader.last_activation_sent_at = utcnow()
     signals.activation_sent.send(current_app._get_current_object(), reader=reader, link=link)

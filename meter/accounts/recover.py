@@ -22,7 +22,7 @@ def request_reset(site: SiteInfo, email: str) -> None:
     if reader is None:
         return
     token = tokens.make(tokens.RESET, {"r": reader.id, "s": site.id, "v": reader.auth_version})
-    link = page_url(site, "reset-password/" + token)
+    link = page_url(site, "reset-password/" + token, reader.locale)
     mail.queue(
         "password_reset", reader.email, reader.locale, site.id, **mail_context(site, link=link, email=reader.email)
     )

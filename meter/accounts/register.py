@@ -44,7 +44,11 @@ def register(
                 existing.email,
                 existing.locale,
                 site.id,
-                **mail_context(site, login_url=page_url(site, "login"), reset_url=page_url(site, "forgot-password")),
+                **mail_context(
+                    site,
+                    login_url=page_url(site, "login", existing.locale),
+                    reset_url=page_url(site, "forgot-password", existing.locale),
+                ),
             )
         db.session.commit()
         return
