@@ -14,6 +14,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# Everything for development on http://127.0.0.1:5000 (Redis, mail catcher, mail worker, gunicorn);
+# data kept in instance/. Another port: make run PORT=5001. Ctrl-C stops it all.
+run: $(STAMP)
+	$(PY) -m meter.devserver $(if $(PORT),--port $(PORT))
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -22,8 +27,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The whole suite on SQLite; then again on PostgreSQL where one answers (CI here: 127.0.0.1:5432,
+# database test). Without one, the PostgreSQL pass is skipped and says so.
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
 test: lint
 	$(PY) -m pytest
+	@if $(PY) -c "import sqlalchemy as s; s.create_engine('$(PG_TEST_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
+		echo "== the suite again on PostgreSQL ($(PG_TEST_URL))"; \
+		METER_TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -p no:cacheprovider; \
+	else \
+		echo "== PostgreSQL not reachable at $(PG_TEST_URL): PostgreSQL pass SKIPPED (SQLite pass above is complete)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -53,8 +53,15 @@ def _secret_key(app: Flask) -> None:
         raise RuntimeError("SECRET_KEY is not set (set METER_ENV=development to have one made for you)")
     path = os.path.join(app.instance_path, "secret_key")
     if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)  # atomic: of two processes starting at once, the first wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     with open(path) as f:
         app.config["SECRET_KEY"] = f.read().strip()

@@ -69,7 +69,7 @@ def _colour(code: str):
 
 def write(text: str) -> None:
     """All output goes through here, a whole block at a time, so lines of processes never mix."""
-    with _out_lock:
+    with _out_lock, contextlib.suppress(OSError):  # stdout gone: keep draining the children anyway
         sys.stdout.write(text)
         sys.stdout.flush()
 
@@ -485,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
                 if child.process.poll() is not None:
                     say(f"{child.name} exited with code {child.process.returncode}; stopping everything")
                     raise SystemExit(1)
-            if redis_server and redis_server.process and redis_server.process.poll() is not None:
+            redis_gone = redis_server and redis_server.process and redis_server.process.poll() is not None
+            if redis_gone and not _state.stopping:  # (a terminal's Ctrl-C reaches redis-server too)
                 log = os.path.join(instance, "redis", "redis.log")
                 say(f"redis-server exited (see {log}); the access check now answers in degraded mode")
                 redis_server = None

@@ -66,8 +66,8 @@ def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> Ou
         kind=kind,
         to_addr=to,
         subject=_clean_header(subject),
-        body_text=render_template(f"mail/{locale}/{kind}.txt", **context),
-        body_html=render_template(f"mail/{locale}/{kind}.html", **context),
+        body_text=render_template(f"mail/{locale}/{kind}.txt", **context).replace("\x00", ""),
+        body_html=render_template(f"mail/{locale}/{kind}.html", **context).replace("\x00", ""),
     )
     db.session.add(row)
     signals.mail_queued.send(current_app._get_current_object(), mail=row)

@@ -75,6 +75,8 @@ def create_site(
 ) -> tuple[Site, str]:
     if not SLUG_RE.match(slug):
         raise ValueError("slug must be lower-case letters, digits and dashes (at most 63)")
+    if not name.strip() or len(name) > 200 or any(ch < " " or ch == "\x7f" for ch in name):
+        raise ValueError("name must be 1 to 200 printable characters")
     if db.session.scalar(db.select(Site).filter_by(slug=slug)):
         raise ValueError(f"site {slug!r} already exists")
     clean = []

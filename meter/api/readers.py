@@ -38,8 +38,11 @@ def me():
     return answer
 
 
+MAX_ID = 2**63 - 1  # the widest id a database column holds; anything larger names no reader
+
+
 def _reader_of_site(reader_id: int) -> Reader:
-    reader = db.session.get(Reader, reader_id)
+    reader = db.session.get(Reader, reader_id) if 0 < reader_id <= MAX_ID else None
     if reader is None or reader.site_id != g.site.id:
         raise Problem(404, "reader-not-found", "Reader not found", f"No reader {reader_id} on this site.")
     return reader

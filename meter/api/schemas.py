@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -56,6 +56,10 @@ def _aware(value: str) -> datetime:
         raise ValueError("not an ISO-8601 date and time") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("give a time with a UTC offset, such as 2027-01-01T00:00:00+07:00")
+    try:
+        parsed.astimezone(UTC)  # kept in UTC: 9999-12-31T23:00:00-14:00 is past the last datetime there
+    except OverflowError:
+        raise ValueError("out of range") from None
     return parsed
 
 
@@ -64,12 +68,13 @@ class SubscriptionBody(Body):
 
 
 class Article(Body):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    # No control characters: ids are stored in the ledger, and PostgreSQL text cannot hold NUL.
+    id: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
     class_: Literal["free", "metered", "premium"] = Field("metered", alias="class")
 
 
 class AccessBody(Body):
-    reader_token: TokenStr | None = None
+    reader_token: str | None = None  # any string: a bad token is judged as anonymous, never refused
     anonymous_id: AnonymousId | None = None
     article: Article
     record: bool = True
