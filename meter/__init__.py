@@ -28,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from . import api, cli, health, mail, pages, problems, redisconn
+    from . import i18n
     from .extensions import csrf, db, migrate
 
     db.init_app(app)
@@ -35,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         app, db, render_as_batch=True, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
     )
     csrf.init_app(app)
+    i18n.init_app(app)
     mail.init_app(app)
     redisconn.init_app(app)
     problems.init_app(app)

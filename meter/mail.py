@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 from flask import Flask, current_app, render_template
+from flask_babel import force_locale
 from flask_mail import Connection, Message
 from sqlalchemy import or_, select, update
 
@@ -56,18 +57,21 @@ def _clean_header(value: str) -> str:
 
 
 def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
-    """Render `mail/<locale>/<kind>.{txt,html}` and add it to the outbox (the caller commits)."""
+    """Render `mail/<kind>.{txt,html}` in `locale` (Babel catalogs) and add it to the outbox (the caller commits)."""
     if any(ch < " " or ch == "\x7f" for ch in to):
         raise ValueError("control characters in a recipient address")  # never mangle an address into another
     locale = locale if locale in LOCALES else "id"
-    subject = render_template(f"mail/{locale}/{kind}.subject.txt", **context).strip()
+    with force_locale(locale):  # the reader's stored language, whatever this request speaks
+        subject = render_template(f"mail/{kind}.subject.txt", lang=locale, **context).strip()
+        body_text = render_template(f"mail/{kind}.txt", lang=locale, **context)
+        body_html = render_template(f"mail/{kind}.html", lang=locale, **context)
     row = OutboxMail(
         site_id=site_id,
         kind=kind,
         to_addr=to,
         subject=_clean_header(subject),
-        body_text=render_template(f"mail/{locale}/{kind}.txt", **context).replace("\x00", ""),
-        body_html=render_template(f"mail/{locale}/{kind}.html", **context).replace("\x00", ""),
+        body_text=body_text.replace("\x00", ""),
+        body_html=body_html.replace("\x00", ""),
     )
     db.session.add(row)
     signals.mail_queued.send(current_app._get_current_object(), mail=row)

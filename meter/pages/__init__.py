@@ -1,61 +1,29 @@
-"""Reader pages (HTML). This first version has what mail links land on: activation and password reset.
+"""Reader pages (HTML): register, log in, forgot and reset a password, activation sent, activate.
 
 A GET never changes anything: the activation page submits a POST by itself, so a mail scanner that
-follows links activates nothing. Every form carries a CSRF token (Flask-WTF).
+follows links activates nothing. Every form carries a CSRF token (Flask-WTF). The rules live in
+`meter.accounts`; these views only ask them and render. A page returns the reader to `next` only
+when it is on one of the site's origins (`safe_next`).
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 
-from flask import Blueprint, Flask, abort, g, render_template, request
+from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
-from .. import passwords, tokens
-from ..accounts import confirm, recover
+from .. import amp_link, browser, tokens
+from ..accounts import confirm, emails, recover, register, sessions
+from ..accounts.common import safe_next
+from ..i18n import choose_language, remember_language
 from ..sites import by_slug, info
+from .forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm
 
 bp = Blueprint("pages", __name__, url_prefix="/<site_slug>")
 
-TEXT = {
-    "id": {
-        "confirm_title": "Konfirmasi Email",
-        "confirm_lead": "Tekan tombol di bawah untuk mengaktifkan akun Anda.",
-        "confirm_button": "Aktifkan akun",
-        "done_title": "Email Anda sudah terkonfirmasi",
-        "done_lead": "Selamat! Anda mendapat akses membaca {quota} artikel gratis.",
-        "already_title": "Akun sudah aktif",
-        "already_lead": "Link ini sudah dipakai. Silakan masuk.",
-        "expired_title": "Link aktivasi kedaluwarsa",
-        "expired_lead": "Link ini sudah tidak berlaku. Minta link baru lewat halaman pendaftaran.",
-        "invalid_title": "Link tidak valid",
-        "invalid_lead": "Link ini tidak valid. Periksa kembali email Anda.",
-        "continue": "Lanjutkan membaca",
-        "reset_title": "Atur Ulang Kata Sandi",
-        "reset_label": "Kata sandi baru (minimal 8 karakter)",
-        "reset_button": "Simpan kata sandi",
-        "reset_done": "Kata sandi Anda sudah diganti.",
-        "reset_short": "Kata sandi minimal 8 karakter.",
-    },
-    "en": {
-        "confirm_title": "Confirm your email",
-        "confirm_lead": "Press the button below to activate your account.",
-        "confirm_button": "Activate account",
-        "done_title": "Your email is confirmed",
-        "done_lead": "Welcome! You can now read {quota} free articles.",
-        "already_title": "Account already active",
-        "already_lead": "This link was already used. Please log in.",
-        "expired_title": "Activation link expired",
-        "expired_lead": "This link is no longer valid. Ask for a new one from the registration page.",
-        "invalid_title": "Invalid link",
-        "invalid_lead": "This link is not valid. Please check your email.",
-        "continue": "Continue reading",
-        "reset_title": "Reset password",
-        "reset_label": "New password (at least 8 characters)",
-        "reset_button": "Save password",
-        "reset_done": "Your password has been changed.",
-        "reset_short": "The password needs at least 8 characters.",
-    },
-}
+RESEND_COOL_DOWN = 60  # seconds between two activation mails to one address
 
 
 @bp.url_value_preprocessor
@@ -64,9 +32,7 @@ def load_site(_endpoint, values) -> None:
     if site is None:
         abort(404)
     g.site = info(site)
-    lang = request.args.get("lang") or request.accept_languages.best_match(["id", "en"]) or g.site.locale
-    g.lang = lang if lang in TEXT else "id"
-    g.t = TEXT[g.lang]
+    g.lang = choose_language()
 
 
 @bp.before_request
@@ -85,12 +51,17 @@ def security_headers(response):
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"  # tokens live in these URLs
     response.headers["Cache-Control"] = "no-store"
-    return response
+    return remember_language(response)
 
 
 @bp.app_context_processor
 def inject_nonce() -> dict:
-    return {"csp_nonce": g.get("csp_nonce", "")}
+    return {"csp_nonce": g.get("csp_nonce", ""), "lang_url": _lang_url}
+
+
+def _lang_url(code: str) -> str:
+    """This page again in another language (a GET; the choice then sticks in a cookie)."""
+    return url_for(request.endpoint, **{**(request.view_args or {}), **request.args.to_dict(), "lang": code})
 
 
 @bp.url_defaults
@@ -98,32 +69,180 @@ def add_site(_endpoint, values) -> None:
     values.setdefault("site_slug", g.site.slug)
 
 
+def _next() -> str | None:
+    """The safe `next` of this request (form first, then query), else None."""
+    return safe_next(g.site, request.form.get("next") or request.args.get("next"))
+
+
+def _carry(form) -> None:
+    if request.method == "GET":
+        form.next.data = _next() or ""
+        form.rid.data = request.args.get("rid", "") if amp_link.RID_RE.match(request.args.get("rid", "")) else ""
+
+
+def _result(kind: str, status: int = 200, next_url: str | None = None, **extra):
+    return render_template("pages/message.html", kind=kind, next_url=next_url, **extra), status
+
+
+# --- register and activation ------------------------------------------------------------------
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register_page():
+    form = RegisterForm()
+    _carry(form)
+    if form.validate_on_submit():
+        if form.website.data:  # the honeypot was filled: answer as if all went well, do nothing
+            session["pending"] = {"email": form.email.data, "sent": time.time(), "site": g.site.id}
+            return redirect(url_for("pages.activation_sent", next=_next()), 303)
+        try:
+            register.register(g.site, form.email.data, form.password.data, g.lang, _next(), browser.anonymous_id())
+        except register.RegistrationError as exc:
+            field = form.email if exc.field == "email" else form.password
+            field.errors = [*field.errors, _("Enter a valid email address.") if exc.field == "email" else exc.message]
+        else:
+            session["pending"] = {"email": emails.normalise(form.email.data), "sent": time.time(), "site": g.site.id}
+            return redirect(url_for("pages.activation_sent", next=_next()), 303)
+    status = 422 if form.errors else 200
+    return render_template("pages/register.html", form=form), status
+
+
+def _pending() -> dict | None:
+    pending = session.get("pending")
+    if not isinstance(pending, dict) or pending.get("site") != g.site.id or not isinstance(pending.get("email"), str):
+        return None
+    return pending
+
+
+@bp.route("/activation-sent", methods=["GET", "POST"])
+def activation_sent():
+    pending = _pending()
+    if pending is None:
+        return redirect(url_for("pages.register_page", next=_next()), 303)
+    form = ResendForm()
+    wait = max(0, int(RESEND_COOL_DOWN - (time.time() - float(pending.get("sent", 0)))))
+    status, resent = 200, False
+    if form.validate_on_submit():
+        if wait == 0:
+            try:
+                key = emails.lookup_key(emails.normalise(pending["email"]))
+            except emails.BadEmail:
+                key = ""
+            wait = browser.cool_down(g.site, key, RESEND_COOL_DOWN) if key else 0
+        if wait == 0:
+            confirm.resend(g.site, pending["email"])
+            session["pending"] = {**pending, "sent": time.time()}
+            wait, resent = RESEND_COOL_DOWN, True
+        else:
+            status = 429
+    elif request.method == "POST":
+        status = 400
+    form.next.data = _next() or ""
+    page = render_template("pages/activation_sent.html", form=form, email=pending["email"], wait=wait, resent=resent)
+    headers = {"Retry-After": str(wait)} if status == 429 else {}
+    return page, status, headers
+
+
+@bp.post("/resend-activation")
+def resend_activation():
+    """From the "link expired" page: a new link to an address typed in (same answer whether it exists)."""
+    form = EmailForm()
+    if not form.validate_on_submit():
+        return _result("expired", 422, form=form)
+    try:
+        address = emails.normalise(form.email.data)
+    except emails.BadEmail:
+        form.email.errors = [_("Enter a valid email address.")]
+        return _result("expired", 422, form=form)
+    if browser.cool_down(g.site, emails.lookup_key(address), RESEND_COOL_DOWN) == 0:
+        confirm.resend(g.site, address)
+    session["pending"] = {"email": address, "sent": time.time(), "site": g.site.id}
+    return redirect(url_for("pages.activation_sent", next=_next()), 303)
+
+
 @bp.route("/activate/<token>", methods=["GET", "POST"])
 def activate(token: str):
+    form = ConfirmForm()
     if request.method == "GET":
-        return render_template("pages/activate_confirm.html", token=token)
+        return render_template("pages/activate_confirm.html", token=token, form=form)
+    if not form.validate_on_submit():
+        abort(400)
     try:
-        result = confirm.activate(g.site, token)
+        result = confirm.activate(g.site, token, browser.anonymous_id())
     except tokens.TokenError as exc:
-        return render_template("pages/message.html", kind=exc.kind), 400
-    kind = "done" if result.reader_token else "already"
-    return render_template("pages/message.html", kind=kind, next_url=result.next_url)
+        if exc.kind == "expired":
+            return _result("expired", 400, form=EmailForm(formdata=None))
+        return _result("invalid", 400)
+    if not result.reader_token:
+        return _result("already", next_url=result.next_url)
+    session.pop("pending", None)
+    page, status = _result("done", next_url=result.next_url)
+    response = make_response(page, status)
+    browser.set_reader_token(response, g.site, result.reader_token)
+    return response
+
+
+# --- log in and out, passwords ----------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    _carry(form)
+    if form.validate_on_submit():
+        result = sessions.login(g.site, form.email.data, form.password.data, browser.anonymous_id())
+        if result is None:
+            form.password.errors = [_("The email or password is not correct.")]
+        else:
+            token, reader = result
+            if form.rid.data and amp_link.RID_RE.match(form.rid.data):
+                amp_link.link(g.site, form.rid.data, token)
+            target = _next()
+            response = redirect(target, 303) if target else make_response(*_result("logged_in"))
+            browser.set_reader_token(response, g.site, token)
+            return response
+    status = 422 if form.errors else 200
+    return render_template("pages/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    form = LogoutForm()
+    if not form.validate_on_submit():
+        abort(400)
+    token = browser.reader_token(g.site)
+    if token:
+        sessions.logout(g.site, token)
+    target = _next()
+    response = redirect(target, 303) if target else make_response(*_result("logged_out"))
+    browser.clear_reader_token(response, g.site)
+    return response
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password():
+    form = EmailForm()
+    _carry(form)
+    if form.validate_on_submit():
+        recover.request_reset(g.site, form.email.data)  # the same answer whether the address is known
+        return _result("reset_sent", next_url=_next())
+    status = 422 if form.errors else 200
+    return render_template("pages/forgot_password.html", form=form), status
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
-    error = None
-    if request.method == "POST":
-        password = request.form.get("password", "")
-        if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
-            error = g.t["reset_short"]
-        else:
-            try:
-                recover.confirm_reset(g.site, token, password)
-            except tokens.TokenError as exc:
-                return render_template("pages/message.html", kind=exc.kind), 400
-            return render_template("pages/message.html", kind="reset_done")
-    return render_template("pages/reset_password.html", token=token, error=error), 422 if error else 200
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            reader_token = recover.confirm_reset(g.site, token, form.password.data)
+        except tokens.TokenError as exc:
+            return _result("expired_reset" if exc.kind == "expired" else "invalid", 400)
+        response = make_response(*_result("reset_done"))
+        browser.set_reader_token(response, g.site, reader_token)
+        return response
+    status = 422 if form.errors else 200
+    return render_template("pages/reset_password.html", token=token, form=form), status
 
 
 def init_app(app: Flask) -> None:
