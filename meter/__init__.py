@@ -27,8 +27,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from . import api, cli, health, mail, pages, problems, redisconn
-    from . import i18n
+    from . import api, cli, health, i18n, mail, pages, problems, redisconn
     from .extensions import csrf, db, migrate
 
     db.init_app(app)

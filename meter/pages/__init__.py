@@ -194,7 +194,7 @@ def login():
         if result is None:
             form.password.errors = [_("The email or password is not correct.")]
         else:
-            token, reader = result
+            token, _reader = result
             if form.rid.data and amp_link.RID_RE.match(form.rid.data):
                 amp_link.link(g.site, form.rid.data, token)
             target = _next()
