@@ -43,6 +43,9 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     api.init_app(app)
     pages.init_app(app)
     cli.init_app(app)
+    from . import amp
+
+    amp.init_app(app)
     return app
 
 
