@@ -83,6 +83,9 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", ENV_NAME != "development")
+    # The demo publisher site at /demo-site/ (always on in development).
+    DEMO_SITE = _bool("DEMO_SITE")
+    DEMO_SITE_SLUG = os.environ.get("DEMO_SITE_SLUG", "demo")
 
 
 class TestConfig(Config):

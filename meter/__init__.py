@@ -43,9 +43,11 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     api.init_app(app)
     pages.init_app(app)
     cli.init_app(app)
-    from . import amp
+    from . import amp, demo, embed
 
     amp.init_app(app)
+    embed.init_app(app)
+    demo.init_app(app)
     return app
 
 

@@ -354,6 +354,7 @@ def banner(base: str, key: str, lines: list[str], instance: str) -> str:
         [
             bar,
             f"meter is ready on {base}   (Ctrl-C stops everything it started)",
+            f"Demo publisher site (articles using the embed): {base}/demo-site/",
             "",
             *lines,
             f"  {'data':<12} {instance} (kept between runs; delete it to start afresh)",

@@ -205,9 +205,12 @@ def login():
     return render_template("pages/login.html", form=form), status
 
 
-@bp.post("/logout")
+@bp.route("/logout", methods=["GET", "POST"])
 def logout():
     form = LogoutForm()
+    _carry(form)
+    if request.method == "GET":  # a link may not log anyone out: the page asks, its form POSTs
+        return render_template("pages/logout.html", form=form)
     if not form.validate_on_submit():
         abort(400)
     token = browser.reader_token(g.site)

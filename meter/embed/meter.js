@@ -1,0 +1,91 @@
+/* meter embed: <script src="https://METER/embed/meter.js" data-site="SLUG" async></script>
+ * On an article marked <article data-meter-article="ID" data-meter-class="metered|free|premium">
+ * with its text in [data-meter-body], asks meter (with meter's own cookies, no API key) whether this
+ * reader may read it; counts the view only once the page is shown (never while prerendered); on a
+ * refusal hides the body and shows the wall meter sends (texts come localised from meter).
+ * Optional: data-lang="id|en" (else <html lang>), data-subscribe-url="https://site/langganan".
+ * Plain JavaScript, no build step. Fires "meter:answer" on the article with the answer as detail. */
+(function () {
+  "use strict";
+  var me = document.currentScript;
+  if (!me || !me.src) return;
+  var base = new URL(me.src).origin, site = me.getAttribute("data-site");
+  var lang = (me.getAttribute("data-lang") || document.documentElement.lang || "id").slice(0, 2);
+  var subscribe = me.getAttribute("data-subscribe-url");
+  var css = ".meter-wall{font:16px/1.5 system-ui,sans-serif;border:1px solid #d2d2d7;border-top:4px solid #b00;" +
+    "border-radius:6px;padding:1.25rem;margin:1.5rem 0;background:#fff;color:#1d1d1f}" +
+    ".meter-wall h2{margin:0 0 .5rem;font-size:1.3rem}.meter-wall .meter-actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:1rem}" +
+    ".meter-wall a,.meter-wall button{display:inline-block;padding:.6rem 1.1rem;border-radius:4px;font:600 1rem system-ui,sans-serif;" +
+    "text-decoration:none;cursor:pointer;border:1px solid #b00;background:#b00;color:#fff}" +
+    ".meter-wall .meter-login{background:#fff;color:#b00}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
+    ".meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag), k;
+    for (k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function post(path, body) {
+    return fetch(base + "/embed/" + encodeURIComponent(site) + path + "?lang=" + encodeURIComponent(lang), {
+      method: "POST", credentials: "include", mode: "cors",
+      headers: {"Content-Type": "text/plain"},  /* a simple request: no preflight */
+      body: JSON.stringify(body || {})
+    }).then(function (r) { return r.json().then(function (j) { j.httpStatus = r.status; return j; }); });
+  }
+
+  function resendButton(action, note) {
+    var b = el("button", {type: "button", "class": "meter-resend"}, action.label);
+    b.addEventListener("click", function () {
+      b.disabled = true;
+      post("/resend").then(function (a) {
+        note.textContent = a.message || "";
+        var left = a.retry_after || 60;
+        var t = setInterval(function () {
+          left -= 1; b.textContent = action.label + " (" + left + ")";
+          if (left <= 0) { clearInterval(t); b.disabled = false; b.textContent = action.label; }
+        }, 1000);
+      }, function () { b.disabled = false; });
+    });
+    return b;
+  }
+
+  function showWall(article, body, wall) {
+    if (body) body.hidden = true;
+    var box = el("section", {"class": "meter-wall meter-wall-" + wall.kind, role: "region", "aria-labelledby": "meter-wall-title"});
+    box.appendChild(el("h2", {id: "meter-wall-title"}, wall.title));
+    box.appendChild(el("p", null, wall.body));
+    var row = el("div", {"class": "meter-actions"}), note = el("p", {"class": "meter-note", "aria-live": "polite"});
+    wall.actions.forEach(function (a) {
+      if (a.kind === "resend") { row.appendChild(resendButton(a, note)); return; }
+      row.appendChild(el("a", {href: a.url, "class": "meter-" + a.kind}, a.label));
+    });
+    box.appendChild(row); box.appendChild(note);
+    (body && body.parentNode ? body.parentNode : article).insertBefore(box, body || null);
+  }
+
+  function check(article) {
+    var body = article.querySelector("[data-meter-body]");
+    var item = {id: article.getAttribute("data-meter-article"), "class": article.getAttribute("data-meter-class") || "metered"};
+    var req = {article: item, record: !document.prerendering, url: location.href.split("#")[0]};
+    if (subscribe) req.subscribe_url = subscribe;
+    return post("/access", req).then(function (a) {
+      if (a.httpStatus !== 200) return;
+      article.setAttribute("data-meter-state", a.allowed ? "allowed" : "refused");
+      if (!a.allowed && a.wall) showWall(article, body, a.wall);
+      else if (a.banner) article.insertBefore(el("p", {"class": "meter-banner", role: "status"}, a.banner), article.firstChild);
+      article.dispatchEvent(new CustomEvent("meter:answer", {detail: a, bubbles: true}));
+      if (!req.record) {  /* prerendered: count it when the reader actually sees the page */
+        document.addEventListener("prerenderingchange", function () { post("/access", {article: item, record: true}); }, {once: true});
+      }
+    });
+  }
+
+  function start() {
+    if (!site) return;
+    var style = el("style", null, css); document.head.appendChild(style);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-meter-article]"), check);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
