@@ -18,7 +18,7 @@
     ".meter-wall a,.meter-wall button{display:inline-block;padding:.6rem 1.1rem;border-radius:4px;font:600 1rem system-ui,sans-serif;" +
     "text-decoration:none;cursor:pointer;border:1px solid #b00;background:#b00;color:#fff}" +
     ".meter-wall .meter-login{background:#fff;color:#b00}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
-    ".meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
+    ".meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag), k;

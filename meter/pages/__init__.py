@@ -66,7 +66,8 @@ def _lang_url(code: str) -> str:
 
 @bp.url_defaults
 def add_site(_endpoint, values) -> None:
-    values.setdefault("site_slug", g.site.slug)
+    if "site_slug" not in values and "site" in g:
+        values["site_slug"] = g.site.slug
 
 
 def _next() -> str | None:
