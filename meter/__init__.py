@@ -43,8 +43,9 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     api.init_app(app)
     pages.init_app(app)
     cli.init_app(app)
-    from . import amp, demo, embed
+    from . import amp, demo, embed, site_settings
 
+    site_settings.init_app(app)
     amp.init_app(app)
     embed.init_app(app)
     demo.init_app(app)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import clock
@@ -30,6 +30,8 @@ class Site(db.Model):
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     locale: Mapped[str] = mapped_column(String(8), default="id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What readers see of the site: {"colour": "#b00", "subscribe_url": "https://…"} (`flask sites settings`).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
 

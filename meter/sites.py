@@ -22,6 +22,7 @@ from .models import ApiKey, Site, utcnow
 from .policy import Policy, normalise
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+DEFAULT_COLOUR = "#b00"
 KEY_PREFIX_LEN = 12  # "mk_" + 9 characters; enough to find the row, useless to an attacker
 
 
@@ -35,11 +36,21 @@ class SiteInfo:
     origins: tuple[str, ...]
     policy: Policy
     locale: str
+    colour: str = DEFAULT_COLOUR  # the pages' and walls' accent colour (site settings)
+    subscribe_url: str | None = None  # where the subscribe wall sends readers (site settings)
 
 
 def info(site: Site) -> SiteInfo:
+    settings = site.settings or {}
     return SiteInfo(
-        site.id, site.slug, site.name, tuple(site.origins or ()), Policy.from_dict(site.policy), site.locale
+        site.id,
+        site.slug,
+        site.name,
+        tuple(site.origins or ()),
+        Policy.from_dict(site.policy),
+        site.locale,
+        settings.get("colour") or DEFAULT_COLOUR,
+        settings.get("subscribe_url"),
     )
 
 

@@ -208,3 +208,24 @@ def test_mail_keeps_the_readers_language_not_the_requests(app, client, mailbox, 
 
 def test_unknown_site_is_404(client):
     assert client.get("/nope/register").status_code == 404
+
+
+def test_site_settings_give_pages_and_walls_their_colour_and_subscribe_url(app, client, runner):
+    make_site(app)
+    assert "--brand: #b00" in client.get("/tempo/register").get_data(as_text=True)
+    result = runner.invoke(
+        args=["sites", "settings", "tempo", "--colour", "#0055AA", "--subscribe-url", "https://tempo.co/langganan"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "colour\t#0055aa" in result.output
+    assert "--brand: #0055aa" in client.get("/tempo/register").get_data(as_text=True)
+    answer = client.post(
+        "/embed/tempo/access",
+        data='{"article": {"id": "tempo:laput:1", "class": "premium"}}',
+        headers={"Origin": "https://tempo.co"},
+    ).get_json()
+    assert answer["colour"] == "#0055aa" and answer["wall"]["actions"][0]["url"] == "https://tempo.co/langganan"
+    for bad in (["--colour", "red;}"], ["--subscribe-url", "https://evil.example/x"]):
+        refused = runner.invoke(args=["sites", "settings", "tempo", *bad])
+        assert refused.exit_code != 0
+    assert runner.invoke(args=["sites", "settings", "nope"]).exit_code != 0

@@ -155,7 +155,8 @@ def access() -> Response:
         "logged_in": logged_in,
         "meter": meter,
         "banner": banner,
-        "wall": _wall(decision, _page_url(body, "url"), _page_url(body, "subscribe_url")),
+        "wall": _wall(decision, _page_url(body, "url"), _page_url(body, "subscribe_url") or g.site.subscribe_url),
+        "colour": g.site.colour,
         "degraded": decision.degraded,
     }
     response = Response(json.dumps(answer), mimetype="application/json", headers=headers)

@@ -12,12 +12,12 @@
   var base = new URL(me.src).origin, site = me.getAttribute("data-site");
   var lang = (me.getAttribute("data-lang") || document.documentElement.lang || "id").slice(0, 2);
   var subscribe = me.getAttribute("data-subscribe-url");
-  var css = ".meter-wall{font:16px/1.5 system-ui,sans-serif;border:1px solid #d2d2d7;border-top:4px solid #b00;" +
+  var css = ".meter-wall{font:16px/1.5 system-ui,sans-serif;border:1px solid #d2d2d7;border-top:4px solid var(--meter-brand,#b00);" +
     "border-radius:6px;padding:1.25rem;margin:1.5rem 0;background:#fff;color:#1d1d1f}" +
     ".meter-wall h2{margin:0 0 .5rem;font-size:1.3rem}.meter-wall .meter-actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:1rem}" +
     ".meter-wall a,.meter-wall button{display:inline-block;padding:.6rem 1.1rem;border-radius:4px;font:600 1rem system-ui,sans-serif;" +
-    "text-decoration:none;cursor:pointer;border:1px solid #b00;background:#b00;color:#fff}" +
-    ".meter-wall .meter-login{background:#fff;color:#b00}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
+    "text-decoration:none;cursor:pointer;border:1px solid var(--meter-brand,#b00);background:var(--meter-brand,#b00);color:#fff}" +
+    ".meter-wall .meter-login{background:#fff;color:var(--meter-brand,#b00)}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
     ".meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
 
   function el(tag, attrs, text) {
@@ -73,6 +73,7 @@
     return post("/access", req).then(function (a) {
       if (a.httpStatus !== 200) return;
       article.setAttribute("data-meter-state", a.allowed ? "allowed" : "refused");
+      if (a.colour) article.style.setProperty("--meter-brand", a.colour);
       if (!a.allowed && a.wall) showWall(article, body, a.wall);
       else if (a.banner) article.insertBefore(el("p", {"class": "meter-banner", role: "status"}, a.banner), article.firstChild);
       article.dispatchEvent(new CustomEvent("meter:answer", {detail: a, bubbles: true}));
