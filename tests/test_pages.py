@@ -229,3 +229,16 @@ def test_site_settings_give_pages_and_walls_their_colour_and_subscribe_url(app, 
         refused = runner.invoke(args=["sites", "settings", "tempo", *bad])
         assert refused.exit_code != 0
     assert runner.invoke(args=["sites", "settings", "nope"]).exit_code != 0
+
+
+def test_forms_work_over_https_where_csrf_wants_a_same_origin_referer(app, client):
+    make_site(app)
+    page = client.get("/tempo/login", base_url="https://meter.test")
+    assert page.headers["Referrer-Policy"] == "same-origin"  # a browser sends the Referer back to us only
+    token = CSRF_RE.search(page.get_data(as_text=True)).group(1)
+    data = {"csrf_token": token, "email": "a@example.com", "password": "rahasia-sekali"}
+    without = client.post("/tempo/login", data=data, base_url="https://meter.test")
+    assert without.status_code == 400  # what "Referrer-Policy: no-referrer" did to every form on HTTPS
+    referer = {"Referer": "https://meter.test/tempo/login"}
+    with_referer = client.post("/tempo/login", data=data, base_url="https://meter.test", headers=referer)
+    assert with_referer.status_code == 422  # the form was read: wrong credentials, not a CSRF refusal

@@ -49,7 +49,9 @@ def security_headers(response):
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"  # tokens live in these URLs
+    # Tokens live in these URLs: never sent to another origin. Same-origin posts keep their Referer,
+    # which Flask-WTF's CSRF check requires over HTTPS (WTF_CSRF_SSL_STRICT); "no-referrer" broke every form there.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return remember_language(response)
 
