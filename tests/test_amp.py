@@ -117,6 +117,9 @@ def test_login_with_rid_links_amp_views_to_the_reader(app, client, api, verified
     anonymous = api.access(ARTICLE, anonymous_id=RID, record=False)
     assert anonymous["meter"]["used"] == 0  # counted against the reader, not the anonymous rid
 
-    out = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/tempo/login").get_data(as_text=True)).group(1)
-    client.set_cookie("meter_r_tempo", token)
+    # logging out (the session the rid was linked to) ends the link: the rid is anonymous again
+    client.set_cookie("meter_r_tempo", done.headers["Set-Cookie"].split("meter_r_tempo=", 1)[1].split(";", 1)[0])
+    out = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/tempo/logout").get_data(as_text=True)).group(1)
     assert client.post("/tempo/logout", data={"csrf_token": out}).status_code == 200
+    after = auth(client).get_json()
+    assert after["data"]["isLoggedIn"] is False and after["data"]["articlesRead"] == 0

@@ -223,3 +223,26 @@ def test_a_forged_next_is_not_followed(live, page):
     page.wait_for_selector("text=Anda sudah masuk")
     assert page.url.startswith(live.base)
     assert "evil.example" not in page.content()
+
+
+def test_unverified_reader_sees_the_verify_wall_and_resends(live, page, mailbox):
+    page.goto(f"{live.base}/demo/register")
+    page.get_by_label("Email").fill("belum@example.com")
+    page.get_by_label("Kata sandi (minimal 8 karakter)").fill(PASSWORD)
+    page.get_by_role("button", name="Daftar").click()
+    page.wait_for_url(re.compile(r"/demo/activation-sent"))
+    page.goto(f"{live.base}/demo/login?next={live.base}/demo-site/koran-harga-beras")
+    page.get_by_label("Email").fill("belum@example.com")
+    page.get_by_label("Kata sandi", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Masuk").click()
+    page.wait_for_url(f"{live.base}/demo-site/koran-harga-beras")
+    answered(page, "refused")
+    wall = page.locator(".meter-wall-verify")
+    assert "Konfirmasi email Anda untuk terus membaca" in wall.inner_text()
+    live.deliver()
+    mailbox.clear()
+    wall.get_by_role("button", name="Kirimkan Lagi Sekarang").click()
+    page.wait_for_selector("text=Terkirim. Periksa email Anda.")
+    assert wall.locator("button").is_disabled()  # and it counts down before it can be used again
+    live.deliver()
+    assert len(mailbox.to("belum@example.com")) == 1
