@@ -246,3 +246,42 @@ def test_unverified_reader_sees_the_verify_wall_and_resends(live, page, mailbox)
     assert wall.locator("button").is_disabled()  # and it counts down before it can be used again
     live.deliver()
     assert len(mailbox.to("belum@example.com")) == 1
+
+
+PRERENDER = """
+Object.defineProperty(document, "prerendering", {configurable: true, get: () => true});
+window.__show = () => {
+  Object.defineProperty(document, "prerendering", {configurable: true, get: () => false});
+  document.dispatchEvent(new Event("prerenderingchange"));
+};
+"""
+
+
+def test_a_prerendered_page_counts_only_once_shown(live, page):
+    from sqlalchemy import func, select
+
+    from meter.models import Site, Unlock
+
+    with live.app.app_context():
+        site = db.session.scalar(select(Site).filter_by(slug="demo"))
+        site.policy = {**site.policy, "quota": {**site.policy["quota"], "anonymous": 2}}
+        db.session.commit()
+
+        def unlocks() -> int:
+            return db.session.scalar(select(func.count()).select_from(Unlock))
+
+    sites.forget_cached()
+    page.add_init_script(PRERENDER)
+    page.goto(f"{live.base}/demo-site/koran-harga-beras")
+    answered(page, "allowed")  # decided, shown to the prerenderer...
+    page.wait_for_timeout(300)
+    with live.app.app_context():
+        assert unlocks() == 0  # ...but nothing counted
+    page.evaluate("window.__show()")
+    for _ in range(50):
+        with live.app.app_context():
+            if unlocks() == 1:
+                break
+        page.wait_for_timeout(100)
+    with live.app.app_context():
+        assert unlocks() == 1
