@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from . import api, cli, health, mail, pages, problems, redisconn
+    from . import api, cli, health, logs, mail, metrics, openapi, pages, problems, redisconn
     from .extensions import csrf, db, migrate
 
     db.init_app(app)
@@ -42,7 +42,20 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     api.init_app(app)
     pages.init_app(app)
     cli.init_app(app)
+    logs.init_app(app)
+    metrics.init_app(app)
+    openapi.init_app(app)
+    _proxy_fix(app)
     return app
+
+
+def _proxy_fix(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies, take the client address, scheme and host from X-Forwarded-*."""
+    hops = app.config.get("TRUSTED_PROXIES") or 0
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def _secret_key(app: Flask) -> None:

@@ -17,7 +17,7 @@ from flask import Flask, current_app, render_template
 from flask_mail import Connection, Message
 from sqlalchemy import or_, select, update
 
-from . import signals
+from . import metrics, signals
 from .extensions import db, mail
 from .models import OutboxMail, utcnow
 
@@ -137,7 +137,8 @@ def deliver_due(limit: int = 100) -> tuple[int, int]:
             row.locked_until = None
             db.session.commit()
             sent += 1
-            log.info("mail %s sent (%s)", row.id, row.kind)
+            metrics.mail_outcome("sent")
+            log.info("mail %s sent (%s, attempt %s)", row.id, row.kind, row.attempts, extra={"outbox_id": row.id})
     finally:
         _close(connection)
     return sent, failed
@@ -156,11 +157,24 @@ def _failed(row: OutboxMail, exc: BaseException) -> None:
     row.locked_until = None
     if row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
         row.dead_at = utcnow()
-        log.error("mail %s is a dead letter after %s attempts: %s", row.id, row.attempts, row.last_error)
+        metrics.mail_outcome("dead")
+        log.error(
+            "mail %s is a dead letter after %s attempts: %s",
+            row.id,
+            row.attempts,
+            row.last_error,
+            extra={"outbox_id": row.id},
+        )
     else:
         row.next_attempt_at = utcnow() + _backoff(row.attempts)
+        metrics.mail_outcome("failed")
         log.warning(
-            "mail %s failed (attempt %s), retry at %s: %s", row.id, row.attempts, row.next_attempt_at, row.last_error
+            "mail %s failed (attempt %s), retry at %s: %s",
+            row.id,
+            row.attempts,
+            row.next_attempt_at,
+            row.last_error,
+            extra={"outbox_id": row.id},
         )
     db.session.commit()
 
