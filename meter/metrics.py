@@ -12,20 +12,21 @@ is right whichever process queued or sent the mail. Nothing here touches Redis o
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
-from datetime import datetime
 
 from flask import Blueprint, Flask, Response, g
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import signals
 from .extensions import db
-from .models import OutboxMail, Site, utcnow
+from .models import Site
 
+log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -76,31 +77,29 @@ class OutboxCollector(Collector):
     """The mail backlog, read from the outbox table when Prometheus scrapes."""
 
     def collect(self) -> Iterator[Metric]:
-        now = utcnow()
-        waiting = OutboxMail.sent_at.is_(None) & OutboxMail.dead_at.is_(None)
-        rows = db.session.execute(
-            select(
-                func.count().filter(waiting & (OutboxMail.attempts == 0)),
-                func.count().filter(waiting & (OutboxMail.attempts > 0)),
-                func.count().filter(OutboxMail.dead_at.is_not(None)),
-                func.min(OutboxMail.created_at).filter(waiting),
-            )
-        ).one()
-        queued, failing, dead, oldest = rows
+        from .mail import outbox_status  # mail imports this module
+
+        try:
+            status = outbox_status()
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.warning("outbox backlog not scraped: the database is unreachable")
+            yield GaugeMetricFamily("meter_outbox_readable", "1 when the outbox could be read at this scrape.", 0)
+            return
+        yield GaugeMetricFamily("meter_outbox_readable", "1 when the outbox could be read at this scrape.", 1)
         backlog = GaugeMetricFamily(
             "meter_outbox_mails",
             "Mails in the outbox not sent yet: queued (never tried), failing (retrying), dead (gave up).",
             labels=["state"],
         )
-        backlog.add_metric(["queued"], queued)
-        backlog.add_metric(["failing"], failing)
-        backlog.add_metric(["dead"], dead)
+        for state in ("queued", "failing", "dead"):
+            backlog.add_metric([state], status[state])
         yield backlog
-        age = (now - oldest).total_seconds() if isinstance(oldest, datetime) else 0.0
+        age = status["oldest_waiting_seconds"] or 0.0
         yield GaugeMetricFamily(
             "meter_outbox_oldest_waiting_seconds",
             "Age of the oldest mail waiting to be sent (0 when none waits).",
-            value=max(age, 0.0),
+            value=age,
         )
 
 
