@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from .api import responses as out
 from .api import schemas as body
+from .api.readers import MAX_ID as MAX_READER_ID
 
 bp = Blueprint("openapi", __name__)
 
@@ -75,7 +76,7 @@ def _reader_id_param() -> dict:
         "name": "reader_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_READER_ID},
     }
 
 

@@ -264,3 +264,12 @@ def test_proxy_fix_trusts_only_the_configured_number_of_proxies(app):
 
     assert seen({"TRUSTED_PROXIES": 0}) == ("10.0.0.1", "http")
     assert seen({"TRUSTED_PROXIES": 1}) == ("198.51.100.7", "https")
+
+
+def test_reader_ids_past_the_database_column_are_404_not_500(api):
+    """Found by schemathesis on PostgreSQL: readers.id is a 32-bit INTEGER there."""
+    for reader_id in (2**31, 67655961908109, 2**63):
+        for method in (api.delete, api.put):
+            response = method(f"/v1/readers/{reader_id}/subscription", json={"until": "2030-01-01T00:00:00+07:00"})
+            assert response.status_code == 404, (reader_id, response.get_data(as_text=True))
+            assert response.mimetype == "application/problem+json"
