@@ -31,7 +31,10 @@ sites_cli = AppGroup("sites", help="Publisher sites, their API keys and metering
 keys_cli = AppGroup("keys", help="API keys of a site: create a new one, revoke an old one (rotation).")
 readers_cli = AppGroup("readers", help="Look up readers, resend activation mail, set subscriptions.")
 meter_cli = AppGroup("meter", help="The meter of one reader.")
-mail_cli = AppGroup("mail", help="The outbox and the worker that delivers it.")
+mail_cli = AppGroup(
+    "mail",
+    help="The outbox and the worker that delivers it. When mail backs up: `status`, then `dead` and `retry`.",
+)
 sites_cli.add_command(keys_cli)
 
 
@@ -91,7 +94,7 @@ def sites_create(slug: str, name: str, origins: tuple[str, ...], locale: str) ->
 
 
 @sites_cli.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def sites_list(as_json: bool) -> None:
     """All sites."""
     rows = [
@@ -130,7 +133,7 @@ def keys_revoke(slug: str, key_prefix: str) -> None:
 
 @keys_cli.command("list")
 @click.argument("slug")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def keys_list(slug: str, as_json: bool) -> None:
     """Key prefixes of a site, with their state (the keys themselves are never stored)."""
     site = _site(slug)
@@ -177,7 +180,7 @@ def sites_policy(slug: str, changes: tuple[str, ...]) -> None:
 @readers_cli.command("show")
 @click.argument("slug")
 @click.argument("email")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def readers_show(slug: str, email: str, as_json: bool) -> None:
     """State, subscription and this period's unlocks of one reader."""
     site = _site(slug)
@@ -350,9 +353,13 @@ def mail_worker(once: bool, interval: float) -> None:
 
 
 @mail_cli.command("status")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def mail_status(as_json: bool) -> None:
-    """The outbox: queued (never tried), failing (retrying), dead, sent, and the oldest waiting mail."""
+    """Show the outbox: queued, failing, dead, sent, oldest waiting mail.
+
+    queued: never tried yet; failing: tried, retrying with back-off; dead: given up after
+    MAIL_MAX_ATTEMPTS (see `flask mail dead` and `flask mail retry`). The last error is shown too.
+    """
     status = mail.outbox_status()
     if as_json:
         click.echo(json.dumps(status))
@@ -377,10 +384,13 @@ def _age(seconds: float) -> str:
 
 
 @mail_cli.command("dead")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 @click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
 def mail_dead(as_json: bool, limit: int) -> None:
-    """The dead letters (mail the worker gave up on), with their ids for `flask mail retry`."""
+    """List dead letters, with the ids `flask mail retry` takes.
+
+    A dead letter is a mail the worker gave up on after MAIL_MAX_ATTEMPTS failed attempts.
+    """
     rows = [
         {
             "id": row.id,
@@ -404,7 +414,11 @@ def mail_dead(as_json: bool, limit: int) -> None:
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "retry_all", is_flag=True, help="Every dead letter.")
 def mail_retry(ids: tuple[int, ...], retry_all: bool) -> None:
-    """Put dead letters back in the queue (by outbox id, or --all), with a fresh count of attempts."""
+    """Put dead letters back in the queue.
+
+    Give their outbox ids (from `flask mail dead`) or --all. They are due at once, with a fresh
+    count of attempts; an id that is not a dead letter fails the command and requeues nothing.
+    """
     if bool(ids) == retry_all:
         raise click.UsageError("give outbox IDS or --all")
     if ids:

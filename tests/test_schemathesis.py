@@ -2,7 +2,7 @@
 content type and body as described. Stateless checks on every operation, bounded in examples and time.
 
 The server is the test app (real Redis, SMTP server and database of the suite) behind werkzeug's
-threaded WSGI server on a free loopback port, with one site and its API key.
+threaded WSGI server on a free loopback port, with one site, its API key and a verified reader's token.
 """
 
 from __future__ import annotations
@@ -18,25 +18,23 @@ from werkzeug.serving import make_server
 
 from meter.embedded import free_port
 
-from .conftest import make_site
-
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"
 
 
 @pytest.fixture
-def live_server(app):
-    key = make_site(app, "fuzz", origins=("https://fuzz.example",))
+def live_server(app, api, verified_reader):
+    _, reader_token = verified_reader()
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", key, app
+    yield f"http://127.0.0.1:{server.server_port}", api.key, reader_token, app
     server.shutdown()
     thread.join(5)
 
 
 @pytest.mark.timeout(180)
 def test_schemathesis_finds_no_failure_on_any_operation(live_server, tmp_path):
-    base, key, app = live_server
+    base, key, reader_token, app = live_server
     served = {rule.rule.split("/")[1] for rule in app.url_map.iter_rules()}
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
@@ -46,6 +44,8 @@ def test_schemathesis_finds_no_failure_on_any_operation(live_server, tmp_path):
         CHECKS,
         "--header",
         f"Authorization: Bearer {key}",
+        "--header",
+        f"X-Reader-Token: {reader_token}",  # so that GET /v1/readers/me answers 200 too, and is checked
         "--max-examples",
         os.environ.get("METER_FUZZ_EXAMPLES", "15"),
         "--phases",
@@ -72,3 +72,4 @@ def test_schemathesis_finds_no_failure_on_any_operation(live_server, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "No issues found" in output or "passed" in output, output[-3000:]
+    print(output[-1200:])  # the summary, for pytest -rP
