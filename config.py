@@ -87,6 +87,13 @@ class Config:
     DEMO_SITE = _bool("DEMO_SITE")
     DEMO_SITE_SLUG = os.environ.get("DEMO_SITE_SLUG", "demo")
 
+    # Logs: "json" (one object per line) or "text". See meter/logs.py.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
+    # Proxies in front of meter whose X-Forwarded-For/-Proto/-Host to trust (ProxyFix); 0: none.
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+    # Check every JSON answer against /openapi.json (tests only: it costs time per request).
+    OPENAPI_VALIDATE_RESPONSES = _bool("OPENAPI_VALIDATE_RESPONSES")
+
 
 class TestConfig(Config):
     ENV_NAME = "testing"
@@ -104,3 +111,4 @@ class TestConfig(Config):
     MAIL_SUPPRESS_SEND = False  # Flask-Mail would swallow mail when TESTING; tests use a real SMTP server
     MAIL_RETRY_BASE = 0.0
     MAIL_RETRY_MAX = 0.0
+    OPENAPI_VALIDATE_RESPONSES = True

@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from . import api, cli, health, i18n, mail, pages, problems, redisconn
+    from . import api, cli, health, i18n, logs, mail, metrics, openapi, pages, problems, redisconn
     from .extensions import csrf, db, migrate
 
     db.init_app(app)
@@ -49,7 +49,20 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     amp.init_app(app)
     embed.init_app(app)
     demo.init_app(app)
+    logs.init_app(app)
+    metrics.init_app(app)
+    openapi.init_app(app)
+    _proxy_fix(app)
     return app
+
+
+def _proxy_fix(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies, take the client address, scheme and host from X-Forwarded-*."""
+    hops = app.config.get("TRUSTED_PROXIES") or 0
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def _secret_key(app: Flask) -> None:

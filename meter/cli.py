@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from sqlalchemy import update
 
 from . import mail, metering, sites
 from .accounts import confirm
@@ -18,11 +24,17 @@ from .models import ApiKey, Reader, utcnow
 from .policy import PolicyError, set_dotted
 from .redisconn import RedisUnavailable
 
+log = logging.getLogger(__name__)
+RESEND_GAP = timedelta(hours=1)  # a reader mailed within this is skipped by a bulk resend
+
 sites_cli = AppGroup("sites", help="Publisher sites, their API keys and metering policy.")
 keys_cli = AppGroup("keys", help="API keys of a site: create a new one, revoke an old one (rotation).")
 readers_cli = AppGroup("readers", help="Look up readers, resend activation mail, set subscriptions.")
 meter_cli = AppGroup("meter", help="The meter of one reader.")
-mail_cli = AppGroup("mail", help="The outbox and the worker that delivers it.")
+mail_cli = AppGroup(
+    "mail",
+    help="The outbox and the worker that delivers it. When mail backs up: `status`, then `dead` and `retry`.",
+)
 sites_cli.add_command(keys_cli)
 
 
@@ -82,7 +94,7 @@ def sites_create(slug: str, name: str, origins: tuple[str, ...], locale: str) ->
 
 
 @sites_cli.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def sites_list(as_json: bool) -> None:
     """All sites."""
     rows = [
@@ -121,11 +133,23 @@ def keys_revoke(slug: str, key_prefix: str) -> None:
 
 @keys_cli.command("list")
 @click.argument("slug")
-def keys_list(slug: str) -> None:
-    """Key prefixes of a site, with their state."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+def keys_list(slug: str, as_json: bool) -> None:
+    """Key prefixes of a site, with their state (the keys themselves are never stored)."""
     site = _site(slug)
-    for key in db.session.scalars(db.select(ApiKey).filter_by(site_id=site.id).order_by(ApiKey.id)):
-        click.echo(f"{key.prefix}…\tcreated {key.created_at:%Y-%m-%d}\t{'revoked' if key.revoked_at else 'live'}")
+    rows = [
+        {
+            "prefix": key.prefix,
+            "created_at": key.created_at.isoformat(),
+            "state": "revoked" if key.revoked_at else "live",
+        }
+        for key in db.session.scalars(db.select(ApiKey).filter_by(site_id=site.id).order_by(ApiKey.id))
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['prefix']}…\tcreated {row['created_at'][:10]}\t{row['state']}")
 
 
 @sites_cli.command("policy")
@@ -156,7 +180,7 @@ def sites_policy(slug: str, changes: tuple[str, ...]) -> None:
 @readers_cli.command("show")
 @click.argument("slug")
 @click.argument("email")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def readers_show(slug: str, email: str, as_json: bool) -> None:
     """State, subscription and this period's unlocks of one reader."""
     site = _site(slug)
@@ -184,8 +208,15 @@ def readers_show(slug: str, email: str, as_json: bool) -> None:
 @click.option("--all-unverified", is_flag=True, help="Every unverified reader of the site.")
 @click.option("--since", help="With --all-unverified: only readers registered within, such as 7d or 12h.")
 @click.option("--dry-run", is_flag=True, help="Count, send nothing.")
-def readers_resend(slug: str, email: str | None, all_unverified: bool, since: str | None, dry_run: bool) -> None:
-    """Queue the activation mail again, for one reader or for all unverified ones."""
+@click.option("--json", "as_json", is_flag=True, help="With --all-unverified: the summary as JSON, no progress bar.")
+def readers_resend(
+    slug: str, email: str | None, all_unverified: bool, since: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Queue the activation mail again, for one reader or for all unverified ones.
+
+    With --all-unverified, readers who got an activation mail within the last hour are skipped, so
+    running it twice sends nobody two mails. It ends with a summary: queued, skipped, failed.
+    """
     site = _site(slug)
     info = sites.info(site)
     if bool(email) == all_unverified:
@@ -198,25 +229,73 @@ def readers_resend(slug: str, email: str | None, all_unverified: bool, since: st
         db.session.commit()
         click.echo(f"queued activation mail to {reader.email}")
         return
-    query = db.select(Reader).filter_by(site_id=site.id, verified_at=None).order_by(Reader.id)
     window = _parse_since(since)
+    summary = bulk_resend(info, window, dry_run, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, **summary}))
+        return
+    click.echo(
+        f"{'would queue' if dry_run else 'queued'}: {summary['queued']}, "
+        f"skipped (sent within the hour): {summary['skipped']}, failed: {summary['failed']}"
+    )
+
+
+def bulk_resend(site: sites.SiteInfo, window: timedelta | None, dry_run: bool, progress: bool) -> dict[str, int]:
+    """Queue one activation mail per unverified reader, at most one per reader per hour.
+
+    Each reader is claimed by a conditional UPDATE of last_activation_sent_at in the same transaction
+    as its outbox row, so a second run (or two at once, or a run after an interrupted one) skips
+    whoever already got a mail within the hour, and never queues two.
+    """
+    query = db.select(Reader.id).filter_by(site_id=site.id, verified_at=None).order_by(Reader.id)
     if window:
         query = query.where(Reader.created_at >= utcnow() - window)
-    readers = db.session.scalars(query).all()
-    recent = utcnow() - timedelta(hours=1)
-    queued = skipped = 0
-    with click.progressbar(readers, label="resending", show_pos=True) as bar:
-        for reader in bar:
-            if reader.last_activation_sent_at and reader.last_activation_sent_at > recent:
-                skipped += 1
-                continue
-            if not dry_run:
-                confirm.queue_activation(info, reader)
+    ids = db.session.scalars(query).all()
+    counts = {"queued": 0, "skipped": 0, "failed": 0}
+    with _progress(len(ids), "resending activation mail", enabled=progress) as advance:
+        for reader_id in ids:
+            recent = utcnow() - RESEND_GAP
+            fresh = (Reader.id == reader_id) & Reader.verified_at.is_(None)
+            fresh &= Reader.last_activation_sent_at.is_(None) | (Reader.last_activation_sent_at <= recent)
+            try:
+                if dry_run:
+                    counts["queued" if db.session.scalar(db.select(db.func.count()).where(fresh)) else "skipped"] += 1
+                    continue
+                claimed = db.session.execute(update(Reader).where(fresh).values(last_activation_sent_at=utcnow()))
+                if claimed.rowcount != 1:
+                    db.session.rollback()
+                    counts["skipped"] += 1
+                    continue
+                confirm.queue_activation(site, db.session.get(Reader, reader_id))
                 db.session.commit()
-            queued += 1
-    click.echo(
-        f"{'would queue' if dry_run else 'queued'}: {queued}, skipped (sent within the hour): {skipped}, failed: 0"
+                counts["queued"] += 1
+            except Exception as exc:  # noqa: BLE001 - one bad row is counted and logged; the run goes on
+                db.session.rollback()
+                counts["failed"] += 1
+                log.warning("resend to reader %s failed: %s", reader_id, exc)
+            finally:
+                advance()
+                db.session.expunge_all()  # 500 000 readers must not pile up in the session
+    return counts
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr (stdout keeps the summary for scripts)."""
+    if not enabled:
+        yield lambda: None
+        return
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
     )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
 
 
 @readers_cli.command("subscribe")
@@ -271,6 +350,83 @@ def meter_reset(slug: str, email: str) -> None:
 def mail_worker(once: bool, interval: float) -> None:
     """Send queued mail, retrying with back-off until delivered."""
     mail.run_worker(poll_interval=interval, once=once)
+
+
+@mail_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+def mail_status(as_json: bool) -> None:
+    """Show the outbox: queued, failing, dead, sent, oldest waiting mail.
+
+    queued: never tried yet; failing: tried, retrying with back-off; dead: given up after
+    MAIL_MAX_ATTEMPTS (see `flask mail dead` and `flask mail retry`). The last error is shown too.
+    """
+    status = mail.outbox_status()
+    if as_json:
+        click.echo(json.dumps(status))
+        return
+    oldest = status["oldest_waiting_seconds"]
+    click.echo(f"queued:  {status['queued']}")
+    click.echo(f"failing: {status['failing']}  (retrying with back-off)")
+    click.echo(f"dead:    {status['dead']}  (gave up; flask mail retry --all puts them back)")
+    click.echo(f"sent:    {status['sent']}")
+    click.echo(f"oldest waiting: {_age(oldest) if oldest is not None else '-'}")
+    if status["last_error"]:
+        click.echo(f"last error: {status['last_error']}")
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@mail_cli.command("dead")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+def mail_dead(as_json: bool, limit: int) -> None:
+    """List dead letters, with the ids `flask mail retry` takes.
+
+    A dead letter is a mail the worker gave up on after MAIL_MAX_ATTEMPTS failed attempts.
+    """
+    rows = [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "to": row.to_addr,
+            "attempts": row.attempts,
+            "dead_at": row.dead_at.isoformat() if row.dead_at else None,
+            "last_error": row.last_error,
+        }
+        for row in mail.dead_letters(limit)
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['id']}\t{row['kind']}\t{row['to']}\t{row['attempts']} attempts\t{row['last_error']}")
+    click.echo(f"{len(rows)} dead letters shown")
+
+
+@mail_cli.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Every dead letter.")
+def mail_retry(ids: tuple[int, ...], retry_all: bool) -> None:
+    """Put dead letters back in the queue.
+
+    Give their outbox ids (from `flask mail dead`) or --all. They are due at once, with a fresh
+    count of attempts; an id that is not a dead letter fails the command and requeues nothing.
+    """
+    if bool(ids) == retry_all:
+        raise click.UsageError("give outbox IDS or --all")
+    if ids:
+        missing = sorted(set(ids) - set(mail.dead_ids(ids)))
+        if missing:
+            raise click.ClickException(f"not dead letters (unknown, waiting or sent): {', '.join(map(str, missing))}")
+    count = mail.requeue_dead(None if retry_all else list(ids))
+    click.echo(f"requeued {count} dead letters; the worker sends them on its next pass")
 
 
 def init_app(app: Flask) -> None:

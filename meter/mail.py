@@ -11,14 +11,15 @@ import contextlib
 import logging
 import smtplib
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import Flask, current_app, render_template
 from flask_babel import force_locale
 from flask_mail import Connection, Message
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
-from . import signals
+from . import metrics, signals
 from .extensions import db, mail
 from .models import OutboxMail, utcnow
 
@@ -141,7 +142,8 @@ def deliver_due(limit: int = 100) -> tuple[int, int]:
             row.locked_until = None
             db.session.commit()
             sent += 1
-            log.info("mail %s sent (%s)", row.id, row.kind)
+            metrics.mail_outcome("sent")
+            log.info("mail %s sent (%s, attempt %s)", row.id, row.kind, row.attempts, extra={"outbox_id": row.id})
     finally:
         _close(connection)
     return sent, failed
@@ -160,13 +162,77 @@ def _failed(row: OutboxMail, exc: BaseException) -> None:
     row.locked_until = None
     if row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
         row.dead_at = utcnow()
-        log.error("mail %s is a dead letter after %s attempts: %s", row.id, row.attempts, row.last_error)
+        metrics.mail_outcome("dead")
+        log.error(
+            "mail %s is a dead letter after %s attempts: %s",
+            row.id,
+            row.attempts,
+            row.last_error,
+            extra={"outbox_id": row.id},
+        )
     else:
         row.next_attempt_at = utcnow() + _backoff(row.attempts)
+        metrics.mail_outcome("failed")
         log.warning(
-            "mail %s failed (attempt %s), retry at %s: %s", row.id, row.attempts, row.next_attempt_at, row.last_error
+            "mail %s failed (attempt %s), retry at %s: %s",
+            row.id,
+            row.attempts,
+            row.next_attempt_at,
+            row.last_error,
+            extra={"outbox_id": row.id},
         )
     db.session.commit()
+
+
+def outbox_status() -> dict:
+    """Counts of the outbox for operators: queued, failing, dead, sent, oldest waiting (seconds)."""
+    waiting = OutboxMail.sent_at.is_(None) & OutboxMail.dead_at.is_(None)
+    queued, failing, dead, sent, oldest = db.session.execute(
+        select(
+            func.count().filter(waiting & (OutboxMail.attempts == 0)),
+            func.count().filter(waiting & (OutboxMail.attempts > 0)),
+            func.count().filter(OutboxMail.dead_at.is_not(None)),
+            func.count().filter(OutboxMail.sent_at.is_not(None)),
+            func.min(OutboxMail.created_at).filter(waiting),
+        )
+    ).one()
+    last_error = db.session.scalar(
+        select(OutboxMail.last_error)
+        .where(waiting | OutboxMail.dead_at.is_not(None), OutboxMail.last_error.is_not(None))
+        .order_by(OutboxMail.id.desc())
+        .limit(1)
+    )
+    return {
+        "queued": queued,
+        "failing": failing,
+        "dead": dead,
+        "sent": sent,
+        "oldest_waiting_seconds": max((utcnow() - oldest).total_seconds(), 0.0) if oldest else None,
+        "last_error": last_error,
+    }
+
+
+def dead_letters(limit: int) -> list[OutboxMail]:
+    query = select(OutboxMail).where(OutboxMail.dead_at.is_not(None)).order_by(OutboxMail.id.desc()).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def dead_ids(ids: Iterable[int]) -> list[int]:
+    query = select(OutboxMail.id).where(OutboxMail.id.in_(list(ids)), OutboxMail.dead_at.is_not(None))
+    return list(db.session.scalars(query))
+
+
+def requeue_dead(ids: list[int] | None) -> int:
+    """Dead letters back to the queue (all of them when ids is None), due now, with attempts reset."""
+    query = update(OutboxMail).where(OutboxMail.dead_at.is_not(None), OutboxMail.sent_at.is_(None))
+    if ids is not None:
+        query = query.where(OutboxMail.id.in_(ids))
+    count = db.session.execute(
+        query.values(dead_at=None, attempts=0, next_attempt_at=utcnow(), locked_until=None)
+    ).rowcount
+    db.session.commit()
+    log.info("requeued %s dead letters", count)
+    return count
 
 
 def run_worker(poll_interval: float = 1.0, once: bool = False) -> None:

@@ -4,8 +4,10 @@ reader found from meter's own cookies (or an AMP reader id linked by a login) in
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from . import metrics
 from .accounts.sessions import check_token
 from .api.schemas import Article
 from .metering import Decision, Subject, check
@@ -27,6 +29,22 @@ def decide(
     anonymous_id: str | None = None,
 ) -> tuple[Decision, bool]:
     """(decision, logged_in): a live reader token first, then a linked reader, then the anonymous id."""
+    started = time.perf_counter()
+    decision, logged_in = _decide(site, item, record, reader_token, linked, anonymous_id)
+    metrics.observe_access(
+        site.slug, decision.reason, decision.allowed, decision.degraded, time.perf_counter() - started
+    )
+    return decision, logged_in
+
+
+def _decide(
+    site: SiteInfo,
+    item: Article,
+    record: bool,
+    reader_token: str | None,
+    linked: tuple[int, str] | None,
+    anonymous_id: str | None,
+) -> tuple[Decision, bool]:
     candidates: list[Subject] = []
     token = check_token(site, reader_token)
     if token.status == "valid":

@@ -14,6 +14,8 @@ import redis
 from flask import Flask, current_app
 from redis.commands.core import Script
 
+from . import metrics
+
 EXT_KEY = "meter.redis"
 
 
@@ -55,6 +57,7 @@ class RedisConn:
             return fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._down_until = time.monotonic() + self.retry_after
+            metrics.redis_error()
             raise RedisUnavailable(str(exc)) from exc
         except redis.exceptions.ResponseError as exc:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "CLUSTERDOWN" in str(exc):

@@ -152,6 +152,8 @@ def app(redis_url, smtp_server, database_url):
     with app.app_context():
         db.engine.dispose()
     clock.reset()
+    # Every JSON answer this test saw matches /openapi.json (meter/openapi.py, OPENAPI_VALIDATE_RESPONSES).
+    assert not app.extensions.get("openapi.violations"), app.extensions["openapi.violations"]
 
 
 @pytest.fixture

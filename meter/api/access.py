@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import g
 
+from .. import metrics
 from ..accounts.sessions import check_token
 from ..metering import Decision, Subject, check
 from ..validation import parse
@@ -13,6 +16,7 @@ from .schemas import AccessBody
 
 @bp.post("/access")
 def access():
+    started = time.perf_counter()
     body = parse(AccessBody)
     site = g.site
     token = check_token(site, body.reader_token)
@@ -27,6 +31,9 @@ def access():
             token_status, decision = "revoked", None
     if decision is None:  # no usable reader token: judged as anonymous
         decision = check(site, anonymous, body.article.id, body.article.class_, body.record)
+    metrics.observe_access(
+        site.slug, decision.reason, decision.allowed, decision.degraded, time.perf_counter() - started
+    )
     return {
         "allowed": decision.allowed,
         "reason": decision.reason,

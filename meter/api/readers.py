@@ -38,7 +38,7 @@ def me():
     return answer
 
 
-MAX_ID = 2**63 - 1  # the widest id a database column holds; anything larger names no reader
+MAX_ID = 2**31 - 1  # readers.id is a 32-bit INTEGER on PostgreSQL; anything larger names no reader
 
 
 def _reader_of_site(reader_id: int) -> Reader:

@@ -1,0 +1,132 @@
+"""Answers of the /v1 API (and the health, metrics and AMP routes), as pydantic models.
+
+The views still build plain dicts; these models exist to describe them in `/openapi.json`, and the
+test suite checks every JSON answer it sees against that description, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Reason = Literal[
+    "free_content",
+    "subscriber",
+    "already_unlocked",
+    "unlocked_now",
+    "would_unlock",
+    "quota_exhausted",
+    "subscription_required",
+    "registration_required",
+    "verification_required",
+    "degraded_allow",
+    "degraded_deny",
+]
+State = Literal["registered", "verified", "subscriber"]
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Problem(Answer):
+    """RFC 9457 problem details (application/problem+json)."""
+
+    type: str = Field(description="A URI ending in /problems/<name>, such as .../problems/token-expired.")
+    title: str
+    status: int = Field(ge=100, le=599)
+    detail: str
+    errors: dict[str, str] | None = Field(None, description="On 422: field → message.")
+
+
+class Accepted(Answer):
+    status: Literal["activation_sent"]
+
+
+class ResetAccepted(Answer):
+    status: Literal["reset_sent"]
+
+
+class ReaderOut(Answer):
+    reader_id: int
+    email: str
+    state: State
+    locale: Literal["id", "en"]
+    subscription_until: str | None = Field(description="ISO-8601 in UTC, or null.")
+
+
+class Activated(Answer):
+    reader_id: int
+    state: State
+    reader_token: str | None = Field(None, description="Only for the click that activated the account.")
+    next: str | None = Field(None, description="Where the activation page returns to, when registration gave one.")
+
+
+class LoggedIn(Answer):
+    reader_token: str
+    reader: ReaderOut
+
+
+class ReaderToken(Answer):
+    reader_token: str
+
+
+class MeterSummary(Answer):
+    used: int
+    limit: int
+    remaining: int
+    period: str
+    period_end: str
+    unlocked: list[str]
+
+
+class Me(ReaderOut):
+    meter: MeterSummary
+
+
+class AccessMeter(Answer):
+    used: int
+    limit: int
+    remaining: int
+    period_end: str = Field(description="When the next article frees up (ISO-8601 with offset).")
+
+
+class AccessReader(Answer):
+    state: Literal["anonymous", "registered", "verified", "subscriber"]
+    token: Literal["valid", "expired", "invalid", "revoked", "none"]
+
+
+class AccessAnswer(Answer):
+    allowed: bool
+    reason: Reason
+    reader: AccessReader
+    meter: AccessMeter
+    degraded: bool
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Ready(Answer):
+    status: Literal["ready"]
+    checks: dict[str, Literal["ok", "unreachable"]]
+
+
+class AmpData(Answer):
+    articlesRead: int  # amp-subscriptions names these fields
+    articlesLeft: int
+    articleLimit: int
+    isLoggedIn: bool
+
+
+class AmpAuthorization(Answer):
+    """amp-access / amp-subscriptions authorization answer (no personal data, under 500 bytes)."""
+
+    granted: bool
+    grantReason: Literal["SUBSCRIBER", "METERING", "FREE"] | None = None
+    data: AmpData | None = None
+    access: bool | None = None  # amp-access's own field, the same as granted
+    reason: str | None = None  # meter's reason, as in the access check
+    subscriber: bool | None = None

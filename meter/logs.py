@@ -1,0 +1,117 @@
+"""Logs: one line per request, as JSON (LOG_FORMAT=json, the default) or text (LOG_FORMAT=text).
+
+Each request gets an id: the caller's X-Request-ID when it is a sane one (so a proxy's id carries
+through), else a new one; it is echoed in the answer's X-Request-ID and put on every log line of
+that request. A line names the route *pattern* (`/<site_slug>/activate/<token>`), never the path,
+so tokens in URLs stay out of the logs; nothing logs bodies or query strings. Whatever a message
+says, the formatter masks email addresses (`p***@example.com`) and API keys (`mk_AbCdEf…`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, has_request_context, request
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+API_KEY_RE = re.compile(r"\b(mk_[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+")
+# itsdangerous tokens (reader, activation, reset): three dot-separated base64 parts.
+SIGNED_TOKEN_RE = re.compile(r"\b[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}\b")
+
+request_log = logging.getLogger("meter.request")
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def mask(text: str) -> str:
+    """Masks email addresses, API keys and signed tokens in a piece of log text."""
+    text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = API_KEY_RE.sub(lambda m: f"{m.group(1)}…", text)
+    return SIGNED_TOKEN_RE.sub("[token]", text)
+
+
+def _extras(record: logging.LogRecord) -> dict:
+    out = {}
+    for key, value in vars(record).items():
+        if key not in _STANDARD and not key.startswith("_"):
+            out[key] = mask(value) if isinstance(value, str) else value
+    if "request_id" not in out and has_request_context() and "request_id" in g:
+        out["request_id"] = g.request_id
+    return out
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, then the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": mask(record.getMessage()),
+        }
+        line.update(_extras(record))
+        if record.exc_info:
+            line["exception"] = mask(self.formatException(record.exc_info))
+        return json.dumps(line, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """The classic line, masked, with the extra fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        return mask(super().format(record)) + (f" [{extras}]" if extras else "")
+
+
+def configure(log_format: str) -> None:
+    """Put the chosen formatter on the root logger's plain stream handlers (not on pytest's)."""
+    formatter: logging.Formatter = TextFormatter() if log_format == "text" else JsonFormatter()
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(formatter)
+
+
+def _start() -> None:
+    g.request_started = time.perf_counter()
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if REQUEST_ID_RE.match(given) else secrets.token_hex(8)
+
+
+def _finish(response: Response) -> Response:
+    if "request_id" not in g:  # a request that failed before before_request ran
+        _start()
+    response.headers["X-Request-ID"] = g.request_id
+    site = getattr(g, "site", None)
+    slug = getattr(site, "slug", None) or (request.view_args or {}).get("site_slug")
+    rule = request.url_rule.rule if request.url_rule is not None else None
+    request_log.info(
+        "%s %s %s",
+        request.method,
+        rule or "(no route)",
+        response.status_code,
+        extra={
+            "request_id": g.request_id,
+            "method": request.method,
+            "route": rule,
+            "site": slug if isinstance(slug, str) and len(slug) <= 64 else None,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 2),
+        },
+    )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    configure(app.config.get("LOG_FORMAT", "json"))
+    app.before_request(_start)
+    app.after_request(_finish)
