@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from . import api, cli, health, mail, pages, problems, redisconn
+    from . import api, cli, health, mail, pages, problems, ratelimit, redisconn
     from .extensions import csrf, db, migrate
 
     db.init_app(app)
@@ -37,6 +37,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     csrf.init_app(app)
     mail.init_app(app)
     redisconn.init_app(app)
+    ratelimit.init_app(app)
     problems.init_app(app)
     health.init_app(app)
     api.init_app(app)

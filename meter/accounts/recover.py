@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import update
 
-from .. import mail, metering, passwords, signals, tokens
+from .. import mail, metering, passwords, ratelimit, signals, tokens
 from ..extensions import db
 from ..models import Reader, utcnow
 from ..sites import SiteInfo
@@ -51,5 +51,6 @@ def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
     revoke_all(reader)
     db.session.commit()
     metering.forget_reader_state(site.id, reader.id)
+    ratelimit.clear_failed_logins(site.id, reader.email_key)
     signals.password_reset.send(current_app._get_current_object(), reader=reader)
     return create_session(reader)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
+from .. import ratelimit
 from ..accounts.sessions import check_token
 from ..metering import Decision, Subject, check
 from ..validation import parse
@@ -12,6 +13,7 @@ from .schemas import AccessBody
 
 
 @bp.post("/access")
+@ratelimit.access_ip
 def access():
     body = parse(AccessBody)
     site = g.site
