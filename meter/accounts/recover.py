@@ -13,13 +13,15 @@ from .. import mail, metering, passwords, ratelimit, signals, tokens
 from ..extensions import db
 from ..models import Reader, utcnow
 from ..sites import SiteInfo
-from .common import find_reader, mail_context, page_url
+from .common import decoy_mail, find_reader, mail_context, page_url
 from .sessions import create_session, revoke_all
 
 
 def request_reset(site: SiteInfo, email: str) -> None:
+    """Queue a reset mail for a known address; an unknown one costs the same work and sends nothing."""
     reader = find_reader(site.id, email)
     if reader is None:
+        decoy_mail(site, "password_reset")
         return
     token = tokens.make(tokens.RESET, {"r": reader.id, "s": site.id, "v": reader.auth_version})
     link = page_url(site, "reset-password/" + token, reader.locale)
