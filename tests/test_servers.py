@@ -1,0 +1,131 @@
+"""Races and faults across processes: real gunicorn servers sharing one Redis and one database."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select
+
+from meter import clock, keys, sites
+from meter.embedded import RedisProcess
+from meter.extensions import db
+from meter.models import Site, Unlock
+
+from .servers import Gunicorn, server_env
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def post(url: str, key: str, body: dict, timeout: float = 20.0) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.fixture
+def two_servers(app, database_url, redis_url, tmp_path):
+    env = server_env(database_url, redis_url)
+    servers = [Gunicorn(env, log=tmp_path / f"gunicorn-{i}.log") for i in range(2)]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_two_servers_200_concurrent_checks_grant_exactly_the_quota(
+    app, api, verified_reader, two_servers, redis_client
+):
+    reader_id, token = verified_reader()
+    articles = [f"tempo:koran:2026-01-{i:02d}:berita" for i in range(50)]
+    jobs = [(two_servers[i % 2].url, articles[i % 50]) for i in range(200)]
+    barrier = threading.Barrier(50)
+
+    def one(job):
+        base, article = job
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=10)
+        return post(base + "/v1/access", api.key, {"reader_token": token, "article": {"id": article}})
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(one, jobs))
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == {200: 200}, statuses
+    reasons = Counter(body["reason"] for _, body in answers)
+    granted = {job[1] for job, (_, body) in zip(jobs, answers, strict=True) if body["allowed"]}
+    assert reasons["unlocked_now"] == 2, reasons
+    assert len(granted) == 2, granted  # exactly the quota (2 for a verified reader), across both servers
+    assert set(reasons) <= {"unlocked_now", "already_unlocked", "quota_exhausted"}, reasons
+    assert not any(body["degraded"] for _, body in answers)
+
+    with app.app_context():
+        ledger = set(db.session.scalars(select(Unlock.article_id).where(Unlock.subject == f"r:{reader_id}")))
+        site = sites.info(db.session.scalar(select(Site)))
+    period = site.policy.period_at(clock.now())
+    in_redis = set(redis_client.hkeys(keys.unlocks(site.id, keys.subject_for_reader(reader_id), period.label))) - {""}
+    assert ledger == granted == in_redis  # the ledger agrees with Redis
+
+
+def test_redis_stopped_mid_run_no_5xx_degraded_then_recovers(app, api, verified_reader, database_url, tmp_path):
+    """Traffic keeps flowing to a real gunicorn while its redis-server is stopped and started again."""
+    _reader_id, token = verified_reader()
+    redis_server = RedisProcess(str(tmp_path / "own-redis")).start()
+    server = Gunicorn(
+        server_env(database_url, redis_server.url, REDIS_RETRY_AFTER="0.2"), log=tmp_path / "gunicorn.log"
+    )
+    try:
+        server.start()
+        body = {"reader_token": token, "article": {"id": "tempo:koran:satu"}}
+        status, first = post(server.url + "/v1/access", api.key, body)
+        assert status == 200 and first["reason"] == "unlocked_now" and not first["degraded"]
+
+        seen: list[tuple[int, bool, str]] = []
+        stop = threading.Event()
+
+        def traffic():
+            while not stop.is_set():
+                s, b = post(server.url + "/v1/access", api.key, body, timeout=10)
+                seen.append((s, b.get("degraded"), b.get("reason")))
+                time.sleep(0.02)
+
+        workers = [threading.Thread(target=traffic) for _ in range(4)]
+        for w in workers:
+            w.start()
+        time.sleep(0.5)
+        redis_server.stop()
+        time.sleep(1.5)
+        redis_server.start()  # an empty Redis: rebuilt from the ledger on the next check
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (seen and seen[-1][1] is False):
+            time.sleep(0.1)
+        time.sleep(0.3)
+        stop.set()
+        for w in workers:
+            w.join()
+    finally:
+        server.stop()
+        redis_server.stop()
+    statuses = Counter(s for s, _, _ in seen)
+    assert set(statuses) == {200}, statuses  # no 5xx at any point
+    degraded = [r for s, d, r in seen if d]
+    assert degraded, "Redis was stopped: some answers must say degraded"
+    assert set(degraded) <= {"already_unlocked", "degraded_allow", "degraded_deny"}, set(degraded)
+    assert seen[-1][1] is False and seen[-1][2] == "already_unlocked"  # recovered, and the unlock survived
