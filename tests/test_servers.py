@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -129,3 +132,17 @@ def test_redis_stopped_mid_run_no_5xx_degraded_then_recovers(app, api, verified_
     assert degraded, "Redis was stopped: some answers must say degraded"
     assert set(degraded) <= {"already_unlocked", "degraded_allow", "degraded_deny"}, set(degraded)
     assert seen[-1][1] is False and seen[-1][2] == "already_unlocked"  # recovered, and the unlock survived
+
+
+def test_the_soak_runs_short_with_no_5xx():
+    """`make soak` itself, for a few seconds: its script keeps working (the RSS bound needs the full run)."""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.soak", "--seconds", "5", "--clients", "4", "--max-rss-growth", "10"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "5xx (and connection failures): 0" in out.stdout
