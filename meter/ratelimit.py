@@ -37,13 +37,16 @@ def client_ip() -> str:
 
 
 def _body_email() -> str | None:
-    """The normalised lookup key of the body's `email`, or None (no body, no email, not an address)."""
+    """The normalised lookup key of the JSON body's or the form's `email`, or None (none, or not an address)."""
     if "_rl_email" in g:
         return g._rl_email
     key = None
     try:
-        data = json.loads(request.get_data(cache=True).decode("utf-8"))
-        raw = data.get("email") if isinstance(data, dict) else None
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            raw = request.form.get("email")  # the reader pages' forms
+        else:
+            data = json.loads(request.get_data(cache=True).decode("utf-8"))
+            raw = data.get("email") if isinstance(data, dict) else None
         if isinstance(raw, str):
             key = emails.lookup_key(emails.normalise(raw))
     except (ValueError, UnicodeDecodeError, RecursionError, emails.BadEmail):

@@ -160,3 +160,23 @@ def test_a_redis_outage_never_turns_a_limited_call_into_a_500(app, own_redis):
         assert api.post("/v1/password-resets", json={"email": f"during{i}@example.com"}).status_code == 202
     own_redis.start()
     assert registration(api, "after@example.com").status_code == 202
+
+
+def test_the_email_key_reads_json_and_form_bodies_alike(app):
+    """The reader pages' forms (when they get limits) share the API's per-address buckets."""
+    from flask import g
+
+    from meter import ratelimit
+    from meter.sites import SiteInfo
+
+    site = SiteInfo(7, "tempo", "Tempo", (), None, "id")  # type: ignore[arg-type]
+    with app.test_request_context("/x", method="POST", json={"email": "Mike@Example.COM"}):
+        g.site = site
+        from_json = ratelimit.email_key()
+    with app.test_request_context("/x", method="POST", data={"email": "mike@example.com"}):
+        g.site = site
+        from_form = ratelimit.email_key()
+    with app.test_request_context("/x", method="POST", data=b"[" * 10_000, content_type="application/json"):
+        g.site = site
+        assert ratelimit.email_key() == "" and ratelimit.no_email()
+    assert from_json == from_form == "site7:mike@example.com"
