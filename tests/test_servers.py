@@ -15,13 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from meter import clock, keys, sites
-from meter.embedded import RedisProcess
+from meter.embedded import RedisProcess, free_port
 from meter.extensions import db
-from meter.models import Site, Unlock
+from meter.models import OutboxMail, Site, Unlock
 
+from .conftest import Mailbox
 from .servers import Gunicorn, server_env
 
 pytestmark = pytest.mark.timeout(180)
@@ -83,8 +85,18 @@ def test_two_servers_200_concurrent_checks_grant_exactly_the_quota(
         ledger = set(db.session.scalars(select(Unlock.article_id).where(Unlock.subject == f"r:{reader_id}")))
         site = sites.info(db.session.scalar(select(Site)))
     period = site.policy.period_at(clock.now())
-    in_redis = set(redis_client.hkeys(keys.unlocks(site.id, keys.subject_for_reader(reader_id), period.label))) - {""}
+    unlock_key = keys.unlocks(site.id, keys.subject_for_reader(reader_id), period.label)
+    in_redis = set(redis_client.hkeys(unlock_key)) - {""}
     assert ledger == granted == in_redis  # the ledger agrees with Redis
+
+    # Redis flushed, then another burst on both servers: rebuilt from the ledger, nobody gains.
+    redis_client.flushall()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        again = list(pool.map(one, jobs[:100]))
+    assert Counter(status for status, _ in again) == {200: 100}
+    assert {job[1] for job, (_, body) in zip(jobs, again, strict=False) if body["allowed"]} <= granted
+    assert not any(body["reason"] == "unlocked_now" for _, body in again)
+    assert set(redis_client.hkeys(unlock_key)) - {""} == granted
 
 
 def test_redis_stopped_mid_run_no_5xx_degraded_then_recovers(app, api, verified_reader, database_url, tmp_path):
@@ -146,3 +158,56 @@ def test_the_soak_runs_short_with_no_5xx():
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "5xx (and connection failures): 0" in out.stdout
+
+
+def test_smtp_down_registration_202_and_the_worker_process_delivers_once_when_it_is_back(
+    app, api, database_url, redis_url, tmp_path
+):
+    """gunicorn and `flask mail worker` as processes; the SMTP server starts only after the registration."""
+    smtp_port = free_port()  # nothing listens here yet
+    env = server_env(
+        database_url,
+        redis_url,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(smtp_port),
+        MAIL_RETRY_BASE="0.5",
+        MAIL_RETRY_MAX="1",
+        MAIL_TIMEOUT="2",
+        FLASK_APP="wsgi",
+    )
+    server = Gunicorn(env, workers=1, log=tmp_path / "gunicorn.log").start()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "mail", "worker", "--interval", "0.2"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=open(tmp_path / "worker.log", "ab"),  # noqa: SIM115 - closed with the process
+        stderr=subprocess.STDOUT,
+    )
+    mailbox = Mailbox()
+    controller = None
+    try:
+        status, body = post(
+            server.url + "/v1/readers", api.key, {"email": "pembaca@example.com", "password": "rahasia-sekali"}
+        )
+        assert (status, body) == (202, {"status": "activation_sent"})
+        time.sleep(2.0)  # the worker tries and fails a few times
+        with app.app_context():
+            [row] = db.session.scalars(select(OutboxMail)).all()
+            assert row.sent_at is None and row.attempts >= 1 and row.last_error
+        controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+        controller.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not mailbox.messages:
+            time.sleep(0.1)
+        time.sleep(1.5)  # a second delivery, if there were one, would arrive by now
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
+        server.stop()
+        if controller is not None:
+            controller.stop()
+    assert [m["to"] for m in mailbox.messages] == [["pembaca@example.com"]]  # delivered exactly once
+    with app.app_context():
+        db.session.expire_all()
+        [row] = db.session.scalars(select(OutboxMail)).all()
+        assert row.sent_at is not None and row.dead_at is None
