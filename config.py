@@ -94,6 +94,21 @@ class Config:
     # Check every JSON answer against /openapi.json (tests only: it costs time per request).
     OPENAPI_VALIDATE_RESPONSES = _bool("OPENAPI_VALIDATE_RESPONSES")
 
+    # Rate limits (Flask-Limiter, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
+    # strings are Flask-Limiter's: "20/minute", "1 per 3 minutes;5 per day" (several with ";").
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_REDIS_URL = os.environ.get("RATELIMIT_REDIS_URL", "")
+    RATELIMIT_STRATEGY = os.environ.get("RATELIMIT_STRATEGY", "fixed-window")
+    RATELIMIT_REGISTER_IP = os.environ.get("RATELIMIT_REGISTER_IP", "20/minute")
+    RATELIMIT_LOGIN_FAIL_IP = os.environ.get("RATELIMIT_LOGIN_FAIL_IP", "10/minute")  # failed logins only
+    RATELIMIT_LOGIN_FAIL_ACCOUNT = os.environ.get("RATELIMIT_LOGIN_FAIL_ACCOUNT", "5 per 5 minutes")
+    RATELIMIT_RESEND_EMAIL = os.environ.get("RATELIMIT_RESEND_EMAIL", "1 per 3 minutes;5 per day")
+    RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute")
+    RATELIMIT_RESET_IP = os.environ.get("RATELIMIT_RESET_IP", "20/minute")
+    RATELIMIT_ACCESS_IP = os.environ.get("RATELIMIT_ACCESS_IP", "")  # empty: the access check is not limited
+    # How many proxies in front set X-Forwarded-For (ProxyFix); 0 trusts none: the socket's address counts.
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+
 
 class TestConfig(Config):
     ENV_NAME = "testing"

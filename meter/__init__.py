@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from . import api, cli, health, i18n, logs, mail, metrics, openapi, pages, problems, redisconn
+    from . import api, cli, health, i18n, logs, mail, metrics, openapi, pages, problems, ratelimit, redisconn, security
     from .extensions import csrf, db, migrate
 
     db.init_app(app)
@@ -38,6 +38,8 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     i18n.init_app(app)
     mail.init_app(app)
     redisconn.init_app(app)
+    ratelimit.init_app(app)
+    security.init_app(app)
     problems.init_app(app)
     health.init_app(app)
     api.init_app(app)

@@ -57,8 +57,12 @@ def _clean_header(value: str) -> str:
     return "".join(ch for ch in value if ch >= " " and ch != "\x7f")
 
 
-def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
-    """Render `mail/<kind>.{txt,html}` in `locale` (Babel catalogs) and add it to the outbox (the caller commits)."""
+def render(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
+    """Render `mail/<kind>.{txt,html}` in `locale` (Babel catalogs) into an outbox row not added anywhere.
+
+    Also used alone for a mail that will not be sent, so that an unknown address costs the same work
+    as a known one (no enumeration by timing).
+    """
     if any(ch < " " or ch == "\x7f" for ch in to):
         raise ValueError("control characters in a recipient address")  # never mangle an address into another
     locale = locale if locale in LOCALES else "id"
@@ -66,7 +70,7 @@ def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> Ou
         subject = render_template(f"mail/{kind}.subject.txt", lang=locale, **context).strip()
         body_text = render_template(f"mail/{kind}.txt", lang=locale, **context)
         body_html = render_template(f"mail/{kind}.html", lang=locale, **context)
-    row = OutboxMail(
+    return OutboxMail(
         site_id=site_id,
         kind=kind,
         to_addr=to,
@@ -74,6 +78,11 @@ def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> Ou
         body_text=body_text.replace("\x00", ""),
         body_html=body_html.replace("\x00", ""),
     )
+
+
+def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
+    """Render `mail/<kind>.{txt,html}` in `locale` and add it to the outbox (the caller commits)."""
+    row = render(kind, to, locale, site_id, **context)
     db.session.add(row)
     signals.mail_queued.send(current_app._get_current_object(), mail=row)
     return row

@@ -197,6 +197,11 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
     except RedisUnavailable as exc:
         log.warning("redis unavailable, degraded answer: %s", exc)
         return degraded(site, subject, article_id, article_class, now, period)
+    except SQLAlchemyError:
+        # Redis lacks this subject and the database cannot fill it in: answer as when Redis is away.
+        db.session.rollback()
+        log.warning("database unavailable on the cold path, degraded answer", exc_info=True)
+        return degraded(site, subject, article_id, article_class, now, period)
 
     code, state, used, oldest, _sub = result[0], result[1], int(result[2]), int(result[3]), int(result[4])
     if code == "revoked":

@@ -55,7 +55,12 @@ def _op(
     secured: bool = True,
     **extra: Any,
 ) -> dict:
-    operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **(errors or {})}}
+    always = {
+        "503": _problem("The database or Redis is unreachable for this call; `Retry-After` says when to try again.")
+    }
+    if secured:
+        always["429"] = _problem("Rate limited (`rate-limited`); `Retry-After` says when to try again.")
+    operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **always, **(errors or {})}}
     if request_model is not None:
         operation["requestBody"] = {
             "required": True,

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,16 @@ def init_app(app: Flask) -> None:
             if exc.get_response().headers.get(header):
                 response.headers[header] = exc.get_response().headers[header]
         return response
+
+    @app.errorhandler(OperationalError)
+    def _database_away(exc: OperationalError):
+        # The database is unreachable (or refuses work): a temporary condition, not a bug.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+        if not _wants_problem():
+            return "Service Unavailable", 503, {"Retry-After": "5"}
+        return problem_response(
+            503, "service-unavailable", "Service unavailable", "Try again shortly.", headers={"Retry-After": "5"}
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 from .models import ApiKey, Site, utcnow
 from .policy import Policy, normalise
+
+log = logging.getLogger(__name__)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_COLOUR = "#b00"
@@ -122,7 +126,16 @@ class _Cache:
             hit = self._items.get(key)
         if hit and now - hit[0] < ttl:
             return hit[1]
-        value = load()
+        try:
+            value = load()
+        except SQLAlchemyError:
+            if hit is None:
+                raise
+            # The database is away: a site we knew keeps answering (its key was valid a moment ago);
+            # a revocation made during the outage takes effect when the database is back.
+            db.session.rollback()
+            log.warning("database unavailable; serving a stale cached site entry")
+            return hit[1]
         if ttl > 0:
             with self._lock:
                 if len(self._items) > 10_000:

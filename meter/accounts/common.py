@@ -5,9 +5,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from flask import current_app
+from sqlalchemy import update
 
+from .. import mail, tokens
 from ..extensions import db
-from ..models import Reader
+from ..models import Reader, Site
 from ..sites import SiteInfo, normalise_origin
 from . import emails
 
@@ -39,3 +41,17 @@ def safe_next(site: SiteInfo, url: str | None) -> str | None:
 
 def mail_context(site: SiteInfo, **extra) -> dict:
     return {"site": site, "quota": site.policy.quota_verified, "quote": quote, **extra}
+
+
+def decoy_mail(site: SiteInfo, kind: str) -> None:
+    """Do a mail's work (token, rendering, a write transaction) and send nothing.
+
+    Resend and reset answer the same for an unknown address; this makes them also take the same
+    time, so that timing does not tell which addresses have accounts. The write is an UPDATE that
+    changes nothing, so it leaves no trace.
+    """
+    token = tokens.make(tokens.RESET, {"r": 0, "s": site.id, "v": 0})
+    link = page_url(site, "decoy/" + token)
+    mail.render(kind, "decoy@invalid", site.locale, site.id, **mail_context(site, link=link, email="decoy@invalid"))
+    db.session.execute(update(Site).where(Site.id == site.id).values(id=Site.id))
+    db.session.commit()

@@ -15,7 +15,7 @@ from .. import mail, metering, signals, tokens
 from ..extensions import db
 from ..models import Reader, utcnow
 from ..sites import SiteInfo
-from .common import find_reader, mail_context, page_url, safe_next
+from .common import decoy_mail, find_reader, mail_context, page_url, safe_next
 from .sessions import create_session
 
 
@@ -40,6 +40,8 @@ def resend(site: SiteInfo, email: str) -> None:
     if reader is not None and reader.verified_at is None:
         queue_activation(site, reader)
         db.session.commit()
+    else:
+        decoy_mail(site, "activation")  # the same work for an unknown or verified address
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Password reset: a one-hour token bound to the password version, redeemable once.
+"""Password reset: a one-hour token bound to the password version and the address, redeemable once.
 
 Redemption is a conditional UPDATE on `auth_version`, so of two simultaneous requests exactly one
 wins, and a token dies as soon as the password changes by any route.
@@ -9,19 +9,22 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import update
 
-from .. import mail, metering, passwords, signals, tokens
+from .. import mail, metering, passwords, ratelimit, signals, tokens
 from ..extensions import db
 from ..models import Reader, utcnow
 from ..sites import SiteInfo
-from .common import find_reader, mail_context, page_url
+from .common import decoy_mail, find_reader, mail_context, page_url
 from .sessions import create_session, revoke_all
 
 
 def request_reset(site: SiteInfo, email: str) -> None:
+    """Queue a reset mail for a known address; an unknown one costs the same work and sends nothing."""
     reader = find_reader(site.id, email)
     if reader is None:
+        decoy_mail(site, "password_reset")
         return
-    token = tokens.make(tokens.RESET, {"r": reader.id, "s": site.id, "v": reader.auth_version})
+    payload = {"r": reader.id, "s": site.id, "v": reader.auth_version, "e": tokens.fingerprint(reader.email_key)}
+    token = tokens.make(tokens.RESET, payload)
     link = page_url(site, "reset-password/" + token, reader.locale)
     mail.queue(
         "password_reset", reader.email, reader.locale, site.id, **mail_context(site, link=link, email=reader.email)
@@ -35,6 +38,9 @@ def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
     reader_id, version = payload.get("r"), payload.get("v")
     if payload.get("s") != site.id or not isinstance(reader_id, int) or not isinstance(version, int):
         raise tokens.TokenError("invalid")
+    holder = db.session.get(Reader, reader_id)
+    if holder is None or payload.get("e") != tokens.fingerprint(holder.email_key):
+        raise tokens.TokenError("invalid")  # the address changed since the mail was sent
     new_hash = passwords.hash_password(new_password)
     won = db.session.execute(
         update(Reader)
@@ -51,5 +57,6 @@ def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
     revoke_all(reader)
     db.session.commit()
     metering.forget_reader_state(site.id, reader.id)
+    ratelimit.clear_failed_logins(site.id, reader.email_key)
     signals.password_reset.send(current_app._get_current_object(), reader=reader)
     return create_session(reader)

@@ -6,7 +6,7 @@ import time
 
 from flask import g
 
-from .. import metrics
+from .. import metrics, ratelimit
 from ..accounts.sessions import check_token
 from ..metering import Decision, Subject, check
 from ..validation import parse
@@ -15,6 +15,7 @@ from .schemas import AccessBody
 
 
 @bp.post("/access")
+@ratelimit.access_ip
 def access():
     started = time.perf_counter()
     body = parse(AccessBody)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
-from .. import passwords, tokens
+from .. import passwords, ratelimit, tokens
 from ..accounts import confirm, recover, register, sessions
 from ..problems import Problem
 from ..validation import parse
@@ -22,6 +22,7 @@ def token_problem(exc: tokens.TokenError) -> Problem:
 
 
 @bp.post("/readers")
+@ratelimit.register_ip
 def create_reader():
     body = parse(RegisterBody)
     try:
@@ -32,6 +33,7 @@ def create_reader():
 
 
 @bp.post("/readers/resend-activation")
+@ratelimit.resend_email
 def resend_activation():
     body = parse(EmailBody)
     confirm.resend(g.site, body.email)
@@ -54,6 +56,8 @@ def activate():
 
 
 @bp.post("/sessions")
+@ratelimit.login_fail_ip
+@ratelimit.login_fail_account
 def login():
     body = parse(LoginBody)
     result = sessions.login(g.site, body.email, body.password, body.anonymous_id)
@@ -72,6 +76,8 @@ def logout():
 
 
 @bp.post("/password-resets")
+@ratelimit.reset_ip
+@ratelimit.reset_email
 def request_reset():
     body = parse(EmailBody)
     recover.request_reset(g.site, body.email)

@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from .. import amp_link, browser, tokens
+from .. import amp_link, browser, ratelimit, tokens
 from ..accounts import confirm, emails, recover, register, sessions
 from ..accounts.common import safe_next
 from ..i18n import choose_language, remember_language
@@ -91,6 +91,7 @@ def _result(kind: str, status: int = 200, next_url: str | None = None, **extra):
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@ratelimit.pages.register_ip
 def register_page():
     form = RegisterForm()
     _carry(form)
@@ -147,6 +148,7 @@ def activation_sent():
 
 
 @bp.post("/resend-activation")
+@ratelimit.pages.resend_email
 def resend_activation():
     """From the "link expired" page: a new link to an address typed in (same answer whether it exists)."""
     form = EmailForm()
@@ -189,12 +191,15 @@ def activate(token: str):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@ratelimit.pages.login_fail_ip
+@ratelimit.pages.login_fail_account
 def login():
     form = LoginForm()
     _carry(form)
     if form.validate_on_submit():
         result = sessions.login(g.site, form.email.data, form.password.data, browser.anonymous_id())
         if result is None:
+            g.login_failed = True  # counted by the failed-login limits
             form.password.errors = [_("The email or password is not correct.")]
         else:
             token, _reader = result
@@ -226,6 +231,8 @@ def logout():
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
+@ratelimit.pages.reset_ip
+@ratelimit.pages.reset_email
 def forgot_password():
     form = EmailForm()
     _carry(form)

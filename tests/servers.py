@@ -1,0 +1,72 @@
+"""Real gunicorn servers for the tests that need separate processes (races, faults, soak)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from meter.embedded import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY = "test-secret-key"  # TestConfig's: tokens made in-process work on the servers
+
+
+def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("METER_", "FLASK_"))}
+    env.update(
+        METER_ENV="testing",
+        SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        LOG_LEVEL="WARNING",
+        PUBLIC_BASE_URL="http://meter.test",
+        **extra,
+    )
+    return env
+
+
+class Gunicorn:
+    """`gunicorn wsgi:app` on a free loopback port; `stop()` ends it (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 4, log: Path | None = None) -> None:
+        self.env, self.workers, self.threads = env, workers, threads
+        self.port = free_port()
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Gunicorn:
+        args = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
+        args += ["-k", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

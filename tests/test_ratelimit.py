@@ -1,0 +1,225 @@
+"""Rate limits: per IP and per normalised email, 429 problem+json with Retry-After, knobs in config.
+
+The limiter stores its counters in the suite's real Redis (flushed before each test).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from meter import create_app
+from meter.embedded import RedisProcess
+
+from .conftest import Api, make_site
+
+PASSWORD = "rahasia-sekali"
+
+
+def assert_429(response) -> None:
+    assert response.status_code == 429, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == 429 and body["type"].endswith("/problems/rate-limited")
+    assert 1 <= int(response.headers["Retry-After"]) <= 86401
+
+
+def registration(api: Api, email: str, **kw):
+    return api.post("/v1/readers", json={"email": email, "password": PASSWORD}, **kw)
+
+
+def test_register_is_limited_per_ip_at_twenty_a_minute(api, redis_client):
+    for i in range(20):
+        assert registration(api, f"r{i}@example.com").status_code == 202
+    assert redis_client.keys("LIMITS*"), "the counters live in Redis, shared by every process"
+    assert_429(registration(api, "r20@example.com"))
+    # another client address is not limited (the test client sets REMOTE_ADDR per request)
+    other = registration(api, "r21@example.com", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 202
+
+
+def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(app, api):
+    app.config["RATELIMIT_REGISTER_IP"] = "2/minute"
+    for i in range(2):
+        assert registration(api, f"f{i}@example.com", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code == 202
+    # a forged X-Forwarded-For does not buy a new budget when no proxy is trusted
+    assert_429(registration(api, "f9@example.com", headers={"X-Forwarded-For": "203.0.113.99"}))
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_the_key(app):
+    fresh = create_app({**app.config, "TRUSTED_PROXIES": 1, "RATELIMIT_REGISTER_IP": "2/minute"})
+    api = Api(fresh.test_client(), make_site(fresh), "tempo")
+    for i in range(2):
+        h = {"X-Forwarded-For": "203.0.113.7"}
+        assert registration(api, f"p{i}@example.com", headers=h).status_code == 202
+    assert_429(registration(api, "p2@example.com", headers={"X-Forwarded-For": "203.0.113.7"}))
+    assert registration(api, "p3@example.com", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 202
+
+
+def test_requests_without_a_valid_key_spend_no_budget(app, api):
+    app.config["RATELIMIT_REGISTER_IP"] = "1/minute"
+    for _ in range(5):
+        r = api.client.post("/v1/readers", json={"email": "x@example.com", "password": PASSWORD})
+        assert r.status_code == 401
+    assert registration(api, "x@example.com").status_code == 202
+
+
+def login(api: Api, email: str, password: str, **kw):
+    return api.post("/v1/sessions", json={"email": email, "password": password}, **kw)
+
+
+def test_failed_logins_lock_the_account_until_a_password_reset(app, api, verified_reader, mailbox, deliver):
+    verified_reader("mike@example.com", PASSWORD)
+    for _ in range(5):
+        assert login(api, "mike@example.com", "wrong-password").status_code == 401
+    # the sixth attempt is refused even with the right password, and even spelled differently,
+    # and from another address: the lock is on the account
+    assert_429(login(api, "MIKE@example.com", PASSWORD, environ_base={"REMOTE_ADDR": "10.1.1.1"}))
+    # another account is not locked
+    verified_reader("other@example.com", PASSWORD)
+    assert login(api, "other@example.com", PASSWORD).status_code == 200
+    # a successful password reset clears the lock
+    assert api.post("/v1/password-resets", json={"email": "mike@example.com"}).status_code == 202
+    deliver()
+    link = [m for m in mailbox.to("mike@example.com") if "reset-password" in str(m["msg"])][-1]
+    token = str(link["msg"]).split("/reset-password/", 1)[1].split()[0].split("?")[0]
+    r = api.post("/v1/password-resets/confirm", json={"token": token, "password": "baru-dan-panjang"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert login(api, "mike@example.com", "baru-dan-panjang").status_code == 200
+
+
+def test_successful_logins_do_not_count(api, verified_reader):
+    verified_reader("mike@example.com", PASSWORD)
+    for _ in range(12):
+        assert login(api, "mike@example.com", PASSWORD).status_code == 200
+
+
+def test_failed_logins_are_limited_per_ip(api):
+    for i in range(10):
+        assert login(api, f"nobody{i}@example.com", "wrong-password").status_code == 401
+    assert_429(login(api, "nobody99@example.com", "wrong-password"))
+    assert (
+        login(api, "nobody99@example.com", "wrong-password", environ_base={"REMOTE_ADDR": "10.2.2.2"}).status_code
+        == 401
+    )
+
+
+def test_resend_is_limited_per_normalised_email(api):
+    first = api.post("/v1/readers/resend-activation", json={"email": "mike@example.com"})
+    assert first.status_code == 202
+    # the same mailbox, spelled otherwise, from another IP: one bucket
+    again = api.post(
+        "/v1/readers/resend-activation", json={"email": "Mike@EXAMPLE.com"}, environ_base={"REMOTE_ADDR": "10.3.3.3"}
+    )
+    assert_429(again)
+    assert api.post("/v1/readers/resend-activation", json={"email": "anna@example.com"}).status_code == 202
+
+
+def test_resend_daily_cap_is_a_knob(app, api):
+    app.config["RATELIMIT_RESEND_EMAIL"] = "100/minute;3/day"
+    for _ in range(3):
+        assert api.post("/v1/readers/resend-activation", json={"email": "mike@example.com"}).status_code == 202
+    assert_429(api.post("/v1/readers/resend-activation", json={"email": "mike@example.com"}))
+
+
+def test_reset_request_is_limited_per_email_and_per_ip(api):
+    for _ in range(5):
+        assert api.post("/v1/password-resets", json={"email": "mike@example.com"}).status_code == 202
+    assert_429(api.post("/v1/password-resets", json={"email": "MIKE@example.com"}))
+    for i in range(15):  # 5 + 15 = 20 accepted from this IP (a refused request may not count)
+        assert api.post("/v1/password-resets", json={"email": f"u{i}@example.com"}).status_code == 202
+    assert_429(api.post("/v1/password-resets", json={"email": "u99@example.com"}))
+
+
+def test_the_access_check_is_not_limited_by_default(api):
+    for i in range(120):
+        api.access(f"tempo:free:{i}", cls="free")
+
+
+def test_the_access_check_can_be_limited(app, api):
+    app.config["RATELIMIT_ACCESS_IP"] = "3/minute"
+    for i in range(3):
+        api.access(f"tempo:free:{i}", cls="free")
+    assert_429(api.post("/v1/access", json={"article": {"id": "tempo:free:9", "class": "free"}}))
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = RedisProcess(str(tmp_path / "own-redis")).start()
+    yield server
+    server.stop()
+
+
+def test_a_redis_outage_never_turns_a_limited_call_into_a_500(app, own_redis):
+    fresh = create_app({**app.config, "REDIS_URL": own_redis.url, "REDIS_RETRY_AFTER": 0.0})
+    api = Api(fresh.test_client(), make_site(fresh), "tempo")
+    assert registration(api, "before@example.com").status_code == 202
+    own_redis.stop()
+    for i in range(3):
+        assert registration(api, f"during{i}@example.com").status_code == 202
+        assert login(api, f"during{i}@example.com", "wrong-password").status_code == 401
+        assert api.post("/v1/password-resets", json={"email": f"during{i}@example.com"}).status_code == 202
+    own_redis.start()
+    assert registration(api, "after@example.com").status_code == 202
+
+
+def test_the_email_key_reads_json_and_form_bodies_alike(app):
+    """The reader pages' forms (when they get limits) share the API's per-address buckets."""
+    from flask import g
+
+    from meter import ratelimit
+    from meter.sites import SiteInfo
+
+    site = SiteInfo(7, "tempo", "Tempo", (), None, "id")  # type: ignore[arg-type]
+    with app.test_request_context("/x", method="POST", json={"email": "Mike@Example.COM"}):
+        g.site = site
+        from_json = ratelimit.email_key()
+    with app.test_request_context("/x", method="POST", data={"email": "mike@example.com"}):
+        g.site = site
+        from_form = ratelimit.email_key()
+    with app.test_request_context("/x", method="POST", data=b"[" * 10_000, content_type="application/json"):
+        g.site = site
+        assert ratelimit.email_key() == "" and ratelimit.no_email()
+    assert from_json == from_form == "site7:mike@example.com"
+
+
+# --- the reader pages share the limits (and their counters) with the API ----------------------
+
+
+def _page_csrf(client, path: str) -> str:
+    import re
+
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_login_page_failures_are_limited_per_account_and_showing_the_form_is_free(app, api, client):
+    assert registration(api, "halaman@example.com").status_code == 202
+    token = _page_csrf(client, "/tempo/login")
+    for _ in range(5):
+        wrong = client.post(
+            "/tempo/login", data={"csrf_token": token, "email": "halaman@example.com", "password": "salah-salah"}
+        )
+        assert wrong.status_code == 422
+    for _ in range(3):
+        assert client.get("/tempo/login").status_code == 200  # GETs spend nothing
+    blocked = client.post(
+        "/tempo/login", data={"csrf_token": token, "email": "halaman@example.com", "password": PASSWORD}
+    )
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"]
+    # the same account through the API is locked too: one counter
+    assert api.post("/v1/sessions", json={"email": "halaman@example.com", "password": PASSWORD}).status_code == 429
+
+
+def test_register_page_posts_count_against_the_ip_budget(app, api, client):
+    app.config["RATELIMIT_REGISTER_IP"] = "2/minute"
+    token = _page_csrf(client, "/tempo/register")
+    for i in range(2):
+        form = {"csrf_token": token, "email": f"page{i}@example.com", "password": PASSWORD}
+        assert client.post("/tempo/register", data=form).status_code == 303
+    assert (
+        client.post(
+            "/tempo/register", data={"csrf_token": token, "email": "page9@example.com", "password": PASSWORD}
+        ).status_code
+        == 429
+    )
+    assert_429(registration(api, "api9@example.com"))  # the API shares the counter of this address
