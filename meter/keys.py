@@ -35,3 +35,28 @@ def reader_state(site_id: int, subject: str) -> str:
 def token_used(purpose: str, token_id: str) -> str:
     """A one-time token's redemption mark."""
     return f"{PREFIX}:used:{purpose}:{token_id}"
+
+
+# --- the compact layout (issue 6) ----------------------------------------------------------------
+# Readers are spread over a site's buckets; one bucket's keys share the hash tag `{s<site>:b<n>}`, so
+# the state and the unlocks one access check touches are in one Redis Cluster slot. Small hashes are
+# stored by Redis as one packed listpack, which is where the memory goes down (see docs/benchmarks.md).
+
+
+def bucket_tag(site_id: int, bucket: int) -> str:
+    return f"{{s{site_id}:b{bucket}}}"
+
+
+def state_bucket(site_id: int, bucket: int) -> str:
+    """Cached reader state of a bucket of readers: field reader id → packed state; one expiry."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket)}:st"
+
+
+def unlock_bucket(site_id: int, bucket: int, period: str) -> str:
+    """A calendar period's unlocks of a bucket of subjects: field subject → packed 64-bit article hashes."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket)}:u:{period}"
+
+
+def rolling_unlocks(site_id: int, bucket: int, subject: str) -> str:
+    """A rolling window's unlocks of one subject (a string of packed hash + time records)."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket)}:u:rolling:{subject}"
