@@ -14,6 +14,7 @@ import json
 import tempfile
 import time
 from datetime import UTC, datetime
+from importlib import resources
 
 import redis
 
@@ -66,7 +67,8 @@ def compact(client: redis.Redis, readers: int, buckets: int, with_state: bool) -
 
     app = Flask("bench")
     app.config.update(METER_BUCKETS=buckets)
-    script = client.register_script(open(metering.__file__.replace("metering.py", "lua/check.lua")).read())
+    source = resources.files("meter").joinpath("lua", "check.lua").read_text("utf-8")
+    script = client.register_script(source)
     with app.app_context():
         pipe = client.pipeline(transaction=False)
         for r in range(1, readers + 1):
