@@ -200,10 +200,26 @@ def record_unlock(site_id: int, subject: str, period: Period, article_id: str, w
 # --- the check --------------------------------------------------------------------------------
 
 
+_periods: dict[Policy, Period] = {}
+
+
+def _period(policy: Policy, now: datetime) -> Period:
+    """The policy's period at `now`; a calendar period is computed once and reused until it ends."""
+    cached = _periods.get(policy)
+    if cached is not None and cached.start <= now < cached.end:
+        return cached
+    period = policy.period_at(now)
+    if not period.rolling_seconds:
+        if len(_periods) > 1000:
+            _periods.clear()
+        _periods[policy] = period
+    return period
+
+
 def check(site: SiteInfo, subject: Subject | None, article_id: str, article_class: str, record: bool) -> Decision:
     policy = site.policy
     now = clock.now()
-    period = policy.period_at(now)
+    period = _period(policy, now)
     if subject is None:
         return _without_subject(policy, period, article_class, now)
     bucket, fld = place(subject.key)
