@@ -210,6 +210,8 @@ def profile(server: Gunicorn, script: Path, connections: int, duration: int, des
     total, share = 0, {}
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
         n = int(count)
         total += n
         seen = set()
@@ -255,9 +257,13 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def measured(port: int, script: Path, connections: int, duration: int, pids) -> dict:
-    before = cpu_seconds(pids())
+    """One wrk run, with the CPU time gunicorn's workers and redis-server spent per request."""
+    workers_before, redis_before = cpu_seconds(pids()[:-1]), cpu_seconds(pids()[-1:])
     result = wrk(port, script, connections, duration)
-    result["cpu_us_per_request"] = round((cpu_seconds(pids()) - before) / max(result["requests"], 1) * 1e6, 1)
+    n = max(result["requests"], 1)
+    redis_us = (cpu_seconds(pids()[-1:]) - redis_before) / n * 1e6
+    result["cpu_us_per_request"] = round((cpu_seconds(pids()[:-1]) - workers_before) / n * 1e6 + redis_us, 1)
+    result["redis_cpu_us_per_request"] = round(redis_us, 1)
     return result
 
 
@@ -283,6 +289,7 @@ def pair(port: int, hello: Path, access: Path, connections: int, duration: int, 
             "p50_ms": round(_median([r["p50_ms"] for r in rs]), 2),
             "p99_ms": round(_median([r["p99_ms"] for r in rs]), 2),
             "cpu_us_per_request": round(_median([r["cpu_us_per_request"] for r in rs]), 1),
+            "redis_cpu_us_per_request": round(_median([r["redis_cpu_us_per_request"] for r in rs]), 1),
             "errors": errors,
             "runs": rs,
         }
@@ -326,6 +333,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="", help="skip the comparison: one of " + ", ".join(w for w, _ in WORKER_SETTINGS)
     )
+    parser.add_argument(
+        "--redis", choices=("tcp", "unix"), default="tcp", help="how gunicorn reaches redis-server (default tcp)"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy a worker under access-check load")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
@@ -333,13 +343,22 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install -y wrk (make bench does this when run as root)")
 
     workdir = Path(tempfile.mkdtemp(prefix="meter-bench-"))
-    redis_server = RedisProcess(str(workdir / "redis")).start()
+    if args.redis == "unix":
+        redis_server = RedisProcess(str(workdir / "redis"), unix_socket=str(workdir / "redis.sock")).start()
+    else:
+        redis_server = RedisProcess(str(workdir / "redis")).start()
     try:
         env, key, prepared = prepare(workdir, redis_server.url, args.readers)
         bodies = bodies_for(prepared)
         hello = lua_script("/bench/hello", key, [], workdir / "hello.lua")
         access = lua_script("/v1/access", key, bodies, workdir / "access.lua")
-        results: dict = {"machine": machine(), "readers": len(prepared), "duration_s": args.duration}
+        results: dict = {
+            "machine": machine(),
+            "readers": len(prepared),
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "redis": redis_server.url.split(":")[0] + (" socket" if args.redis == "unix" else " loopback"),
+        }
         settings = [w for w in WORKER_SETTINGS if not args.workers or w[0] == args.workers]
         comparison = []
         for label, gargs in settings:
@@ -376,6 +395,8 @@ def main() -> None:
         finally:
             server.stop()
         results["sweep"] = sweep
+        out = Path(args.out)
+        out.write_text(json.dumps(results, indent=2) + "\n")
         if args.profile:
             server = Gunicorn(gargs, env, workdir)
             try:
