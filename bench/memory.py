@@ -80,7 +80,7 @@ def compact(client: redis.Redis, readers: int, buckets: int, with_state: bool) -
                 args = ["r" if with_state else "a", metering.hash64(sid), NOW + n, metering.hash64(article)]
                 args += ["metered", "1", 2, 2, 2, END + metering.CALENDAR_GRACE, 0, 3600]
                 args += [state if n == 0 else b"", "1", fld, b""]
-                pipe_keys = [keys.state_bucket(1, bucket), keys.unlock_bucket(1, bucket, PERIOD)]
+                pipe_keys = [keys.state_bucket(1, bucket, buckets), keys.unlock_bucket(1, bucket, buckets, PERIOD)]
                 script(keys=pipe_keys, args=args, client=pipe)
             if r % 5000 == 0:
                 for answer in pipe.execute():

@@ -43,20 +43,21 @@ def token_used(purpose: str, token_id: str) -> str:
 # stored by Redis as one packed listpack, which is where the memory goes down (see docs/benchmarks.md).
 
 
-def bucket_tag(site_id: int, bucket: int) -> str:
-    return f"{{s{site_id}:b{bucket}}}"
+def bucket_tag(site_id: int, bucket: int, buckets: int) -> str:
+    """`buckets` (METER_BUCKETS) is in the name: after a change, no stale bucket of the old layout is read."""
+    return f"{{s{site_id}:b{bucket}/{buckets}}}"
 
 
-def state_bucket(site_id: int, bucket: int) -> str:
+def state_bucket(site_id: int, bucket: int, buckets: int) -> str:
     """Cached reader state of a bucket of readers: field reader id → packed state; one expiry."""
-    return f"{PREFIX}:{bucket_tag(site_id, bucket)}:st"
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:st"
 
 
-def unlock_bucket(site_id: int, bucket: int, period: str) -> str:
+def unlock_bucket(site_id: int, bucket: int, buckets: int, period: str) -> str:
     """A calendar period's unlocks of a bucket of subjects: field subject → packed 64-bit article hashes."""
-    return f"{PREFIX}:{bucket_tag(site_id, bucket)}:u:{period}"
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:{period}"
 
 
-def rolling_unlocks(site_id: int, bucket: int, subject: str) -> str:
+def rolling_unlocks(site_id: int, bucket: int, buckets: int, subject: str) -> str:
     """A rolling window's unlocks of one subject (a string of packed hash + time records)."""
-    return f"{PREFIX}:{bucket_tag(site_id, bucket)}:u:rolling:{subject}"
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:rolling:{subject}"

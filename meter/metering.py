@@ -70,9 +70,10 @@ def pack_unlocks(entries: dict[str, int], rolling: bool) -> bytes:
 def unlock_key(site_id: int, subject: str, period: Period) -> tuple[str, bytes]:
     """(key, field) that hold a subject's unlocks of a period."""
     bucket, fld = place(subject)
+    buckets = current_app.config["METER_BUCKETS"]
     if period.rolling_seconds:
-        return keys.rolling_unlocks(site_id, bucket, subject), fld
-    return keys.unlock_bucket(site_id, bucket, period.label), fld
+        return keys.rolling_unlocks(site_id, bucket, buckets, subject), fld
+    return keys.unlock_bucket(site_id, bucket, buckets, period.label), fld
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
     if subject is None:
         return _without_subject(policy, period, article_class, now)
     bucket, fld = place(subject.key)
-    state_key = keys.state_bucket(site.id, bucket)
+    state_key = keys.state_bucket(site.id, bucket, current_app.config["METER_BUCKETS"])
     ukey, _ = unlock_key(site.id, subject.key, period)
     ttl = (
         period.rolling_seconds + 86400
@@ -343,7 +344,7 @@ def forget_reader_state(site_id: int, reader_id: int) -> None:
     """Drop the cached reader state after any change to it in SQL; the next check reloads it."""
     bucket, fld = place(keys.subject_for_reader(reader_id))
     try:
-        conn().call(conn().client.hdel, keys.state_bucket(site_id, bucket), fld)
+        conn().call(conn().client.hdel, keys.state_bucket(site_id, bucket, current_app.config["METER_BUCKETS"]), fld)
     except RedisUnavailable:
         log.warning("could not drop cached state of reader %s; it expires within READER_CACHE_TTL", reader_id)
 

@@ -209,7 +209,7 @@ def test_master_failover_during_traffic_gives_no_wrong_answer(app, redis_cluster
 
         bucket, _ = metering.place("r:1")
         site_id = db.session.scalar(select(Reader.site_id))
-        key = keynames.state_bucket(site_id, bucket)
+        key = keynames.state_bucket(site_id, bucket, app.config["METER_BUCKETS"])
     master, replica = redis_cluster.owner_and_replica(key)
 
     stop = threading.Event()

@@ -333,3 +333,14 @@ def test_one_check_touches_keys_of_one_slot(app, api, verified_reader, redis_cli
     found = redis_client.keys("m:{*")
     assert len(found) == 2  # the state bucket and the unlock bucket of this reader
     assert len({key_slot(k.encode()) for k in found}) == 1
+
+
+def test_changing_meter_buckets_keeps_the_meter_exact(app, api, verified_reader, redis_client):
+    """METER_BUCKETS is in the key names: after a change every meter is reloaded from the ledger."""
+    _, token = verified_reader()
+    assert api.access("tempo:koran:a", reader_token=token)["reason"] == "unlocked_now"
+    app.config["METER_BUCKETS"] = 7
+    assert api.access("tempo:koran:a", reader_token=token)["reason"] == "already_unlocked"
+    assert api.access("tempo:koran:b", reader_token=token)["reason"] == "unlocked_now"
+    assert api.access("tempo:koran:c", reader_token=token)["reason"] == "quota_exhausted"
+    assert {k.split("}")[0].rsplit("/", 1)[1] for k in redis_client.keys("m:{*")} == {"4096", "7"}
