@@ -400,9 +400,7 @@ def main() -> None:
         if args.profile:
             server = Gunicorn(gargs, env, workdir)
             try:
-                results["profile"] = profile(
-                    server, access, args.choose_at, args.duration, Path(args.out).with_suffix(".profile")
-                )
+                results["profile"] = profile(server, access, args.choose_at, args.duration, workdir / "profile")
             finally:
                 server.stop()
             for frame, pct in results["profile"].items():
