@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format clean chromium soak
+.PHONY: install run test lint format clean chromium soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,15 @@ clean:
 SOAK_SECONDS ?= 60
 soak: $(STAMP)
 	$(PY) -m tests.soak --seconds $(SOAK_SECONDS)
+# Issue 6: access check vs hello-world (wrk + gunicorn), Redis memory per reader, registration with a
+# slow SMTP server. Writes bench/results.json, bench/results.png, bench/memory.json, bench/mail.json.
+# wrk comes from Debian's packages (installed here when missing and root); matplotlib and py-spy from
+# requirements-bench.txt, which `make test` never installs.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; \
+		else echo "wrk is missing: apt-get install wrk (as root)"; exit 1; fi; }
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.memory
+	$(PY) -m bench.mail

@@ -109,6 +109,14 @@ class Config:
     # How many proxies in front set X-Forwarded-For (ProxyFix); 0 trusts none: the socket's address counts.
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 
+    # Compact meter storage: how many bucket keys a site's readers are spread over, per period. Redis
+    # keeps a hash of up to hash-max-listpack-entries (512 by default) small fields packed, so aim for
+    # 100 to 400 readers a period per bucket: 4096 suits up to ~1.6 million readers a period, 10
+    # million monthly readers want 32768. Changing it only costs a reload of each meter from the
+    # ledger (the count is in the key names); do not change it back within a period unless the old
+    # keys are deleted.
+    METER_BUCKETS = _int("METER_BUCKETS", 4096)
+
 
 class TestConfig(Config):
     ENV_NAME = "testing"

@@ -8,7 +8,9 @@ nobody gains or loses an unlock. The layout of the Redis data is private to this
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +28,52 @@ from .sites import SiteInfo
 log = logging.getLogger(__name__)
 
 CALENDAR_GRACE = 7 * 86400  # keep a finished period's data a while (late pingbacks, support)
+U32_MAX = 0xFFFFFFFF  # times are packed as 32-bit epochs (until 2106)
+
+
+def hash64(value: str) -> bytes:
+    """The 8-byte hash Redis keeps instead of an article or session id (BLAKE2b: fast, no structure)."""
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def place(subject: str) -> tuple[int, bytes]:
+    """(bucket, field) of a subject key (`r:<id>` | `a:<anonymous id>`) in the compact layout.
+
+    Readers: field = the id in decimal (Redis packs it as an integer), bucket = id modulo METER_BUCKETS
+    (ids are sequential, so buckets fill evenly). Anonymous ids: field = "a" + their 64-bit hash.
+    """
+    buckets = current_app.config["METER_BUCKETS"]
+    kind, _, rest = subject.partition(":")
+    if kind == "r":
+        reader_id = int(rest)
+        return reader_id % buckets, str(reader_id).encode()
+    digest = hash64(rest)
+    return int.from_bytes(digest, "big") % buckets, b"a" + digest
+
+
+def _pack_state(verified: bool, sub_until: int, session_ids: list[str]) -> bytes:
+    return (
+        (b"1" if verified else b"0")
+        + struct.pack(">I", min(max(sub_until, 0), U32_MAX))
+        + b"".join(hash64(s) for s in session_ids)
+    )
+
+
+def pack_unlocks(entries: dict[str, int], rolling: bool) -> bytes:
+    """Unlocks as the script keeps them: 8-byte article hashes, each followed by a 4-byte time if rolling."""
+    ordered = sorted(entries.items(), key=lambda item: item[1])
+    if rolling:
+        return b"".join(hash64(a) + struct.pack(">I", min(max(t, 0), U32_MAX)) for a, t in ordered)
+    return b"".join(hash64(a) for a, _t in ordered)
+
+
+def unlock_key(site_id: int, subject: str, period: Period) -> tuple[str, bytes]:
+    """(key, field) that hold a subject's unlocks of a period."""
+    bucket, fld = place(subject)
+    buckets = current_app.config["METER_BUCKETS"]
+    if period.rolling_seconds:
+        return keys.rolling_unlocks(site_id, bucket, buckets, subject), fld
+    return keys.unlock_bucket(site_id, bucket, buckets, period.label), fld
 
 
 @dataclass(frozen=True)
@@ -116,11 +164,11 @@ def ledger_entries(site_id: int, subject: str, period: Period, now: datetime) ->
     return entries
 
 
-def reader_state_blob(site_id: int, reader_id: int, now: datetime) -> str:
-    """The cached reader state the Lua script keeps: "verified|sub_until|sid,sid" ("" if no reader)."""
+def reader_state_blob(site_id: int, reader_id: int, now: datetime) -> bytes:
+    """The cached reader state the Lua script keeps: verified, subscription end, live session hashes."""
     reader = db.session.get(Reader, reader_id)
     if reader is None or reader.site_id != site_id:
-        return "0|0|"
+        return _pack_state(False, 0, [])
     max_age = current_app.config["READER_TOKEN_MAX_AGE"]
     since = _naive_utc(now - timedelta(seconds=max_age))
     sids = db.session.scalars(
@@ -129,7 +177,7 @@ def reader_state_blob(site_id: int, reader_id: int, now: datetime) -> str:
         )
     ).all()
     sub = _epoch(reader.subscription_until.replace(tzinfo=UTC)) if reader.subscription_until else 0
-    return f"{1 if reader.verified_at else 0}|{sub}|{','.join(sids)}"
+    return _pack_state(reader.verified_at is not None, sub, list(sids))
 
 
 def record_unlock(site_id: int, subject: str, period: Period, article_id: str, when: datetime) -> None:
@@ -153,24 +201,41 @@ def record_unlock(site_id: int, subject: str, period: Period, article_id: str, w
 # --- the check --------------------------------------------------------------------------------
 
 
+_periods: dict[Policy, Period] = {}
+
+
+def _period(policy: Policy, now: datetime) -> Period:
+    """The policy's period at `now`; a calendar period is computed once and reused until it ends."""
+    cached = _periods.get(policy)
+    if cached is not None and cached.start <= now < cached.end:
+        return cached
+    period = policy.period_at(now)
+    if not period.rolling_seconds:
+        if len(_periods) > 1000:
+            _periods.clear()
+        _periods[policy] = period
+    return period
+
+
 def check(site: SiteInfo, subject: Subject | None, article_id: str, article_class: str, record: bool) -> Decision:
     policy = site.policy
     now = clock.now()
-    period = policy.period_at(now)
+    period = _period(policy, now)
     if subject is None:
         return _without_subject(policy, period, article_class, now)
-    state_key = keys.reader_state(site.id, subject.key)
-    unlock_key = keys.unlocks(site.id, subject.key, period.label)
+    bucket, fld = place(subject.key)
+    state_key = keys.state_bucket(site.id, bucket, current_app.config["METER_BUCKETS"])
+    ukey, _ = unlock_key(site.id, subject.key, period)
     ttl = (
         period.rolling_seconds + 86400
         if period.rolling_seconds
-        else max(_epoch(period.end) - _epoch(now), 0) + CALENDAR_GRACE
+        else _epoch(period.end) + CALENDAR_GRACE  # one absolute expiry shared by the whole bucket
     )
     args: list = [
         subject.kind,
-        subject.session_id,
+        hash64(subject.session_id) if subject.session_id else b"",
         _epoch(now),
-        article_id,
+        hash64(article_id),
         article_class,
         "1" if record else "0",
         policy.quota_anonymous,
@@ -179,21 +244,22 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         ttl,
         period.rolling_seconds,
         current_app.config["READER_CACHE_TTL"],
-        "",
+        b"",
         "0",
+        fld,
+        b"",
     ]
     redis = conn()
     script = redis.scripts["check"]
     try:
-        result = redis.call(script, keys=[state_key, unlock_key], args=args)
+        result = redis.call(script, keys=[state_key, ukey], args=args)
         if result[0] in ("need_state", "need_unlocks"):
             # Cold path: load what Redis lacks from SQL, and let the script store it (only if still missing).
             if subject.kind == "r":
                 args[12] = reader_state_blob(site.id, subject.reader_id, now)
             args[13] = "1"
-            for article, t in ledger_entries(site.id, subject.key, period, now).items():
-                args.extend((article, t))
-            result = redis.call(script, keys=[state_key, unlock_key], args=args)
+            args[15] = pack_unlocks(ledger_entries(site.id, subject.key, period, now), bool(period.rolling_seconds))
+            result = redis.call(script, keys=[state_key, ukey], args=args)
     except RedisUnavailable as exc:
         log.warning("redis unavailable, degraded answer: %s", exc)
         return degraded(site, subject, article_id, article_class, now, period)
@@ -281,15 +347,24 @@ def degraded(
 
 def forget_reader_state(site_id: int, reader_id: int) -> None:
     """Drop the cached reader state after any change to it in SQL; the next check reloads it."""
+    bucket, fld = place(keys.subject_for_reader(reader_id))
     try:
-        conn().call(conn().client.delete, keys.reader_state(site_id, keys.subject_for_reader(reader_id)))
+        conn().call(conn().client.hdel, keys.state_bucket(site_id, bucket, current_app.config["METER_BUCKETS"]), fld)
     except RedisUnavailable:
         log.warning("could not drop cached state of reader %s; it expires within READER_CACHE_TTL", reader_id)
 
 
+def _drop_unlocks(site_id: int, subject: str, period: Period) -> None:
+    key, fld = unlock_key(site_id, subject, period)
+    if period.rolling_seconds:
+        conn().call(conn().client.delete, key)
+    else:
+        conn().call(conn().client.hdel, key, fld)
+
+
 def _forget_unlocks(site_id: int, subject: str, period: Period) -> None:
     try:
-        conn().call(conn().client.delete, keys.unlocks(site_id, subject, period.label))
+        _drop_unlocks(site_id, subject, period)
     except RedisUnavailable:
         log.warning("could not drop cached unlocks of %s", subject)
 
@@ -347,5 +422,5 @@ def reset(site: SiteInfo, subject: str) -> int:
     count = db.session.execute(query).rowcount
     db.session.commit()
     # Not _forget_unlocks: while the cached unlocks remain the reset has not taken effect; the caller must know.
-    conn().call(conn().client.delete, keys.unlocks(site.id, subject, period.label))
+    _drop_unlocks(site.id, subject, period)
     return count

@@ -47,14 +47,46 @@ class Token:
     issued_at: int
 
 
+_serializers: dict[tuple, URLSafeTimedSerializer] = {}
+
+
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    """One serializer per purpose and key set, made once: building one costs more than verifying a token."""
     config = current_app.config
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]  # last one signs
-    return URLSafeTimedSerializer(keys, salt=_SALTS[purpose], signer=_ClockSigner)
+    keys = (*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"])  # last one signs
+    cache_key = (purpose, keys)
+    serializer = _serializers.get(cache_key)
+    if serializer is None:
+        if len(_serializers) > 64:  # keys rotate rarely; tests make many apps
+            _serializers.clear()
+        serializer = _serializers[cache_key] = URLSafeTimedSerializer(
+            list(keys), salt=_SALTS[purpose], signer=_ClockSigner
+        )
+    return serializer
 
 
 def make(purpose: str, payload: dict[str, Any]) -> str:
     return _serializer(purpose).dumps(payload)
+
+
+# Signatures already verified, per (purpose, key set, token): a reader's token is checked on every access
+# check, and its signature cannot change; its age is still judged each time. Bounded, per process.
+_verified: dict[tuple, tuple[Any, int]] = {}
+VERIFIED_CACHE_SIZE = 50_000
+
+
+def _verify(purpose: str, token: str) -> tuple[Any, int]:
+    serializer = _serializer(purpose)
+    cache_key = (purpose, tuple(serializer.secret_keys), token)
+    hit = _verified.get(cache_key)
+    if hit is not None:
+        return hit
+    payload, issued = serializer.loads(token, return_timestamp=True)
+    result = (payload, int(issued.timestamp()))
+    if len(_verified) >= VERIFIED_CACHE_SIZE:
+        _verified.clear()
+    _verified[cache_key] = result
+    return result
 
 
 def load(purpose: str, token: Any, max_age: int | None = None) -> Token:
@@ -64,17 +96,17 @@ def load(purpose: str, token: Any, max_age: int | None = None) -> Token:
     if max_age is None:
         max_age = current_app.config[_MAX_AGE_SETTING[purpose]]
     try:  # the signature only; the age is judged below
-        payload, issued = _serializer(purpose).loads(token, return_timestamp=True)
+        payload, issued_at = _verify(purpose, token)
     except (BadSignature, ValueError, TypeError, UnicodeError):
         raise TokenError("invalid") from None
-    age = int(clock.now().timestamp()) - int(issued.timestamp())
+    age = int(clock.now().timestamp()) - issued_at
     if age < -CLOCK_SKEW:
         raise TokenError("invalid")  # dated in the future: forged or minted by a broken clock, not "expired"
     if age > max_age:
         raise TokenError("expired")
     if not isinstance(payload, dict):
         raise TokenError("invalid")
-    return Token(payload, int(issued.timestamp()))
+    return Token(dict(payload), issued_at)
 
 
 def fingerprint(value: str) -> str:

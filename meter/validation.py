@@ -14,9 +14,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def json_body() -> Any:
-    if request.content_length is None and not request.get_data(cache=True):
-        raise Problem(400, "malformed-json", "Malformed JSON", "The request has no body; a JSON object is expected.")
     raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH already refused oversized bodies (413)
+    if not raw:
+        raise Problem(400, "malformed-json", "Malformed JSON", "The request has no body; a JSON object is expected.")
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

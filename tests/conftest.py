@@ -135,7 +135,7 @@ def _config_dict() -> dict:
 @pytest.fixture
 def app(redis_url, smtp_server, database_url):
     controller, mailbox = smtp_server
-    redis_lib.Redis.from_url(redis_url).flushall()
+    flush_redis(redis_url)
     mailbox.clear()
     clock.reset()
     sites.forget_cached()
@@ -168,7 +168,22 @@ def runner(app):
 
 @pytest.fixture
 def redis_client(app, redis_url):
-    return redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    return redis_for(redis_url)
+
+
+def redis_for(url: str):
+    """A client of the suite's Redis: RedisCluster for redis+cluster:// URLs (tests/test_cluster.py)."""
+    if url.startswith("redis+cluster://"):
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), decode_responses=True)
+    return redis_lib.Redis.from_url(url, decode_responses=True)
+
+
+def flush_redis(url: str) -> None:
+    client = redis_for(url)
+    client.flushall()  # RedisCluster sends it to every primary
+    client.close()
 
 
 @pytest.fixture

@@ -272,3 +272,75 @@ def test_ledger_rows_count_the_unlocks(app, api, verified_reader):
     api.access("tempo:koran:a", reader_token=token)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Unlock)) == 1
+
+
+def _commandstats(redis_client) -> dict[str, int]:
+    return {name.removeprefix("cmdstat_"): v["calls"] for name, v in redis_client.info("commandstats").items()}
+
+
+def test_steady_state_recording_checks_are_one_redis_call_and_sql_only_for_a_new_unlock(app, redis_client):
+    """record=true: re-reads and refusals cost one EVALSHA and no SQL; a new unlock adds its one ledger INSERT."""
+    app.config["SITE_CACHE_TTL"] = 60.0
+    api = Api(app.test_client(), make_site(app, "hot", policy={"quota": {"verified": 3, "registered": 3}}), "hot")
+    api.post("/v1/readers", json={"email": "h@example.com", "password": "rahasia-sekali"})
+    token = api.post("/v1/sessions", json={"email": "h@example.com", "password": "rahasia-sekali"}).get_json()[
+        "reader_token"
+    ]
+    assert api.access("hot:koran:old", reader_token=token)["reason"] == "unlocked_now"  # warms every cache
+
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    answers: list[str] = []
+
+    def checks() -> None:
+        for article in ("old", "new1", "old", "new1", "new2", "new3", "old", "new2"):
+            answers.append(api.access(f"hot:koran:{article}", reader_token=token)["reason"])
+
+    before = _commandstats(redis_client)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        commands = monitor_commands(redis_client, checks)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    after = _commandstats(redis_client)
+    assert answers == [
+        "already_unlocked",
+        "unlocked_now",
+        "already_unlocked",
+        "already_unlocked",
+        "unlocked_now",
+        "quota_exhausted",
+        "already_unlocked",
+        "already_unlocked",
+    ]
+    assert commands == ["EVALSHA"] * 8
+    assert after["evalsha"] - before["evalsha"] == 8
+    assert after.get("eval", 0) == before.get("eval", 0)  # never the whole script again (no NOSCRIPT fallback)
+    assert statements == ["INSERT", "INSERT"]  # the ledger rows of the two new unlocks, nothing else
+
+
+def test_one_check_touches_keys_of_one_slot(app, api, verified_reader, redis_client):
+    """Every key an access check writes carries its bucket's hash tag: one Redis Cluster slot."""
+    from redis.crc import key_slot
+
+    _, token = verified_reader()
+    api.access("tempo:koran:a", reader_token=token)
+    found = redis_client.keys("m:{*")
+    assert len(found) == 2  # the state bucket and the unlock bucket of this reader
+    assert len({key_slot(k.encode()) for k in found}) == 1
+
+
+def test_changing_meter_buckets_keeps_the_meter_exact(app, api, verified_reader, redis_client):
+    """METER_BUCKETS is in the key names: after a change every meter is reloaded from the ledger."""
+    _, token = verified_reader()
+    assert api.access("tempo:koran:a", reader_token=token)["reason"] == "unlocked_now"
+    app.config["METER_BUCKETS"] = 7
+    assert api.access("tempo:koran:a", reader_token=token)["reason"] == "already_unlocked"
+    assert api.access("tempo:koran:b", reader_token=token)["reason"] == "unlocked_now"
+    assert api.access("tempo:koran:c", reader_token=token)["reason"] == "quota_exhausted"
+    assert {k.split("}")[0].rsplit("/", 1)[1] for k in redis_client.keys("m:{*")} == {"4096", "7"}

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from meter import clock, keys, sites
+from meter import clock, keys, metering, sites
 from meter.embedded import RedisProcess, free_port
 from meter.extensions import db
 from meter.models import OutboxMail, Site, Unlock
@@ -84,10 +85,18 @@ def test_two_servers_200_concurrent_checks_grant_exactly_the_quota(
     with app.app_context():
         ledger = set(db.session.scalars(select(Unlock.article_id).where(Unlock.subject == f"r:{reader_id}")))
         site = sites.info(db.session.scalar(select(Site)))
-    period = site.policy.period_at(clock.now())
-    unlock_key = keys.unlocks(site.id, keys.subject_for_reader(reader_id), period.label)
-    in_redis = set(redis_client.hkeys(unlock_key)) - {""}
-    assert ledger == granted == in_redis  # the ledger agrees with Redis
+        period = site.policy.period_at(clock.now())
+        unlock_key, field = metering.unlock_key(site.id, keys.subject_for_reader(reader_id), period)
+    raw = redis_lib.Redis(connection_pool=redis_lib.ConnectionPool(**redis_client.connection_pool.connection_kwargs))
+    raw.connection_pool.connection_kwargs["decode_responses"] = False
+
+    def in_redis() -> set[bytes]:
+        """The 64-bit article hashes the compact layout keeps for this reader and period."""
+        packed = raw.hget(unlock_key, field) or b""
+        return {packed[i : i + 8] for i in range(0, len(packed), 8)}
+
+    assert ledger == granted
+    assert in_redis() == {metering.hash64(article) for article in granted}  # the ledger agrees with Redis
 
     # Redis flushed, then another burst on both servers: rebuilt from the ledger, nobody gains.
     redis_client.flushall()
@@ -96,7 +105,8 @@ def test_two_servers_200_concurrent_checks_grant_exactly_the_quota(
     assert Counter(status for status, _ in again) == {200: 100}
     assert {job[1] for job, (_, body) in zip(jobs, again, strict=False) if body["allowed"]} <= granted
     assert not any(body["reason"] == "unlocked_now" for _, body in again)
-    assert set(redis_client.hkeys(unlock_key)) - {""} == granted
+    assert in_redis() == {metering.hash64(article) for article in granted}
+    raw.close()
 
 
 def test_redis_stopped_mid_run_no_5xx_degraded_then_recovers(app, api, verified_reader, database_url, tmp_path):

@@ -1,72 +1,111 @@
--- meter: decide one access check and record it, atomically.
--- KEYS[1] reader state hash (never exists for anonymous subjects)
--- KEYS[2] unlocks hash of the subject for the period: article id -> unlock time; field "" marks it loaded
--- ARGV: 1 kind ("r" reader | "a" anonymous), 2 session id, 3 now (epoch s), 4 article id,
---       5 class, 6 record ("1"|"0"), 7..9 quota anonymous/registered/verified,
---       10 unlocks ttl (s), 11 rolling window (s, 0 for calendar periods), 12 state ttl (s),
---       13 reader state fresh from SQL, replacing the cache ("" = none): "verified|sub_until|sid,sid,..",
---       14 "1" when ARGV[15..] carry the unlocks to load when missing (article, time, article, time, ...)
+-- meter: decide one access check and record it, atomically, in one round trip.
+-- Compact layout (docs/benchmarks.md): subjects share bucket keys; articles are 64-bit hashes.
+-- KEYS[1] state bucket hash: field reader id -> packed state: 1 byte "0"/"1" (verified), 4 bytes
+--         subscription end (big-endian epoch s), then the 8-byte hashes of the live session ids
+-- KEYS[2] unlocks. Calendar periods: bucket hash, field subject -> concatenated 8-byte article hashes
+--         ("" = loaded, nothing unlocked). Rolling windows: a string of 12-byte records (hash, time).
+-- ARGV: 1 kind ("r" reader | "a" anonymous), 2 session id hash (8 bytes), 3 now (epoch s),
+--       4 article hash (8 bytes), 5 class, 6 record ("1"|"0"), 7..9 quota anonymous/registered/verified,
+--       10 calendar: when the unlock bucket expires (epoch s); rolling: ttl (s), 11 rolling window (s, 0
+--       for calendar periods), 12 state bucket ttl (s), 13 reader state fresh from SQL, replacing the
+--       cache ("" = none), 14 "1" when ARGV[16] carries the unlocks to load when missing,
+--       15 the subject's field in the bucket hashes, 16 the packed unlocks to load
 -- Returns {code, state, used, oldest, sub_until}
 local kind, sid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local article, class, record = ARGV[4], ARGV[5], ARGV[6] == "1"
 local window = tonumber(ARGV[11])
+local field = ARGV[15]
+
+local function u32(s, i)
+  local a, b, c, d = string.byte(s, i, i + 3)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+local function be32(n)
+  return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+end
+
+local function has_session(blob)
+  for i = 6, #blob - 7, 8 do
+    if string.sub(blob, i, i + 7) == sid then return true end
+  end
+  return false
+end
 
 local state, sub_until = "anonymous", 0
 if kind == "r" then
-  -- ARGV[13] is only sent after a miss: it is fresh from SQL, so it replaces the cache.
+  local blob
   if ARGV[13] ~= "" then
-    local verified, sub, sids = string.match(ARGV[13], "^([01])|(%d+)|(.*)$")
-    redis.call("DEL", KEYS[1])
-    redis.call("HSET", KEYS[1], "v", verified, "sub", sub)
-    for s in string.gmatch(sids, "[^,]+") do redis.call("HSET", KEYS[1], "s:" .. s, "1") end
-    redis.call("EXPIRE", KEYS[1], tonumber(ARGV[12]))
-    if redis.call("HEXISTS", KEYS[1], "s:" .. sid) == 0 then return {"revoked", "", 0, 0, 0} end
-  elseif redis.call("HEXISTS", KEYS[1], "s:" .. sid) == 0 then
+    -- Only sent after a miss: fresh from SQL, so it replaces the cache. The bucket expires as a whole.
+    blob = ARGV[13]
+    redis.call("HSET", KEYS[1], field, blob)
+    if redis.call("TTL", KEYS[1]) < 0 then redis.call("EXPIRE", KEYS[1], tonumber(ARGV[12])) end
+    if not has_session(blob) then return {"revoked", "", 0, 0, 0} end
+  else
+    blob = redis.call("HGET", KEYS[1], field)
     -- Missing cache, or a session newer than the cache: ask for the state from SQL.
-    return {"need_state", "", 0, 0, 0}
+    if not blob or not has_session(blob) then return {"need_state", "", 0, 0, 0} end
   end
-  local st = redis.call("HMGET", KEYS[1], "v", "sub")
-  sub_until = tonumber(st[2]) or 0
+  sub_until = u32(blob, 2)
   if sub_until > now then state = "subscriber"
-  elseif st[1] == "1" then state = "verified"
+  elseif string.sub(blob, 1, 1) == "1" then state = "verified"
   else state = "registered" end
 end
 
-if redis.call("EXISTS", KEYS[2]) == 0 then
+local size = 8
+if window > 0 then size = 12 end
+
+local function store(packed)
+  if window > 0 then
+    redis.call("SET", KEYS[2], packed, "EX", tonumber(ARGV[10]))
+  else
+    redis.call("HSET", KEYS[2], field, packed)
+    redis.call("EXPIREAT", KEYS[2], tonumber(ARGV[10]))
+  end
+end
+
+local packed
+if window > 0 then packed = redis.call("GET", KEYS[2]) else packed = redis.call("HGET", KEYS[2], field) end
+if not packed then
   if ARGV[14] ~= "1" then return {"need_unlocks", state, 0, 0, sub_until} end
-  redis.call("HSET", KEYS[2], "", "1")
-  for i = 15, #ARGV, 2 do redis.call("HSET", KEYS[2], ARGV[i], ARGV[i + 1]) end
-  redis.call("EXPIRE", KEYS[2], tonumber(ARGV[10]))
+  packed = ARGV[16]
+  store(packed)
 end
 
 -- Rolling windows: forget unlocks that left the window; find the oldest that remains.
 local oldest = 0
 if window > 0 then
-  local all = redis.call("HGETALL", KEYS[2])
-  for i = 1, #all, 2 do
-    if all[i] ~= "" then
-      local t = tonumber(all[i + 1])
-      if t <= now - window then redis.call("HDEL", KEYS[2], all[i])
-      elseif oldest == 0 or t < oldest then oldest = t end
+  local kept = {}
+  for i = 1, #packed - 11, 12 do
+    local t = u32(packed, i + 8)
+    if t > now - window then
+      kept[#kept + 1] = string.sub(packed, i, i + 11)
+      if oldest == 0 or t < oldest then oldest = t end
     end
+  end
+  local pruned = table.concat(kept)
+  if pruned ~= packed then
+    packed = pruned
+    store(packed)
   end
 end
 
-local used = redis.call("HLEN", KEYS[2]) - 1
+local used = math.floor(#packed / size)
 local function answer(code) return {code, state, used, oldest, sub_until} end
 
 if class == "free" then return answer("free_content") end
 if state == "subscriber" then return answer("subscriber") end
 if class == "premium" then return answer("refused_premium") end
-if redis.call("HEXISTS", KEYS[2], article) == 1 then return answer("already_unlocked") end
+for i = 1, #packed - size + 1, size do
+  if string.sub(packed, i, i + 7) == article then return answer("already_unlocked") end
+end
 
 local limit = tonumber(ARGV[9])
 if state == "anonymous" then limit = tonumber(ARGV[7]) elseif state == "registered" then limit = tonumber(ARGV[8]) end
 if used >= limit then return answer("refused_quota") end
 if not record then return answer("would_unlock") end
 
-redis.call("HSET", KEYS[2], article, now)
-redis.call("EXPIRE", KEYS[2], tonumber(ARGV[10]))
+if window > 0 then store(packed .. article .. be32(now)) else store(packed .. article) end
 if oldest == 0 then oldest = now end
 used = used + 1
 return answer("unlocked_now")

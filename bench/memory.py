@@ -1,0 +1,157 @@
+"""Redis memory per metered reader per period: 200,000 simulated readers with 2 unlocks each.
+
+Each layout is loaded into a fresh redis-server of its own (the one `make test` uses), and
+`INFO memory` used_memory is read before and after. The compact layout is written by meter's own
+`lua/check.lua` with the arguments `metering.check` sends, so what is measured is what runs.
+
+    .venv/bin/python -m bench.memory [--readers 200000] [--json bench/memory.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib import resources
+
+import redis
+
+from meter import keys, metering
+from meter.embedded import RedisProcess
+
+NOW = int(datetime(2026, 11, 15, tzinfo=UTC).timestamp())
+END = int(datetime(2026, 11, 30, 17, tzinfo=UTC).timestamp())  # 2026-12-01T00:00+07:00
+PERIOD = "2026-11"
+
+
+def used(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def naive_set(client: redis.Redis, readers: int) -> None:
+    """The issue's baseline: one Redis set of 2 article ids per reader, with a TTL."""
+    pipe = client.pipeline(transaction=False)
+    for r in range(readers):
+        key = f"m:{{s1:r:{r}}}:u:{PERIOD}"
+        pipe.sadd(key, f"tempo:koran:2026-11-{r % 28:02d}:artikel-{r}", f"tempo:majalah:2026-11:laporan-{r + 7}")
+        pipe.expire(key, 30 * 86400)
+        if r % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+
+
+def foundation_hash(client: redis.Redis, readers: int) -> None:
+    """The foundation's layout: one hash per subject and period, article id → time, "" as loaded mark."""
+    pipe = client.pipeline(transaction=False)
+    for r in range(readers):
+        key = f"m:{{s1:r:{r}}}:u:{PERIOD}"
+        pipe.hset(
+            key,
+            mapping={
+                "": "1",
+                f"tempo:koran:2026-11-{r % 28:02d}:artikel-{r}": NOW,
+                f"tempo:majalah:2026-11:laporan-{r + 7}": NOW,
+            },
+        )
+        pipe.expire(key, 30 * 86400)
+        if r % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+
+
+def compact(client: redis.Redis, readers: int, buckets: int, with_state: bool) -> None:
+    """meter's layout, written by check.lua itself: 2 unlocks per reader (and its cached state)."""
+    from flask import Flask
+
+    app = Flask("bench")
+    app.config.update(METER_BUCKETS=buckets)
+    source = resources.files("meter").joinpath("lua", "check.lua").read_text("utf-8")
+    script = client.register_script(source)
+    with app.app_context():
+        pipe = client.pipeline(transaction=False)
+        for r in range(1, readers + 1):
+            subject = keys.subject_for_reader(r)
+            bucket, fld = metering.place(subject)
+            sid = f"{r:032x}"
+            state = metering._pack_state(True, 0, [sid]) if with_state else b""
+            for n, article in enumerate((f"tempo:koran:2026-11-{r % 28:02d}:artikel-{r}", f"tempo:laporan-{r + 7}")):
+                args = ["r" if with_state else "a", metering.hash64(sid), NOW + n, metering.hash64(article)]
+                args += ["metered", "1", 2, 2, 2, END + metering.CALENDAR_GRACE, 0, 3600]
+                args += [state if n == 0 else b"", "1", fld, b""]
+                pipe_keys = [keys.state_bucket(1, bucket, buckets), keys.unlock_bucket(1, bucket, buckets, PERIOD)]
+                script(keys=pipe_keys, args=args, client=pipe)
+            if r % 5000 == 0:
+                for answer in pipe.execute():
+                    assert answer[0] == "unlocked_now", answer
+        for answer in pipe.execute():
+            assert answer[0] == "unlocked_now", answer
+
+
+def measure(name: str, load, readers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisProcess(tmp).start()
+        try:
+            client = redis.Redis.from_url(server.url, decode_responses=True)
+            before = used(client)
+            started = time.monotonic()
+            load(client, readers)
+            after = used(client)
+            encodings = {}
+            for key in client.scan_iter(count=1000):
+                enc = client.object("encoding", key)
+                encodings[enc] = encodings.get(enc, 0) + 1
+                if sum(encodings.values()) >= 2000:
+                    break
+            row = {
+                "layout": name,
+                "readers": readers,
+                "keys": client.dbsize(),
+                "used_memory_bytes": after - before,
+                "bytes_per_reader": round((after - before) / readers, 1),
+                "encodings_sampled": encodings,
+                "load_seconds": round(time.monotonic() - started, 1),
+            }
+        finally:
+            server.stop()
+    print(
+        f"{name:<48} {row['keys']:>8} keys {row['used_memory_bytes']:>12,} B "
+        f"{row['bytes_per_reader']:>7} B/reader  {encodings}",
+        flush=True,
+    )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=200_000)
+    parser.add_argument("--json", default="bench/memory.json")
+    args = parser.parse_args()
+    n = args.readers
+    rows = [
+        measure("naive: a set of 2 article ids per reader", naive_set, n),
+        measure("foundation: a hash per reader and period", foundation_hash, n),
+    ]
+    for buckets in (1024, 2048, 4096, 16384):
+        rows.append(
+            measure(
+                f"compact, {buckets} buckets: unlocks only",
+                lambda c, r, b=buckets: compact(c, r, b, with_state=False),
+                n,
+            )
+        )
+    rows.append(
+        measure(
+            "compact, 2048 buckets: unlocks + cached state",
+            lambda c, r: compact(c, r, 2048, with_state=True),
+            n,
+        )
+    )
+    with open(args.json, "w") as f:
+        json.dump({"readers": n, "rows": rows}, f, indent=2)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

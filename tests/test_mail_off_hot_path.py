@@ -1,0 +1,84 @@
+"""No request waits on SMTP: mail goes to the outbox in the request, and to SMTP only in the worker.
+
+Issue 6, goal 5: registration latency must not grow when the SMTP server is slow. Here that is
+asserted at the root: a request never opens an SMTP connection at all, and requests made while the
+worker is stuck in a 2-second SMTP exchange finish long before it does. `python -m bench.mail`
+measures the p50s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+from meter import mail
+from meter.embedded import free_port
+
+from .conftest import Mailbox
+from .test_mail import HangingServer, build_app, outbox, site_api  # noqa: F401  (build_app is a fixture)
+
+
+def test_no_request_opens_an_smtp_connection(build_app):  # noqa: F811 (the fixture)
+    with HangingServer() as hanging:  # any SMTP attempt would connect here and hang until MAIL_TIMEOUT
+        app = build_app(MAIL_PORT=hanging.port)
+        api = site_api(app)
+        calls = [
+            ("/v1/readers", {"email": "a@example.com", "password": "rahasia-sekali"}),
+            ("/v1/readers", {"email": "b@example.com", "password": "rahasia-sekali", "locale": "en"}),
+            ("/v1/readers", {"email": "a@example.com", "password": "rahasia-sekali"}),  # again: a second mail
+            ("/v1/readers/resend-activation", {"email": "b@example.com"}),
+            ("/v1/password-resets", {"email": "a@example.com"}),
+        ]
+        took = []
+        for path, body in calls:
+            started = time.perf_counter()
+            assert api.post(path, json=body).status_code == 202
+            took.append(time.perf_counter() - started)
+        assert hanging.accepted == []  # not one connection to the SMTP server from a request
+        assert max(took) < app.config["MAIL_TIMEOUT"]
+        assert len(outbox(app)) == 5  # every mail waits in the outbox for the worker
+
+
+class SlowHandler(Mailbox):
+    """An SMTP server that takes 2 seconds to accept each message."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(2.0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_registrations_finish_while_the_worker_waits_on_a_slow_smtp_server(build_app):  # noqa: F811
+    handler = SlowHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        app = build_app(MAIL_PORT=controller.port, MAIL_TIMEOUT=10.0)
+        api = site_api(app)
+        assert api.post("/v1/readers", json={"email": "first@example.com", "password": "rahasia-sekali"}).status_code
+        result: list = []
+
+        def worker() -> None:
+            with app.app_context():
+                result.append(mail.deliver_due())
+
+        thread = threading.Thread(target=worker)
+        started = time.perf_counter()
+        thread.start()
+        took = []
+        for n in range(3):  # while the worker is inside its 2-second SMTP exchange
+            t = time.perf_counter()
+            response = api.post("/v1/readers", json={"email": f"r{n}@example.com", "password": "rahasia-sekali"})
+            took.append(time.perf_counter() - t)
+            assert response.status_code == 202
+        requests_done = time.perf_counter() - started
+        thread.join(30)
+        worker_done = time.perf_counter() - started
+        assert result and result[0][0] >= 1  # the slow server got the first mail
+        assert handler.to("first@example.com")
+        assert requests_done < 1.5 < 2.0 <= worker_done  # the requests did not wait for the slow server
+        assert max(took) < 1.0
+    finally:
+        controller.stop()
