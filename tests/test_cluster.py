@@ -115,12 +115,22 @@ class RedisCluster:
         return [p for p in self.ports if self.node(p).info("replication")["role"] == "master"]
 
     def owner_and_replica(self, key: str) -> tuple[int, int]:
-        """(master port, one of its replicas' ports) serving `key`'s slot."""
+        """(master port, one of its replicas' ports) serving `key`'s slot.
+
+        Waits until the node's view lists a replica for the slot: gossip may still be spreading it.
+        """
         slot = key_slot(key.encode())
-        for start, end, master, *replicas in self.node(self.ports[0]).execute_command("CLUSTER SLOTS"):
-            if start <= slot <= end:
-                return int(master[1]), int(replicas[0][1])
-        raise LookupError(slot)
+        found: list[tuple[int, int]] = []
+
+        def listed() -> bool:
+            for start, end, master, *replicas in self.node(self.ports[0]).execute_command("CLUSTER SLOTS"):
+                if start <= slot <= end and replicas:
+                    found.append((int(master[1]), int(replicas[0][1])))
+                    return True
+            return False
+
+        self._wait(listed)
+        return found[-1]
 
     def stop(self) -> None:
         for process in self.processes:
