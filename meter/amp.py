@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Flask, Response, abort, g, json, request
+from flask import Blueprint, Flask, Response, g, json, request
 
 from . import amp_link, browser, reader_access
 from .extensions import csrf
 from .problems import Problem
-from .sites import by_slug, info, normalise_origin
+from .sites import info_or_404, normalise_origin
 
 bp = Blueprint("amp", __name__, url_prefix="/amp/<site_slug>")
 
@@ -26,10 +26,7 @@ GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE"}
 
 @bp.url_value_preprocessor
 def load_site(_endpoint, values) -> None:
-    site = by_slug(values.pop("site_slug"))
-    if site is None:
-        abort(404)
-    g.site = info(site)
+    g.site = info_or_404(values.pop("site_slug"))
 
 
 def _cors() -> dict[str, str]:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import abort, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
@@ -107,6 +107,14 @@ def create_site(
     key = new_key(site)
     db.session.commit()
     return site, key
+
+
+def info_or_404(slug: str) -> SiteInfo:
+    """The site a page, AMP or browser route names in its URL; 404 for an unknown slug."""
+    site = by_slug(slug)
+    if site is None:
+        abort(404)
+    return info(site)
 
 
 def by_slug(slug: str) -> Site | None:

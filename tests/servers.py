@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from meter.embedded import free_port
+from meter.embedded import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-secret-key"  # TestConfig's: tokens made in-process work on the servers
@@ -62,11 +61,5 @@ class Gunicorn:
         raise RuntimeError("gunicorn did not answer in time")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=15)
         self.process = None

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from meter.embedded import free_port
+from meter.embedded import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_RE = re.compile(r"^\s+(mk_[A-Za-z0-9]+)\s*$")
@@ -121,13 +121,7 @@ class Devserver:
     def kill_all(self) -> None:
         """Clean-up after a failed test: nothing may outlive it."""
         left = self.descendants()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=20)
         for pid in left:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)

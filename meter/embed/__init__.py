@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request, url_for
+from flask import Blueprint, Flask, Response, current_app, g, request, url_for
 from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 
@@ -27,7 +27,7 @@ from ..extensions import csrf
 from ..i18n import choose_language
 from ..metering import Decision
 from ..problems import Problem
-from ..sites import by_slug, info, normalise_origin
+from ..sites import info_or_404, normalise_origin
 from ..validation import json_body
 
 bp = Blueprint("embed", __name__, url_prefix="/embed")
@@ -46,10 +46,7 @@ def script() -> Response:
 @bp.url_value_preprocessor
 def load_site(_endpoint, values) -> None:
     if values and "site_slug" in values:
-        site = by_slug(values.pop("site_slug"))
-        if site is None:
-            abort(404)
-        g.site = info(site)
+        g.site = info_or_404(values.pop("site_slug"))
         g.lang = choose_language()
 
 

@@ -18,7 +18,7 @@ from .. import amp_link, browser, ratelimit, tokens
 from ..accounts import confirm, emails, recover, register, sessions
 from ..accounts.common import safe_next
 from ..i18n import choose_language, remember_language
-from ..sites import by_slug, info
+from ..sites import info_or_404
 from .forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm
 
 bp = Blueprint("pages", __name__, url_prefix="/<site_slug>")
@@ -28,10 +28,7 @@ RESEND_COOL_DOWN = 60  # seconds between two activation mails to one address
 
 @bp.url_value_preprocessor
 def load_site(_endpoint, values) -> None:
-    site = by_slug(values.pop("site_slug"))
-    if site is None:
-        abort(404)
-    g.site = info(site)
+    g.site = info_or_404(values.pop("site_slug"))
     g.lang = choose_language()
 
 
