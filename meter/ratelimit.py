@@ -11,6 +11,7 @@ without a valid key spends nobody's budget.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -112,11 +113,29 @@ reset_email = _api.reset_email
 reset_ip = _api.reset_ip
 # The reader pages: counted on POST only (showing a form is free).
 pages = _limits(methods=["POST"])
-access_ip = limiter.limit(
+_access_ip_limit = limiter.limit(
     lambda: current_app.config["RATELIMIT_ACCESS_IP"] or "1000000/second",
     scope="access-ip",
     exempt_when=lambda: not current_app.config["RATELIMIT_ACCESS_IP"],
 )
+
+
+def access_ip(view: Callable) -> Callable:
+    """The access check's per-IP limit, only when RATELIMIT_ACCESS_IP is set.
+
+    Why not plain `limiter.limit`: Flask-Limiter resolves and evaluates a decorated limit on every
+    call even when `exempt_when` says no (about a tenth of the check's CPU). Unset (the default),
+    the view runs without entering Flask-Limiter at all.
+    """
+    limited = _access_ip_limit(view)
+
+    @functools.wraps(view)
+    def inner(*args, **kwargs):
+        if current_app.config["RATELIMIT_ACCESS_IP"]:
+            return limited(*args, **kwargs)
+        return view(*args, **kwargs)
+
+    return inner
 
 
 def clear_failed_logins(site_id: int, email_key_: str) -> None:
