@@ -19,6 +19,11 @@ from redis.connection import Connection
 
 from . import metrics
 
+try:
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover - hiredis is in requirements.txt
+    pack_command = None
+
 EXT_KEY = "meter.redis"
 
 
@@ -84,7 +89,10 @@ class RedisConn:
         connection = self._own_connection()
         for attempt in (1, 2):
             try:
-                connection.send_command("EVALSHA", sha, len(keys), *keys, *args)
+                if pack_command is not None:  # hiredis packs in C; redis-py's wrapper loops over the args first
+                    connection.send_packed_command([pack_command(("EVALSHA", sha, len(keys), *keys, *args))])
+                else:
+                    connection.send_command("EVALSHA", sha, len(keys), *keys, *args)
                 return connection.read_response()
             except redis.exceptions.ResponseError:
                 raise  # a whole reply was read: the connection is fine
