@@ -107,6 +107,7 @@ def prepare(workdir: Path, redis_url: str, readers: int) -> tuple[dict, str, lis
             "ARGON2_MEMORY_COST": 1024,
             "ARGON2_PARALLELISM": 1,
             "PUBLIC_BASE_URL": "http://127.0.0.1",
+            "RATELIMIT_ENABLED": False,  # preparing registers many readers from one IP at once
         }
     )
     client = app.test_client()

@@ -36,13 +36,14 @@ def hash64(value: str) -> bytes:
     return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
-def place(subject: str) -> tuple[int, bytes]:
+def place(subject: str, buckets: int | None = None) -> tuple[int, bytes]:
     """(bucket, field) of a subject key (`r:<id>` | `a:<anonymous id>`) in the compact layout.
 
     Readers: field = the id in decimal (Redis packs it as an integer), bucket = id modulo METER_BUCKETS
     (ids are sequential, so buckets fill evenly). Anonymous ids: field = "a" + their 64-bit hash.
     """
-    buckets = current_app.config["METER_BUCKETS"]
+    if buckets is None:
+        buckets = current_app.config["METER_BUCKETS"]
     kind, _, rest = subject.partition(":")
     if kind == "r":
         reader_id = int(rest)
@@ -67,10 +68,11 @@ def pack_unlocks(entries: dict[str, int], rolling: bool) -> bytes:
     return b"".join(hash64(a) for a, _t in ordered)
 
 
-def unlock_key(site_id: int, subject: str, period: Period) -> tuple[str, bytes]:
+def unlock_key(site_id: int, subject: str, period: Period, buckets: int | None = None) -> tuple[str, bytes]:
     """(key, field) that hold a subject's unlocks of a period."""
-    bucket, fld = place(subject)
-    buckets = current_app.config["METER_BUCKETS"]
+    if buckets is None:
+        buckets = current_app.config["METER_BUCKETS"]
+    bucket, fld = place(subject, buckets)
     if period.rolling_seconds:
         return keys.rolling_unlocks(site_id, bucket, buckets, subject), fld
     return keys.unlock_bucket(site_id, bucket, buckets, period.label), fld
@@ -217,15 +219,20 @@ def _period(policy: Policy, now: datetime) -> Period:
     return period
 
 
+_ALLOWED_CODES = frozenset({"free_content", "subscriber", "already_unlocked", "unlocked_now", "would_unlock"})
+
+
 def check(site: SiteInfo, subject: Subject | None, article_id: str, article_class: str, record: bool) -> Decision:
     policy = site.policy
     now = clock.now()
     period = _period(policy, now)
     if subject is None:
         return _without_subject(policy, period, article_class, now)
-    bucket, fld = place(subject.key)
-    state_key = keys.state_bucket(site.id, bucket, current_app.config["METER_BUCKETS"])
-    ukey, _ = unlock_key(site.id, subject.key, period)
+    config = current_app.config
+    buckets = config["METER_BUCKETS"]
+    bucket, fld = place(subject.key, buckets)
+    state_key = keys.state_bucket(site.id, bucket, buckets)
+    ukey, _ = unlock_key(site.id, subject.key, period, buckets)
     ttl = (
         period.rolling_seconds + 86400
         if period.rolling_seconds
@@ -243,23 +250,22 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         policy.quota_verified,
         ttl,
         period.rolling_seconds,
-        current_app.config["READER_CACHE_TTL"],
+        config["READER_CACHE_TTL"],
         b"",
         "0",
         fld,
         b"",
     ]
     redis = conn()
-    script = redis.scripts["check"]
     try:
-        result = redis.call(script, keys=[state_key, ukey], args=args)
+        result = redis.run_script("check", [state_key, ukey], args)
         if result[0] in ("need_state", "need_unlocks"):
             # Cold path: load what Redis lacks from SQL, and let the script store it (only if still missing).
             if subject.kind == "r":
                 args[12] = reader_state_blob(site.id, subject.reader_id, now)
             args[13] = "1"
             args[15] = pack_unlocks(ledger_entries(site.id, subject.key, period, now), bool(period.rolling_seconds))
-            result = redis.call(script, keys=[state_key, ukey], args=args)
+            result = redis.run_script("check", [state_key, ukey], args)
     except RedisUnavailable as exc:
         log.warning("redis unavailable, degraded answer: %s", exc)
         return degraded(site, subject, article_id, article_class, now, period)
@@ -283,15 +289,8 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         signals.article_unlocked.send(
             current_app._get_current_object(), site_id=site.id, subject=subject.key, article_id=article_id
         )
-    reasons = {
-        "free_content": (True, "free_content"),
-        "subscriber": (True, "subscriber"),
-        "already_unlocked": (True, "already_unlocked"),
-        "unlocked_now": (True, "unlocked_now"),
-        "would_unlock": (True, "would_unlock"),
-    }
-    if code in reasons:
-        allowed, reason = reasons[code]
+    if code in _ALLOWED_CODES:
+        allowed, reason = True, code
     else:
         allowed, reason = False, refusal_reason(policy, state, article_class)
     return Decision(allowed, reason, state, used, limit, end, article_class=article_class)

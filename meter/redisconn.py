@@ -6,6 +6,8 @@ access check nothing rather than a socket timeout.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from importlib import resources
 from typing import Any
@@ -13,8 +15,14 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 from redis.commands.core import Script
+from redis.connection import Connection
 
 from . import metrics
+
+try:
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover - hiredis is in requirements.txt
+    pack_command = None
 
 EXT_KEY = "meter.redis"
 
@@ -41,6 +49,8 @@ class RedisConn:
             self.client = redis.Redis.from_url(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
             )
+        self._cluster = url.startswith("redis+cluster://")
+        self._local = threading.local()
         self.scripts: dict[str, Script] = {}
         for name in ("check",):
             source = resources.files("meter").joinpath("lua", f"{name}.lua").read_text("utf-8")
@@ -55,6 +65,62 @@ class RedisConn:
             raise RedisUnavailable("redis marked down")
         try:
             return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
+            self._down_until = time.monotonic() + self.retry_after
+            metrics.redis_error()
+            raise RedisUnavailable(str(exc)) from exc
+        except redis.exceptions.ResponseError as exc:
+            if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "CLUSTERDOWN" in str(exc):
+                raise RedisUnavailable(str(exc)) from exc
+            raise
+
+    def _own_connection(self) -> Connection:
+        """This thread's own connection for the scripts (made again after a fork)."""
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is None or local.pid != os.getpid():
+            pool = self.client.connection_pool
+            connection = local.connection = pool.connection_class(**pool.connection_kwargs)
+            local.pid = os.getpid()
+        return connection
+
+    def _evalsha(self, sha: str, keys: list, args: list):
+        """One EVALSHA on this thread's own connection; a stale connection (Redis restarted) is redialled once."""
+        connection = self._own_connection()
+        for attempt in (1, 2):
+            try:
+                if pack_command is not None:  # hiredis packs in C; redis-py's wrapper loops over the args first
+                    connection.send_packed_command([pack_command(("EVALSHA", sha, len(keys), *keys, *args))])
+                else:
+                    connection.send_command("EVALSHA", sha, len(keys), *keys, *args)
+                return connection.read_response()
+            except redis.exceptions.ResponseError:
+                raise  # a whole reply was read: the connection is fine
+            except redis.ConnectionError:
+                connection.disconnect()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                connection.disconnect()  # a timeout may leave half a reply behind
+                raise
+        raise AssertionError("unreachable")
+
+    def run_script(self, name: str, keys: list, args: list):
+        """EVALSHA a registered script (SCRIPT LOAD once if Redis lacks it); RedisUnavailable as `call`.
+
+        Why not `Script.__call__`: this is the access check's one Redis call. On a plain Redis it goes
+        over a connection of the thread's own, not through the pool: redis-py's pool checkout polls
+        the socket and records metrics on every command, about half the client-side CPU of the call.
+        """
+        if not self.available():
+            raise RedisUnavailable("redis marked down")
+        script = self.scripts[name]
+        try:
+            if self._cluster:
+                return self.client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._evalsha(script.sha, keys, args)
+        except redis.exceptions.NoScriptError:
+            return self.call(script, keys=keys, args=args)  # loads it, then EVALSHA again
         except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._down_until = time.monotonic() + self.retry_after
             metrics.redis_error()
