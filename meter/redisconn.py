@@ -112,23 +112,16 @@ class RedisConn:
         over a connection of the thread's own, not through the pool: redis-py's pool checkout polls
         the socket and records metrics on every command, about half the client-side CPU of the call.
         """
-        if not self.available():
-            raise RedisUnavailable("redis marked down")
         script = self.scripts[name]
         try:
-            if self._cluster:
-                return self.client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            return self._evalsha(script.sha, keys, args)
+            return self.call(self._evalsha_any, script.sha, keys, args)
         except redis.exceptions.NoScriptError:
             return self.call(script, keys=keys, args=args)  # loads it, then EVALSHA again
-        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
-            self._down_until = time.monotonic() + self.retry_after
-            metrics.redis_error()
-            raise RedisUnavailable(str(exc)) from exc
-        except redis.exceptions.ResponseError as exc:
-            if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "CLUSTERDOWN" in str(exc):
-                raise RedisUnavailable(str(exc)) from exc
-            raise
+
+    def _evalsha_any(self, sha: str, keys: list, args: list):
+        if self._cluster:
+            return self.client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        return self._evalsha(sha, keys, args)
 
     def mark_up(self) -> None:
         self._down_until = 0.0
