@@ -68,7 +68,7 @@ def authorization() -> Response:
     headers = _cors()
     if request.method == "OPTIONS":
         return Response(status=204, headers={**headers, "Access-Control-Allow-Methods": "GET, POST"})
-    decision, logged_in = _decide(record=False)
+    decision, logged_in, _token = _decide(record=False)
     granted = decision.allowed
     meter = decision.meter()
     body = {

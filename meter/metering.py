@@ -73,9 +73,13 @@ def unlock_key(site_id: int, subject: str, period: Period, buckets: int | None =
     if buckets is None:
         buckets = current_app.config["METER_BUCKETS"]
     bucket, fld = place(subject, buckets)
+    return _unlock_key_of(site_id, subject, period, bucket, buckets), fld
+
+
+def _unlock_key_of(site_id: int, subject: str, period: Period, bucket: int, buckets: int) -> str:
     if period.rolling_seconds:
-        return keys.rolling_unlocks(site_id, bucket, buckets, subject), fld
-    return keys.unlock_bucket(site_id, bucket, buckets, period.label), fld
+        return keys.rolling_unlocks(site_id, bucket, buckets, subject)
+    return keys.unlock_bucket(site_id, bucket, buckets, period.label)
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
     buckets = config["METER_BUCKETS"]
     bucket, fld = place(subject.key, buckets)
     state_key = keys.state_bucket(site.id, bucket, buckets)
-    ukey, _ = unlock_key(site.id, subject.key, period, buckets)
+    ukey = _unlock_key_of(site.id, subject.key, period, bucket, buckets)
     ttl = (
         period.rolling_seconds + 86400
         if period.rolling_seconds

@@ -5,7 +5,7 @@ reader found from meter's own cookies (or an AMP reader id linked by a login) in
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import metrics
 from .accounts.sessions import check_token
@@ -20,6 +20,12 @@ def article(article_id: Any, article_class: Any) -> Article:
     return parse(Article, {"id": article_id, "class": article_class if article_class is not None else "metered"})
 
 
+class Judgement(NamedTuple):
+    decision: Decision
+    logged_in: bool  # judged as a reader (token or linked AMP id), not as anonymous
+    token: str  # the reader token's status: valid, expired, invalid, revoked or none
+
+
 def decide(
     site: SiteInfo,
     item: Article,
@@ -27,14 +33,15 @@ def decide(
     reader_token: str | None = None,
     linked: tuple[int, str] | None = None,
     anonymous_id: str | None = None,
-) -> tuple[Decision, bool]:
-    """(decision, logged_in): a live reader token first, then a linked reader, then the anonymous id."""
+) -> Judgement:
+    """A live reader token first, then a linked reader, then the anonymous id; counted in the metrics."""
     started = time.perf_counter()
-    decision, logged_in = _decide(site, item, record, reader_token, linked, anonymous_id)
+    judgement = _decide(site, item, record, reader_token, linked, anonymous_id)
+    decision = judgement.decision
     metrics.observe_access(
         site.slug, decision.reason, decision.allowed, decision.degraded, time.perf_counter() - started
     )
-    return decision, logged_in
+    return judgement
 
 
 def _decide(
@@ -44,16 +51,19 @@ def _decide(
     reader_token: str | None,
     linked: tuple[int, str] | None,
     anonymous_id: str | None,
-) -> tuple[Decision, bool]:
-    candidates: list[Subject] = []
+) -> Judgement:
     token = check_token(site, reader_token)
-    if token.status == "valid":
+    status = token.status
+    candidates: list[Subject] = []
+    if status == "valid":
         candidates.append(Subject.reader(token.reader_id, token.session_id))
     if linked:
         candidates.append(Subject.reader(*linked))
     for subject in candidates:
         decision = check(site, subject, item.id, item.class_, record)
         if not decision.revoked:
-            return decision, True
+            return Judgement(decision, True, status)
+        if subject.session_id == token.session_id and status == "valid":
+            status = "revoked"
     anonymous = Subject.anonymous(anonymous_id) if anonymous_id else None
-    return check(site, anonymous, item.id, item.class_, record), False
+    return Judgement(check(site, anonymous, item.id, item.class_, record), False, status)

@@ -23,6 +23,19 @@ def ledger(app, subject_prefix="r:") -> list[tuple[str, str]]:
     return [(s, a) for s, a in rows if s.startswith(subject_prefix)]
 
 
+def verified_login(app, api: Api, email: str) -> str:
+    """Register on the API's site, mark the address verified in the database, log in: the reader token."""
+    from meter.models import Reader
+
+    assert api.post("/v1/readers", json={"email": email, "password": "rahasia-sekali"}).status_code == 202
+    with app.app_context():
+        reader = db.session.scalar(select(Reader).where(Reader.email == email))
+        reader.verified_at = reader.created_at
+        db.session.commit()
+    login = api.post("/v1/sessions", json={"email": email, "password": "rahasia-sekali"})
+    return login.get_json()["reader_token"]
+
+
 def test_fifty_concurrent_checks_let_exactly_the_quota_in(app, api, verified_reader):
     _, token = verified_reader()
     barrier = threading.Barrier(50)
@@ -111,17 +124,7 @@ def test_login_with_anonymous_id_carries_unlocks_over(app, client, verified_read
 def test_rolling_window_frees_the_oldest_unlock(app, client, verified_reader):
     key = make_site(app, "rolling", policy={"period": "rolling:7d"})
     api = Api(client, key, "rolling")
-    response = api.post("/v1/readers", json={"email": "r@example.com", "password": "rahasia-sekali"})
-    assert response.status_code == 202
-    with app.app_context():
-        from meter.models import Reader
-
-        reader = db.session.scalar(select(Reader))
-        reader.verified_at = reader.created_at
-        db.session.commit()
-    token = api.post("/v1/sessions", json={"email": "r@example.com", "password": "rahasia-sekali"}).get_json()[
-        "reader_token"
-    ]
+    token = verified_login(app, api, "r@example.com")
 
     start = clock.now()
     assert api.access("rolling:a", reader_token=token)["reason"] == "unlocked_now"
@@ -160,16 +163,7 @@ def test_redis_down_answers_degraded_and_recovers(app_on_own_redis, own_redis, m
     client = app.test_client()
     api = Api(client, make_site(app, "tempo2", policy={"degraded_mode": "allow"}), "tempo2")
     deny = Api(client, make_site(app, "strict", policy={"degraded_mode": "deny"}), "strict")
-    api.post("/v1/readers", json={"email": "d@example.com", "password": "rahasia-sekali"})
-    with app.app_context():
-        from meter.models import Reader
-
-        reader = db.session.scalar(select(Reader))
-        reader.verified_at = reader.created_at
-        db.session.commit()
-    token = api.post("/v1/sessions", json={"email": "d@example.com", "password": "rahasia-sekali"}).get_json()[
-        "reader_token"
-    ]
+    token = verified_login(app, api, "d@example.com")
     assert api.access("tempo2:a", reader_token=token)["reason"] == "unlocked_now"
 
     own_redis.stop()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import g
 
-from .. import metrics, ratelimit
-from ..accounts.sessions import check_token
-from ..metering import Decision, Subject, check
+from .. import ratelimit
+from ..reader_access import decide
 from ..validation import parse
 from . import bp
 from .schemas import AccessBody
@@ -17,23 +14,9 @@ from .schemas import AccessBody
 @bp.post("/access")
 @ratelimit.access_ip
 def access():
-    started = time.perf_counter()
     body = parse(AccessBody)
-    site = g.site
-    token = check_token(site, body.reader_token)
-    anonymous = Subject.anonymous(body.anonymous_id) if body.anonymous_id else None
-    token_status = token.status
-    decision: Decision | None = None
-    if token.status == "valid":
-        decision = check(
-            site, Subject.reader(token.reader_id, token.session_id), body.article.id, body.article.class_, body.record
-        )
-        if decision.revoked:
-            token_status, decision = "revoked", None
-    if decision is None:  # no usable reader token: judged as anonymous
-        decision = check(site, anonymous, body.article.id, body.article.class_, body.record)
-    metrics.observe_access(
-        site.slug, decision.reason, decision.allowed, decision.degraded, time.perf_counter() - started
+    decision, _logged_in, token_status = decide(
+        g.site, body.article, body.record, reader_token=body.reader_token, anonymous_id=body.anonymous_id
     )
     return {
         "allowed": decision.allowed,

@@ -137,7 +137,7 @@ def access() -> Response:
     new_anonymous = anonymous_id is None
     if new_anonymous:
         anonymous_id = browser.new_anonymous_id()
-    decision, logged_in = reader_access.decide(
+    decision, logged_in, _token = reader_access.decide(
         g.site, item, record, reader_token=browser.reader_token(g.site), anonymous_id=anonymous_id
     )
     meter = decision.meter()

@@ -84,6 +84,12 @@ def _result(kind: str, status: int = 200, next_url: str | None = None, **extra):
     return render_template("pages/message.html", kind=kind, next_url=next_url, **extra), status
 
 
+def _onward(kind: str):
+    """Back to `next` (one of the site's origins) when there is one, else the result page `kind`."""
+    target = _next()
+    return redirect(target, 303) if target else make_response(*_result(kind))
+
+
 # --- register and activation ------------------------------------------------------------------
 
 
@@ -202,8 +208,7 @@ def login():
             token, _reader = result
             if form.rid.data and amp_link.RID_RE.match(form.rid.data):
                 amp_link.link(g.site, form.rid.data, token)
-            target = _next()
-            response = redirect(target, 303) if target else make_response(*_result("logged_in"))
+            response = _onward("logged_in")
             browser.set_reader_token(response, g.site, token)
             return response
     status = 422 if form.errors else 200
@@ -221,8 +226,7 @@ def logout():
     token = browser.reader_token(g.site)
     if token:
         sessions.logout(g.site, token)
-    target = _next()
-    response = redirect(target, 303) if target else make_response(*_result("logged_out"))
+    response = _onward("logged_out")
     browser.clear_reader_token(response, g.site)
     return response
 
