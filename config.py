@@ -73,6 +73,8 @@ class Config:
     SITE_CACHE_TTL = float(os.environ.get("SITE_CACHE_TTL", "10"))
 
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+    # Answer well-formed access checks without Flask's request machinery (meter/api/fastpath.py).
+    METER_FAST_ACCESS = _bool("METER_FAST_ACCESS", True)
 
     # Argon2id cost (argon2-cffi's RFC 9106 "low memory" profile by default).
     ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)

@@ -183,6 +183,27 @@ class Gunicorn:
         self.log.close()
 
 
+def serve(gargs: list[str], env: dict, workdir: Path) -> tuple[Gunicorn, Gunicorn]:
+    """The app as served, and the same app with the access check's fast path off."""
+    server = Gunicorn(gargs, env, workdir)
+    try:
+        return server, Gunicorn(gargs, {**env, "METER_FAST_ACCESS": "0"}, workdir)
+    except BaseException:
+        server.stop()
+        raise
+
+
+def targets_of(server: Gunicorn, flask_server: Gunicorn, redis_server: RedisProcess, hello: Path, access: Path):
+    def pids_of(g: Gunicorn):
+        return lambda: [*worker_pids(g.process.pid), redis_server.process.pid]
+
+    return {
+        "hello": (server.port, hello, pids_of(server)),
+        "access": (server.port, access, pids_of(server)),
+        "access_flask": (flask_server.port, access, pids_of(flask_server)),
+    }
+
+
 def wrk(port: int, script: Path, connections: int, duration: int) -> dict:
     threads = max(1, min(2, connections))
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s"]
@@ -274,12 +295,17 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def pair(port: int, hello: Path, access: Path, connections: int, duration: int, rounds: int, pids) -> dict:
-    """hello and access alternately, `rounds` times each; medians, so drift of a shared machine hits both."""
-    runs: dict[str, list[dict]] = {"hello": [], "access": []}
+def pair(targets: dict, connections: int, duration: int, rounds: int) -> dict:
+    """The targets alternately, `rounds` times each; medians, so drift of a shared machine hits all.
+
+    targets (targets_of): hello-world, the access check as served (its fast path), and the same check
+    through the Flask view (a second gunicorn with METER_FAST_ACCESS=0), each as (port, wrk script,
+    pids() of its gunicorn workers and redis-server).
+    """
+    runs: dict[str, list[dict]] = {name: [] for name in targets}
     for _ in range(rounds):
-        runs["hello"].append(measured(port, hello, connections, duration, pids))
-        runs["access"].append(measured(port, access, connections, duration, pids))
+        for name, (port, script, pids) in targets.items():
+            runs[name].append(measured(port, script, connections, duration, pids))
     row: dict = {"connections": connections}
     for name, rs in runs.items():
         errors = sum(r["status_errors"] + r["socket_errors"] for r in rs)
@@ -294,8 +320,10 @@ def pair(port: int, hello: Path, access: Path, connections: int, duration: int, 
             "errors": errors,
             "runs": rs,
         }
-    row["ratio"] = round(row["access"]["rps"] / row["hello"]["rps"], 3)
-    row["cpu_ratio"] = round(row["hello"]["cpu_us_per_request"] / row["access"]["cpu_us_per_request"], 3)
+    for name, suffix in (("access", ""), ("access_flask", "_flask")):
+        if name in row:
+            row[f"ratio{suffix}"] = round(row[name]["rps"] / row["hello"]["rps"], 3)
+            row[f"cpu_ratio{suffix}"] = round(row["hello"]["cpu_us_per_request"] / row[name]["cpu_us_per_request"], 3)
     return row
 
 
@@ -308,9 +336,11 @@ def plot(results: dict, dest: Path) -> None:
     rows = results["sweep"]
     cs = [r["connections"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, style in (("hello", "o--"), ("access", "s-")):
-        left.plot(cs, [r[name]["rps"] for r in rows], style, label=name)
-        right.plot(cs, [r[name]["p99_ms"] for r in rows], style, label=name)
+    labels = {"hello": "hello", "access": "access", "access_flask": "access via the Flask view"}
+    for name, style in (("hello", "o--"), ("access", "s-"), ("access_flask", "^:")):
+        if name in rows[0]:
+            left.plot(cs, [r[name]["rps"] for r in rows], style, label=labels[name])
+            right.plot(cs, [r[name]["p99_ms"] for r in rows], style, label=labels[name])
     for ax, title, unit in ((left, "throughput", "requests/s"), (right, "p99 latency", "ms")):
         ax.set_xscale("log", base=2)
         ax.set_xticks(cs, [str(c) for c in cs])
@@ -363,38 +393,37 @@ def main() -> None:
         settings = [w for w in WORKER_SETTINGS if not args.workers or w[0] == args.workers]
         comparison = []
         for label, gargs in settings:
-            server = Gunicorn(gargs, env, workdir)
+            server, flask_server = serve(gargs, env, workdir)
             try:
                 if not comparison:
                     results["reasons"] = sample_reasons(server.port, key, bodies)
                     print("answers of the access-check load, one request per body:", results["reasons"])
-                pids = lambda s=server: [*worker_pids(s.process.pid), redis_server.process.pid]  # noqa: E731
-                row = {
-                    "workers": label,
-                    **pair(server.port, hello, access, args.choose_at, args.duration, args.rounds, pids),
-                }
+                targets = targets_of(server, flask_server, redis_server, hello, access)
+                row = {"workers": label, **pair(targets, args.choose_at, args.duration, args.rounds)}
             finally:
                 server.stop()
+                flask_server.stop()
             comparison.append(row)
             print(
                 f"{label:<12} c={args.choose_at}: hello {row['hello']['rps']:>8.0f}/s  "
                 f"access {row['access']['rps']:>8.0f}/s  ratio {row['ratio']:.2f}  "
                 f"p99 {row['access']['p99_ms']:.1f} ms  CPU/request {row['hello']['cpu_us_per_request']:.0f} vs "
-                f"{row['access']['cpu_us_per_request']:.0f} us",
+                f"{row['access']['cpu_us_per_request']:.0f} us  (Flask view: ratio {row['ratio_flask']:.2f})",
                 flush=True,
             )
         best = max(comparison, key=lambda r: r["access"]["rps"])
         results["worker_comparison"] = comparison
         results["workers"] = best["workers"]
         gargs = dict(WORKER_SETTINGS)[best["workers"]]
-        server = Gunicorn(gargs, env, workdir)
+        server, flask_server = serve(gargs, env, workdir)
         sweep = []
         try:
-            pids = lambda: [*worker_pids(server.process.pid), redis_server.process.pid]  # noqa: E731
+            targets = targets_of(server, flask_server, redis_server, hello, access)
             for c in [int(x) for x in args.concurrency.split(",")]:
-                sweep.append(pair(server.port, hello, access, c, args.duration, args.rounds, pids))
+                sweep.append(pair(targets, c, args.duration, args.rounds))
         finally:
             server.stop()
+            flask_server.stop()
         results["sweep"] = sweep
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=2) + "\n")
@@ -409,14 +438,15 @@ def main() -> None:
         print(f"\ngunicorn {best['workers']} (chosen: highest access-check throughput at c={args.choose_at})")
         print(
             f"{'conns':>6} | {'hello req/s':>11} {'p99 ms':>7} {'CPU us':>7} | "
-            f"{'access req/s':>12} {'p99 ms':>7} {'CPU us':>7} | {'ratio':>5} {'CPU ratio':>9}"
+            f"{'access req/s':>12} {'p99 ms':>7} {'CPU us':>7} | {'ratio':>5} {'CPU ratio':>9} | "
+            f"{'Flask view req/s':>16} {'p99 ms':>7} {'ratio':>5}"
         )
         for r in sweep:
-            h, a = r["hello"], r["access"]
+            h, a, f = r["hello"], r["access"], r["access_flask"]
             print(
                 f"{r['connections']:>6} | {h['rps']:>11.0f} {h['p99_ms']:>7.1f} {h['cpu_us_per_request']:>7.0f} | "
                 f"{a['rps']:>12.0f} {a['p99_ms']:>7.1f} {a['cpu_us_per_request']:>7.0f} | "
-                f"{r['ratio']:>5.2f} {r['cpu_ratio']:>9.2f}"
+                f"{r['ratio']:>5.2f} {r['cpu_ratio']:>9.2f} | {f['rps']:>16.0f} {f['p99_ms']:>7.1f} {r['ratio_flask']:>5.2f}"
             )
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=2) + "\n")

@@ -5,12 +5,7 @@ Bench-only (gunicorn bench.wsgi:app): the route never exists in meter's own `wsg
 
 from __future__ import annotations
 
+from bench.hello import with_hello
 from meter import create_app
 
-app = create_app()
-
-
-@app.get("/bench/hello")
-def hello() -> dict:
-    """The floor: Flask, routing and JSON, and nothing of meter's."""
-    return {"hello": "world"}
+app = with_hello(create_app())

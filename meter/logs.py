@@ -16,7 +16,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, g, has_app_context, request
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
@@ -41,7 +41,7 @@ def _extras(record: logging.LogRecord) -> dict:
     for key, value in vars(record).items():
         if key not in _STANDARD and not key.startswith("_"):
             out[key] = mask(value) if isinstance(value, str) else value
-    if "request_id" not in out and has_request_context() and "request_id" in g:
+    if "request_id" not in out and has_app_context() and "request_id" in g:  # the fast path has no request context
         out["request_id"] = g.request_id
     return out
 
@@ -81,10 +81,32 @@ def configure(log_format: str) -> None:
             handler.setFormatter(formatter)
 
 
+def request_id(given: str | None) -> str:
+    """The caller's X-Request-ID when it is a sane one, else a new one."""
+    return given if given and REQUEST_ID_RE.match(given) else secrets.token_hex(8)
+
+
+def log_request(method: str, rule: str | None, status: int, site: object, request_id: str, started: float) -> None:
+    """The one line per request (also written by the access check's fast path, meter.api.fastpath)."""
+    request_log.info(
+        "%s %s %s",
+        method,
+        rule or "(no route)",
+        status,
+        extra={
+            "request_id": request_id,
+            "method": method,
+            "route": rule,
+            "site": site if isinstance(site, str) and len(site) <= 64 else None,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+
+
 def _start() -> None:
     g.request_started = time.perf_counter()
-    given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if REQUEST_ID_RE.match(given) else secrets.token_hex(8)
+    g.request_id = request_id(request.headers.get("X-Request-ID"))
 
 
 def _finish(response: Response) -> Response:
@@ -94,20 +116,7 @@ def _finish(response: Response) -> Response:
     site = getattr(g, "site", None)
     slug = getattr(site, "slug", None) or (request.view_args or {}).get("site_slug")
     rule = request.url_rule.rule if request.url_rule is not None else None
-    request_log.info(
-        "%s %s %s",
-        request.method,
-        rule or "(no route)",
-        response.status_code,
-        extra={
-            "request_id": g.request_id,
-            "method": request.method,
-            "route": rule,
-            "site": slug if isinstance(slug, str) and len(slug) <= 64 else None,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 2),
-        },
-    )
+    log_request(request.method, rule, response.status_code, slug, g.request_id, g.request_started)
     return response
 
 

@@ -14,7 +14,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def json_body() -> Any:
-    raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH already refused oversized bodies (413)
+    return load_json(request.get_data(cache=True))  # MAX_CONTENT_LENGTH already refused oversized bodies (413)
+
+
+def load_json(raw: bytes) -> Any:
     if not raw:
         raise Problem(400, "malformed-json", "Malformed JSON", "The request has no body; a JSON object is expected.")
     try:

@@ -1,4 +1,9 @@
-"""The access check: may this reader read this article? One Redis call in steady state, no SQL."""
+"""The access check: may this reader read this article? One Redis call in steady state, no SQL.
+
+Well-formed, authenticated checks are answered by `meter.api.fastpath` without Flask's request
+machinery; this view answers the rest (and all of them when METER_FAST_ACCESS is off). Both go
+through `answer`, so they cannot differ.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,15 @@ from flask import g
 
 from .. import ratelimit
 from ..reader_access import decide
+from ..sites import SiteInfo
 from ..validation import parse
 from . import bp
 from .schemas import AccessBody
 
 
-@bp.post("/access")
-@ratelimit.access_ip
-def access():
-    body = parse(AccessBody)
+def answer(site: SiteInfo, body: AccessBody) -> dict:
     decision, _logged_in, token_status = decide(
-        g.site, body.article, body.record, reader_token=body.reader_token, anonymous_id=body.anonymous_id
+        site, body.article, body.record, reader_token=body.reader_token, anonymous_id=body.anonymous_id
     )
     return {
         "allowed": decision.allowed,
@@ -25,3 +28,9 @@ def access():
         "meter": decision.meter(),
         "degraded": decision.degraded,
     }
+
+
+@bp.post("/access")
+@ratelimit.access_ip
+def access():
+    return answer(g.site, parse(AccessBody))

@@ -1,0 +1,110 @@
+"""CPU per request inside one process: hello-world vs the access check, through the fast path and through Flask.
+
+No HTTP server and no load generator: each request is one call of the app's WSGI callable with a
+prepared environ, timed with `time.process_time` (this process's CPU, so other load on the machine
+disturbs it much less than wall-clock throughput). redis-server runs in its own process; its CPU is
+not counted here (bench.run counts it). Rounds alternate between the variants; medians are printed.
+
+    .venv/bin/python -m bench.inprocess [--calls 2000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.hello import with_hello
+from bench.run import bodies_for, prepare
+from meter import create_app
+from meter.embedded import RedisProcess
+
+
+def environ_for(method: str, path: str, body: bytes, key: str) -> dict:
+    return {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {key}",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--readers", type=int, default=32)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="meter-inprocess-") as tmp:
+        redis = RedisProcess(str(Path(tmp) / "redis"))
+        redis.start()
+        try:
+            env, key, prepared = prepare(Path(tmp), redis.url, args.readers)
+            app = with_hello(
+                create_app(
+                    {
+                        "SECRET_KEY": env["SECRET_KEY"],
+                        "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"],
+                        "REDIS_URL": env["REDIS_URL"],
+                        "SITE_CACHE_TTL": float(env["SITE_CACHE_TTL"]),
+                        "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
+                    }
+                )
+            )
+            logging.getLogger().setLevel(logging.WARNING)  # as bench.run's gunicorn (LOG_LEVEL=WARNING)
+            bodies = [b.encode() for b in bodies_for(prepared)]
+
+            def start_response(status: str, headers: list, exc_info: object = None) -> None:
+                assert status.startswith("200"), status
+
+            def run(variant: str) -> float:
+                app.config["METER_FAST_ACCESS"] = variant != "access (Flask)"
+                environs = [
+                    environ_for("GET", "/bench/hello", b"", key)
+                    if variant == "hello"
+                    else environ_for("POST", "/v1/access", bodies[i % len(bodies)], key)
+                    for i in range(args.calls)
+                ]
+                started = time.process_time()
+                for environ in environs:
+                    for _chunk in app(environ, start_response):
+                        pass
+                return (time.process_time() - started) / args.calls * 1e6
+
+            variants = ["hello", "access (fast path)", "access (Flask)"]
+            run("access (fast path)")  # warm: caches, connections, the script
+            samples: dict[str, list[float]] = {v: [] for v in variants}
+            for _ in range(args.rounds):
+                for variant in variants:
+                    samples[variant].append(run(variant))
+            hello = statistics.median(samples["hello"])
+            print(f"CPU per request in-process, median of {args.rounds} rounds of {args.calls} calls:")
+            for variant in variants:
+                us = statistics.median(samples[variant])
+                print(f"  {variant:20} {us:7.1f} us   ({us - hello:+6.1f} us over hello)")
+        finally:
+            redis.stop()
+
+
+if __name__ == "__main__":
+    main()

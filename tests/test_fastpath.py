@@ -1,0 +1,175 @@
+"""The access check's fast path (meter/api/fastpath.py): taken only for well-formed, authenticated
+checks, and then indistinguishable from the Flask view: same bytes, headers, log line, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from flask import request_started
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from meter.extensions import db
+from meter.models import Unlock
+
+
+@pytest.fixture
+def through_flask(app):
+    """The requests that Flask dispatched (the fast path sends no request_started)."""
+    seen: list[str] = []
+
+    def note(sender, **_extra):
+        from flask import request
+
+        seen.append(f"{request.method} {request.path}")
+
+    request_started.connect(note, app)
+    yield seen
+    request_started.disconnect(note, app)
+
+
+def _body(article="koran:1", **extra) -> dict:
+    return {"article": {"id": article, "class": extra.pop("cls", "metered")}, **extra}
+
+
+def test_well_formed_checks_skip_flask_and_everything_else_goes_to_it(app, api, verified_reader, through_flask):
+    _rid, token = verified_reader()
+    through_flask.clear()
+
+    assert api.access("koran:1", reader_token=token)["reason"] == "unlocked_now"
+    assert api.access("koran:1", reader_token=token)["reason"] == "already_unlocked"
+    assert api.access("berita:1", cls="free")["reason"] == "free_content"
+    assert through_flask == []
+
+    assert api.client.post("/v1/access", json=_body()).status_code == 401  # no key
+    assert api.post("/v1/access", json={"article": {"id": ""}}).status_code == 422
+    assert api.post("/v1/access", data=b"{nope", content_type="application/json").status_code == 400
+    assert api.post("/v1/access", json=[1]).status_code == 422
+    assert api.get("/v1/access").status_code == 405
+    assert api.post("/v1/access/", json=_body()).status_code in (404, 405, 308)
+    assert len(through_flask) == 6
+
+    app.config["METER_FAST_ACCESS"] = False
+    assert api.access("koran:1", reader_token=token)["reason"] == "already_unlocked"
+    assert through_flask[-1] == "POST /v1/access"
+
+
+def test_the_access_rate_limit_is_kept_by_going_through_flask(app, api, through_flask):
+    app.config["RATELIMIT_ACCESS_IP"] = "2/minute"
+    statuses = [api.post("/v1/access", json=_body(cls="free")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert len(through_flask) == 3
+
+
+def _exchange(api, body: dict, fast: bool, base_url: str = "http://localhost") -> tuple[int, list, bytes]:
+    api.client.application.config["METER_FAST_ACCESS"] = fast
+    response = api.post("/v1/access", json=body, headers={"X-Request-ID": "same-id"}, base_url=base_url)
+    return response.status_code, sorted(response.headers.items()), response.get_data()
+
+
+def test_fast_and_flask_answers_are_byte_for_byte_the_same(app, api, verified_reader, through_flask):
+    _rid, token = verified_reader("satu@example.com")
+    _rid2, token2 = verified_reader("dua@example.com")
+    bodies = [
+        _body(reader_token=token, record=False),
+        _body(reader_token="not.a.token", record=False),
+        _body(anonymous_id="anon-12345678", record=False),
+        _body(),  # nobody to count against
+        _body(cls="free"),
+        _body(cls="premium", reader_token=token),
+        _body(article="koran:\u00e9\u00e8 \u201cquoted\u201d", reader_token=token, record=False),  # non-ASCII id
+    ]
+    for body in bodies:
+        fast = _exchange(api, body, True)
+        slow = _exchange(api, body, False)
+        assert fast == slow, body
+        assert fast[0] == 200
+    assert _exchange(api, bodies[0], True, "https://meter.example") == _exchange(
+        api, bodies[0], False, "https://meter.example"
+    )  # HSTS on both
+
+    # Recording checks change state: two readers in the same state, one through each path.
+    for article in ["koran:a", "koran:b", "koran:a", "koran:c"]:
+        fast = _exchange(api, _body(article, reader_token=token), True)
+        slow = _exchange(api, _body(article, reader_token=token2), False)
+        assert fast == slow, article
+    reasons = [json.loads(_exchange(api, _body(a, reader_token=token), True)[2])["reason"] for a in ["koran:b", "x"]]
+    assert reasons == ["already_unlocked", "quota_exhausted"]
+    with app.app_context():  # the fast path wrote its unlocks to the ledger as the Flask view did
+        counts = db.session.execute(select(Unlock.subject, func.count()).group_by(Unlock.subject)).all()
+    assert sorted(n for _subject, n in counts) == [2, 2]
+
+
+def test_the_fast_path_writes_the_request_log_line(api, caplog):
+    with caplog.at_level(logging.INFO, logger="meter.request"):
+        response = api.post("/v1/access", json=_body(cls="free"), headers={"X-Request-ID": "pembaca-42"})
+    assert response.headers["X-Request-ID"] == "pembaca-42"
+    [record] = [r for r in caplog.records if r.name == "meter.request"]
+    assert record.getMessage() == "POST /v1/access 200"
+    assert (record.request_id, record.route, record.site, record.status) == ("pembaca-42", "/v1/access", "tempo", 200)
+    assert record.duration_ms >= 0
+
+    with caplog.at_level(logging.INFO, logger="meter.request"):
+        generated = api.post("/v1/access", json=_body(cls="free"), headers={"X-Request-ID": "bad id;"})
+    assert generated.headers["X-Request-ID"] != "bad id;" and len(generated.headers["X-Request-ID"]) == 16
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "name"),
+    [
+        (lambda: RuntimeError("boom"), 500, "internal-error"),
+        (lambda: OperationalError("SELECT 1", {}, Exception("database gone")), 503, "service-unavailable"),
+    ],
+)
+def test_an_error_while_deciding_is_answered_by_the_apps_own_handlers(
+    app, api, monkeypatch, caplog, error, status, name
+):
+    def fail(*_args, **_kwargs):
+        raise error()
+
+    monkeypatch.setattr("meter.api.access.decide", fail)
+    answers = []
+    for fast in (True, False):
+        app.config["METER_FAST_ACCESS"] = fast
+        with caplog.at_level(logging.INFO):
+            caplog.clear()
+            response = api.post("/v1/access", json=_body(), headers={"X-Request-ID": "err-1"})
+        assert response.status_code == status
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["type"].endswith(f"/problems/{name}")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        lines = [r for r in caplog.records if r.name == "meter.request"]
+        assert [(r.route, r.status, r.request_id) for r in lines] == [("/v1/access", status, "err-1")]
+        answers.append((response.status_code, sorted(response.headers.items()), response.get_data()))
+    assert answers[0] == answers[1]
+    app.extensions.pop("openapi.violations", None)  # /openapi.json describes no 500 or 503 for the check
+
+
+def test_a_body_without_content_length_goes_to_flask_and_is_answered(app, api, through_flask):
+    builder = EnvironBuilder(
+        path="/v1/access", method="POST", json=_body(cls="free"), headers={"Authorization": f"Bearer {api.key}"}
+    )
+    environ = builder.get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True  # as a server that undid chunked transfer encoding says
+    app_iter, status, _headers = run_wsgi_app(app, environ)  # not the test client: it puts CONTENT_LENGTH back
+    assert status == "200 OK" and json.loads(b"".join(app_iter))["reason"] == "free_content"
+    assert through_flask == ["POST /v1/access"]
+
+
+def test_a_body_over_the_limit_is_refused_by_flask(app, api, through_flask):
+    app.config["MAX_CONTENT_LENGTH"] = 200
+    response = api.post("/v1/access", json=_body("x" * 300))
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+    assert through_flask == ["POST /v1/access"]
+
+
+def test_the_fast_paths_answers_are_checked_against_openapi_in_tests(app, api, monkeypatch):
+    monkeypatch.setattr("meter.api.fastpath.answer", lambda site, body: {"allowed": "yes"})
+    assert api.post("/v1/access", json=_body()).status_code == 200
+    violations = app.extensions.pop("openapi.violations")
+    assert len(violations) == 1 and violations[0].startswith("POST /v1/access → 200")
