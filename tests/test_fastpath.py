@@ -3,6 +3,7 @@ checks, and then indistinguishable from the Flask view: same bytes, headers, log
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -157,6 +158,24 @@ def test_a_body_without_content_length_goes_to_flask_and_is_answered(app, api, t
     environ["wsgi.input_terminated"] = True  # as a server that undid chunked transfer encoding says
     app_iter, status, _headers = run_wsgi_app(app, environ)  # not the test client: it puts CONTENT_LENGTH back
     assert status == "200 OK" and json.loads(b"".join(app_iter))["reason"] == "free_content"
+    assert through_flask == ["POST /v1/access"]
+
+
+class _Reset:
+    def read(self, *_args):
+        raise ConnectionResetError("client went away")
+
+
+@pytest.mark.parametrize("stream", [io.BytesIO(b'{"article": {"id"'), _Reset()], ids=["short", "reset"])
+def test_a_body_cut_short_is_a_400_from_flask(app, api, through_flask, stream):
+    builder = EnvironBuilder(
+        path="/v1/access", method="POST", json=_body(), headers={"Authorization": f"Bearer {api.key}"}
+    )
+    environ = builder.get_environ()
+    environ["wsgi.input"] = stream  # CONTENT_LENGTH still promises the whole body
+    app_iter, status, headers = run_wsgi_app(app, environ)
+    assert status.startswith("400 ") and dict(headers)["Content-Type"] == "application/problem+json"
+    assert json.loads(b"".join(app_iter))["status"] == 400
     assert through_flask == ["POST /v1/access"]
 
 

@@ -118,7 +118,10 @@ def _read_body(environ: WSGIEnvironment, limit: int | None) -> bytes | None:
         return None
     if length <= 0 or (limit is not None and length > limit):
         return None
-    raw = environ["wsgi.input"].read(length)
+    try:
+        raw = environ["wsgi.input"].read(length)
+    except OSError:  # the client went away mid-body: Flask answers as for a short body (400)
+        raw = b""
     environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads it again if the check goes on to it
     return raw if len(raw) == length else None
 
