@@ -69,7 +69,8 @@ def problem_response(
     return response
 
 
-def _wants_problem() -> bool:
+def wants_problem() -> bool:
+    """An API path, or a client that asks for JSON: errors answer with a problem document."""
     return request.path.startswith(API_PREFIXES) or request.accept_mimetypes.best == "application/json"
 
 
@@ -80,7 +81,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        if not _wants_problem():
+        if not wants_problem():
             return exc
         status = exc.code or 500
         name = _STATUS_NAMES.get(status, "http-error")
@@ -94,7 +95,7 @@ def init_app(app: Flask) -> None:
     def _database_away(exc: OperationalError):
         # The database is unreachable (or refuses work): a temporary condition, not a bug.
         log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
-        if not _wants_problem():
+        if not wants_problem():
             return "Service Unavailable", 503, {"Retry-After": "5"}
         return problem_response(
             503, "service-unavailable", "Service unavailable", "Try again shortly.", headers={"Retry-After": "5"}
@@ -103,6 +104,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        if not _wants_problem():
+        if not wants_problem():
             return "Internal Server Error", 500
         return problem_response(500, "internal-error", "Internal Server Error", "The error was logged.")

@@ -181,17 +181,27 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded) -> Response:
-        current = limiter.current_limit
-        retry = 60
-        if current is not None:
-            try:
-                retry = max(1, math.ceil(current.reset_at - time.time()))
-            except Exception:  # noqa: BLE001 - storage gone between the check and here
-                retry = 60
-        return problem_response(
-            429,
-            "rate-limited",
-            "Too many requests",
-            "Too many requests; try again later.",
-            headers={"Retry-After": str(retry)},
-        )
+        return too_many_problem(retry_after())
+
+
+def retry_after() -> int:
+    """Seconds until the breached limit of this request resets (at least 1; 60 when unknown)."""
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    try:
+        return max(1, math.ceil(current.reset_at - time.time()))
+    except Exception:  # noqa: BLE001 - storage gone between the check and here
+        return 60
+
+
+def too_many_problem(retry: int) -> Response:
+    """The API's answer to a breached limit: 429 problem+json with Retry-After. (The reader pages
+    answer with an HTML page instead: `meter.pages`.)"""
+    return problem_response(
+        429,
+        "rate-limited",
+        "Too many requests",
+        "Too many requests; try again later.",
+        headers={"Retry-After": str(retry)},
+    )

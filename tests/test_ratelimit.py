@@ -223,3 +223,58 @@ def test_register_page_posts_count_against_the_ip_budget(app, api, client):
         == 429
     )
     assert_429(registration(api, "api9@example.com"))  # the API shares the counter of this address
+
+
+# --- a limited reader page answers with a page in the reader's language, not problem+json -----
+
+
+def assert_429_page(response, minutes: int) -> str:
+    """A 429 HTML page with Retry-After and the pages' security headers, telling a wait of `minutes`
+    that covers Retry-After (less Flask-Limiter's one-second pad); returns its text."""
+    assert response.status_code == 429, response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+    retry = int(response.headers["Retry-After"])
+    assert retry in range(1, 86402)
+    assert "script-src 'nonce-" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert (minutes - 1) * 60 < retry - 1 <= minutes * 60
+    return response.get_data(as_text=True)
+
+
+def _resend(client, email: str, query: str = ""):
+    token = _page_csrf(client, "/tempo/login")
+    return client.post(f"/tempo/resend-activation{query}", data={"csrf_token": token, "email": email})
+
+
+def test_a_limited_resend_answers_a_page_in_indonesian_then_english(app, api, client):
+    assert _resend(client, "pembaca@example.com").status_code == 303
+    html = assert_429_page(_resend(client, "Pembaca@example.com"), minutes=3)  # RATELIMIT_RESEND_EMAIL: 1 per 3 minutes
+    assert '<html lang="id">' in html and "Terlalu banyak percobaan · Tempo" in html
+    assert "Silakan coba lagi dalam 3 menit." in html
+    assert "Periksa kotak masuk atau folder spam Anda." in html
+    assert 'href="/tempo/login"' in html and "{" not in html.split("<main", 1)[1]
+    assert 'href="/tempo/login?lang=en"' in html  # the language switch: no GET of a POST-only form (405)
+    # the same address through the API: one counter, and the API keeps its problem+json
+    assert_429(api.post("/v1/readers/resend-activation", json={"email": "pembaca@example.com"}))
+
+    assert _resend(client, "reader@example.com", "?lang=en").status_code == 303
+    html = assert_429_page(_resend(client, "reader@example.com", "?lang=en"), minutes=3)
+    assert '<html lang="en">' in html and "Too many attempts · Tempo" in html
+    assert "Please try again in 3 minutes." in html
+    assert "We have already sent you the email. Check your inbox or spam folder." in html
+
+
+def test_a_limited_login_page_keeps_next_and_says_one_minute_in_the_singular(app, api, client):
+    app.config["RATELIMIT_LOGIN_FAIL_IP"] = "1/minute"
+    token = _page_csrf(client, "/tempo/login?lang=en")
+    form = {"csrf_token": token, "email": "nobody@example.com", "password": "salah-salah"}
+    next_ = "https://tempo.co/koran/a"
+    assert client.post("/tempo/login", data={**form, "next": next_}).status_code == 422
+    html = assert_429_page(client.post("/tempo/login", data={**form, "next": next_}), minutes=1)
+    assert "Please try again in 1 minute." in html and "1 minutes" not in html
+    assert "check your inbox" not in html.lower()  # only the resend page speaks of mail already sent
+    assert 'href="/tempo/login?next=https' in html  # back to the form, `next` kept
+    # a client that asks for JSON still gets the problem document, like the pages' other errors
+    assert_429(client.post("/tempo/login", data=form, headers={"Accept": "application/json"}))

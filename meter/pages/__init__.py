@@ -8,13 +8,15 @@ when it is on one of the site's origins (`safe_next`).
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 
 from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 
-from .. import amp_link, browser, ratelimit, tokens
+from .. import amp_link, browser, problems, ratelimit, tokens
 from ..accounts import confirm, emails, recover, register, sessions
 from ..accounts.common import safe_next
 from ..i18n import choose_language, remember_language
@@ -53,13 +55,41 @@ def security_headers(response):
     return remember_language(response)
 
 
+def wait_minutes(retry_after: int) -> int:
+    """The wait a reader is told, in whole minutes rounded up. Retry-After carries Flask-Limiter's
+    one-second pad (`reset_at` is the window's end + 1), which would turn "3 minutes" into 4."""
+    return max(1, math.ceil((retry_after - 1) / 60))
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(_exc: RateLimitExceeded):
+    """A breached limit on a form: a page in the reader's language, not the API's problem+json
+    (which a client that asks for JSON still gets). The response goes through `security_headers`."""
+    retry = ratelimit.retry_after()
+    if problems.wants_problem():
+        return ratelimit.too_many_problem(retry)
+    page = render_template(
+        "pages/message.html",
+        kind="rate_limited",
+        next_url=None,
+        minutes=wait_minutes(retry),
+        resend=request.endpoint == "pages.resend_activation",
+        back=_next(),
+    )
+    return page, 429, {"Retry-After": str(retry)}
+
+
 @bp.app_context_processor
 def inject_nonce() -> dict:
     return {"csp_nonce": g.get("csp_nonce", ""), "lang_url": _lang_url}
 
 
 def _lang_url(code: str) -> str:
-    """This page again in another language (a GET; the choice then sticks in a cookie)."""
+    """This page again in another language (a GET; the choice then sticks in a cookie). A POST-only
+    form (resend-activation, whose "expired" or "too many attempts" answer has no GET) links to the
+    login page instead of a 405."""
+    if request.url_rule is None or "GET" not in (request.url_rule.methods or ()):
+        return url_for("pages.login", next=_next(), lang=code)
     return url_for(request.endpoint, **{**(request.view_args or {}), **request.args.to_dict(), "lang": code})
 
 
