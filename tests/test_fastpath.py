@@ -192,3 +192,39 @@ def test_the_fast_paths_answers_are_checked_against_openapi_in_tests(app, api, m
     assert api.post("/v1/access", json=_body()).status_code == 200
     violations = app.extensions.pop("openapi.violations")
     assert len(violations) == 1 and violations[0].startswith("POST /v1/access → 200")
+
+
+def test_any_body_gets_the_same_answer_from_both_paths(app, api, verified_reader):
+    """Property: whatever the body (valid or not), the fast path and the Flask view answer alike."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    _rid, token = verified_reader()
+    article_ids = st.text(min_size=0, max_size=40) | st.sampled_from(["koran:1", "majalah:laput:1", "x" * 513])
+    articles = st.fixed_dictionaries(
+        {"id": article_ids},
+        optional={"class": st.sampled_from(["free", "metered", "premium", "gratis", 1, None])},
+    )
+    bodies = st.fixed_dictionaries(
+        {
+            "article": articles | st.none() | st.integers(),
+            # record: false keeps the state still, so both paths see the same; the rest are refused
+            "record": st.just(False) | st.sampled_from(["false", 0, None]),
+        },
+        optional={
+            "reader_token": st.sampled_from([token, token[:-2], "", "a.b.c"]) | st.none() | st.integers(),
+            "anonymous_id": st.from_regex(r"\A[A-Za-z0-9_-]{6,12}\Z") | st.none(),
+            "extra": st.integers(),
+        },
+    )
+    statuses: set[int] = set()
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(body=bodies)
+    def same(body):
+        fast = _exchange(api, body, True)
+        assert fast == _exchange(api, body, False)
+        statuses.add(fast[0])
+
+    same()
+    assert {200, 422} <= statuses  # both answered and refused bodies were compared
