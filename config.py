@@ -73,6 +73,8 @@ class Config:
     SITE_CACHE_TTL = float(os.environ.get("SITE_CACHE_TTL", "10"))
 
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+    # When set, GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` (else open: restrict at the proxy).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
     # Answer well-formed access checks without Flask's request machinery (meter/api/fastpath.py).
     METER_FAST_ACCESS = _bool("METER_FAST_ACCESS", True)
 

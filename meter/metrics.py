@@ -12,11 +12,12 @@ is right whichever process queued or sent the mail. Nothing here touches Redis o
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Iterator
 
-from flask import Blueprint, Flask, Response, g
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -25,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import signals
 from .extensions import db
 from .models import Site
+from .problems import Problem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -137,8 +139,25 @@ def scrape() -> bytes:
     return generate_latest(registry)
 
 
+def _scraper_allowed() -> bool:
+    """With METRICS_TOKEN set, only a scraper that sends it (`Authorization: Bearer <token>`) may read."""
+    token = current_app.config.get("METRICS_TOKEN") or ""
+    if not token:
+        return True  # open, as Prometheus expects by default: restrict /metrics at the proxy
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
+    if not _scraper_allowed():
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "METRICS_TOKEN is set: send Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": 'Bearer realm="meter-metrics"'},
+        )
     try:
         body = scrape()
     finally:

@@ -241,7 +241,10 @@ def _paths() -> dict:
         "/metrics": {
             "get": _op(
                 "Prometheus metrics (text exposition format); see docs/operations.md.",
-                {"200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                {
+                    "200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "401": _problem("METRICS_TOKEN is set and the request does not carry it as a Bearer token."),
+                },
                 secured=False,
             )
         },

@@ -36,6 +36,25 @@ def decisions(values, site: str) -> dict[str, float]:
     }
 
 
+def test_metrics_token_when_set_is_required_in_constant_time_and_never_a_500(app, client):
+    assert client.get("/metrics").status_code == 200  # unset: open (the proxy restricts it)
+    app.config["METRICS_TOKEN"] = "s3cret-scraper-token"
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic s3cret-scraper-token"},
+        {"Authorization": "Bearer s3cret-scraper-token-and-more"},
+        {"Authorization": "Bearer s3cr\u00e9t"},  # non-ASCII: compared as bytes, refused, not a 500
+    ):
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.mimetype == "application/problem+json"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "meter_" not in response.get_data(as_text=True)
+    response = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scraper-token"})
+    assert response.status_code == 200 and "meter_outbox_mails" in response.get_data(as_text=True)
+
+
 def test_metrics_after_the_journey_count_decisions_by_reason(app, client, api, mailbox, deliver):
     before = samples(client)
     response = api.post("/v1/readers", json={"email": "m@example.com", "password": "rahasia-sekali"})
