@@ -1,14 +1,30 @@
-"""The hello-world JSON route the access check is compared against (bench only, never in meter's app)."""
+"""The routes the access check is compared against (bench only, never in meter's own app).
+
+`GET /bench/hello`: a hello-world JSON view of the Flask app (the goal's yardstick). `GET /bench/bare`
+(bench.run --floor): the same JSON from a bare WSGI callable in front of Flask, i.e. what gunicorn
+itself costs per request, the floor under both.
+"""
 
 from __future__ import annotations
 
 from flask import Flask
 
+BARE_BODY = b'{"hello":"world"}\n'
+
 
 def with_hello(app: Flask) -> Flask:
     @app.get("/bench/hello")
     def hello() -> dict:
-        """The floor: Flask, routing and JSON, and nothing of meter's."""
+        """The yardstick: Flask, routing and JSON, and nothing of meter's."""
         return {"hello": "world"}
 
+    flask_wsgi = app.wsgi_app
+
+    def bare(environ, start_response):
+        if environ.get("PATH_INFO") != "/bench/bare":
+            return flask_wsgi(environ, start_response)
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(BARE_BODY)))])
+        return [BARE_BODY]
+
+    app.wsgi_app = bare  # type: ignore[method-assign]
     return app

@@ -193,15 +193,23 @@ def serve(gargs: list[str], env: dict, workdir: Path) -> tuple[Gunicorn, Gunicor
         raise
 
 
-def targets_of(server: Gunicorn, flask_server: Gunicorn, redis_server: RedisProcess, hello: Path, access: Path):
+def targets_of(
+    server: Gunicorn,
+    flask_server: Gunicorn,
+    redis_server: RedisProcess,
+    scripts: dict[str, Path],
+) -> dict:
     def pids_of(g: Gunicorn):
         return lambda: [*worker_pids(g.process.pid), redis_server.process.pid]
 
-    return {
-        "hello": (server.port, hello, pids_of(server)),
-        "access": (server.port, access, pids_of(server)),
-        "access_flask": (flask_server.port, access, pids_of(flask_server)),
+    targets = {
+        "hello": (server.port, scripts["hello"], pids_of(server)),
+        "access": (server.port, scripts["access"], pids_of(server)),
+        "access_flask": (flask_server.port, scripts["access"], pids_of(flask_server)),
     }
+    if "bare" in scripts:
+        targets["bare"] = (server.port, scripts["bare"], pids_of(server))
+    return targets
 
 
 def wrk(port: int, script: Path, connections: int, duration: int) -> dict:
@@ -320,6 +328,8 @@ def pair(targets: dict, connections: int, duration: int, rounds: int) -> dict:
             "errors": errors,
             "runs": rs,
         }
+    if "bare" in row:  # --floor: what the access check costs above gunicorn's own floor
+        row["access_to_floor"] = round(row["access"]["rps"] / row["bare"]["rps"], 3)
     for name, suffix in (("access", ""), ("access_flask", "_flask")):
         if name in row:
             row[f"ratio{suffix}"] = round(row[name]["rps"] / row["hello"]["rps"], 3)
@@ -368,6 +378,9 @@ def main() -> None:
         "--redis", choices=("tcp", "unix"), default="tcp", help="how gunicorn reaches redis-server (default tcp)"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy a worker under access-check load")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure a bare WSGI hello in front of Flask (gunicorn's floor)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -381,8 +394,12 @@ def main() -> None:
     try:
         env, key, prepared = prepare(workdir, redis_server.url, args.readers)
         bodies = bodies_for(prepared)
-        hello = lua_script("/bench/hello", key, [], workdir / "hello.lua")
-        access = lua_script("/v1/access", key, bodies, workdir / "access.lua")
+        scripts = {
+            "hello": lua_script("/bench/hello", key, [], workdir / "hello.lua"),
+            "access": lua_script("/v1/access", key, bodies, workdir / "access.lua"),
+        }
+        if args.floor:
+            scripts["bare"] = lua_script("/bench/bare", key, [], workdir / "bare.lua")
         results: dict = {
             "machine": machine(),
             "readers": len(prepared),
@@ -398,7 +415,7 @@ def main() -> None:
                 if not comparison:
                     results["reasons"] = sample_reasons(server.port, key, bodies)
                     print("answers of the access-check load, one request per body:", results["reasons"])
-                targets = targets_of(server, flask_server, redis_server, hello, access)
+                targets = targets_of(server, flask_server, redis_server, scripts)
                 row = {"workers": label, **pair(targets, args.choose_at, args.duration, args.rounds)}
             finally:
                 server.stop()
@@ -418,7 +435,7 @@ def main() -> None:
         server, flask_server = serve(gargs, env, workdir)
         sweep = []
         try:
-            targets = targets_of(server, flask_server, redis_server, hello, access)
+            targets = targets_of(server, flask_server, redis_server, scripts)
             for c in [int(x) for x in args.concurrency.split(",")]:
                 sweep.append(pair(targets, c, args.duration, args.rounds))
         finally:
@@ -430,7 +447,9 @@ def main() -> None:
         if args.profile:
             server = Gunicorn(gargs, env, workdir)
             try:
-                results["profile"] = profile(server, access, args.choose_at, args.duration, workdir / "profile")
+                results["profile"] = profile(
+                    server, scripts["access"], args.choose_at, args.duration, workdir / "profile"
+                )
             finally:
                 server.stop()
             for frame, pct in results["profile"].items():
@@ -448,6 +467,15 @@ def main() -> None:
                 f"{a['rps']:>12.0f} {a['p99_ms']:>7.1f} {a['cpu_us_per_request']:>7.0f} | "
                 f"{r['ratio']:>5.2f} {r['cpu_ratio']:>9.2f} | {f['rps']:>16.0f} {f['p99_ms']:>7.1f} {r['ratio_flask']:>5.2f}"
             )
+        if args.floor:
+            print("\nthe floor (--floor): a bare WSGI hello in front of Flask, the same gunicorn")
+            for r in sweep:
+                b = r["bare"]
+                print(
+                    f"{r['connections']:>6} | bare {b['rps']:>7.0f} req/s  p99 {b['p99_ms']:>6.1f} ms  "
+                    f"CPU {b['cpu_us_per_request']:>5.0f} us | access / bare {r['access_to_floor']:.2f}, "
+                    f"hello / bare {r['hello']['rps'] / b['rps']:.2f}"
+                )
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {out}")

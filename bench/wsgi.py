@@ -1,6 +1,6 @@
-"""The app as gunicorn serves it in production, plus one hello-world JSON route to compare against.
+"""The app as gunicorn serves it in production, plus the bench's hello-world routes (bench/hello.py).
 
-Bench-only (gunicorn bench.wsgi:app): the route never exists in meter's own `wsgi:app`.
+Bench-only (gunicorn bench.wsgi:app): the routes never exist in meter's own `wsgi:app`.
 """
 
 from __future__ import annotations
