@@ -88,6 +88,8 @@ def request_id(given: str | None) -> str:
 
 def log_request(method: str, rule: str | None, status: int, site: object, request_id: str, started: float) -> None:
     """The one line per request (also written by the access check's fast path, meter.api.fastpath)."""
+    if not request_log.isEnabledFor(logging.INFO):  # LOG_LEVEL=WARNING: not even the fields are built
+        return
     request_log.info(
         "%s %s %s",
         method,
