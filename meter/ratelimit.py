@@ -23,7 +23,6 @@ import limits
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .accounts import emails
 from .problems import problem_response
@@ -34,7 +33,7 @@ LOGIN_ACCOUNT_SCOPE = "login-fail-account"
 
 
 def client_ip() -> str:
-    """The client's address (after ProxyFix, when TRUSTED_PROXIES says a proxy is trusted)."""
+    """The client's address (after ProxyFix, which create_app puts in front when TRUSTED_PROXIES > 0)."""
     return request.remote_addr or "unknown"
 
 
@@ -167,9 +166,6 @@ def _drop_idle_middleware(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    proxies = app.config["TRUSTED_PROXIES"]
-    if proxies > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     app.config["RATELIMIT_STORAGE_URI"] = _storage_uri(app)  # Flask-Limiter's name, derived on every init
     timeout = app.config["REDIS_SOCKET_TIMEOUT"]
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": timeout, "socket_connect_timeout": timeout})

@@ -228,3 +228,32 @@ def test_any_body_gets_the_same_answer_from_both_paths(app, api, verified_reader
 
     same()
     assert {200, 422} <= statuses  # both answered and refused bodies were compared
+
+
+def test_behind_a_trusted_proxy_the_fast_path_sees_the_forwarded_scheme(app, api):
+    """ProxyFix sits in front of the fast path: X-Forwarded-Proto https from a trusted proxy → HSTS."""
+    from meter import create_app
+
+    from .conftest import _config_dict
+
+    def hsts(trusted: int) -> str | None:
+        fresh = create_app(
+            {
+                **_config_dict(),
+                "TRUSTED_PROXIES": trusted,
+                "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                "REDIS_URL": app.config["REDIS_URL"],
+            }
+        )
+        seen: list[str] = []
+        request_started.connect(lambda sender, **_: seen.append("flask"), fresh, weak=False)
+        response = fresh.test_client().post(
+            "/v1/access",
+            json=_body(cls="free"),
+            headers={"Authorization": f"Bearer {api.key}", "X-Forwarded-Proto": "https"},
+        )
+        assert response.status_code == 200 and seen == []  # answered by the fast path
+        return response.headers.get("Strict-Transport-Security")
+
+    assert hsts(0) is None  # nobody trusted: a forged header changes nothing
+    assert hsts(1) == "max-age=31536000"
