@@ -14,13 +14,13 @@ from flask import Flask
 from flask.cli import AppGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from . import mail, metering, sites
 from .accounts import confirm
 from .accounts.common import find_reader
 from .extensions import db
-from .models import ApiKey, Reader, utcnow
+from .models import ApiKey, Reader, UnlockDoubt, utcnow
 from .policy import PolicyError, set_dotted
 from .redisconn import RedisUnavailable
 
@@ -342,6 +342,17 @@ def meter_reset(slug: str, email: str) -> None:
             f"Redis unreachable ({exc}): the cached unlocks of {reader.email} remain; run this again"
         ) from None
     click.echo(f"cleared {count} unlocks of {reader.email}")
+
+
+@meter_cli.command("settle")
+def meter_settle() -> None:
+    """Settle unlocks left in doubt by a lost Redis reply (the mail worker does this on every pass)."""
+    pending = db.session.scalar(select(func.count()).select_from(UnlockDoubt))
+    kept, forgotten = metering.settle_doubts()
+    left = pending - kept - forgotten
+    click.echo(f"{kept} into the ledger (found in Redis), {forgotten} forgotten (not in Redis), {left} left")
+    if left:
+        raise click.ClickException("some remain (Redis unreachable, or too recent to settle): run this again")
 
 
 @mail_cli.command("worker")

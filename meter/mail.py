@@ -255,10 +255,24 @@ def run_worker(poll_interval: float = 1.0, once: bool = False) -> None:
             sent = 0
         finally:
             db.session.remove()
+        _settle_doubts()
         if once:
             return
         if not sent:
             time.sleep(poll_interval)
+
+
+def _settle_doubts() -> None:
+    """The worker's other duty: unlocks left in doubt by a lost Redis reply (meter.metering)."""
+    from .metering import settle_doubts
+
+    try:
+        settle_doubts()
+    except Exception:
+        db.session.rollback()
+        log.exception("settling unlocks in doubt failed; the next pass tries again")
+    finally:
+        db.session.remove()
 
 
 def init_app(app: Flask) -> None:

@@ -20,10 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import clock, keys, signals
 from .extensions import db
-from .models import Reader, ReaderSession, Unlock
+from .models import Reader, ReaderSession, Site, Unlock, UnlockDoubt
 from .policy import Period, Policy
 from .redisconn import RedisUnavailable, conn
 from .sites import SiteInfo
+from .sites import info as site_info
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +273,8 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
             result = redis.run_script("check", [state_key, ukey], args)
     except RedisUnavailable as exc:
         log.warning("redis unavailable, degraded answer: %s", exc)
+        if exc.sent and record and article_class == "metered":
+            note_doubt(site.id, subject.key, article_id, now)
         return degraded(site, subject, article_id, article_class, now, period)
     except SQLAlchemyError:
         # Redis lacks this subject and the database cannot fill it in: answer as when Redis is away.
@@ -343,6 +346,70 @@ def degraded(
     else:
         allowed, reason = False, "degraded_deny"
     return Decision(allowed, reason, state, used, limit, end, degraded=True, article_class=article_class)
+
+
+# --- unlocks in doubt: a recording check whose reply was lost ----------------------------------
+
+DOUBT_SETTLE_AFTER = 5.0  # seconds: by then the script has run, if it ever will
+DOUBT_MAX_AGE = timedelta(days=40)  # past any calendar period and its grace: nothing left to settle
+
+
+def note_doubt(site_id: int, subject: str, article_id: str, now: datetime) -> None:
+    """The script may have unlocked the article before the reply was lost; the ledger must hear of it."""
+    try:
+        db.session.add(UnlockDoubt(site_id=site_id, subject=subject, article_id=article_id, checked_at=_naive_utc(now)))
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("unlock of %s by %s in doubt and not noted: the database failed too", article_id, subject)
+
+
+def _unlocked_hashes(site_id: int, subject: str, period: Period) -> set[bytes]:
+    """The article hashes Redis holds for the subject's period (empty when Redis holds nothing)."""
+    key, fld = unlock_key(site_id, subject, period)
+    redis = conn()
+    if period.rolling_seconds:
+        packed = redis.call(redis.client.execute_command, "GET", key, NEVER_DECODE=True)
+        size = 12
+    else:
+        packed = redis.call(redis.client.execute_command, "HGET", key, fld, NEVER_DECODE=True)
+        size = 8
+    packed = packed or b""
+    return {packed[i : i + 8] for i in range(0, len(packed) - 7, size)}
+
+
+def settle_doubts(limit: int = 500) -> tuple[int, int]:
+    """Unlocks in doubt: those Redis holds go into the ledger, the rest are forgotten.
+
+    Returns (into the ledger, forgotten). Stops, keeping the rest, while Redis cannot answer.
+    """
+    now = clock.now()
+    settle_before = _naive_utc(now) - timedelta(seconds=DOUBT_SETTLE_AFTER)
+    rows = db.session.scalars(
+        select(UnlockDoubt).where(UnlockDoubt.checked_at <= settle_before).order_by(UnlockDoubt.id).limit(limit)
+    ).all()
+    kept = forgotten = 0
+    for row in rows:
+        checked_at = row.checked_at.replace(tzinfo=UTC)
+        site_row = db.session.get(Site, row.site_id)
+        if site_row is not None and _naive_utc(now) - row.checked_at < DOUBT_MAX_AGE:
+            site = site_info(site_row)
+            period = site.policy.period_at(checked_at)
+            try:
+                held = hash64(row.article_id) in _unlocked_hashes(site.id, row.subject, period)
+            except RedisUnavailable:
+                break
+            if held:
+                record_unlock(site.id, row.subject, period, row.article_id, checked_at)
+                log.info("unlock of %s by %s, in doubt, found in Redis: now in the ledger", row.article_id, row.subject)
+                kept += 1
+            else:
+                forgotten += 1
+        else:
+            forgotten += 1
+        db.session.delete(row)
+        db.session.commit()
+    return kept, forgotten
 
 
 # --- changes outside the hot path -------------------------------------------------------------

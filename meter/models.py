@@ -1,4 +1,4 @@
-"""The durable state: sites, keys, readers, sessions, the unlock ledger and the mail outbox.
+"""The durable state: sites, keys, readers, sessions, the unlock ledger (and unlocks in doubt), the mail outbox.
 
 Redis holds only what can be rebuilt from these tables.
 """
@@ -106,6 +106,22 @@ class Unlock(db.Model):
     period: Mapped[str] = mapped_column(String(32))
     article_id: Mapped[str] = mapped_column(String(512))
     unlocked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnlockDoubt(db.Model):
+    """A recording check whose Redis reply was lost: the script may have unlocked the article or not.
+
+    Settled by `metering.settle_doubts` (the worker, `flask meter settle`): in Redis → into the ledger,
+    else forgotten. Without it, such an unlock lived in Redis only and was lost with Redis's data.
+    """
+
+    __tablename__ = "unlock_doubts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(160))
+    article_id: Mapped[str] = mapped_column(String(512))
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class OutboxMail(db.Model):

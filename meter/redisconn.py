@@ -28,7 +28,12 @@ EXT_KEY = "meter.redis"
 
 
 class RedisUnavailable(Exception):
-    pass
+    """Redis could not answer. `sent`: the command may have reached Redis (and run) before the failure,
+    as when a reply is lost to a timeout; False when Redis was skipped or refused it."""
+
+    def __init__(self, message: str, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class RedisConn:
@@ -68,7 +73,7 @@ class RedisConn:
         except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._down_until = time.monotonic() + self.retry_after
             metrics.redis_error()
-            raise RedisUnavailable(str(exc)) from exc
+            raise RedisUnavailable(str(exc), sent=True) from exc
         except redis.exceptions.ResponseError as exc:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "CLUSTERDOWN" in str(exc):
                 raise RedisUnavailable(str(exc)) from exc

@@ -1,8 +1,9 @@
 """Fault injection against real processes: a TCP proxy that can cut a service off, and a database cut.
 
-`TcpProxy` sits between meter and a TCP service (PostgreSQL here); `stop()` closes the listening
+`TcpProxy` sits between meter and a TCP service (PostgreSQL, Redis); `stop()` closes the listening
 socket and every open connection, as if the network or the server went away; `start()` brings it back
-on the same port. `DatabaseCut` uses it for PostgreSQL, and for SQLite moves the file away (with a
+on the same port; `drop_replies` lets requests through and loses the answers (a reply lost after the
+service acted). `DatabaseCut` uses it for PostgreSQL, and for SQLite moves the file away (with a
 directory in its place, so SQLite cannot even create a new one) after dropping pooled connections.
 """
 
@@ -24,6 +25,7 @@ class TcpProxy:
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.drop_replies = False  # True: requests still reach the service, its replies never come back
 
     def start(self) -> TcpProxy:
         server = socket.socket()
@@ -48,13 +50,14 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, replies in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pipe, args=(a, b, replies), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
         try:
             while data := src.recv(65536):
+                if replies and self.drop_replies:
+                    continue  # the service did the work; its answer is lost on the way back
                 dst.sendall(data)
         except OSError:
             pass
