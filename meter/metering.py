@@ -287,15 +287,18 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True)
     limit = policy.quota_for(state) if state != "subscriber" else policy.quota_verified
     end = _period_end(period, oldest, now)
-    if code == "unlocked_now":
+    if code == "unlocked_now" or (code == "already_unlocked" and record and redis.redialled()):
+        # (A redialled call may have unlocked the article on its first, broken connection: the
+        # ledger write is idempotent, so "already unlocked" then is written too, to be sure.)
         try:
             record_unlock(site.id, subject.key, period, article_id, now)
         except SQLAlchemyError:
             db.session.rollback()
             log.exception("unlock of %s by %s kept in Redis only: ledger write failed", article_id, subject.key)
-        signals.article_unlocked.send(
-            current_app._get_current_object(), site_id=site.id, subject=subject.key, article_id=article_id
-        )
+        if code == "unlocked_now":
+            signals.article_unlocked.send(
+                current_app._get_current_object(), site_id=site.id, subject=subject.key, article_id=article_id
+            )
     if code in _ALLOWED_CODES:
         allowed, reason = True, code
     else:

@@ -89,10 +89,17 @@ class RedisConn:
             local.pid = os.getpid()
         return connection
 
+    def redialled(self) -> bool:
+        """Whether this thread's last script call was sent twice: the first may have run before its
+        connection broke, so a recording check must not trust "already unlocked" to be old news."""
+        return getattr(self._local, "redialled", False)
+
     def _evalsha(self, sha: str, keys: list, args: list):
         """One EVALSHA on this thread's own connection; a stale connection (Redis restarted) is redialled once."""
         connection = self._own_connection()
+        self._local.redialled = False
         for attempt in (1, 2):
+            self._local.redialled = attempt == 2
             try:
                 if pack_command is not None:  # hiredis packs in C; redis-py's wrapper loops over the args first
                     connection.send_packed_command([pack_command(("EVALSHA", sha, len(keys), *keys, *args))])

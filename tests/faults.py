@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from meter.embedded import free_port
@@ -26,6 +27,7 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self.drop_replies = False  # True: requests still reach the service, its replies never come back
+        self.cut_after_request = False  # True: the next request reaches the service, then its connection breaks
 
     def start(self) -> TcpProxy:
         server = socket.socket()
@@ -58,6 +60,13 @@ class TcpProxy:
             while data := src.recv(65536):
                 if replies and self.drop_replies:
                     continue  # the service did the work; its answer is lost on the way back
+                if not replies and self.cut_after_request:
+                    self.cut_after_request, self.drop_replies = False, True  # once: the next connection works
+                    dst.sendall(data)
+                    time.sleep(0.2)  # the service acts on the request and answers into the void ...
+                    src.shutdown(socket.SHUT_RDWR)  # ... and the client's connection breaks
+                    self.drop_replies = False
+                    return
                 dst.sendall(data)
         except OSError:
             pass

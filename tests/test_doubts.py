@@ -129,3 +129,24 @@ def test_refusals_and_free_articles_leave_no_doubt(app, api, verified_reader, pr
         response = client.post("/v1/access", json=body, headers={"Authorization": f"Bearer {api.key}"})
         assert response.status_code == 200 and response.get_json()["degraded"] is True
     assert _doubts(app) == 0
+
+
+def test_a_script_sent_twice_over_a_broken_connection_still_reaches_the_ledger(
+    app, api, verified_reader, proxy, proxied, redis_url
+):
+    """The connection breaks after Redis ran the script: the client redials and sends it again, which
+    answers "already unlocked". The first run's unlock must still be written to the ledger."""
+    reader_id, token = verified_reader()
+    subject = f"r:{reader_id}"
+    client = proxied.test_client()
+    assert _check(client, api.key, token, "koran:1")["reason"] == "unlocked_now"  # the connection is open
+
+    proxy.cut_after_request = True
+    answer = _check(client, api.key, token, "koran:2")
+    assert (answer["reason"], answer["degraded"]) == ("already_unlocked", False)  # the second run's answer
+    assert _ledger(app, subject) == ["koran:1", "koran:2"]
+    assert _doubts(app) == 0
+
+    flush_redis(redis_url)
+    assert api.access("koran:2", reader_token=token)["reason"] == "already_unlocked"
+    assert api.access("koran:3", reader_token=token)["reason"] == "quota_exhausted"
