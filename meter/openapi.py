@@ -1,4 +1,4 @@
-"""`GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API.
+"""`GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API (/v1, AMP, the embed, health, metrics).
 
 Request schemas come from the pydantic models the views validate with (meter/api/schemas.py), and
 response schemas from meter/api/responses.py, so the description is generated, not hand-written.
@@ -53,11 +53,14 @@ def _op(
     request_model: type[BaseModel] | None = None,
     errors: dict | None = None,
     secured: bool = True,
+    unavailable: bool = True,
     **extra: Any,
 ) -> dict:
-    always = {
-        "503": _problem("The database or Redis is unreachable for this call; `Retry-After` says when to try again.")
-    }
+    always = {}
+    if unavailable:  # (False only for an answer that touches neither the database nor Redis)
+        always["503"] = _problem(
+            "The database or Redis is unreachable for this call; `Retry-After` says when to try again."
+        )
     if secured:
         always["429"] = _problem("Rate limited (`rate-limited`); `Retry-After` says when to try again.")
     operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **always, **(errors or {})}}
@@ -112,6 +115,59 @@ def _amp_params() -> list[dict]:
         q("article", "Article id (defaults to the URL)."),
         q("class", "Article class (defaults to metered).", schema={"enum": ["free", "metered", "premium"]}),
     ]
+
+
+def _problem_or_html(description: str) -> dict:
+    """An error Flask or werkzeug raises outside the API prefixes (problems.API_PREFIXES): a problem
+    document only for a client that asks for JSON (Accept), else werkzeug's HTML page."""
+    return {
+        "description": description + " A problem document when Accept prefers application/json, else HTML.",
+        "content": {PROBLEM: {"schema": _ref(out.Problem)}, "text/html": {"schema": {"type": "string"}}},
+    }
+
+
+EMBED_CORS = (
+    "Called by meter.js from the site's own pages, on meter's origin, with credentials: the reader is found by "
+    "meter's cookies (the login cookie of the reader pages, or the anonymous id cookie `meter_anon` set here), "
+    "never an API key. CORS answers only an `Origin` that is one of the site's origins "
+    "(`Access-Control-Allow-Origin: <that origin>`, `Access-Control-Allow-Credentials: true`, `Vary: Origin`, "
+    "`Cache-Control: no-store`); any other Origin, or none, is refused with 403 before anything is read or counted."
+)
+EMBED_ERRORS = {
+    "403": _problem("The Origin is missing or not one of the site's origins (`origin-refused`); no CORS headers."),
+    "404": _problem_or_html("Unknown site."),
+    "503": _problem_or_html("The database is unreachable; `Retry-After` says when to try again."),
+}
+
+
+def _embed_params() -> list[dict]:
+    return [
+        {
+            "name": "site_slug",
+            "in": "path",
+            "required": True,
+            "description": "The site's slug (`data-site` of the script tag).",
+            "schema": {"type": "string", "maxLength": 64},
+        },
+        {
+            "name": "lang",
+            "in": "query",
+            "required": False,
+            "description": "The reader's language for the wall, the banner and the messages (else the `lang` "
+            "cookie, Accept-Language, the site's locale).",
+            "schema": {"enum": ["id", "en"]},
+        },
+    ]
+
+
+def _embed_preflight(what: str) -> dict:
+    return _op(
+        f"CORS preflight for {what} (meter.js sends a simple request and needs none).",
+        {"204": {"description": "The site's origin: the CORS headers, no body."}},
+        errors=EMBED_ERRORS,
+        secured=False,
+        description=EMBED_CORS,
+    )
 
 
 def _paths() -> dict:
@@ -230,6 +286,66 @@ def _paths() -> dict:
                 parameters=_amp_params(),
             )
         },
+        "/embed/meter.js": {
+            "get": _op(
+                "The embed's script, for the publisher's article pages (`<script src=… data-site=…>`).",
+                {
+                    "200": {
+                        "description": "JavaScript; Cache-Control: public, max-age=300.",
+                        "content": {"text/javascript": {"schema": {"type": "string"}}},
+                    }
+                },
+                secured=False,
+                unavailable=False,
+            )
+        },
+        "/embed/{site_slug}/access": {
+            "parameters": _embed_params(),
+            "post": _op(
+                "The access check for the reader of this browser (cookies, CORS; no API key). "
+                "Counts unless `record` is false; sets the `meter_anon` cookie on the first visit.",
+                {"200": _json(out.EmbedAccess, "The decision, the banner and the wall, with the CORS headers.")},
+                errors={
+                    **EMBED_ERRORS,
+                    "400": _problem("Malformed JSON or no body (`malformed-json`)."),
+                    "413": _problem_or_html("The body is larger than MAX_CONTENT_LENGTH."),
+                    "422": _problem(
+                        "No article object, a bad article id or class, or a record that is not a "
+                        "boolean (`validation-failed`), with `errors`."
+                    ),
+                },
+                secured=False,
+                description=EMBED_CORS + " The body is JSON, sent as text/plain (a CORS simple request).",
+                requestBody={
+                    "required": True,
+                    "content": {
+                        media: {"schema": _ref(body.EmbedAccessBody)} for media in ("text/plain", "application/json")
+                    },
+                },
+            ),
+            "options": _embed_preflight("the access check"),
+        },
+        "/embed/{site_slug}/resend": {
+            "parameters": _embed_params(),
+            "post": _op(
+                "Send the activation mail again to the logged-in reader of this browser (cookies, CORS; no API key); "
+                "once a minute per address. The body is ignored.",
+                {
+                    "200": _json(out.EmbedResendSent, "Sent (nothing is sent to a verified reader)."),
+                    "429": {
+                        **_json(out.EmbedResendWait, "The cool-down; `Retry-After` says how many seconds are left."),
+                        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                    },
+                },
+                errors={
+                    **EMBED_ERRORS,
+                    "401": _problem("No live login cookie (`unauthorized`); with the CORS headers."),
+                },
+                secured=False,
+                description=EMBED_CORS,
+            ),
+            "options": _embed_preflight("the resend button"),
+        },
         "/healthz": {"get": _op("Liveness: the process is up.", {"200": _json(out.Health, "Up.")}, secured=False)},
         "/readyz": {
             "get": _op(
@@ -272,6 +388,7 @@ REQUEST_MODELS = (
     body.ResetConfirmBody,
     body.SubscriptionBody,
     body.AccessBody,
+    body.EmbedAccessBody,
 )
 RESPONSE_MODELS = (
     out.Problem,
@@ -286,6 +403,9 @@ RESPONSE_MODELS = (
     out.Health,
     out.Ready,
     out.AmpAuthorization,
+    out.EmbedAccess,
+    out.EmbedResendSent,
+    out.EmbedResendWait,
 )
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
+from flask import Response
+
+from meter import openapi
+
 from .conftest import make_site
 
 ORIGIN = "https://tempo.co"
@@ -104,3 +108,27 @@ def test_bad_input_is_4xx(app, client):
     assert client.post("/embed/nope/access", data="{}", headers=headers).status_code == 404
     assert client.post("/embed/tempo/resend", data="{}", headers=headers).status_code == 401
     assert client.get("/embed/tempo/access").status_code == 405
+
+
+def test_embed_answers_are_described_in_openapi(app, client):
+    """/openapi.json describes the embed; the suite checks every answer here against it (conftest)."""
+    make_site(app)
+    preflight = client.options("/embed/tempo/access", headers={"Origin": ORIGIN})
+    assert preflight.status_code == 204 and not preflight.get_data()
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert client.options("/embed/tempo/resend", headers={"Origin": ORIGIN}).status_code == 204
+    refused = client.options("/embed/tempo/resend", headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403 and refused.mimetype == "application/problem+json"
+    headers = {"Origin": ORIGIN, "Accept": "application/json"}
+    unknown = client.post("/embed/nope/access", data="{}", headers=headers)
+    assert unknown.status_code == 404 and unknown.mimetype == "application/problem+json"
+    big = b"{" + b" " * app.config["MAX_CONTENT_LENGTH"] + b"}"
+    assert client.post("/embed/tempo/access", data=big, headers={"Origin": ORIGIN}).status_code == 413
+    free = ask(client, article="tempo:berita:1", cls="free").get_json()
+    assert (free["allowed"], free["banner"], free["wall"]) == (True, None, None)
+    spec = client.get("/openapi.json").get_json()
+    access = spec["paths"]["/embed/{site_slug}/access"]
+    assert access["post"]["security"] == [] and set(access) == {"parameters", "post", "options"}
+    with app.test_request_context():
+        wrong = Response(json.dumps({**free, "wall": {"kind": "nag", "actions": []}}), mimetype="application/json")
+        assert "POST /embed/<site_slug>/access → 200" in openapi.violation("POST", "/embed/<site_slug>/access", wrong)

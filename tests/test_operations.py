@@ -231,7 +231,7 @@ def test_openapi_describes_every_route_of_the_api(app, client):
     served = {
         (openapi._path_template(rule.rule), method)
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith(("/v1/", "/amp/", "/healthz", "/readyz", "/metrics", "/openapi.json"))
+        if rule.rule.startswith(("/v1/", "/amp/", "/embed/", "/healthz", "/readyz", "/metrics", "/openapi.json"))
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert served <= described, served - described

@@ -45,6 +45,13 @@ def test_schemathesis_finds_no_failure_on_any_operation(live_server, tmp_path):
         f"Authorization: Bearer {key}",
         "--header",
         f"X-Reader-Token: {reader_token}",  # so that GET /v1/readers/me answers 200 too, and is checked
+        # The embed's browser endpoints are left out: they answer only a request whose Origin is one of
+        # the site's origins, for the reader of meter's cookies (no API key, no header schemathesis could
+        # be given for every site it invents), so fuzzing would only ever see the 403/404 refusals, at the
+        # cost of two more operations each. tests/test_embed.py checks their answers against the
+        # description instead (conftest fails a test on any violation). GET /embed/meter.js stays in.
+        "--exclude-path-regex",
+        r"^/embed/\{site_slug\}/",
         "--max-examples",
         os.environ.get("METER_FUZZ_EXAMPLES", "15"),
         "--phases",

@@ -1,4 +1,4 @@
-"""Answers of the /v1 API (and the health, metrics and AMP routes), as pydantic models.
+"""Answers of the /v1 API (and the health, metrics, AMP and embed routes), as pydantic models.
 
 The views still build plain dicts; these models exist to describe them in `/openapi.json`, and the
 test suite checks every JSON answer it sees against that description, so they cannot drift apart.
@@ -6,7 +6,7 @@ test suite checks every JSON answer it sees against that description, so they ca
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,3 +130,86 @@ class AmpAuthorization(Answer):
     access: bool | None = None  # amp-access's own field, the same as granted
     reason: str | None = None  # meter's reason, as in the access check
     subscriber: bool | None = None
+
+
+# --- the embed's browser endpoints (/embed/<site>/access and /resend) -----------------------------
+
+
+class _Action(Answer):
+    label: str = Field(description="The button's text, in the reader's language.")
+
+
+class RegisterAction(_Action):
+    kind: Literal["register"]
+    url: str = Field(description="meter's register page, returning to the article.")
+
+
+class LoginAction(_Action):
+    kind: Literal["login"]
+    url: str = Field(description="meter's login page, returning to the article.")
+
+
+class SubscribeAction(_Action):
+    kind: Literal["subscribe"]
+    url: str = Field(description='The subscribe_url asked for or the site\'s, "#" when the site has none.')
+
+
+class ResendAction(_Action):
+    kind: Literal["resend"]
+    url: None = Field(description="The script POSTs to /embed/{site_slug}/resend instead.")
+
+
+class _Wall(Answer):
+    title: str = Field(description="In the reader's language, as the body and the labels.")
+    body: str
+
+
+class RegisterWall(_Wall):
+    kind: Literal["register"]
+    actions: tuple[RegisterAction, LoginAction]
+
+
+class VerifyWall(_Wall):
+    kind: Literal["verify"]
+    actions: tuple[ResendAction]
+
+
+class SubscribeWall(_Wall):
+    kind: Literal["subscribe"]
+    actions: tuple[SubscribeAction, LoginAction]
+
+
+class QuotaWall(_Wall):
+    """The quota is used up (or Redis is away and the answer is degraded_deny): the body says when it comes back."""
+
+    kind: Literal["quota"]
+    actions: tuple[SubscribeAction]
+
+
+Wall = Annotated[RegisterWall | VerifyWall | SubscribeWall | QuotaWall, Field(discriminator="kind")]
+
+
+class EmbedAccess(Answer):
+    """The embed's access answer: the decision, the banner to show when it is allowed, the wall when not."""
+
+    allowed: bool
+    reason: Reason
+    state: Literal["anonymous", "registered", "verified", "subscriber"]
+    logged_in: bool = Field(description="Judged as the reader of meter's login cookie (else as the anonymous id).")
+    meter: AccessMeter
+    banner: str | None = Field(description='"N free articles left" after a metered read, else null.')
+    wall: Wall | None = Field(description="Null when allowed.")
+    colour: str = Field(description="The site's accent colour (CSS), for the wall.")
+    degraded: bool
+
+
+class EmbedResendSent(Answer):
+    status: Literal["sent"]
+    retry_after: int = Field(ge=1, description="Seconds before the button may ask again.")
+    message: str
+
+
+class EmbedResendWait(Answer):
+    status: Literal["wait"]
+    retry_after: int = Field(ge=1, description="Seconds left of the cool-down (also in Retry-After).")
+    message: str

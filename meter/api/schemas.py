@@ -81,3 +81,14 @@ class AccessBody(Body):
     anonymous_id: AnonymousId | None = None
     article: Article
     record: bool = True
+
+
+class EmbedAccessBody(Body):
+    """What the embed's script sends to /embed/<site>/access. Only describes it: the view reads the JSON
+    itself (sent as text/plain, a CORS simple request), and ignores a url or subscribe_url that is not a
+    string or not on one of the site's origins."""
+
+    article: Article
+    record: bool = Field(True, description="False while the page is prerendered: judged, not counted.")
+    url: str | None = Field(None, description="The article page's URL (where login and register return to).")
+    subscribe_url: str | None = Field(None, description="Overrides the site's subscribe URL on the walls.")
