@@ -117,26 +117,18 @@ def _amp_params() -> list[dict]:
     ]
 
 
-def _problem_or_html(description: str) -> dict:
-    """An error Flask or werkzeug raises outside the API prefixes (problems.API_PREFIXES): a problem
-    document only for a client that asks for JSON (Accept), else werkzeug's HTML page."""
-    return {
-        "description": description + " A problem document when Accept prefers application/json, else HTML.",
-        "content": {PROBLEM: {"schema": _ref(out.Problem)}, "text/html": {"schema": {"type": "string"}}},
-    }
-
-
 EMBED_CORS = (
     "Called by meter.js from the site's own pages, on meter's origin, with credentials: the reader is found by "
     "meter's cookies (the login cookie of the reader pages, or the anonymous id cookie `meter_anon` set here), "
     "never an API key. CORS answers only an `Origin` that is one of the site's origins "
     "(`Access-Control-Allow-Origin: <that origin>`, `Access-Control-Allow-Credentials: true`, `Vary: Origin`, "
-    "`Cache-Control: no-store`); any other Origin, or none, is refused with 403 before anything is read or counted."
+    "`Cache-Control: no-store`), on answers and refusals alike; any other Origin, or none, is refused with 403 "
+    "before anything is read or counted."
 )
 EMBED_ERRORS = {
     "403": _problem("The Origin is missing or not one of the site's origins (`origin-refused`); no CORS headers."),
-    "404": _problem_or_html("Unknown site."),
-    "503": _problem_or_html("The database is unreachable; `Retry-After` says when to try again."),
+    "404": _problem("Unknown site."),
+    "503": _problem("The database is unreachable; `Retry-After` says when to try again."),
 }
 
 
@@ -308,7 +300,7 @@ def _paths() -> dict:
                 errors={
                     **EMBED_ERRORS,
                     "400": _problem("Malformed JSON or no body (`malformed-json`)."),
-                    "413": _problem_or_html("The body is larger than MAX_CONTENT_LENGTH."),
+                    "413": _problem("The body is larger than MAX_CONTENT_LENGTH."),
                     "422": _problem(
                         "No article object, a bad article id or class, or a record that is not a "
                         "boolean (`validation-failed`), with `errors`."

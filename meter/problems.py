@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
-API_PREFIXES = ("/v1/", "/amp/", "/healthz", "/readyz")
+API_PREFIXES = ("/v1/", "/amp/", "/embed/", "/healthz", "/readyz")
 
 _STATUS_NAMES = {
     400: "bad-request",

@@ -110,6 +110,30 @@ def test_bad_input_is_4xx(app, client):
     assert client.get("/embed/tempo/access").status_code == 405
 
 
+def test_refusals_are_problems_the_sites_page_can_read(app, client):
+    """Errors under /embed/ are problem+json whatever Accept says (meter.js sends none), and a refusal
+    after the Origin was accepted carries the CORS headers: the script sees it, not a network error."""
+    make_site(app)
+    headers = {"Origin": ORIGIN}
+    big = b"{" + b" " * app.config["MAX_CONTENT_LENGTH"] + b"}"
+    for response, status in (
+        (client.post("/embed/tempo/access", data="not json", headers=headers), 400),
+        (client.post("/embed/tempo/access", data='{"article": {"id": ""}}', headers=headers), 422),
+        (client.post("/embed/tempo/access", data=big, headers=headers), 413),
+        (client.post("/embed/tempo/resend", data="{}", headers=headers), 401),
+    ):
+        assert response.status_code == status
+        assert response.mimetype == "application/problem+json"
+        assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    unknown = client.post("/embed/nope/access", data="{}", headers=headers)  # no site: no origins to allow
+    assert unknown.status_code == 404 and unknown.mimetype == "application/problem+json"
+    assert "Access-Control-Allow-Origin" not in unknown.headers
+    for origin in ("https://evil.example", None):
+        refused = ask(client, article="tempo:koran:x", origin=origin)
+        assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+
+
 def test_embed_answers_are_described_in_openapi(app, client):
     """/openapi.json describes the embed; the suite checks every answer here against it (conftest)."""
     make_site(app)

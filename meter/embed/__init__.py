@@ -50,11 +50,15 @@ def load_site(_endpoint, values) -> None:
         g.lang = choose_language()
 
 
-def _cors() -> dict[str, str]:
-    """Only the site's own origins; anything else is refused before the body is read."""
+def _allowed_origin() -> str | None:
+    """The request's Origin when it is one of the site's own origins, else None."""
     origin = request.headers.get("Origin", "")
     if not origin or normalise_origin(origin) != origin or origin not in g.site.origins:
-        raise Problem(403, "origin-refused", "Origin refused", "Only the site's own pages may ask.")
+        return None
+    return origin
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Credentials": "true",
@@ -64,6 +68,25 @@ def _cors() -> dict[str, str]:
         "Vary": "Origin",
         "Cache-Control": "no-store",
     }
+
+
+def _cors() -> dict[str, str]:
+    """Only the site's own origins; anything else is refused before the body is read."""
+    origin = _allowed_origin()
+    if origin is None:
+        raise Problem(403, "origin-refused", "Origin refused", "Only the site's own pages may ask.")
+    return _cors_headers(origin)
+
+
+@bp.after_request
+def _cors_on_errors(response: Response) -> Response:
+    """A refusal after the Origin was accepted (bad body, too large, database away) carries the CORS
+    headers too, so that meter.js on the site's page can read it instead of seeing a network error."""
+    if "site" in g and "Access-Control-Allow-Origin" not in response.headers:
+        origin = _allowed_origin()
+        if origin is not None:
+            response.headers.update(_cors_headers(origin))
+    return response
 
 
 def _page_url(body: dict, name: str) -> str | None:
