@@ -35,6 +35,10 @@ def _json(model: type[BaseModel], description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
+def _text(description: str, mimetype: str, schema: dict | None = None) -> dict:
+    return {"description": description, "content": {mimetype: {"schema": schema or {"type": "string"}}}}
+
+
 def _problem(description: str) -> dict:
     return {"description": description, "content": {PROBLEM: {"schema": _ref(out.Problem)}}}
 
@@ -281,12 +285,7 @@ def _paths() -> dict:
         "/embed/meter.js": {
             "get": _op(
                 "The embed's script, for the publisher's article pages (`<script src=… data-site=…>`).",
-                {
-                    "200": {
-                        "description": "JavaScript; Cache-Control: public, max-age=300.",
-                        "content": {"text/javascript": {"schema": {"type": "string"}}},
-                    }
-                },
+                {"200": _text("JavaScript; Cache-Control: public, max-age=300.", "text/javascript")},
                 secured=False,
                 unavailable=False,
             )
@@ -350,7 +349,7 @@ def _paths() -> dict:
             "get": _op(
                 "Prometheus metrics (text exposition format); see docs/operations.md.",
                 {
-                    "200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "200": _text("Metrics.", "text/plain"),
                     "401": _problem("METRICS_TOKEN is set and the request does not carry it as a Bearer token."),
                 },
                 secured=False,
@@ -359,12 +358,7 @@ def _paths() -> dict:
         "/openapi.json": {
             "get": _op(
                 "This description.",
-                {
-                    "200": {
-                        "description": "OpenAPI 3.1.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
+                {"200": _text("OpenAPI 3.1.", "application/json", {"type": "object"})},
                 secured=False,
             )
         },

@@ -33,6 +33,7 @@ from .test_meter import (  # noqa: F401  (each runs here again, on the cluster)
     test_ledger_rows_count_the_unlocks,
     test_login_with_anonymous_id_carries_unlocks_over,
     test_rolling_window_frees_the_oldest_unlock,
+    verified_login,
 )
 
 
@@ -195,20 +196,10 @@ def test_every_key_of_one_check_is_in_one_slot(app, api, verified_reader, redis_
     assert any(k != state_key and tag in k for k in keys)  # its unlocks are under the same tag
 
 
-def _verified_token(api: Api, app, email: str) -> str:
-    assert api.post("/v1/readers", json={"email": email, "password": "rahasia-sekali"}).status_code == 202
-    with app.app_context():
-        reader = db.session.scalar(select(Reader).where(Reader.email == email))
-        reader.verified_at = reader.created_at
-        db.session.commit()
-    login = api.post("/v1/sessions", json={"email": email, "password": "rahasia-sekali"})
-    return login.get_json()["reader_token"]
-
-
 def test_master_failover_during_traffic_gives_no_wrong_answer(app, redis_cluster):
     """CLUSTER FAILOVER of the master of the readers' slots while 4 threads keep asking."""
     api = Api(app.test_client(), make_site(app, "fo", policy={"degraded_mode": "deny"}), "fo")
-    tokens = [_verified_token(api, app, f"fo{n}@example.com") for n in range(4)]
+    tokens = [verified_login(app, api, f"fo{n}@example.com") for n in range(4)]
     for token in tokens:  # each reader unlocks 2 articles before the failover: the answers are then known
         for article in ("a", "b"):
             assert api.access(f"fo:{article}", reader_token=token)["reason"] == "unlocked_now"
