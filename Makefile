@@ -17,7 +17,7 @@ install: $(STAMP)
 # Everything for development on http://127.0.0.1:5000 (Redis, mail catcher, mail worker, gunicorn);
 # data kept in instance/. Another port: make run PORT=5001. Ctrl-C stops it all.
 run: $(STAMP)
-	$(PY) -m meter.devserver $(if $(PORT),--port $(PORT))
+	$(PY) -m meter.dev.devserver $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

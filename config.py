@@ -5,7 +5,9 @@ One `Config` class, as in the Flask Mega-Tutorial; `TestConfig` only changes wha
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -17,6 +19,16 @@ try:  # python-dotenv: development convenience only, never required.
     load_dotenv(BASE_DIR / ".env")
 except ImportError:  # pragma: no cover
     pass
+
+
+def dev_redis_socket(instance_dir: str | os.PathLike) -> str:
+    """Where `make run`'s own redis-server listens: a unix socket under instance/ (or in /tmp when
+    that path is too long for a socket)."""
+    path = os.path.join(instance_dir, "redis.sock")
+    if len(path) > 100:  # unix socket paths are limited to ~107 bytes
+        digest = hashlib.sha256(str(instance_dir).encode()).hexdigest()[:12]
+        path = os.path.join(tempfile.gettempdir(), f"meter-{digest}.sock")
+    return path
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -42,8 +54,10 @@ class Config:
 
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'meter.sqlite3'}"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-    # Unset means: an embedded redis-server under instance/ (started by `make run`).
-    REDIS_URL = os.environ.get("REDIS_URL") or ""
+    # Required outside development; in development, `make run`'s own redis-server under instance/.
+    REDIS_URL = os.environ.get("REDIS_URL") or (
+        f"unix://{dev_redis_socket(INSTANCE_DIR)}" if ENV_NAME == "development" else ""
+    )
     # The access check must answer even when Redis hangs: short timeouts, then degraded mode.
     REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.25"))
     # After a Redis failure, skip Redis for this long instead of paying a timeout per request.
@@ -93,8 +107,6 @@ class Config:
 
     # Logs: "json" (one object per line) or "text". See meter/logs.py.
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
-    # Proxies in front of meter whose X-Forwarded-For/-Proto/-Host to trust (ProxyFix); 0: none.
-    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
     # Check every JSON answer against /openapi.json (tests only: it costs time per request).
     OPENAPI_VALIDATE_RESPONSES = _bool("OPENAPI_VALIDATE_RESPONSES")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.hello import with_hello
 from bench.run import bodies_for, prepare
 from meter import create_app
-from meter.embedded import RedisProcess
+from meter.dev.redis_server import RedisProcess
 
 
 def environ_for(method: str, path: str, body: bytes, key: str) -> dict:

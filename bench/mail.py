@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from meter.embedded import RedisProcess, free_port
+from meter.dev.redis_server import RedisProcess, free_port
 
 
 class Counting:
@@ -41,7 +41,8 @@ class Case:
     def __init__(self, delay: float, redis_url: str, workdir: Path) -> None:
         from flask_migrate import upgrade
 
-        from meter import create_app, sites
+        from meter import create_app
+        from meter.domain import sites
 
         self.delay = delay
         self.handler = Counting(delay)
@@ -68,8 +69,8 @@ class Case:
         self.thread.start()
 
     def _worker(self) -> None:
-        from meter import mail
-        from meter.extensions import db
+        from meter.infra import mail
+        from meter.infra.db import db
 
         with self.app.app_context():
             while not self.stop.is_set():
@@ -89,7 +90,7 @@ class Case:
         assert response.status_code == 202, response.get_data(as_text=True)
 
     def close(self) -> dict:
-        from meter.extensions import db
+        from meter.infra.db import db
 
         self.stop.set()
         self.thread.join(300)

@@ -2,7 +2,7 @@
 
 Each layout is loaded into a fresh redis-server of its own (the one `make test` uses), and
 `INFO memory` used_memory is read before and after. The compact layout is written by meter's own
-`lua/check.lua` with the arguments `metering.check` sends, so what is measured is what runs.
+`check.lua` with the arguments `metering.check` sends (ScriptArgs), so what is measured is what runs.
 
     .venv/bin/python -m bench.memory [--readers 200000] [--json bench/memory.json]
 """
@@ -18,8 +18,9 @@ from importlib import resources
 
 import redis
 
-from meter import keys, metering
-from meter.embedded import RedisProcess
+from meter.dev.redis_server import RedisProcess
+from meter.domain.metering import layout
+from meter.infra import redis_keys
 
 NOW = int(datetime(2026, 11, 15, tzinfo=UTC).timestamp())
 END = int(datetime(2026, 11, 30, 17, tzinfo=UTC).timestamp())  # 2026-12-01T00:00+07:00
@@ -67,20 +68,23 @@ def compact(client: redis.Redis, readers: int, buckets: int, with_state: bool) -
 
     app = Flask("bench")
     app.config.update(METER_BUCKETS=buckets)
-    source = resources.files("meter").joinpath("lua", "check.lua").read_text("utf-8")
+    source = resources.files("meter.domain.metering").joinpath("check.lua").read_text("utf-8")
     script = client.register_script(source)
     with app.app_context():
         pipe = client.pipeline(transaction=False)
         for r in range(1, readers + 1):
-            subject = keys.subject_for_reader(r)
-            bucket, fld = metering.place(subject)
+            subject = layout.reader_subject(r)
+            bucket, fld = layout.place(subject)
             sid = f"{r:032x}"
-            state = metering._pack_state(True, 0, [sid]) if with_state else b""
+            state = layout.pack_state(True, 0, [sid]) if with_state else b""
             for n, article in enumerate((f"tempo:koran:2026-11-{r % 28:02d}:artikel-{r}", f"tempo:laporan-{r + 7}")):
-                args = ["r" if with_state else "a", metering.hash64(sid), NOW + n, metering.hash64(article)]
-                args += ["metered", "1", 2, 2, 2, END + metering.CALENDAR_GRACE, 0, 3600]
+                args = ["r" if with_state else "a", layout.hash64(sid), NOW + n, layout.hash64(article)]
+                args += ["metered", "1", 2, 2, 2, END + layout.CALENDAR_GRACE, 0, 3600]
                 args += [state if n == 0 else b"", "1", fld, b""]
-                pipe_keys = [keys.state_bucket(1, bucket, buckets), keys.unlock_bucket(1, bucket, buckets, PERIOD)]
+                pipe_keys = [
+                    redis_keys.state_bucket(1, bucket, buckets),
+                    redis_keys.unlock_bucket(1, bucket, buckets, PERIOD),
+                ]
                 script(keys=pipe_keys, args=args, client=pipe)
             if r % 5000 == 0:
                 for answer in pipe.execute():

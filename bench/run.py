@@ -27,7 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from meter.embedded import RedisProcess, free_port
+from meter.dev.redis_server import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_SETTINGS = [  # (label, gunicorn arguments)
@@ -84,9 +84,10 @@ def prepare(workdir: Path, redis_url: str, readers: int) -> tuple[dict, str, lis
     from flask_migrate import upgrade
     from sqlalchemy import select, text
 
-    from meter import create_app, sites
-    from meter.extensions import db
-    from meter.models import OutboxMail
+    from meter import create_app
+    from meter.domain import sites
+    from meter.infra.db import db
+    from meter.infra.models import OutboxMail
 
     db_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     env = {

@@ -1,4 +1,15 @@
-"""meter: metered access (a paywall's meter) for news publishers."""
+"""meter: metered access (a paywall's meter) for news publishers.
+
+The package shows its layers, each importing only those below it (kept by import-linter, `make lint`):
+
+    meter.dev        development tooling: `make run`'s server, mail catcher, Redis and demo site
+    meter.commands   the operator's command line (`flask …`)   meter.worker  the background loop
+    meter.web        HTTP: the API, reader pages, embed, AMP, operations, OpenAPI
+    meter.domain     the rules: sites and policies, accounts, tokens, the meter
+    meter.infra      the database, Redis, mail, logs, metrics, the clock
+
+`create_app` below is the one place that knows them all: it builds the app and wires them together.
+"""
 
 from __future__ import annotations
 
@@ -27,33 +38,36 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from . import api, cli, health, i18n, logs, mail, metrics, openapi, pages, problems, ratelimit, redisconn, security
-    from .extensions import csrf, db, migrate
+    from meter import commands
+    from meter.infra import db, logs, mail, metrics, redis_conn
+    from meter.web import amp, api, csrf, embed, http, i18n, openapi, ops, pages, problems, ratelimit
 
-    db.init_app(app)
-    migrate.init_app(
-        app, db, render_as_batch=True, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    db.db.init_app(app)
+    db.migrate.init_app(
+        app,
+        db.db,
+        render_as_batch=True,
+        directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
     )
-    csrf.init_app(app)
-    i18n.init_app(app)
+    logs.init_app(app)
     mail.init_app(app)
-    redisconn.init_app(app)
+    redis_conn.init_app(app, on_error=metrics.redis_error)
+    csrf.csrf.init_app(app)
+    i18n.init_app(app)
     ratelimit.init_app(app)
-    security.init_app(app)
+    http.init_app(app)
     problems.init_app(app)
-    health.init_app(app)
+    ops.init_app(app)
     api.init_app(app)
     pages.init_app(app)
-    cli.init_app(app)
-    from . import amp, demo, embed, site_settings
-
-    site_settings.init_app(app)
     amp.init_app(app)
     embed.init_app(app)
-    demo.init_app(app)
-    logs.init_app(app)
-    metrics.init_app(app)
     openapi.init_app(app)
+    commands.init_app(app)
+    if app.config.get("DEMO_SITE") or app.config.get("ENV_NAME") == "development":
+        from meter.dev import demo
+
+        demo.init_app(app)
     _proxy_fix(app)
     return app
 

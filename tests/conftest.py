@@ -20,9 +20,11 @@ import sqlalchemy
 from aiosmtpd.controller import Controller
 
 from config import TestConfig
-from meter import clock, create_app, sites
-from meter.embedded import RedisProcess, free_port
-from meter.extensions import db
+from meter import create_app
+from meter.dev.redis_server import RedisProcess, free_port
+from meter.domain import sites
+from meter.infra import clock
+from meter.infra.db import db
 
 LINK_RE = re.compile(r"https?://\S+")
 
@@ -194,7 +196,7 @@ def mailbox(smtp_server):
 @pytest.fixture
 def deliver(app, mailbox):
     """Run the mail worker once, over a real SMTP connection; returns (sent, failed)."""
-    from meter import mail
+    from meter.infra import mail
 
     def run() -> tuple[int, int]:
         with app.app_context():

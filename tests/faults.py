@@ -16,7 +16,7 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from meter.embedded import free_port
+from meter.dev.redis_server import free_port
 
 
 class TcpProxy:

@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from meter.embedded import free_port, stop_process
+from meter.dev.redis_server import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-secret-key"  # TestConfig's: tokens made in-process work on the servers

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from meter.embedded import RedisProcess, free_port
+from meter.dev.redis_server import RedisProcess, free_port
 
 from .servers import ROOT, Gunicorn, server_env
 

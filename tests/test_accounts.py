@@ -6,8 +6,8 @@ import re
 
 from sqlalchemy import func, select
 
-from meter.extensions import db
-from meter.models import OutboxMail, Reader
+from meter.infra.db import db
+from meter.infra.models import OutboxMail, Reader
 
 
 def count(app, model) -> int:

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from meter import clock, sites, tokens
-from meter.accounts import confirm
-from meter.extensions import db
-from meter.models import OutboxMail, Reader, ReaderSession, Site, Unlock
+from meter.domain import sites, tokens
+from meter.domain.accounts import confirm
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import OutboxMail, Reader, ReaderSession, Site, Unlock
 
 from .conftest import Api, links_in, make_site
 

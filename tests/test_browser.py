@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from meter import create_app, mail, sites
-from meter.embedded import free_port
-from meter.extensions import db
+from meter import create_app
+from meter.dev.redis_server import free_port
+from meter.domain import sites
+from meter.infra import mail
+from meter.infra.db import db
 
 from .conftest import _config_dict, links_in
 
@@ -204,14 +206,14 @@ def test_resend_cool_down_is_visible_and_english_with_lang(live, page):
 
 def test_a_forged_next_is_not_followed(live, page):
     with live.app.app_context():
-        from meter.accounts import register as registration
-        from meter.sites import by_slug, info
+        from meter.domain.accounts import register as registration
+        from meter.domain.sites import by_slug, info
 
         site = info(by_slug("demo"))
         registration.register(site, "forged@example.com", PASSWORD, "id", None, None)
     from sqlalchemy import update
 
-    from meter.models import Reader, utcnow
+    from meter.infra.models import Reader, utcnow
 
     with live.app.app_context():
         db.session.execute(update(Reader).values(verified_at=utcnow()))
@@ -260,7 +262,7 @@ window.__show = () => {
 def test_a_prerendered_page_counts_only_once_shown(live, page):
     from sqlalchemy import func, select
 
-    from meter.models import Site, Unlock
+    from meter.infra.models import Site, Unlock
 
     with live.app.app_context():
         site = db.session.scalar(select(Site).filter_by(slug="demo"))

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from meter import clock, create_app
-from meter.embedded import free_port
-from meter.extensions import db
-from meter.models import OutboxMail
+from meter import create_app
+from meter.dev.redis_server import free_port
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import OutboxMail
 
 from .conftest import Api, _config_dict, links_in
 

@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from meter import clock, create_app, mail
-from meter.embedded import free_port
-from meter.extensions import db
-from meter.models import OutboxMail, Reader, utcnow
+from meter import create_app
+from meter.dev.redis_server import free_port
+from meter.infra import clock, mail
+from meter.infra.db import db
+from meter.infra.models import OutboxMail, Reader, utcnow
 
 from .conftest import Api, make_site
 from .test_cli import fails, ok, one_line_error
@@ -40,7 +41,7 @@ def add_unverified(app, slug: str, count: int, mailed_at=None) -> None:
 
 
 def _site_id(slug: str) -> int:
-    from meter.models import Site
+    from meter.infra.models import Site
 
     return db.session.scalar(select(Site.id).filter_by(slug=slug))
 
@@ -148,7 +149,7 @@ def test_mail_status_retry_and_dead_letters(app, runner, api, mailbox):
 def test_worker_logs_each_delivery_and_failure_with_the_outbox_id(app, api, caplog):
     import logging
 
-    caplog.set_level(logging.INFO, logger="meter.mail")
+    caplog.set_level(logging.INFO, logger="meter.infra.mail")
     api.post("/v1/readers", json={"email": "log@example.com", "password": "rahasia-sekali"})
     with app.app_context():
         row_id = db.session.scalar(select(OutboxMail.id))
@@ -156,7 +157,7 @@ def test_worker_logs_each_delivery_and_failure_with_the_outbox_id(app, api, capl
     with closed.app_context():
         mail.deliver_due()
     deliver_all(app)
-    records = [r for r in caplog.records if r.name == "meter.mail" and getattr(r, "outbox_id", None) == row_id]
+    records = [r for r in caplog.records if r.name == "meter.infra.mail" and getattr(r, "outbox_id", None) == row_id]
     assert [r.levelname for r in records] == ["WARNING", "INFO"]
     assert f"mail {row_id} failed" in records[0].getMessage() and f"mail {row_id} sent" in records[1].getMessage()
 

@@ -20,9 +20,9 @@ import redis as redis_lib
 from redis.crc import key_slot
 from sqlalchemy import select
 
-from meter.embedded import free_port, redis_server_binary
-from meter.extensions import db
-from meter.models import Reader, Unlock
+from meter.dev.redis_server import free_port, redis_server_binary
+from meter.infra.db import db
+from meter.infra.models import Reader, Unlock
 
 from .conftest import Api, make_site, redis_for
 from .test_journey import test_register_mail_activate_and_meter  # noqa: F401  (runs here on the cluster)
@@ -162,7 +162,7 @@ def test_the_app_talks_to_the_cluster(app, redis_client):
     from redis.cluster import RedisCluster as ClusterClient
 
     with app.app_context():
-        from meter.redisconn import conn
+        from meter.infra.redis_conn import conn
 
         assert isinstance(conn().client, ClusterClient)
     assert isinstance(redis_client, ClusterClient)
@@ -205,10 +205,10 @@ def test_master_failover_during_traffic_gives_no_wrong_answer(app, redis_cluster
             assert api.access(f"fo:{article}", reader_token=token)["reason"] == "unlocked_now"
     # readers 1..4: bucket n of site "fo"; fail over the master of reader 1's bucket
     with app.app_context():
-        from meter import keys as keynames
-        from meter import metering
+        from meter.domain.metering import layout
+        from meter.infra import redis_keys as keynames
 
-        bucket, _ = metering.place("r:1")
+        bucket, _ = layout.place("r:1")
         site_id = db.session.scalar(select(Reader.site_id))
         key = keynames.state_bucket(site_id, bucket, app.config["METER_BUCKETS"])
     master, replica = redis_cluster.owner_and_replica(key)

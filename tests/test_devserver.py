@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from meter.embedded import free_port, stop_process
+from meter.dev.redis_server import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_RE = re.compile(r"^\s+(mk_[A-Za-z0-9]+)\s*$")
@@ -61,7 +61,7 @@ class Devserver:
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "meter.devserver", "--port", str(port)],
+            [sys.executable, "-m", "meter.dev.devserver", "--port", str(port)],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -210,7 +210,7 @@ def test_make_run_serves_catches_mail_stops_cleanly_and_keeps_data(tmp_path):
 
         # a second devserver on the same data refuses to start
         clash = subprocess.run(
-            [sys.executable, "-m", "meter.devserver", "--port", str(free_port())],
+            [sys.executable, "-m", "meter.dev.devserver", "--port", str(free_port())],
             cwd=REPO,
             env=first.env,
             capture_output=True,

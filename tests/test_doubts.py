@@ -13,9 +13,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from meter import clock, create_app, metering, sites
-from meter.extensions import db
-from meter.models import Site, Unlock, UnlockDoubt
+from meter import create_app
+from meter.domain import sites
+from meter.domain.metering import doubts, layout
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import Site, Unlock, UnlockDoubt
 
 from .conftest import _config_dict, flush_redis
 from .faults import TcpProxy
@@ -62,7 +65,7 @@ def _in_redis(app, subject: str, article: str) -> bool:
     with app.app_context():
         site = sites.info(db.session.scalars(select(Site)).one())
         period = site.policy.period_at(clock.now())
-        return metering.hash64(article) in metering._unlocked_hashes(site.id, subject, period)
+        return layout.hash64(article) in doubts.held_in_redis(site.id, subject, period)
 
 
 def _doubts(app) -> int:

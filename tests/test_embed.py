@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Response
 
-from meter import openapi
+from meter.web import openapi
 
 from .conftest import make_site
 

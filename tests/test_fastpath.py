@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from meter.extensions import db
-from meter.models import Unlock
+from meter.infra.db import db
+from meter.infra.models import Unlock
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from meter import create_app, mail
-from meter.extensions import db
+from meter import create_app
+from meter.infra import mail
+from meter.infra.db import db
 
 from .conftest import Api, links_in, make_site
 from .faults import DatabaseCut

@@ -19,10 +19,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from meter import tokens
-from meter.accounts import emails
-from meter.extensions import db
-from meter.models import OutboxMail, Reader
+from meter.domain import tokens
+from meter.domain.accounts import emails
+from meter.infra.db import db
+from meter.infra.models import OutboxMail, Reader
 
 from .test_bad_input import (
     ACT,

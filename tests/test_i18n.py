@@ -10,7 +10,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask_babel import format_date, ngettext
 
-from meter import i18n
+from meter.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent / "meter" / "translations"
 

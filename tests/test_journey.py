@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from meter import clock
+from meter.infra import clock
 
 from .conftest import links_in, text_of
 

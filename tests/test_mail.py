@@ -19,10 +19,12 @@ import redis as redis_lib
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from meter import clock, create_app, mail, sites
-from meter.embedded import free_port
-from meter.extensions import db
-from meter.models import OutboxMail, utcnow
+from meter import create_app
+from meter.dev.redis_server import free_port
+from meter.domain import sites
+from meter.infra import clock, mail
+from meter.infra.db import db
+from meter.infra.models import OutboxMail, utcnow
 
 from .conftest import Api, Mailbox, _config_dict, html_of, links_in, make_site, text_of
 

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from meter import clock, create_app
-from meter.embedded import RedisProcess
-from meter.extensions import db
-from meter.models import Unlock
+from meter import create_app
+from meter.dev.redis_server import RedisProcess
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import Unlock
 
 from .conftest import Api, make_site
 
@@ -25,7 +26,7 @@ def ledger(app, subject_prefix="r:") -> list[tuple[str, str]]:
 
 def verified_login(app, api: Api, email: str) -> str:
     """Register on the API's site, mark the address verified in the database, log in: the reader token."""
-    from meter.models import Reader
+    from meter.infra.models import Reader
 
     assert api.post("/v1/readers", json={"email": email, "password": "rahasia-sekali"}).status_code == 202
     with app.app_context():

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import select
 
-from meter import clock
-from meter.extensions import db
-from meter.models import OutboxMail
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import OutboxMail
 
 from .conftest import Api, make_site
 

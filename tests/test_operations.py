@@ -10,8 +10,9 @@ import pytest
 from flask import Response
 from prometheus_client.parser import text_string_to_metric_families
 
-from meter import create_app, openapi
-from meter.embedded import RedisProcess, free_port
+from meter import create_app
+from meter.dev.redis_server import RedisProcess, free_port
+from meter.web import openapi
 
 from .conftest import _config_dict
 
@@ -102,7 +103,7 @@ def test_metrics_after_the_journey_count_decisions_by_reason(app, client, api, m
 
 
 def test_mail_failures_and_dead_letters_are_counted(app):
-    from meter import mail
+    from meter.infra import mail
 
     from .conftest import Api, make_site
 
@@ -175,7 +176,7 @@ def test_one_json_log_line_per_request_with_the_request_id_and_no_secrets(app, c
 
 
 def openapi_free_format(record: logging.LogRecord) -> str:
-    from meter.logs import JsonFormatter
+    from meter.infra.logs import JsonFormatter
 
     return JsonFormatter().format(record)
 
@@ -201,7 +202,7 @@ def test_tokens_in_urls_never_reach_the_log(app, client, api, register, caplog):
 
 
 def test_masking_of_emails_keys_and_tokens():
-    from meter.logs import mask
+    from meter.infra.logs import mask
 
     masked = mask(
         "to pembaca@example.com with mk_AbCdEf0123456789xyz and eyJhbGciOiJIUzI1NiJ9.Zm9vYmFy.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
@@ -210,7 +211,7 @@ def test_masking_of_emails_keys_and_tokens():
 
 
 def test_text_log_format(app):
-    from meter.logs import TextFormatter
+    from meter.infra.logs import TextFormatter
 
     record = logging.LogRecord("meter.request", logging.INFO, "", 0, "GET %s %s", ("/healthz", 200), None)
     record.request_id = "abc"

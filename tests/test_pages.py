@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from meter import clock
-from meter.extensions import db
-from meter.models import OutboxMail, Reader
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import OutboxMail, Reader
 
 from .conftest import links_in, make_site, text_of
 

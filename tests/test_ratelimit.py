@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from meter import create_app
-from meter.embedded import RedisProcess
+from meter.dev.redis_server import RedisProcess
 
 from .conftest import Api, make_site
 
@@ -166,8 +166,8 @@ def test_the_email_key_reads_json_and_form_bodies_alike(app):
     """The reader pages' forms (when they get limits) share the API's per-address buckets."""
     from flask import g
 
-    from meter import ratelimit
-    from meter.sites import SiteInfo
+    from meter.domain.sites import SiteInfo
+    from meter.web import ratelimit
 
     site = SiteInfo(7, "tempo", "Tempo", (), None, "id")  # type: ignore[arg-type]
     with app.test_request_context("/x", method="POST", json={"email": "Mike@Example.COM"}):

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from meter import create_app
-from meter.extensions import db
-from meter.models import OutboxMail
+from meter.infra.db import db
+from meter.infra.models import OutboxMail
 
 from .conftest import Api, make_site
 

@@ -19,10 +19,12 @@ import redis as redis_lib
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from meter import clock, keys, metering, sites
-from meter.embedded import RedisProcess, free_port
-from meter.extensions import db
-from meter.models import OutboxMail, Site, Unlock
+from meter.dev.redis_server import RedisProcess, free_port
+from meter.domain import sites
+from meter.domain.metering import layout
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import OutboxMail, Site, Unlock
 
 from .conftest import Mailbox
 from .servers import Gunicorn, server_env
@@ -86,7 +88,7 @@ def test_two_servers_200_concurrent_checks_grant_exactly_the_quota(
         ledger = set(db.session.scalars(select(Unlock.article_id).where(Unlock.subject == f"r:{reader_id}")))
         site = sites.info(db.session.scalar(select(Site)))
         period = site.policy.period_at(clock.now())
-        unlock_key, field = metering.unlock_key(site.id, keys.subject_for_reader(reader_id), period)
+        unlock_key, field = layout.unlock_place(site.id, layout.reader_subject(reader_id), period)
     raw = redis_lib.Redis(connection_pool=redis_lib.ConnectionPool(**redis_client.connection_pool.connection_kwargs))
     raw.connection_pool.connection_kwargs["decode_responses"] = False
 
@@ -96,7 +98,7 @@ def test_two_servers_200_concurrent_checks_grant_exactly_the_quota(
         return {packed[i : i + 8] for i in range(0, len(packed), 8)}
 
     assert ledger == granted
-    assert in_redis() == {metering.hash64(article) for article in granted}  # the ledger agrees with Redis
+    assert in_redis() == {layout.hash64(article) for article in granted}  # the ledger agrees with Redis
 
     # Redis flushed, then another burst on both servers: rebuilt from the ledger, nobody gains.
     redis_client.flushall()
@@ -105,7 +107,7 @@ def test_two_servers_200_concurrent_checks_grant_exactly_the_quota(
     assert Counter(status for status, _ in again) == {200: 100}
     assert {job[1] for job, (_, body) in zip(jobs, again, strict=False) if body["allowed"]} <= granted
     assert not any(body["reason"] == "unlocked_now" for _, body in again)
-    assert in_redis() == {metering.hash64(article) for article in granted}
+    assert in_redis() == {layout.hash64(article) for article in granted}
     raw.close()
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from meter import clock, tokens
-from meter.accounts import confirm
-from meter.extensions import db
-from meter.models import Reader, ReaderSession
+from meter.domain import tokens
+from meter.domain.accounts import confirm
+from meter.infra import clock
+from meter.infra.db import db
+from meter.infra.models import Reader, ReaderSession
 
 from .conftest import links_in
 

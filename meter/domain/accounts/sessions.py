@@ -1,0 +1,97 @@
+"""Logins: a reader token names a session row; logout and password changes revoke sessions.
+
+Checking a token's signature needs no I/O; whether its session is still alive is answered by the
+cached reader state in Redis on the access check, and by SQL elsewhere.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import update
+
+from meter.domain import metering, passwords, tokens
+from meter.domain.accounts.common import find_reader
+from meter.domain.sites import SiteInfo
+from meter.infra import signals
+from meter.infra.db import db
+from meter.infra.models import Reader, ReaderSession, utcnow
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    status: str  # "valid" | "expired" | "invalid" | "none" (revocation is found later)
+    reader_id: int | None = None
+    session_id: str = ""
+
+
+def create_session(reader: Reader) -> str:
+    sid = secrets.token_hex(16)
+    db.session.add(ReaderSession(id=sid, reader_id=reader.id))
+    db.session.commit()
+    signals.session_created.send(current_app._get_current_object(), reader=reader, session_id=sid)
+    return tokens.make(tokens.READER, {"r": reader.id, "s": reader.site_id, "sid": sid})
+
+
+def check_token(site: SiteInfo, token: str | None) -> TokenCheck:
+    if token is None:
+        return TokenCheck("none")
+    try:
+        payload = tokens.load(tokens.READER, token).payload
+    except tokens.TokenError as exc:
+        return TokenCheck(exc.kind)
+    reader_id, sid = payload.get("r"), payload.get("sid")
+    if payload.get("s") != site.id or not isinstance(reader_id, int) or not isinstance(sid, str):
+        return TokenCheck("invalid")  # signed by us, but for another site or of another shape
+    return TokenCheck("valid", reader_id, sid)
+
+
+def live_reader(site: SiteInfo, token: str | None) -> tuple[str, Reader | None]:
+    """(status, reader) with revocation checked in SQL; status adds "revoked"."""
+    check = check_token(site, token)
+    if check.status != "valid":
+        return check.status, None
+    session = db.session.get(ReaderSession, check.session_id)
+    reader = db.session.get(Reader, check.reader_id)
+    if session is None or session.revoked_at is not None or session.reader_id != check.reader_id or reader is None:
+        return "revoked", None
+    return "valid", reader
+
+
+def login(site: SiteInfo, email: str, password: str, anonymous_id: str | None = None) -> tuple[str, Reader] | None:
+    reader = find_reader(site.id, email)
+    if not passwords.verify_password(reader.password_hash if reader else None, password) or reader is None:
+        return None
+    token = create_session(reader)
+    if anonymous_id:
+        metering.merge_anonymous(site, anonymous_id, reader.id)
+    return token, reader
+
+
+def logout(site: SiteInfo, token: str) -> bool:
+    """Revoke the token's session; False when the token is not one of ours (expired ones still log out)."""
+    try:
+        payload = tokens.load(tokens.READER, token, max_age=10 * 365 * 86400).payload
+    except tokens.TokenError:
+        return False
+    if payload.get("s") != site.id or not isinstance(payload.get("sid"), str):
+        return False
+    db.session.execute(
+        update(ReaderSession)
+        .where(ReaderSession.id == payload["sid"], ReaderSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    db.session.commit()
+    if isinstance(payload.get("r"), int):
+        metering.forget_reader_state(site.id, payload["r"])
+    return True
+
+
+def revoke_all(reader: Reader) -> None:
+    db.session.execute(
+        update(ReaderSession)
+        .where(ReaderSession.reader_id == reader.id, ReaderSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )

@@ -1,0 +1,26 @@
+"""The meter: who has unlocked what, decided in Redis by one Lua script, kept durably in SQL.
+
+Redis is the fast copy; the `unlocks` table (the ledger) is the truth it is rebuilt from. By concern:
+`layout` (how the meter lies in Redis), `check` (the access check and its script, `check.lua`),
+`ledger` (SQL), `doubts` (unlocks whose Redis reply was lost), `changes` (everything else that
+changes a meter: carry-over at login, resets, reader state changes).
+"""
+
+from importlib import resources
+
+from meter.domain.metering.changes import forget_reader_state, merge_anonymous, reset, summary, unlocked_articles
+from meter.domain.metering.check import Decision, Subject, check
+from meter.infra.redis_conn import register_script
+
+register_script("check", resources.files(__package__).joinpath("check.lua"))
+
+__all__ = [
+    "Decision",
+    "Subject",
+    "check",
+    "forget_reader_state",
+    "merge_anonymous",
+    "reset",
+    "summary",
+    "unlocked_articles",
+]

@@ -1,0 +1,181 @@
+"""Sites and their API keys.
+
+A key is shown once; only its SHA-256 is stored (a key is 256 random bits, so a fast hash is
+enough). Lookups are cached per process for SITE_CACHE_TTL seconds so the access check does no SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
+
+from meter.domain.policy import Policy, normalise
+from meter.infra.db import db
+from meter.infra.models import ApiKey, Site, utcnow
+
+log = logging.getLogger(__name__)
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+DEFAULT_COLOUR = "#b00"
+KEY_PREFIX_LEN = 12  # "mk_" + 9 characters; enough to find the row, useless to an attacker
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What the hot path needs of a site, detached from the database session."""
+
+    id: int
+    slug: str
+    name: str
+    origins: tuple[str, ...]
+    policy: Policy
+    locale: str
+    colour: str = DEFAULT_COLOUR  # the pages' and walls' accent colour (site settings)
+    subscribe_url: str | None = None  # where the subscribe wall sends readers (site settings)
+
+
+def info(site: Site) -> SiteInfo:
+    settings = site.settings or {}
+    return SiteInfo(
+        site.id,
+        site.slug,
+        site.name,
+        tuple(site.origins or ()),
+        Policy.from_dict(site.policy),
+        site.locale,
+        settings.get("colour") or DEFAULT_COLOUR,
+        settings.get("subscribe_url"),
+    )
+
+
+def normalise_origin(url: str) -> str | None:
+    """`https://Example.com/path` → `https://example.com`; None when it is not an http(s) origin."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key(site: Site) -> str:
+    """Create an API key for `site` and return it; it cannot be read back later."""
+    key = "mk_" + secrets.token_urlsafe(32).replace("-", "x").replace("_", "y")
+    db.session.add(ApiKey(site=site, prefix=key[:KEY_PREFIX_LEN], key_hash=_hash_key(key)))
+    return key
+
+
+def create_site(
+    slug: str, name: str, origins: list[str], locale: str = "id", policy: dict | None = None
+) -> tuple[Site, str]:
+    if not SLUG_RE.match(slug):
+        raise ValueError("slug must be lower-case letters, digits and dashes (at most 63)")
+    if not name.strip() or len(name) > 200 or any(ch < " " or ch == "\x7f" for ch in name):
+        raise ValueError("name must be 1 to 200 printable characters")
+    if db.session.scalar(db.select(Site).filter_by(slug=slug)):
+        raise ValueError(f"site {slug!r} already exists")
+    clean = []
+    for origin in origins:
+        norm = normalise_origin(origin)
+        if norm is None:
+            raise ValueError(f"not an http(s) origin: {origin!r}")
+        clean.append(norm)
+    if locale not in ("id", "en"):
+        raise ValueError("locale must be id or en")
+    site = Site(slug=slug, name=name, origins=clean, policy=normalise(policy or {}), locale=locale)
+    db.session.add(site)
+    key = new_key(site)
+    db.session.commit()
+    return site, key
+
+
+def by_slug(slug: str) -> Site | None:
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        return None
+    return db.session.scalar(db.select(Site).filter_by(slug=slug))
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[float, SiteInfo | None]] = {}
+
+    def get(self, key: str, ttl: float, load):
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+        if hit and now - hit[0] < ttl:
+            return hit[1]
+        try:
+            value = load()
+        except SQLAlchemyError:
+            if hit is None:
+                raise
+            # The database is away: a site we knew keeps answering (its key was valid a moment ago);
+            # a revocation made during the outage takes effect when the database is back.
+            db.session.rollback()
+            log.warning("database unavailable; serving a stale cached site entry")
+            return hit[1]
+        if ttl > 0:
+            with self._lock:
+                if len(self._items) > 10_000:
+                    self._items.clear()
+                self._items[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cache = _Cache()
+
+
+def for_api_key(key: str) -> SiteInfo | None:
+    if not key.startswith("mk_") or len(key) > 200:
+        return None
+    digest = _hash_key(key)
+
+    def load() -> SiteInfo | None:
+        row = db.session.scalar(db.select(ApiKey).filter_by(prefix=key[:KEY_PREFIX_LEN], revoked_at=None))
+        if row is None or not hmac.compare_digest(row.key_hash, digest):
+            return None
+        return info(row.site)
+
+    return _cache.get(digest, current_app.config["SITE_CACHE_TTL"], load)
+
+
+def revoke_key(site: Site, prefix: str) -> int:
+    rows = db.session.scalars(db.select(ApiKey).filter_by(site_id=site.id, revoked_at=None)).all()
+    probe = prefix[:KEY_PREFIX_LEN]  # only the first KEY_PREFIX_LEN characters are stored; a whole key works too
+    hits = [row for row in rows if len(prefix) >= 6 and row.prefix.startswith(probe)]
+    if len(hits) != 1:
+        return len(hits)
+    hits[0].revoked_at = utcnow()
+    db.session.commit()
+    _cache.clear()
+    return 1
+
+
+def forget_cached() -> None:
+    _cache.clear()

@@ -1,0 +1,102 @@
+"""Prometheus metrics: the counters meter keeps, and their text exposition (served at `GET /metrics`).
+
+Counters and the latency histogram live in the process that observes them. Under gunicorn (several
+worker processes) and with a separate `flask mail worker`, set PROMETHEUS_MULTIPROC_DIR to one empty
+directory shared by all of them (wiped before each start): prometheus-client then keeps each
+process's values in files there and a scrape of any worker adds them up. Without it, each process
+answers with its own values only (fine for one process, as in the tests).
+
+The outbox backlog is not counted as it happens: it is read from the database at scrape time, so it
+is right whichever process queued or sent the mail. Nothing here touches Redis or SQL on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+ACCESS_DECISIONS = Counter(
+    "meter_access_decisions",
+    "Answers of the access check, by site, reason and whether it was allowed.",
+    ["site", "reason", "allowed"],
+)
+ACCESS_LATENCY = Histogram(
+    "meter_access_check_seconds",
+    "Time to answer POST /v1/access inside the app (validation, token, Redis, ledger write).",
+    ["site"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+DEGRADED = Counter(
+    "meter_degraded_answers",
+    "Access answers given without Redis (degraded: true), by site and reason.",
+    ["site", "reason"],
+)
+REDIS_ERRORS = Counter("meter_redis_errors", "Redis calls that failed (connection, timeout, cluster down).")
+REGISTRATIONS = Counter("meter_registrations", "New reader accounts, by site.", ["site"])
+ACTIVATIONS = Counter("meter_activations", "Readers who confirmed their address, by site.", ["site"])
+MAILS = Counter(
+    "meter_mails",
+    "Delivery attempts of the mail worker by outcome: sent, failed (will retry), dead (gave up).",
+    ["outcome"],
+)
+
+
+_access_children: dict[tuple[str, str, bool], tuple] = {}
+
+
+def observe_access(site_slug: str, reason: str, allowed: bool, degraded: bool, seconds: float) -> None:
+    """Count one access answer (in-process only: no Redis, no SQL).
+
+    The labelled children are looked up once per (site, reason, allowed) and kept: `labels()` on
+    every access check was a measurable share of its CPU.
+    """
+    children = _access_children.get((site_slug, reason, allowed))
+    if children is None:
+        if len(_access_children) > 10_000:  # sites times reasons is small; bound it anyway
+            _access_children.clear()
+        children = _access_children[(site_slug, reason, allowed)] = (
+            ACCESS_DECISIONS.labels(site_slug, reason, "true" if allowed else "false"),
+            ACCESS_LATENCY.labels(site_slug),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+    if degraded:
+        DEGRADED.labels(site_slug, reason).inc()
+
+
+def redis_error() -> None:
+    REDIS_ERRORS.inc()
+
+
+def mail_outcome(outcome: str) -> None:
+    MAILS.labels(outcome).inc()
+
+
+class _Default(Collector):
+    """This process's own metrics (single-process mode)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def scrape(*extra: Collector) -> bytes:
+    """The text exposition of every process's metrics (multiprocess mode when configured), plus `extra`."""
+    registry = CollectorRegistry(auto_describe=False)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_Default())
+    for collector in extra:
+        registry.register(collector)
+    return generate_latest(registry)

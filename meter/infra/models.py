@@ -1,0 +1,146 @@
+"""The durable state: sites, keys, readers, sessions, the unlock ledger (and unlocks in doubt), the mail outbox.
+
+Redis holds only what can be rebuilt from these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from meter.infra import clock
+from meter.infra.db import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored; follows meter's clock so tests can travel in time."""
+    return clock.now().replace(tzinfo=None)
+
+
+class Site(db.Model):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    locale: Mapped[str] = mapped_column(String(8), default="id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What readers see of the site: {"colour": "#b00", "subscribe_url": "https://…"} (`flask sites settings`).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+
+    keys: Mapped[list[ApiKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
+
+
+class ApiKey(db.Model):
+    """Only a SHA-256 of the key is stored; the prefix finds the row and names the key to operators."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship(back_populates="keys")
+
+
+class Reader(db.Model):
+    __tablename__ = "readers"
+    __table_args__ = (UniqueConstraint("site_id", "email_key", name="uq_readers_site_email_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # As the reader wrote it (normalised); mail goes only here.
+    email: Mapped[str] = mapped_column(String(320))
+    # NFKC + casefold: finds the account whatever the case or compatibility form typed.
+    email_key: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    locale: Mapped[str] = mapped_column(String(8), default="id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None]
+    subscription_until: Mapped[datetime | None]  # naive UTC
+    # Bumped whenever the password changes: reset tokens and sessions made before die.
+    auth_version: Mapped[int] = mapped_column(default=1)
+    last_activation_sent_at: Mapped[datetime | None]
+
+    @property
+    def state(self) -> str:
+        if self.is_subscriber():
+            return "subscriber"
+        return "verified" if self.verified_at else "registered"
+
+    def is_subscriber(self, now: datetime | None = None) -> bool:
+        return self.subscription_until is not None and self.subscription_until > (now or utcnow())
+
+
+class ReaderSession(db.Model):
+    """One login; a reader token names it, and revoking it kills the token everywhere."""
+
+    __tablename__ = "reader_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Unlock(db.Model):
+    """The ledger of unlocks: the truth the Redis meter is rebuilt from."""
+
+    __tablename__ = "unlocks"
+    __table_args__ = (
+        UniqueConstraint("site_id", "subject", "period", "article_id", name="uq_unlocks_subject_article"),
+        Index("ix_unlocks_subject_period", "site_id", "subject", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(160))  # "r:<reader id>" or "a:<anonymous id>"
+    period: Mapped[str] = mapped_column(String(32))
+    article_id: Mapped[str] = mapped_column(String(512))
+    unlocked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnlockDoubt(db.Model):
+    """A recording check whose Redis reply was lost: the script may have unlocked the article or not.
+
+    Settled by `metering.settle_doubts` (the worker, `flask meter settle`): in Redis → into the ledger,
+    else forgotten. Without it, such an unlock lived in Redis only and was lost with Redis's data.
+    """
+
+    __tablename__ = "unlock_doubts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(160))
+    article_id: Mapped[str] = mapped_column(String(512))
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OutboxMail(db.Model):
+    """Mail waiting for the worker; a request only ever writes here, never to SMTP."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(40))
+    to_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

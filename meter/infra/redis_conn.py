@@ -1,0 +1,166 @@
+"""The Redis client, the Lua scripts registered on it, and a short circuit breaker for when Redis is away.
+
+When a call fails, Redis is skipped for REDIS_RETRY_AFTER seconds, so that an outage costs each
+access check nothing rather than a socket timeout. Failures are reported through the `on_error`
+callback given at `init_app` (the app counts them in its metrics): this module knows nothing above it.
+Scripts are package data of the modules that own them, registered once by name (`register_script`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+from redis.commands.core import Script
+from redis.connection import Connection
+
+try:
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover - hiredis is in requirements.txt
+    pack_command = None
+
+EXT_KEY = "meter.redis"
+
+
+class RedisUnavailable(Exception):
+    """Redis could not answer. `sent`: the command may have reached Redis (and run) before the failure,
+    as when a reply is lost to a timeout; False when Redis was skipped or refused it."""
+
+    def __init__(self, message: str, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class RedisConn:
+    def __init__(
+        self, url: str, timeout: float, retry_after: float, on_error: Callable[[], None] = lambda: None
+    ) -> None:
+        self.url = url
+        self.on_error = on_error
+        self.retry_after = retry_after
+        self._down_until = 0.0
+        if url.startswith("redis+cluster://"):
+            from redis.cluster import RedisCluster
+
+            self.client: Any = RedisCluster.from_url(
+                "redis://" + url.removeprefix("redis+cluster://"),
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                decode_responses=True,
+            )
+        else:
+            self.client = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+            )
+        self._cluster = url.startswith("redis+cluster://")
+        self._local = threading.local()
+        self.scripts: dict[str, Script] = {}
+        for name, source in _SCRIPTS.items():
+            self.scripts[name] = self.client.register_script(source)
+
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def call(self, fn, *args, **kwargs):
+        """Run one Redis operation; RedisUnavailable if Redis is down (now or very recently)."""
+        if not self.available():
+            raise RedisUnavailable("redis marked down")
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
+            self._down_until = time.monotonic() + self.retry_after
+            self.on_error()
+            raise RedisUnavailable(str(exc), sent=True) from exc
+        except redis.exceptions.ResponseError as exc:
+            if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "CLUSTERDOWN" in str(exc):
+                raise RedisUnavailable(str(exc)) from exc
+            raise
+
+    def _own_connection(self) -> Connection:
+        """This thread's own connection for the scripts (made again after a fork)."""
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is None or local.pid != os.getpid():
+            pool = self.client.connection_pool
+            connection = local.connection = pool.connection_class(**pool.connection_kwargs)
+            local.pid = os.getpid()
+        return connection
+
+    def redialled(self) -> bool:
+        """Whether this thread's last script call was sent twice: the first may have run before its
+        connection broke, so a recording check must not trust "already unlocked" to be old news."""
+        return getattr(self._local, "redialled", False)
+
+    def _evalsha(self, sha: str, keys: list, args: list):
+        """One EVALSHA on this thread's own connection; a stale connection (Redis restarted) is redialled once."""
+        connection = self._own_connection()
+        self._local.redialled = False
+        for attempt in (1, 2):
+            self._local.redialled = attempt == 2
+            try:
+                if pack_command is not None:  # hiredis packs in C; redis-py's wrapper loops over the args first
+                    connection.send_packed_command([pack_command(("EVALSHA", sha, len(keys), *keys, *args))])
+                else:
+                    connection.send_command("EVALSHA", sha, len(keys), *keys, *args)
+                return connection.read_response()
+            except redis.exceptions.ResponseError:
+                raise  # a whole reply was read: the connection is fine
+            except redis.ConnectionError:
+                connection.disconnect()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                connection.disconnect()  # a timeout may leave half a reply behind
+                raise
+        raise AssertionError("unreachable")
+
+    def run_script(self, name: str, keys: list, args: list):
+        """EVALSHA a registered script (SCRIPT LOAD once if Redis lacks it); RedisUnavailable as `call`.
+
+        Why not `Script.__call__`: this is the access check's one Redis call. On a plain Redis it goes
+        over a connection of the thread's own, not through the pool: redis-py's pool checkout polls
+        the socket and records metrics on every command, about half the client-side CPU of the call.
+        """
+        script = self.scripts[name]
+        try:
+            return self.call(self._evalsha_any, script.sha, keys, args)
+        except redis.exceptions.NoScriptError:
+            return self.call(script, keys=keys, args=args)  # loads it, then EVALSHA again
+
+    def _evalsha_any(self, sha: str, keys: list, args: list):
+        if self._cluster:
+            return self.client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        return self._evalsha(sha, keys, args)
+
+    def mark_up(self) -> None:
+        self._down_until = 0.0
+
+
+_SCRIPTS: dict[str, str] = {}
+
+
+def register_script(name: str, source: Traversable) -> None:
+    """Make a Lua script (package data of the module that owns it) callable as `run_script(name, …)`.
+
+    Called at import time by its owner, before any app is made: every connection registers all of them.
+    """
+    _SCRIPTS[name] = source.read_text("utf-8")
+
+
+def init_app(app: Flask, on_error: Callable[[], None] = lambda: None) -> None:
+    url = app.config.get("REDIS_URL") or ""
+    if not url:
+        raise RuntimeError("REDIS_URL is not set")
+    app.extensions[EXT_KEY] = RedisConn(
+        url, app.config["REDIS_SOCKET_TIMEOUT"], app.config["REDIS_RETRY_AFTER"], on_error=on_error
+    )
+
+
+def conn() -> RedisConn:
+    return current_app.extensions[EXT_KEY]

@@ -1,0 +1,47 @@
+"""Every Redis key meter uses is built here, and nowhere else.
+
+All keys one access check touches carry the same hash tag `{s<site>:b<bucket>/<buckets>}` (the
+compact layout below), so they live in one Redis Cluster slot and one Lua script may touch them all.
+The values behind these names are described where they are used: the meter's in
+`meter/domain/metering/layout.py` and `check.lua`.
+"""
+
+from __future__ import annotations
+
+PREFIX = "m"
+
+
+# --- the meter (the compact layout of meter.domain.metering.layout) --------------------------------
+
+
+def bucket_tag(site_id: int, bucket: int, buckets: int) -> str:
+    """`buckets` (METER_BUCKETS) is in the name: after a change, no stale bucket of the old layout is read."""
+    return f"{{s{site_id}:b{bucket}/{buckets}}}"
+
+
+def state_bucket(site_id: int, bucket: int, buckets: int) -> str:
+    """Cached reader state of a bucket of readers: field reader id → packed state; one expiry."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:st"
+
+
+def unlock_bucket(site_id: int, bucket: int, buckets: int, period: str) -> str:
+    """A calendar period's unlocks of a bucket of subjects: field subject → packed 64-bit article hashes."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:{period}"
+
+
+def rolling_unlocks(site_id: int, bucket: int, buckets: int, subject: str) -> str:
+    """A rolling window's unlocks of one subject (a string of packed hash + time records)."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:rolling:{subject}"
+
+
+# --- accounts and AMP ---------------------------------------------------------------------------
+
+
+def resend_cool_down(site_id: int, email_key: str) -> str:
+    """Set while an address may not be sent another activation mail (meter.domain.accounts.mail_budget)."""
+    return f"{PREFIX}:resend:{site_id}:{email_key}"
+
+
+def amp_reader(site_id: int, rid: str) -> str:
+    """An AMP reader id linked to a reader by a login: "reader_id:session_id" (meter.domain.amp_readers)."""
+    return f"{PREFIX}:amp:{site_id}:{rid}"

@@ -1,0 +1,98 @@
+"""Account calls: register, activate, resend, log in and out, reset a password."""
+
+from __future__ import annotations
+
+from flask import g
+
+from meter.domain import passwords, tokens
+from meter.domain.accounts import confirm, recover, register, sessions
+from meter.web import ratelimit
+from meter.web.api import bp
+from meter.web.api.readers import reader_json
+from meter.web.problems import Problem
+from meter.web.schemas import ActivationBody, EmailBody, LoginBody, LogoutBody, RegisterBody, ResetConfirmBody
+from meter.web.validation import parse
+
+ACCEPTED = ({"status": "activation_sent"}, 202)
+
+
+def token_problem(exc: tokens.TokenError) -> Problem:
+    if exc.kind == "expired":
+        return Problem(400, "token-expired", "Token expired", "This link has expired; ask for a new one.")
+    return Problem(400, "token-invalid", "Token invalid", "This link is not valid or was already used.")
+
+
+@bp.post("/readers")
+@ratelimit.register_ip
+def create_reader():
+    body = parse(RegisterBody)
+    try:
+        register.register(g.site, body.email, body.password, body.locale, body.next, body.anonymous_id)
+    except register.RegistrationError as exc:
+        raise Problem(422, "validation-failed", "Validation failed", exc.message, {exc.field: exc.message}) from None
+    return ACCEPTED
+
+
+@bp.post("/readers/resend-activation")
+@ratelimit.resend_email
+def resend_activation():
+    body = parse(EmailBody)
+    confirm.resend(g.site, body.email)
+    return ACCEPTED
+
+
+@bp.post("/activations")
+def activate():
+    body = parse(ActivationBody)
+    try:
+        result = confirm.activate(g.site, body.token, body.anonymous_id)
+    except tokens.TokenError as exc:
+        raise token_problem(exc) from None
+    answer = {"reader_id": result.reader.id, "state": result.reader.state}
+    if result.reader_token:
+        answer["reader_token"] = result.reader_token
+    if result.next_url:
+        answer["next"] = result.next_url
+    return answer
+
+
+@bp.post("/sessions")
+@ratelimit.login_fail_ip
+@ratelimit.login_fail_account
+def login():
+    body = parse(LoginBody)
+    result = sessions.login(g.site, body.email, body.password, body.anonymous_id)
+    if result is None:
+        raise Problem(401, "invalid-credentials", "Invalid credentials", "The email or password is not correct.")
+    token, reader = result
+    return {"reader_token": token, "reader": reader_json(reader)}
+
+
+@bp.delete("/sessions")
+def logout():
+    body = parse(LogoutBody)
+    if not sessions.logout(g.site, body.reader_token):
+        raise Problem(400, "token-invalid", "Token invalid", "This reader token is not valid.")
+    return "", 204
+
+
+@bp.post("/password-resets")
+@ratelimit.reset_ip
+@ratelimit.reset_email
+def request_reset():
+    body = parse(EmailBody)
+    recover.request_reset(g.site, body.email)
+    return {"status": "reset_sent"}, 202
+
+
+@bp.post("/password-resets/confirm")
+def confirm_reset():
+    body = parse(ResetConfirmBody)
+    if not passwords.MIN_LENGTH <= len(body.password) <= passwords.MAX_LENGTH:
+        message = f"from {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters"
+        raise Problem(422, "validation-failed", "Validation failed", message, {"password": message})
+    try:
+        reader_token = recover.confirm_reset(g.site, body.token, body.password)
+    except tokens.TokenError as exc:
+        raise token_problem(exc) from None
+    return {"reader_token": reader_token}

@@ -1,0 +1,67 @@
+"""Reader calls: who am I (with the meter), and subscriptions set by the publisher's billing."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import g, request
+
+from meter.domain import metering
+from meter.domain.accounts import sessions
+from meter.infra.db import db
+from meter.infra.models import Reader
+from meter.web.api import bp
+from meter.web.problems import Problem
+from meter.web.schemas import SubscriptionBody
+from meter.web.validation import parse
+
+
+def reader_json(reader: Reader) -> dict:
+    until = reader.subscription_until
+    return {
+        "reader_id": reader.id,
+        "email": reader.email,
+        "state": reader.state,
+        "locale": reader.locale,
+        "subscription_until": until.replace(tzinfo=UTC).isoformat() if until else None,
+    }
+
+
+@bp.get("/readers/me")
+def me():
+    status, reader = sessions.live_reader(g.site, request.headers.get("X-Reader-Token"))
+    if reader is None:
+        name = "token-expired" if status == "expired" else "token-invalid"
+        raise Problem(401, name, "Reader token " + ("missing" if status == "none" else status), "Log in again.")
+    answer = reader_json(reader)
+    answer["meter"] = metering.summary(g.site, metering.Subject.reader(reader.id).key, reader.state)
+    return answer
+
+
+MAX_ID = 2**31 - 1  # readers.id is a 32-bit INTEGER on PostgreSQL; anything larger names no reader
+
+
+def _reader_of_site(reader_id: int) -> Reader:
+    reader = db.session.get(Reader, reader_id) if 0 < reader_id <= MAX_ID else None
+    if reader is None or reader.site_id != g.site.id:
+        raise Problem(404, "reader-not-found", "Reader not found", f"No reader {reader_id} on this site.")
+    return reader
+
+
+@bp.put("/readers/<int:reader_id>/subscription")
+def set_subscription(reader_id: int):
+    reader = _reader_of_site(reader_id)
+    body = parse(SubscriptionBody)
+    reader.subscription_until = body.until.astimezone(UTC).replace(tzinfo=None)
+    db.session.commit()
+    metering.forget_reader_state(g.site.id, reader.id)
+    return reader_json(reader)
+
+
+@bp.delete("/readers/<int:reader_id>/subscription")
+def end_subscription(reader_id: int):
+    reader = _reader_of_site(reader_id)
+    reader.subscription_until = None
+    db.session.commit()
+    metering.forget_reader_state(g.site.id, reader.id)
+    return reader_json(reader)

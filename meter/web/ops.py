@@ -1,0 +1,128 @@
+"""Operations: liveness and readiness, Prometheus metrics (`GET /metrics`) and what they count from events.
+
+The counters live in `meter.infra.metrics`; this module serves them, adds the outbox backlog read
+at scrape time, and counts registrations and activations from the account flows' signals.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterator
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from meter.infra import mail, metrics, signals
+from meter.infra.db import db
+from meter.infra.models import Site
+from meter.infra.redis_conn import RedisUnavailable, conn
+from meter.web.problems import Problem
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    checks = {"database": "ok", "redis": "ok"}
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        db.session.rollback()
+        checks["database"] = "unreachable"
+    try:
+        redis = conn()
+        redis.mark_up()  # readiness asks Redis itself, not the circuit breaker
+        redis.call(redis.client.ping)
+    except RedisUnavailable:
+        checks["redis"] = "unreachable"
+    if any(v != "ok" for v in checks.values()):
+        failed = ", ".join(k for k, v in checks.items() if v != "ok")
+        raise Problem(503, "not-ready", "Not ready", f"Unreachable: {failed}.")
+    return {"status": "ready", "checks": checks}
+
+
+class OutboxCollector(Collector):
+    """The mail backlog, read from the outbox table when Prometheus scrapes."""
+
+    def collect(self) -> Iterator[Metric]:
+
+        try:
+            status = mail.outbox_status()
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.warning("outbox backlog not scraped: the database is unreachable")
+            yield GaugeMetricFamily("meter_outbox_readable", "1 when the outbox could be read at this scrape.", 0)
+            return
+        yield GaugeMetricFamily("meter_outbox_readable", "1 when the outbox could be read at this scrape.", 1)
+        backlog = GaugeMetricFamily(
+            "meter_outbox_mails",
+            "Mails in the outbox not sent yet: queued (never tried), failing (retrying), dead (gave up).",
+            labels=["state"],
+        )
+        for state in ("queued", "failing", "dead"):
+            backlog.add_metric([state], status[state])
+        yield backlog
+        age = status["oldest_waiting_seconds"] or 0.0
+        yield GaugeMetricFamily(
+            "meter_outbox_oldest_waiting_seconds",
+            "Age of the oldest mail waiting to be sent (0 when none waits).",
+            value=age,
+        )
+
+
+def _scraper_allowed() -> bool:
+    """With METRICS_TOKEN set, only a scraper that sends it (`Authorization: Bearer <token>`) may read."""
+    token = current_app.config.get("METRICS_TOKEN") or ""
+    if not token:
+        return True  # open, as Prometheus expects by default: restrict /metrics at the proxy
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+@bp.get("/metrics")
+def prometheus() -> Response:
+    if not _scraper_allowed():
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "METRICS_TOKEN is set: send Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": 'Bearer realm="meter-metrics"'},
+        )
+    try:
+        body = metrics.scrape(OutboxCollector())
+    finally:
+        db.session.remove()
+    return Response(body, mimetype=None, content_type=metrics.PROMETHEUS_TEXT)
+
+
+def _on_registered(app: Flask, reader, **_: object) -> None:
+    metrics.REGISTRATIONS.labels(_slug(reader.site_id)).inc()
+
+
+def _on_activated(app: Flask, reader, **_: object) -> None:
+    metrics.ACTIVATIONS.labels(_slug(reader.site_id)).inc()
+
+
+def _slug(site_id: int) -> str:
+    site = getattr(g, "site", None)
+    if site is not None and site.id == site_id:
+        return site.slug
+    row = db.session.get(Site, site_id)
+    return row.slug if row else str(site_id)
+
+
+def init_app(app: Flask) -> None:
+    signals.reader_registered.connect(_on_registered, weak=False)
+    signals.reader_activated.connect(_on_activated, weak=False)
+    app.register_blueprint(bp)

@@ -1,0 +1,281 @@
+"""Reader pages (HTML): register, log in, forgot and reset a password, activation sent, activate.
+
+A GET never changes anything: the activation page submits a POST by itself, so a mail scanner that
+follows links activates nothing. Every form carries a CSRF token (Flask-WTF). The rules live in
+`meter.accounts`; these views only ask them and render. A page returns the reader to `next` only
+when it is on one of the site's origins (`safe_next`).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+
+from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
+
+from meter.domain import amp_readers, tokens
+from meter.domain.accounts import confirm, emails, mail_budget, recover, register, sessions
+from meter.domain.accounts.common import safe_next
+from meter.web import cookies, http, problems, ratelimit
+from meter.web.i18n import choose_language, remember_language
+from meter.web.pages.forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm
+
+bp = Blueprint("pages", __name__, url_prefix="/<site_slug>")
+
+
+@bp.url_value_preprocessor
+def load_site(_endpoint, values) -> None:
+    g.site = http.site_or_404(values.pop("site_slug"))
+    g.lang = choose_language()
+
+
+@bp.before_request
+def make_nonce() -> None:
+    g.csp_nonce = secrets.token_urlsafe(16)
+
+
+@bp.after_request
+def page_headers(response):
+    response.headers.update(http.page_headers(g.get("csp_nonce", "")))
+    return remember_language(response)
+
+
+def wait_minutes(retry_after: int) -> int:
+    """The wait a reader is told, in whole minutes rounded up. Retry-After carries Flask-Limiter's
+    one-second pad (`reset_at` is the window's end + 1), which would turn "3 minutes" into 4."""
+    return max(1, math.ceil((retry_after - 1) / 60))
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(_exc: RateLimitExceeded):
+    """A breached limit on a form: a page in the reader's language, not the API's problem+json
+    (which a client that asks for JSON still gets). The response goes through `page_headers`."""
+    retry = ratelimit.retry_after()
+    if problems.wants_problem():
+        return ratelimit.too_many_problem(retry)
+    page = render_template(
+        "pages/message.html",
+        kind="rate_limited",
+        next_url=None,
+        minutes=wait_minutes(retry),
+        resend=request.endpoint == "pages.resend_activation",
+        back=_next(),
+    )
+    return page, 429, {"Retry-After": str(retry)}
+
+
+@bp.app_context_processor
+def inject_nonce() -> dict:
+    return {"csp_nonce": g.get("csp_nonce", ""), "lang_url": _lang_url}
+
+
+def _lang_url(code: str) -> str:
+    """This page again in another language (a GET; the choice then sticks in a cookie). A POST-only
+    form (resend-activation, whose "expired" or "too many attempts" answer has no GET) links to the
+    login page instead of a 405."""
+    if request.url_rule is None or "GET" not in (request.url_rule.methods or ()):
+        return url_for("pages.login", next=_next(), lang=code)
+    return url_for(request.endpoint, **{**(request.view_args or {}), **request.args.to_dict(), "lang": code})
+
+
+@bp.url_defaults
+def add_site(_endpoint, values) -> None:
+    if "site_slug" not in values and "site" in g:
+        values["site_slug"] = g.site.slug
+
+
+def _next() -> str | None:
+    """The safe `next` of this request (form first, then query), else None."""
+    return safe_next(g.site, request.form.get("next") or request.args.get("next"))
+
+
+def _carry(form) -> None:
+    if request.method == "GET":
+        form.next.data = _next() or ""
+        form.rid.data = request.args.get("rid", "") if amp_readers.RID_RE.match(request.args.get("rid", "")) else ""
+
+
+def _result(kind: str, status: int = 200, next_url: str | None = None, **extra):
+    return render_template("pages/message.html", kind=kind, next_url=next_url, **extra), status
+
+
+def _onward(kind: str):
+    """Back to `next` (one of the site's origins) when there is one, else the result page `kind`."""
+    target = _next()
+    return redirect(target, 303) if target else make_response(*_result(kind))
+
+
+# --- register and activation ------------------------------------------------------------------
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@ratelimit.pages.register_ip
+def register_page():
+    form = RegisterForm()
+    _carry(form)
+    if form.validate_on_submit():
+        if form.website.data:  # the honeypot was filled: answer as if all went well, do nothing
+            session["pending"] = {"email": form.email.data, "sent": time.time(), "site": g.site.id}
+            return redirect(url_for("pages.activation_sent", next=_next()), 303)
+        try:
+            register.register(g.site, form.email.data, form.password.data, g.lang, _next(), cookies.anonymous_id())
+        except register.RegistrationError as exc:
+            field = form.email if exc.field == "email" else form.password
+            field.errors = [*field.errors, _("Enter a valid email address.") if exc.field == "email" else exc.message]
+        else:
+            session["pending"] = {"email": emails.normalise(form.email.data), "sent": time.time(), "site": g.site.id}
+            return redirect(url_for("pages.activation_sent", next=_next()), 303)
+    status = 422 if form.errors else 200
+    return render_template("pages/register.html", form=form), status
+
+
+def _pending() -> dict | None:
+    pending = session.get("pending")
+    if not isinstance(pending, dict) or pending.get("site") != g.site.id or not isinstance(pending.get("email"), str):
+        return None
+    return pending
+
+
+@bp.route("/activation-sent", methods=["GET", "POST"])
+def activation_sent():
+    pending = _pending()
+    if pending is None:
+        return redirect(url_for("pages.register_page", next=_next()), 303)
+    form = ResendForm()
+    wait = max(0, int(mail_budget.RESEND_COOL_DOWN - (time.time() - float(pending.get("sent", 0)))))
+    status, resent = 200, False
+    if form.validate_on_submit():
+        if wait == 0:
+            try:
+                key = emails.lookup_key(emails.normalise(pending["email"]))
+            except emails.BadEmail:
+                key = ""
+            wait = mail_budget.cool_down(g.site, key, mail_budget.RESEND_COOL_DOWN) if key else 0
+        if wait == 0:
+            confirm.resend(g.site, pending["email"])
+            session["pending"] = {**pending, "sent": time.time()}
+            wait, resent = mail_budget.RESEND_COOL_DOWN, True
+        else:
+            status = 429
+    elif request.method == "POST":
+        status = 400
+    form.next.data = _next() or ""
+    page = render_template("pages/activation_sent.html", form=form, email=pending["email"], wait=wait, resent=resent)
+    headers = {"Retry-After": str(wait)} if status == 429 else {}
+    return page, status, headers
+
+
+@bp.post("/resend-activation")
+@ratelimit.pages.resend_email
+def resend_activation():
+    """From the "link expired" page: a new link to an address typed in (same answer whether it exists)."""
+    form = EmailForm()
+    if not form.validate_on_submit():
+        return _result("expired", 422, form=form)
+    try:
+        address = emails.normalise(form.email.data)
+    except emails.BadEmail:
+        form.email.errors = [_("Enter a valid email address.")]
+        return _result("expired", 422, form=form)
+    if mail_budget.cool_down(g.site, emails.lookup_key(address), mail_budget.RESEND_COOL_DOWN) == 0:
+        confirm.resend(g.site, address)
+    session["pending"] = {"email": address, "sent": time.time(), "site": g.site.id}
+    return redirect(url_for("pages.activation_sent", next=_next()), 303)
+
+
+@bp.route("/activate/<token>", methods=["GET", "POST"])
+def activate(token: str):
+    form = ConfirmForm()
+    if request.method == "GET":
+        return render_template("pages/activate_confirm.html", token=token, form=form)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        result = confirm.activate(g.site, token, cookies.anonymous_id())
+    except tokens.TokenError as exc:
+        if exc.kind == "expired":
+            return _result("expired", 400, form=EmailForm(formdata=None))
+        return _result("invalid", 400)
+    if not result.reader_token:
+        return _result("already", next_url=result.next_url)
+    session.pop("pending", None)
+    page, status = _result("done", next_url=result.next_url)
+    response = make_response(page, status)
+    cookies.set_reader_token(response, g.site, result.reader_token)
+    return response
+
+
+# --- log in and out, passwords ----------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@ratelimit.pages.login_fail_ip
+@ratelimit.pages.login_fail_account
+def login():
+    form = LoginForm()
+    _carry(form)
+    if form.validate_on_submit():
+        result = sessions.login(g.site, form.email.data, form.password.data, cookies.anonymous_id())
+        if result is None:
+            g.login_failed = True  # counted by the failed-login limits
+            form.password.errors = [_("The email or password is not correct.")]
+        else:
+            token, _reader = result
+            if form.rid.data and amp_readers.RID_RE.match(form.rid.data):
+                amp_readers.link(g.site, form.rid.data, token)
+            response = _onward("logged_in")
+            cookies.set_reader_token(response, g.site, token)
+            return response
+    status = 422 if form.errors else 200
+    return render_template("pages/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    form = LogoutForm()
+    _carry(form)
+    if request.method == "GET":  # a link may not log anyone out: the page asks, its form POSTs
+        return render_template("pages/logout.html", form=form)
+    if not form.validate_on_submit():
+        abort(400)
+    token = cookies.reader_token(g.site)
+    if token:
+        sessions.logout(g.site, token)
+    response = _onward("logged_out")
+    cookies.clear_reader_token(response, g.site)
+    return response
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@ratelimit.pages.reset_ip
+@ratelimit.pages.reset_email
+def forgot_password():
+    form = EmailForm()
+    _carry(form)
+    if form.validate_on_submit():
+        recover.request_reset(g.site, form.email.data)  # the same answer whether the address is known
+        return _result("reset_sent", next_url=_next())
+    status = 422 if form.errors else 200
+    return render_template("pages/forgot_password.html", form=form), status
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            reader_token = recover.confirm_reset(g.site, token, form.password.data)
+        except tokens.TokenError as exc:
+            return _result("expired_reset" if exc.kind == "expired" else "invalid", 400)
+        response = make_response(*_result("reset_done"))
+        cookies.set_reader_token(response, g.site, reader_token)
+        return response
+    status = 422 if form.errors else 200
+    return render_template("pages/reset_password.html", token=token, form=form), status
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,60 @@
+"""The reader pages' forms (Flask-WTF: each carries its CSRF token); labels and messages are catalog strings."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from meter.domain import passwords
+
+_PASSWORD_LENGTH = Length(
+    min=passwords.MIN_LENGTH,
+    max=passwords.MAX_LENGTH,
+    message=_l("The password needs at least %(min)d characters.", min=passwords.MIN_LENGTH),
+)
+
+
+class _Carry(FlaskForm):
+    """Where to return afterwards, and an AMP reader id to link to the login."""
+
+    next = HiddenField()
+    rid = HiddenField()
+
+
+class RegisterForm(_Carry):
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)])
+    password = PasswordField(
+        _l("Password (at least 8 characters)"), validators=[DataRequired(_l("Choose a password.")), _PASSWORD_LENGTH]
+    )
+    # The honeypot: hidden from people (and from screen readers); a bot that fills every field fills it.
+    website = StringField(_l("Leave this field empty"))
+
+
+class LoginForm(_Carry):
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)])
+
+
+class EmailForm(_Carry):
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)])
+
+
+class ResendForm(_Carry):
+    """The resend button: the address comes from the session, not the form."""
+
+
+class ResetForm(FlaskForm):
+    password = PasswordField(
+        _l("New password (at least 8 characters)"),
+        validators=[DataRequired(_l("Choose a password.")), _PASSWORD_LENGTH],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """The activation page's self-submitting form (only the CSRF token)."""
+
+
+class LogoutForm(_Carry):
+    pass

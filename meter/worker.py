@@ -1,0 +1,59 @@
+"""The background worker (`flask worker`, also `flask mail worker`): everything meter does outside requests.
+
+One loop, one pass a second when idle: deliver the mail that is due (the outbox), then settle the
+unlocks left in doubt by a lost Redis reply. Each duty is a function of its own module; a duty that
+fails is logged and tried again on the next pass, and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from flask import current_app
+
+from meter.domain.metering import doubts
+from meter.infra import mail
+from meter.infra.db import db
+
+log = logging.getLogger(__name__)
+
+
+def _deliver_mail() -> int:
+    sent, _failed = mail.deliver_due()
+    return sent
+
+
+def _settle_doubts() -> int:
+    kept, forgotten = doubts.settle()
+    return kept + forgotten
+
+
+# (name, duty): each returns how much it did; a pass that did nothing waits before the next.
+DUTIES: list[tuple[str, Callable[[], int]]] = [("mail", _deliver_mail), ("doubts", _settle_doubts)]
+
+
+def run_once() -> int:
+    """One pass over every duty; returns how much was done in all."""
+    done = 0
+    for name, duty in DUTIES:
+        try:
+            done += duty()
+        except Exception:
+            db.session.rollback()
+            log.exception("worker duty %s failed; the next pass tries again", name)
+        finally:
+            db.session.remove()
+    return done
+
+
+def run(poll_interval: float = 1.0, once: bool = False) -> None:
+    config = current_app.config
+    log.info("worker started (SMTP %s:%s)", config["MAIL_SERVER"], config["MAIL_PORT"])
+    while True:
+        done = run_once()
+        if once:
+            return
+        if not done:
+            time.sleep(poll_interval)
