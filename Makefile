@@ -19,9 +19,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m meter.dev.devserver $(if $(PORT),--port $(PORT))
 
+# ruff, then import-linter: the layers of meter/ and no import cycle (contracts in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
