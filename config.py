@@ -107,8 +107,6 @@ class Config:
 
     # Logs: "json" (one object per line) or "text". See meter/logs.py.
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
-    # Check every JSON answer against /openapi.json (tests only: it costs time per request).
-    OPENAPI_VALIDATE_RESPONSES = _bool("OPENAPI_VALIDATE_RESPONSES")
 
     # Rate limits (Flask-Limiter, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
     # strings are Flask-Limiter's: "20/minute", "1 per 3 minutes;5 per day" (several with ";").
@@ -150,4 +148,3 @@ class TestConfig(Config):
     MAIL_SUPPRESS_SEND = False  # Flask-Mail would swallow mail when TESTING; tests use a real SMTP server
     MAIL_RETRY_BASE = 0.0
     MAIL_RETRY_MAX = 0.0
-    OPENAPI_VALIDATE_RESPONSES = True

@@ -14,15 +14,26 @@ def _site(app, policy=None):
     return make_site(app, "tempo", ("https://tempo.co",), policy or {"quota": {"anonymous": 2}})
 
 
+SOURCE = {"__amp_source_origin": "https://tempo.co"}  # the AMP runtime adds it to every CORS request
+
+
 def auth(client, rid=RID, article=ARTICLE, cls="metered", origin="https://tempo.co", **extra):
-    query = {"rid": rid, "url": "https://tempo.co/amp/x", "article": article, "class": cls, **extra}
+    query = {"rid": rid, "url": "https://tempo.co/amp/x", "article": article, "class": cls}
+    query.update(SOURCE if origin else {})
+    query.update(extra)
     headers = {"Origin": origin} if origin else {}
-    return client.get("/amp/tempo/authorization", query_string=query, headers=headers)
+    return client.get(
+        "/amp/tempo/authorization", query_string={k: v for k, v in query.items() if v is not None}, headers=headers
+    )
 
 
-def pingback(client, rid=RID, article=ARTICLE, origin="https://tempo.co"):
-    query = {"rid": rid, "url": "https://tempo.co/amp/x", "article": article, "class": "metered"}
-    return client.post("/amp/tempo/pingback", query_string=query, headers={"Origin": origin})
+def pingback(client, rid=RID, article=ARTICLE, origin="https://tempo.co", **extra):
+    query = {"rid": rid, "url": "https://tempo.co/amp/x", "article": article, "class": "metered", **SOURCE, **extra}
+    return client.post(
+        "/amp/tempo/pingback",
+        query_string={k: v for k, v in query.items() if v is not None},
+        headers={"Origin": origin},
+    )
 
 
 def test_authorization_twice_then_pingback_once_counts_one_view(app, client):
@@ -86,6 +97,33 @@ def test_cors_refuses_other_origins_and_source_origins(app, client):
     assert spoofed.status_code == 403 and "AMP-Access-Control-Allow-Source-Origin" not in spoofed.headers
     # nothing was counted by the refused pingback
     assert auth(client).get_json()["data"]["articlesRead"] == 0
+
+
+def test_another_sites_amp_cache_subdomain_cannot_read_or_spend_the_meter(app, client):
+    """An attacker's page on evil-example.cdn.ampproject.org (any publisher may have a cache subdomain)
+    asking with the reader's cookie: refused, nothing shown, nothing counted. Only the cache subdomain
+    of the site's own origin (tempo.co → tempo-co) passes, and only with __amp_source_origin."""
+    _site(app)
+    for origin in ("https://evil-example.cdn.ampproject.org", "https://tempo-co-evil.cdn.ampproject.org"):
+        answer = auth(client, origin=origin)
+        assert answer.status_code == 403 and "Access-Control-Allow-Origin" not in answer.headers, origin
+        for _ in range(3):
+            assert pingback(client, origin=origin).status_code == 403
+    no_source = auth(client, origin="https://tempo-co.cdn.ampproject.org", __amp_source_origin=None)
+    assert no_source.status_code == 403 and "Access-Control-Allow-Origin" not in no_source.headers
+    assert auth(client).get_json()["data"]["articlesRead"] == 0
+
+
+def test_amp_cache_subdomains_follow_the_caches_encoding():
+    from meter.web.access.amp import cache_label
+
+    assert cache_label("www.tempo.co") == "www-tempo-co"
+    assert cache_label("koran-tempo.co") == "koran--tempo-co"
+    assert (
+        cache_label("xn--bcher-kva.example") == "xn--bcher-example-wob"
+    )  # bücher.example: decoded, then encoded again
+    long = "a" * 60 + ".example.com"
+    assert len(cache_label(long)) == 52 and cache_label(long).isalnum()  # too long for a label: base32 of its hash
 
 
 def test_bad_input_is_4xx(app, client):

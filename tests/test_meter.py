@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -339,3 +341,64 @@ def test_changing_meter_buckets_keeps_the_meter_exact(app, api, verified_reader,
     assert api.access("tempo:koran:b", reader_token=token)["reason"] == "unlocked_now"
     assert api.access("tempo:koran:c", reader_token=token)["reason"] == "quota_exhausted"
     assert {k.split("}")[0].rsplit("/", 1)[1] for k in redis_client.keys("m:{*")} == {"4096", "7"}
+
+
+def _counted(app, redis_client, action) -> tuple[list[str], list[str]]:
+    """(Redis commands, SQL statements) that `action` caused."""
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        commands = monitor_commands(redis_client, action)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return commands, statements
+
+
+def test_steady_state_of_the_embed_and_amp_is_one_redis_call_and_no_sql(app, redis_client):
+    """The browser's and AMP's checks cost what the API's does: the site by slug is cached, the reader
+    found from cookies, and an AMP reader id's link to a login is read by the same script."""
+    app.config["SITE_CACHE_TTL"] = 60.0
+    api = Api(app.test_client(), make_site(app, "hot", origins=("https://hot.example",)), "hot")
+    api.post("/v1/readers", json={"email": "h@example.com", "password": "rahasia-sekali"})
+    token = api.post("/v1/sessions", json={"email": "h@example.com", "password": "rahasia-sekali"}).get_json()[
+        "reader_token"
+    ]
+    client = app.test_client()
+    origin = {"Origin": "https://hot.example"}
+    body = {"article": {"id": "hot:koran:1", "class": "metered"}, "record": False}
+    amp_anon = {
+        "rid": "amp-anonymous-01",
+        "url": "https://hot.example/amp/1",
+        "__amp_source_origin": "https://hot.example",
+    }
+    amp_linked = {**amp_anon, "rid": "amp-linked-0001"}
+
+    login = client.get("/hot/login?rid=amp-linked-0001")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.get_data(as_text=True)).group(1)
+    form = {"csrf_token": csrf, "email": "h@example.com", "password": "rahasia-sekali", "rid": "amp-linked-0001"}
+    assert client.post("/hot/login", data=form).status_code == 200
+    reader = app.test_client()
+    reader.set_cookie("meter_r_hot", token)
+    anonymous = app.test_client()
+
+    def checks() -> None:
+        assert reader.post("/embed/hot/access", data=json.dumps(body), headers=origin).get_json()["logged_in"]
+        assert not anonymous.post("/embed/hot/access", data=json.dumps(body), headers=origin).get_json()["logged_in"]
+        assert not anonymous.get("/amp/hot/authorization", query_string=amp_anon, headers=origin).get_json()["data"][
+            "isLoggedIn"
+        ]
+        linked = app.test_client()  # no cookie: the rid alone, linked by the login above
+        assert linked.get("/amp/hot/authorization", query_string=amp_linked, headers=origin).get_json()["data"][
+            "isLoggedIn"
+        ]
+
+    checks()  # warms the site cache, the reader state, the anonymous cookie, the rid's link
+    commands, statements = _counted(app, redis_client, lambda: [checks() for _ in range(3)])
+    assert statements == []
+    assert commands == ["EVALSHA"] * 12

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from meter import create_app
 from meter.dev.redis_server import RedisProcess, free_port
-from meter.web import openapi
 
+from . import openapi_check as openapi
 from .conftest import _config_dict
 
 

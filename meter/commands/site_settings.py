@@ -1,4 +1,4 @@
-"""`flask sites settings SLUG [--colour #hex] [--subscribe-url URL]`: what readers see of a site."""
+"""`flask sites settings SLUG [--colour #hex] [--subscribe-url URL] [--premium-name TEXT]`: what readers see of a site."""
 
 from __future__ import annotations
 
@@ -11,6 +11,30 @@ from meter.domain import sites
 from meter.infra.db import db
 
 COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+SHOWN = ("colour", "subscribe_url", "premium_name")
+
+
+def _colour(site: sites.Site, value: str) -> str:
+    if not COLOUR_RE.match(value):
+        raise click.ClickException("colour must be #rgb or #rrggbb")
+    return value.lower()
+
+
+def _subscribe_url(site: sites.Site, value: str) -> str:
+    origin = sites.normalise_origin(value)
+    if origin is None or origin not in (site.origins or []):
+        raise click.ClickException("subscribe URL must be on one of the site's origins")
+    return value
+
+
+def _premium_name(site: sites.Site, value: str) -> str:
+    value = value.strip()
+    if len(value) > 80 or any(ch < " " or ch == "\x7f" for ch in value):
+        raise click.ClickException("premium name must be at most 80 printable characters (empty: none)")
+    return value
+
+
+CHECKS = {"colour": _colour, "subscribe_url": _subscribe_url, "premium_name": _premium_name}
 
 
 @click.command("settings")
@@ -18,24 +42,20 @@ COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 @click.argument("slug")
 @click.option("--colour", help="Accent colour of the reader pages and walls, such as #b00.")
 @click.option("--subscribe-url", help="Where the subscribe wall sends readers (on one of the site's origins).")
-def settings_command(slug: str, colour: str | None, subscribe_url: str | None) -> None:
-    """Show or change a site's settings (colour, subscribe URL)."""
+@click.option(
+    "--premium-name", help='The subscriber-only section, named on walls and in mails (Tempo: "Laporan Utama").'
+)
+def settings_command(slug: str, **given: str | None) -> None:
+    """Show or change what readers see of a site (colour, subscribe URL, premium section name)."""
     site = sites.by_slug(slug)
     if site is None:
         raise click.ClickException(f"no site {slug!r}")
     settings = dict(site.settings or {})
-    if colour is not None:
-        if not COLOUR_RE.match(colour):
-            raise click.ClickException("colour must be #rgb or #rrggbb")
-        settings["colour"] = colour.lower()
-    if subscribe_url is not None:
-        origin = sites.normalise_origin(subscribe_url)
-        if origin is None or origin not in (site.origins or []):
-            raise click.ClickException("subscribe URL must be on one of the site's origins")
-        settings["subscribe_url"] = subscribe_url
-    if colour is not None or subscribe_url is not None:
+    changes = {name: CHECKS[name](site, value) for name, value in given.items() if value is not None}
+    if changes:
+        settings.update(changes)
         site.settings = settings
         db.session.commit()
         sites.forget_cached()
-    for key in ("colour", "subscribe_url"):
-        click.echo(f"{key}\t{settings.get(key, '-')}")
+    for key in SHOWN:
+        click.echo(f"{key}\t{settings.get(key) or '-'}")

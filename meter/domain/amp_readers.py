@@ -1,45 +1,82 @@
 """AMP reader ids linked to logins: after a reader logs in through the pages with `?rid=`, the AMP
 endpoints count that rid's views against the reader (and see their subscription).
 
-The link is kept in Redis as "reader_id:session_id", so logging out (revoking the session) ends it
-on the next check: the meter then judges the rid as anonymous. It lives as long as a reader token.
+The link is kept in Redis as "reader_id:session_id" beside the rid's own meter (the same hash-tag
+slot), so the access check's one script finds it while judging the rid: no extra round trip.
+Logging out (revoking the session) ends it on the next check, which then judges the rid as
+anonymous and drops the link. A process keeps the links it has seen for a minute, so a linked
+rid's steady state is one call as well; a rid linked to another reader within that minute is
+seen within it.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+import threading
+import time
 
 from flask import current_app
 
 from meter.domain.accounts.sessions import check_token
+from meter.domain.identifiers import is_anonymous_id
+from meter.domain.metering.layout import anonymous_subject, place
 from meter.domain.sites import SiteInfo
 from meter.infra import redis_keys
 from meter.infra.redis_conn import RedisUnavailable, conn
 
-RID_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")  # the anonymous_id shape; AMP's READER_ID fits it
+CACHE_SECONDS = 60.0
+CACHE_SIZE = 100_000
+
+_lock = threading.Lock()
+_seen: dict[tuple[int, str], tuple[float, int, str]] = {}
+
+
+def key(site_id: int, rid: str) -> str:
+    count = current_app.config["METER_BUCKETS"]
+    bucket, _ = place(anonymous_subject(rid), count)
+    return redis_keys.amp_link(site_id, bucket, count, rid)
 
 
 def link(site: SiteInfo, rid: str, reader_token: str) -> bool:
     check = check_token(site, reader_token)
-    if check.status != "valid" or not RID_RE.match(rid):
+    if check.status != "valid" or not is_anonymous_id(rid):
         return False
     try:
         conn().call(
             conn().client.set,
-            redis_keys.amp_reader(site.id, rid),
+            key(site.id, rid),
             f"{check.reader_id}:{check.session_id}",
             ex=current_app.config["READER_TOKEN_MAX_AGE"],
         )
     except RedisUnavailable:
         return False
+    remember(site.id, rid, check.reader_id, check.session_id)
     return True
 
 
-def reader_of(site: SiteInfo, rid: str) -> tuple[int, str] | None:
-    """(reader_id, session_id) linked to this rid, or None (anonymous, or Redis unreachable)."""
-    try:
-        value = conn().call(conn().client.get, redis_keys.amp_reader(site.id, rid))
-    except RedisUnavailable:
-        return None
+def parse(value: str) -> tuple[int, str] | None:
     reader_id, _, sid = (value or "").partition(":")
     return (int(reader_id), sid) if reader_id.isdigit() and sid else None
+
+
+def remember(site_id: int, rid: str, reader_id: int, session_id: str) -> None:
+    with _lock:
+        if len(_seen) >= CACHE_SIZE:
+            _seen.clear()
+        _seen[(site_id, rid)] = (time.monotonic() + CACHE_SECONDS, reader_id, session_id)
+
+
+def seen(site_id: int, rid: str) -> tuple[int, str] | None:
+    """The reader this process last saw linked to the rid, within the last minute."""
+    hit = _seen.get((site_id, rid))
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return hit[1], hit[2]
+
+
+def forget(site_id: int, rid: str) -> None:
+    """The linked session is gone: drop the link (best effort; a stale one is judged revoked again)."""
+    with _lock:
+        _seen.pop((site_id, rid), None)
+    with contextlib.suppress(RedisUnavailable):
+        conn().call(conn().client.delete, key(site_id, rid))

@@ -1,5 +1,9 @@
-"""The access check for browsers (the embed) and AMP: the same rules as `POST /v1/access`, with the
-reader found from meter's own cookies (or an AMP reader id linked by a login) instead of a JSON body.
+"""Who is asking, and what does the meter say: one decision for the API, the embed and AMP.
+
+The caller says what it knows of the reader: a reader token (the API's body, meter's login
+cookie), an anonymous id (the publisher's, meter's own cookie, or an AMP reader id, which a login
+may have linked to a reader). A live token is judged as its reader; then an AMP link; else the
+anonymous id. Counted in the metrics.
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
+from meter.domain import amp_readers
 from meter.domain.accounts.sessions import check_token
 from meter.domain.metering import Decision, Subject, check
 from meter.domain.sites import SiteInfo
@@ -25,12 +30,12 @@ def decide(
     article_class: str,
     record: bool,
     reader_token: str | None = None,
-    linked: tuple[int, str] | None = None,
     anonymous_id: str | None = None,
+    amp_rid: bool = False,
 ) -> Judgement:
-    """A live reader token first, then a linked reader, then the anonymous id; counted in the metrics."""
+    """`amp_rid`: the anonymous id is an AMP reader id, which a login may have linked to a reader."""
     started = time.perf_counter()
-    judgement = _decide(site, article_id, article_class, record, reader_token, linked, anonymous_id)
+    judgement = _decide(site, article_id, article_class, record, reader_token, anonymous_id, amp_rid)
     decision = judgement.decision
     metrics.observe_access(
         site.slug, decision.reason, decision.allowed, decision.degraded, time.perf_counter() - started
@@ -44,21 +49,33 @@ def _decide(
     article_class: str,
     record: bool,
     reader_token: str | None,
-    linked: tuple[int, str] | None,
     anonymous_id: str | None,
+    amp_rid: bool,
 ) -> Judgement:
     token = check_token(site, reader_token)
     status = token.status
-    candidates: list[Subject] = []
     if status == "valid":
-        candidates.append(Subject.reader(token.reader_id, token.session_id))
-    if linked:
-        candidates.append(Subject.reader(*linked))
-    for subject in candidates:
-        decision = check(site, subject, article_id, article_class, record)
+        decision = check(site, Subject.reader(token.reader_id, token.session_id), article_id, article_class, record)
         if not decision.revoked:
             return Judgement(decision, True, status)
-        if subject.session_id == token.session_id and status == "valid":
-            status = "revoked"
-    anonymous = Subject.anonymous(anonymous_id) if anonymous_id else None
-    return Judgement(check(site, anonymous, article_id, article_class, record), False, status)
+        status = "revoked"
+    if not anonymous_id:
+        return Judgement(check(site, None, article_id, article_class, record), False, status)
+    if not amp_rid:
+        return Judgement(check(site, Subject.anonymous(anonymous_id), article_id, article_class, record), False, status)
+
+    linked = amp_readers.seen(site.id, anonymous_id)
+    if linked is None:  # the script reads the rid's link while judging the rid: one call either way
+        subject = Subject.anonymous(anonymous_id, amp_link_key=amp_readers.key(site.id, anonymous_id))
+        decision = check(site, subject, article_id, article_class, record)
+        if not decision.linked_to:
+            return Judgement(decision, False, status)
+        linked = amp_readers.parse(decision.linked_to)
+        if linked is not None:
+            amp_readers.remember(site.id, anonymous_id, *linked)
+    if linked is not None:
+        decision = check(site, Subject.reader(*linked), article_id, article_class, record)
+        if not decision.revoked:
+            return Judgement(decision, True, status)
+    amp_readers.forget(site.id, anonymous_id)
+    return Judgement(check(site, Subject.anonymous(anonymous_id), article_id, article_class, record), False, status)

@@ -42,6 +42,7 @@ class SiteInfo:
     locale: str
     colour: str = DEFAULT_COLOUR  # the pages' and walls' accent colour (site settings)
     subscribe_url: str | None = None  # where the subscribe wall sends readers (site settings)
+    premium_name: str | None = None  # the subscriber-only section, named on walls (Tempo: "Laporan Utama")
 
 
 def info(site: Site) -> SiteInfo:
@@ -55,6 +56,7 @@ def info(site: Site) -> SiteInfo:
         site.locale,
         settings.get("colour") or DEFAULT_COLOUR,
         settings.get("subscribe_url"),
+        settings.get("premium_name") or None,
     )
 
 
@@ -110,9 +112,22 @@ def create_site(
 
 
 def by_slug(slug: str) -> Site | None:
+    """The site row (for changes: commands, the console); the hot paths use `info_by_slug`."""
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         return None
     return db.session.scalar(db.select(Site).filter_by(slug=slug))
+
+
+def info_by_slug(slug: str) -> SiteInfo | None:
+    """The site a browser or AMP route names in its URL, cached per process like API keys (no SQL per check)."""
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        return None
+
+    def load() -> SiteInfo | None:
+        row = by_slug(slug)
+        return info(row) if row is not None else None
+
+    return _cache.get("slug:" + slug, current_app.config["SITE_CACHE_TTL"], load)
 
 
 class _Cache:

@@ -34,14 +34,15 @@ def rolling_unlocks(site_id: int, bucket: int, buckets: int, subject: str) -> st
     return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:rolling:{subject}"
 
 
-# --- accounts and AMP ---------------------------------------------------------------------------
+def amp_link(site_id: int, bucket: int, buckets: int, rid: str) -> str:
+    """An AMP reader id linked to a reader by a login: "reader_id:session_id" (meter.domain.amp_readers),
+    in the bucket of the rid's own anonymous meter, so the check that judges the rid reads it too."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:amp:{rid}"
+
+
+# --- accounts ---------------------------------------------------------------------------
 
 
 def resend_cool_down(site_id: int, email_key: str) -> str:
     """Set while an address may not be sent another activation mail (meter.domain.accounts.mail_budget)."""
     return f"{PREFIX}:resend:{site_id}:{email_key}"
-
-
-def amp_reader(site_id: int, rid: str) -> str:
-    """An AMP reader id linked to a reader by a login: "reader_id:session_id" (meter.domain.amp_readers)."""
-    return f"{PREFIX}:amp:{site_id}:{rid}"

@@ -4,19 +4,22 @@ Both live on meter's origin, HttpOnly, read by the reader pages, the embed's end
 endpoints. The login cookie is per site (`meter_r_<slug>`), so two sites on one meter never mix.
 Outside development they are `Secure; SameSite=None`, because the embed asks from the publisher's
 origin (a cross-site request that must carry them); in development (plain http) they are `Lax`.
+Readers take the request's cookies as a mapping, so the hot entry (no Flask request) reads them alike.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
+from collections.abc import Mapping
 
 from flask import Response, current_app, request
+from werkzeug.http import dump_cookie
 
+from meter.domain.identifiers import is_anonymous_id
 from meter.domain.sites import SiteInfo
 
 ANON_COOKIE = "meter_anon"
-ANON_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+ANON_MAX_AGE = 400 * 86400
 
 
 def reader_cookie(site: SiteInfo) -> str:
@@ -28,9 +31,22 @@ def _attrs() -> dict:
     return {"httponly": True, "secure": secure, "samesite": "None" if secure else "Lax", "path": "/"}
 
 
-def reader_token(site: SiteInfo) -> str | None:
-    value = request.cookies.get(reader_cookie(site))
+def reader_token_in(cookies: Mapping[str, str], site: SiteInfo) -> str | None:
+    value = cookies.get(reader_cookie(site))
     return value if value and len(value) < 1000 else None
+
+
+def anonymous_id_in(cookies: Mapping[str, str]) -> str | None:
+    value = cookies.get(ANON_COOKIE)
+    return value if is_anonymous_id(value) else None
+
+
+def reader_token(site: SiteInfo) -> str | None:
+    return reader_token_in(request.cookies, site)
+
+
+def anonymous_id() -> str | None:
+    return anonymous_id_in(request.cookies)
 
 
 def set_reader_token(response: Response, site: SiteInfo, token: str) -> None:
@@ -41,14 +57,10 @@ def clear_reader_token(response: Response, site: SiteInfo) -> None:
     response.delete_cookie(reader_cookie(site), **_attrs())
 
 
-def anonymous_id() -> str | None:
-    value = request.cookies.get(ANON_COOKIE)
-    return value if value and ANON_RE.match(value) else None
-
-
 def new_anonymous_id() -> str:
     return "mv-" + secrets.token_urlsafe(18)
 
 
-def set_anonymous_id(response: Response, value: str) -> None:
-    response.set_cookie(ANON_COOKIE, value, max_age=400 * 86400, **_attrs())
+def anonymous_id_header(value: str) -> tuple[str, str]:
+    """The Set-Cookie header that gives this browser its anonymous id."""
+    return "Set-Cookie", dump_cookie(ANON_COOKIE, value, max_age=ANON_MAX_AGE, **_attrs())

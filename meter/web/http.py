@@ -91,7 +91,7 @@ def _finish(response: Response) -> Response:
         else:
             headers.setdefault(name, value)
     site = getattr(g, "site", None)
-    slug = getattr(site, "slug", None) or (request.view_args or {}).get("site_slug")
+    slug = g.get("site_slug") or getattr(site, "slug", None) or (request.view_args or {}).get("site_slug")
     rule = request.url_rule.rule if request.url_rule is not None else None
     log(request.method, rule, response.status_code, slug, g.request_id, g.request_started)
     return response

@@ -48,14 +48,8 @@ class Problem(Exception):
         self.errors, self.headers = errors, headers or {}
 
 
-def problem_response(
-    status: int,
-    name: str,
-    title: str,
-    detail: str | None = None,
-    errors: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+def problem_body(status: int, name: str, title: str, detail: str | None = None, errors: dict | None = None) -> bytes:
+    """The problem document itself (also rendered by the access answers outside Flask's handlers)."""
     body: dict[str, Any] = {
         "type": f"{current_app.config['PUBLIC_BASE_URL']}/problems/{name}",
         "title": title,
@@ -64,7 +58,18 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    return json.dumps(body).encode()
+
+
+def problem_response(
+    status: int,
+    name: str,
+    title: str,
+    detail: str | None = None,
+    errors: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    response = Response(problem_body(status, name, title, detail, errors), status=status, mimetype=PROBLEM_MIMETYPE)
     response.headers.update(headers or {})
     return response
 

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-AnonymousId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
+from meter.domain.identifiers import ANONYMOUS_ID_PATTERN
+
+AnonymousId = Annotated[str, StringConstraints(pattern=ANONYMOUS_ID_PATTERN)]
 Email = Annotated[str, StringConstraints(min_length=3, max_length=320)]
 Password = Annotated[str, StringConstraints(max_length=1024)]
 TokenStr = Annotated[str, StringConstraints(min_length=1, max_length=4096)]

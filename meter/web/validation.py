@@ -28,9 +28,13 @@ def load_json(raw: bytes) -> Any:
         raise Problem(400, "malformed-json", "Malformed JSON", detail) from None
 
 
-def parse(model: type[M], data: Any = None) -> M:
-    """Validate a JSON object against a pydantic model; 422 with field → message on failure."""
-    if data is None:
+_FROM_REQUEST: Any = object()
+
+
+def parse(model: type[M], data: Any = _FROM_REQUEST) -> M:
+    """Validate a JSON object (by default the request's body) against a pydantic model; 422 with
+    field → message on failure."""
+    if data is _FROM_REQUEST:
         data = json_body()
     if not isinstance(data, dict):
         raise Problem(

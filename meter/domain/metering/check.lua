@@ -1,16 +1,18 @@
 -- meter: decide one access check and record it, atomically, in one round trip.
--- Compact layout (docs/benchmarks.md): subjects share bucket keys; articles are 64-bit hashes.
+-- Compact layout (layout.py, docs/benchmarks.md): subjects share bucket keys; articles are 64-bit hashes.
+-- The arguments are built by check.py's ScriptArgs, which lists them in this order.
 -- KEYS[1] state bucket hash: field reader id -> packed state: 1 byte "0"/"1" (verified), 4 bytes
 --         subscription end (big-endian epoch s), then the 8-byte hashes of the live session ids
 -- KEYS[2] unlocks. Calendar periods: bucket hash, field subject -> concatenated 8-byte article hashes
 --         ("" = loaded, nothing unlocked). Rolling windows: a string of 12-byte records (hash, time).
+-- KEYS[3] (optional, anonymous AMP reader ids only) the rid's link to a reader: "reader_id:session_id"
 -- ARGV: 1 kind ("r" reader | "a" anonymous), 2 session id hash (8 bytes), 3 now (epoch s),
 --       4 article hash (8 bytes), 5 class, 6 record ("1"|"0"), 7..9 quota anonymous/registered/verified,
 --       10 calendar: when the unlock bucket expires (epoch s); rolling: ttl (s), 11 rolling window (s, 0
 --       for calendar periods), 12 state bucket ttl (s), 13 reader state fresh from SQL, replacing the
 --       cache ("" = none), 14 "1" when ARGV[16] carries the unlocks to load when missing,
 --       15 the subject's field in the bucket hashes, 16 the packed unlocks to load
--- Returns {code, state, used, oldest, sub_until}
+-- Returns {code, state, used, oldest, sub_until}; {"linked", "reader_id:session_id", 0, 0, 0} for a linked rid
 local kind, sid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local article, class, record = ARGV[4], ARGV[5], ARGV[6] == "1"
 local window = tonumber(ARGV[11])
@@ -30,6 +32,11 @@ local function has_session(blob)
     if string.sub(blob, i, i + 7) == sid then return true end
   end
   return false
+end
+
+if KEYS[3] then
+  local link = redis.call("GET", KEYS[3])
+  if link then return {"linked", link, 0, 0, 0} end
 end
 
 local state, sub_until = "anonymous", 0

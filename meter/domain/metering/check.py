@@ -44,14 +44,15 @@ class Subject:
     key: str  # layout.reader_subject / anonymous_subject
     reader_id: int | None = None
     session_id: str = ""
+    amp_link_key: str = ""  # an AMP reader id's link to a reader (meter.domain.amp_readers), read by the script
 
     @classmethod
     def reader(cls, reader_id: int, session_id: str = "") -> Subject:
         return cls("r", reader_subject(reader_id), reader_id, session_id)
 
     @classmethod
-    def anonymous(cls, anonymous_id: str) -> Subject:
-        return cls("a", anonymous_subject(anonymous_id))
+    def anonymous(cls, anonymous_id: str, amp_link_key: str = "") -> Subject:
+        return cls("a", anonymous_subject(anonymous_id), amp_link_key=amp_link_key)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Decision:
     degraded: bool = False
     revoked: bool = False  # the reader token's session is gone: judge again as anonymous
     article_class: str = "metered"
+    linked_to: str = ""  # the AMP reader id is linked to this "reader_id:session_id": judge that reader
 
     def meter(self) -> dict:
         return {
@@ -164,6 +166,8 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
     count = buckets()
     bucket, field = place(subject.key, count)
     keys = [redis_keys.state_bucket(site.id, bucket, count), unlocks_key(site.id, subject.key, period, bucket, count)]
+    if subject.amp_link_key:
+        keys.append(subject.amp_link_key)
     args = ScriptArgs(
         kind=subject.kind,
         session=hash64(subject.session_id) if subject.session_id else b"",
@@ -203,6 +207,8 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         return degraded(site, subject, article_id, article_class, now, period)
 
     code, state, used, oldest = result[0], result[1], int(result[2]), int(result[3])
+    if code == "linked":
+        return Decision(False, "linked", "anonymous", 0, 0, period.end, linked_to=state)
     if code == "revoked":
         return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True)
     limit = policy.quota_for(state) if state != "subscriber" else policy.quota_verified

@@ -19,6 +19,7 @@ from flask_limiter.errors import RateLimitExceeded
 from meter.domain import amp_readers, tokens
 from meter.domain.accounts import confirm, emails, mail_budget, recover, register, sessions
 from meter.domain.accounts.common import safe_next
+from meter.domain.identifiers import is_anonymous_id
 from meter.web import cookies, http, problems, ratelimit
 from meter.web.i18n import choose_language, remember_language
 from meter.web.pages.forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm
@@ -95,7 +96,7 @@ def _next() -> str | None:
 def _carry(form) -> None:
     if request.method == "GET":
         form.next.data = _next() or ""
-        form.rid.data = request.args.get("rid", "") if amp_readers.RID_RE.match(request.args.get("rid", "")) else ""
+        form.rid.data = request.args.get("rid", "") if is_anonymous_id(request.args.get("rid")) else ""
 
 
 def _result(kind: str, status: int = 200, next_url: str | None = None, **extra):
@@ -224,7 +225,7 @@ def login():
             form.password.errors = [_("The email or password is not correct.")]
         else:
             token, _reader = result
-            if form.rid.data and amp_readers.RID_RE.match(form.rid.data):
+            if is_anonymous_id(form.rid.data):
                 amp_readers.link(g.site, form.rid.data, token)
             response = _onward("logged_in")
             cookies.set_reader_token(response, g.site, token)

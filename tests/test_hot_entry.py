@@ -1,5 +1,6 @@
-"""The access check's fast path (meter/api/fastpath.py): taken only for well-formed, authenticated
-checks, and then indistinguishable from the Flask view: same bytes, headers, log line, errors."""
+"""The hot entry (meter/web/access/hot.py): the access routes (API, embed, AMP) are answered in front
+of Flask, refusals included, and indistinguishable from Flask's views: same bytes, headers, log line,
+errors. Both serve the same handlers; these tests hold them to it."""
 
 from __future__ import annotations
 
@@ -36,33 +37,46 @@ def _body(article="koran:1", **extra) -> dict:
     return {"article": {"id": article, "class": extra.pop("cls", "metered")}, **extra}
 
 
-def test_well_formed_checks_skip_flask_and_everything_else_goes_to_it(app, api, verified_reader, through_flask):
+def test_every_access_answer_skips_flask_and_everything_else_goes_to_it(app, api, verified_reader, through_flask):
     _rid, token = verified_reader()
     through_flask.clear()
 
     assert api.access("koran:1", reader_token=token)["reason"] == "unlocked_now"
     assert api.access("koran:1", reader_token=token)["reason"] == "already_unlocked"
     assert api.access("berita:1", cls="free")["reason"] == "free_content"
-    assert through_flask == []
-
+    # refusals too: one pipeline answers every outcome
     assert api.client.post("/v1/access", json=_body()).status_code == 401  # no key
     assert api.post("/v1/access", json={"article": {"id": ""}}).status_code == 422
     assert api.post("/v1/access", data=b"{nope", content_type="application/json").status_code == 400
     assert api.post("/v1/access", json=[1]).status_code == 422
+    embed = api.client.post("/embed/tempo/access", data=json.dumps(_body()), headers={"Origin": "https://tempo.co"})
+    assert embed.status_code == 200
+    assert (
+        api.client.post("/embed/tempo/access", data="{}", headers={"Origin": "https://evil.example"}).status_code == 403
+    )
+    amp = {"rid": "amp-reader-0001", "url": "https://tempo.co/amp/1", "article": "koran:1"}
+    assert api.client.get("/amp/tempo/authorization", query_string=amp).status_code == 200
+    assert api.client.post("/amp/tempo/pingback", query_string=amp).status_code == 204
+    assert api.client.get("/amp/nope/authorization", query_string=amp).status_code == 404
+    assert through_flask == []
+
     assert api.get("/v1/access").status_code == 405
     assert api.post("/v1/access/", json=_body()).status_code in (404, 405, 308)
-    assert len(through_flask) == 6
+    assert api.client.head("/amp/tempo/authorization", query_string=amp).status_code == 200
+    assert len(through_flask) == 3
 
     app.config["METER_FAST_ACCESS"] = False
     assert api.access("koran:1", reader_token=token)["reason"] == "already_unlocked"
     assert through_flask[-1] == "POST /v1/access"
 
 
-def test_the_access_rate_limit_is_kept_by_going_through_flask(app, api, through_flask):
+def test_the_access_rate_limit_is_kept_by_the_hot_entry(app, api, through_flask):
     app.config["RATELIMIT_ACCESS_IP"] = "2/minute"
-    statuses = [api.post("/v1/access", json=_body(cls="free")).status_code for _ in range(3)]
-    assert statuses == [200, 200, 429]
-    assert len(through_flask) == 3
+    answers = [api.post("/v1/access", json=_body(cls="free")) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    assert answers[-1].get_json()["type"].endswith("/problems/rate-limited")
+    assert through_flask == []
 
 
 def _exchange(api, body: dict, fast: bool, base_url: str = "http://localhost") -> tuple[int, list, bytes]:
@@ -71,7 +85,7 @@ def _exchange(api, body: dict, fast: bool, base_url: str = "http://localhost") -
     return response.status_code, sorted(response.headers.items()), response.get_data()
 
 
-def test_fast_and_flask_answers_are_byte_for_byte_the_same(app, api, verified_reader, through_flask):
+def test_hot_and_flask_answers_are_byte_for_byte_the_same(app, api, verified_reader, through_flask):
     _rid, token = verified_reader("satu@example.com")
     _rid2, token2 = verified_reader("dua@example.com")
     bodies = [
@@ -99,12 +113,12 @@ def test_fast_and_flask_answers_are_byte_for_byte_the_same(app, api, verified_re
         assert fast == slow, article
     reasons = [json.loads(_exchange(api, _body(a, reader_token=token), True)[2])["reason"] for a in ["koran:b", "x"]]
     assert reasons == ["already_unlocked", "quota_exhausted"]
-    with app.app_context():  # the fast path wrote its unlocks to the ledger as the Flask view did
+    with app.app_context():  # the hot entry wrote its unlocks to the ledger as the Flask view did
         counts = db.session.execute(select(Unlock.subject, func.count()).group_by(Unlock.subject)).all()
     assert sorted(n for _subject, n in counts) == [2, 2]
 
 
-def test_the_fast_path_writes_the_request_log_line(api, caplog):
+def test_the_hot_entry_writes_the_request_log_line(api, caplog):
     with caplog.at_level(logging.INFO, logger="meter.request"):
         response = api.post("/v1/access", json=_body(cls="free"), headers={"X-Request-ID": "pembaca-42"})
     assert response.headers["X-Request-ID"] == "pembaca-42"
@@ -131,7 +145,7 @@ def test_an_error_while_deciding_is_answered_by_the_apps_own_handlers(
     def fail(*_args, **_kwargs):
         raise error()
 
-    monkeypatch.setattr("meter.api.access.decide", fail)
+    monkeypatch.setattr("meter.domain.judge.decide", fail)
     answers = []
     for fast in (True, False):
         app.config["METER_FAST_ACCESS"] = fast
@@ -146,10 +160,9 @@ def test_an_error_while_deciding_is_answered_by_the_apps_own_handlers(
         assert [(r.route, r.status, r.request_id) for r in lines] == [("/v1/access", status, "err-1")]
         answers.append((response.status_code, sorted(response.headers.items()), response.get_data()))
     assert answers[0] == answers[1]
-    app.extensions.pop("openapi.violations", None)  # a 500 is not part of /openapi.json (a 503 is)
 
 
-def test_a_body_without_content_length_goes_to_flask_and_is_answered(app, api, through_flask):
+def test_a_body_without_content_length_is_answered(app, api, through_flask):
     builder = EnvironBuilder(
         path="/v1/access", method="POST", json=_body(cls="free"), headers={"Authorization": f"Bearer {api.key}"}
     )
@@ -158,7 +171,7 @@ def test_a_body_without_content_length_goes_to_flask_and_is_answered(app, api, t
     environ["wsgi.input_terminated"] = True  # as a server that undid chunked transfer encoding says
     app_iter, status, _headers = run_wsgi_app(app, environ)  # not the test client: it puts CONTENT_LENGTH back
     assert status == "200 OK" and json.loads(b"".join(app_iter))["reason"] == "free_content"
-    assert through_flask == ["POST /v1/access"]
+    assert through_flask == []
 
 
 class _Reset:
@@ -167,7 +180,7 @@ class _Reset:
 
 
 @pytest.mark.parametrize("stream", [io.BytesIO(b'{"article": {"id"'), _Reset()], ids=["short", "reset"])
-def test_a_body_cut_short_is_a_400_from_flask(app, api, through_flask, stream):
+def test_a_body_cut_short_is_a_400_problem(app, api, through_flask, stream):
     builder = EnvironBuilder(
         path="/v1/access", method="POST", json=_body(), headers={"Authorization": f"Bearer {api.key}"}
     )
@@ -176,26 +189,26 @@ def test_a_body_cut_short_is_a_400_from_flask(app, api, through_flask, stream):
     app_iter, status, headers = run_wsgi_app(app, environ)
     assert status.startswith("400 ") and dict(headers)["Content-Type"] == "application/problem+json"
     assert json.loads(b"".join(app_iter))["status"] == 400
-    assert through_flask == ["POST /v1/access"]
 
 
-def test_a_body_over_the_limit_is_refused_by_flask(app, api, through_flask):
+def test_a_body_over_the_limit_is_a_413_problem(app, api, through_flask):
     app.config["MAX_CONTENT_LENGTH"] = 200
     response = api.post("/v1/access", json=_body("x" * 300))
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
-    assert through_flask == ["POST /v1/access"]
+    assert through_flask == []
 
 
-def test_the_fast_paths_answers_are_checked_against_openapi_in_tests(app, api, monkeypatch):
-    monkeypatch.setattr("meter.api.fastpath.answer", lambda site, body: {"allowed": "yes"})
-    assert api.post("/v1/access", json=_body()).status_code == 200
-    violations = app.extensions.pop("openapi.violations")
-    assert len(violations) == 1 and violations[0].startswith("POST /v1/access → 200")
+def test_the_hot_entrys_answers_are_checked_against_openapi_at_the_client(app, api, monkeypatch):
+    from meter.web.access import exchange
+
+    monkeypatch.setattr("meter.web.access.api.json_answer", lambda payload: exchange.json_answer({"allowed": "yes"}))
+    with pytest.raises(AssertionError, match=r"POST /v1/access → 200"):
+        api.post("/v1/access", json=_body())
 
 
 def test_any_body_gets_the_same_answer_from_both_paths(app, api, verified_reader):
-    """Property: whatever the body (valid or not), the fast path and the Flask view answer alike."""
+    """Property: whatever the body (valid or not), the hot entry and the Flask view answer alike."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -231,7 +244,7 @@ def test_any_body_gets_the_same_answer_from_both_paths(app, api, verified_reader
 
 
 def test_behind_a_trusted_proxy_the_fast_path_sees_the_forwarded_scheme(app, api):
-    """ProxyFix sits in front of the fast path: X-Forwarded-Proto https from a trusted proxy → HSTS."""
+    """ProxyFix sits in front of the hot entry: X-Forwarded-Proto https from a trusted proxy → HSTS."""
     from meter import create_app
 
     from .conftest import _config_dict
@@ -252,8 +265,53 @@ def test_behind_a_trusted_proxy_the_fast_path_sees_the_forwarded_scheme(app, api
             json=_body(cls="free"),
             headers={"Authorization": f"Bearer {api.key}", "X-Forwarded-Proto": "https"},
         )
-        assert response.status_code == 200 and seen == []  # answered by the fast path
+        assert response.status_code == 200 and seen == []  # answered by the hot entry
         return response.headers.get("Strict-Transport-Security")
 
     assert hsts(0) is None  # nobody trusted: a forged header changes nothing
     assert hsts(1) == "max-age=31536000"
+
+
+def _browser_exchange(client, method: str, path: str, fast: bool, **kwargs) -> tuple[int, list, bytes]:
+    client.application.config["METER_FAST_ACCESS"] = fast
+    response = client.open(
+        path, method=method, headers={"X-Request-ID": "same-id", **kwargs.pop("headers", {})}, **kwargs
+    )
+    return response.status_code, sorted(response.headers.items()), response.get_data()
+
+
+def test_embed_and_amp_answers_are_the_same_from_both_entries(app, api, verified_reader):
+    """The embed's and AMP's answers (walls, banners, CORS, cookies, refusals) do not depend on the entry."""
+    _rid, token = verified_reader()
+    client = api.client
+    origin = {"Origin": "https://tempo.co"}
+    client.set_cookie("meter_anon", "mv-same-anonymous-id")
+    cases = [
+        ("POST", "/embed/tempo/access", {"data": json.dumps({**_body(), "record": False}), "headers": origin}),
+        ("POST", "/embed/tempo/access", {"data": json.dumps(_body(cls="premium")), "headers": origin}),
+        ("POST", "/embed/tempo/access", {"data": json.dumps(_body(cls="gratis")), "headers": origin}),
+        ("POST", "/embed/tempo/access", {"data": "{nope", "headers": origin}),
+        ("OPTIONS", "/embed/tempo/access", {"headers": origin}),
+        ("POST", "/embed/tempo/access", {"data": "{}", "headers": {"Origin": "https://evil.example"}}),
+        ("POST", "/embed/nope/access", {"data": "{}", "headers": origin}),
+    ]
+    amp = {"rid": "amp-reader-0001", "url": "https://tempo.co/amp/1", "__amp_source_origin": "https://tempo.co"}
+    cases += [
+        ("GET", "/amp/tempo/authorization", {"query_string": amp, "headers": origin}),
+        ("GET", "/amp/tempo/authorization", {"query_string": {**amp, "class": "premium"}, "headers": origin}),
+        ("GET", "/amp/tempo/authorization", {"query_string": {**amp, "rid": "short"}, "headers": origin}),
+        ("OPTIONS", "/amp/tempo/pingback", {"query_string": amp, "headers": origin}),
+        ("GET", "/amp/tempo/authorization", {"query_string": amp, "headers": {"Origin": "https://evil.example"}}),
+    ]
+    for method, path, kwargs in cases:
+        hot = _browser_exchange(client, method, path, True, **dict(kwargs))
+        flask = _browser_exchange(client, method, path, False, **dict(kwargs))
+        assert hot == flask, (method, path, kwargs)
+    client.set_cookie("meter_r_tempo", token)
+    for fast in (True, False):  # a logged-in reader's premium wall, and the anonymous id cookie of a first visit
+        client.delete_cookie("meter_anon")
+        status, headers, body = _browser_exchange(
+            client, "POST", "/embed/tempo/access", fast, data=json.dumps(_body(cls="premium")), headers=origin
+        )
+        assert status == 200 and json.loads(body)["logged_in"] is True
+        assert [v for k, v in headers if k == "Set-Cookie" and v.startswith("meter_anon=mv-")]

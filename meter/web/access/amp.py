@@ -1,0 +1,139 @@
+"""AMP access: `GET /amp/<site>/authorization` (never counts) and `POST /amp/<site>/pingback` (counts the view).
+
+The reader is AMP's READER_ID (`rid`), an anonymous id unless a login through the reader pages with
+`?rid=` linked it to a reader (`meter.domain.amp_readers`); meter's own login cookie counts too when
+the browser sends it. Answers are small (no personal data), `Cache-Control: no-store`, and carry the
+amp-subscriptions fields `granted`, `grantReason`, `data`.
+
+CORS (with credentials) answers the site's own origins and the AMP caches' subdomains *of those
+origins* only (`www.tempo.co` → `www-tempo-co.cdn.ampproject.org`), and a CORS request must carry
+`__amp_source_origin`, one of the site's origins, as the AMP runtime always does: a page on another
+publisher's cache subdomain cannot read or spend a reader's meter.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import urlsplit
+
+from meter.domain import judge
+from meter.domain.identifiers import is_anonymous_id
+from meter.domain.sites import SiteInfo, normalise_origin
+from meter.web import cookies
+from meter.web.access.embed import site_or_404
+from meter.web.access.exchange import Answer, Incoming, json_answer
+from meter.web.problems import Problem
+from meter.web.validation import article
+
+AMP_CACHES = ("cdn.ampproject.org", "bing-amp.com")
+GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE"}
+PREFLIGHT = ("Access-Control-Allow-Methods", "GET, POST")
+
+
+def _refused(detail: str) -> Problem:
+    return Problem(403, "origin-refused", "Origin refused", detail)
+
+
+def cache_label(host: str) -> str:
+    """The AMP cache's subdomain for a publisher's host: `www.tempo.co` → `www-tempo-co`.
+
+    The cache's documented encoding: punycode-decode, "-" → "--", "." → "-", wrap in "0-…-0" when
+    the third and fourth characters are "--", punycode-encode; when that is no valid DNS label (over
+    63 characters), the lower-case base32 of the host's SHA-256.
+    """
+    try:
+        label = host.encode("ascii").decode("idna").replace("-", "--").replace(".", "-")
+        if label[2:4] == "--":
+            label = f"0-{label}-0"
+        encoded = label.encode("idna").decode("ascii")
+        if len(encoded) <= 63:
+            return encoded
+    except UnicodeError:
+        pass
+    return base64.b32encode(hashlib.sha256(host.encode()).digest()).decode().rstrip("=").lower()
+
+
+def cache_origins(site: SiteInfo) -> frozenset[str]:
+    """The AMP cache origins that may serve this site's AMP pages (https origins on the default port)."""
+    found = set()
+    for origin in site.origins:
+        parts = urlsplit(origin)
+        if parts.scheme == "https" and parts.port is None and parts.hostname:
+            label = cache_label(parts.hostname)
+            found.update(f"https://{label}.{cache}" for cache in AMP_CACHES)
+    return frozenset(found)
+
+
+def cors_headers(site: SiteInfo, incoming: Incoming) -> list[tuple[str, str]]:
+    """The CORS headers for this request; a Problem (403, no CORS headers) for a refused origin."""
+    headers = [("Vary", "Origin"), ("Cache-Control", "no-store")]
+    origin = incoming.headers.get("Origin")
+    source = incoming.query.get("__amp_source_origin")
+    if source is not None and (normalise_origin(source) != source or source not in site.origins):
+        raise _refused("__amp_source_origin is not an origin of this site.")
+    if origin:
+        if normalise_origin(origin) != origin or not (origin in site.origins or origin in cache_origins(site)):
+            raise _refused("This origin may not ask about this site.")
+        if source is None:
+            raise _refused("A CORS request must carry __amp_source_origin, as the AMP runtime sends it.")
+        headers += [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true")]
+    if source is not None:
+        headers += [
+            ("AMP-Access-Control-Allow-Source-Origin", source),
+            ("Access-Control-Expose-Headers", "AMP-Access-Control-Allow-Source-Origin"),
+        ]
+    return headers
+
+
+def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
+    rid = incoming.query.get("rid", "")
+    if not is_anonymous_id(rid):
+        raise Problem(400, "bad-request", "Bad request", "rid must be 8 to 128 of A-Za-z0-9_-.")
+    item = article(incoming.query.get("article") or incoming.query.get("url") or None, incoming.query.get("class"))
+    return judge.decide(
+        site,
+        item.id,
+        item.class_,
+        record,
+        reader_token=cookies.reader_token_in(incoming.cookies, site),
+        anonymous_id=rid,
+        amp_rid=True,
+    )
+
+
+def authorization(incoming: Incoming, site_slug: str) -> Answer:
+    site = site_or_404(site_slug)
+    headers = cors_headers(site, incoming)
+    if incoming.method == "OPTIONS":
+        return Answer(204, headers=[*headers, PREFLIGHT], site_slug=site.slug)
+    decision, logged_in, _token = _judge(site, incoming, record=False)
+    granted = decision.allowed
+    meter = decision.meter()
+    answer = json_answer(
+        {
+            "granted": granted,
+            "grantReason": (GRANT.get(decision.reason, "METERING") if granted else None),
+            "data": {
+                "articlesRead": meter["used"],
+                "articlesLeft": meter["remaining"],
+                "articleLimit": meter["limit"],
+                "isLoggedIn": logged_in,
+            },
+            "access": granted,
+            "reason": decision.reason,
+            "subscriber": decision.reason == "subscriber",
+        },
+        headers=headers,
+    )
+    answer.site_slug = site.slug
+    return answer
+
+
+def pingback(incoming: Incoming, site_slug: str) -> Answer:
+    site = site_or_404(site_slug)
+    headers = cors_headers(site, incoming)
+    if incoming.method == "OPTIONS":
+        return Answer(204, headers=[*headers, PREFLIGHT], site_slug=site.slug)
+    _judge(site, incoming, record=True)
+    return Answer(204, headers=headers, site_slug=site.slug)

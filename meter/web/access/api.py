@@ -1,0 +1,50 @@
+"""`POST /v1/access`: may this reader read this article? For the publisher's server (API key).
+
+Steady state: one Redis call (the meter's script), no SQL. Refusals are problem documents: a
+missing or wrong key 401, a body too large 413, malformed 400, invalid 422, the per-address limit
+(RATELIMIT_ACCESS_IP, off by default) 429.
+"""
+
+from __future__ import annotations
+
+from meter.domain import judge
+from meter.web import auth, ratelimit
+from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer
+from meter.web.problems import Problem
+from meter.web.schemas import AccessBody
+from meter.web.validation import load_json, parse
+
+
+def access(incoming: Incoming) -> Answer:
+    site = auth.site_or_401(incoming.headers.get("Authorization", ""))
+    wait = ratelimit.access_ip_wait(incoming.remote_addr)
+    if wait:
+        raise Problem(
+            429,
+            "rate-limited",
+            "Too many requests",
+            "Too many requests; try again later.",
+            headers={"Retry-After": str(wait)},
+        )
+    if incoming.body is None:
+        raise TOO_LARGE
+    body = parse(AccessBody, load_json(incoming.body))
+    decision, _logged_in, token_status = judge.decide(
+        site,
+        body.article.id,
+        body.article.class_,
+        body.record,
+        reader_token=body.reader_token,
+        anonymous_id=body.anonymous_id,
+    )
+    answer = json_answer(
+        {
+            "allowed": decision.allowed,
+            "reason": decision.reason,
+            "reader": {"state": decision.state, "token": token_status},
+            "meter": decision.meter(),
+            "degraded": decision.degraded,
+        }
+    )
+    answer.site_slug = site.slug
+    return answer

@@ -1,0 +1,182 @@
+"""`POST /embed/<site>/access`: the access check for the reader of this browser, asked by meter.js.
+
+The reader is found by meter's own cookies (the login cookie of the reader pages, or an anonymous
+id cookie set here on the first visit); no API key is in the page. CORS answers only the site's own
+origins, with credentials; any other origin (or none) is refused before anything is read or
+counted, and every refusal after the origin was accepted carries the CORS headers, so the script
+can read it. The answer carries the wall to show, already in the reader's language, so the script
+holds no strings. meter.js asks with `record: false` while the page is prerendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+from babel.dates import format_date
+from flask import current_app
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
+
+from meter.domain import judge
+from meter.domain.accounts.common import safe_next
+from meter.domain.metering import Decision
+from meter.domain.sites import SiteInfo, info_by_slug, normalise_origin
+from meter.web import cookies
+from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer, problem_answer
+from meter.web.i18n import LANG_COOKIE, language_of
+from meter.web.problems import Problem
+from meter.web.schemas import EmbedAccessBody
+from meter.web.validation import load_json, parse
+
+ORIGIN_REFUSED = Problem(403, "origin-refused", "Origin refused", "Only the site's own pages may ask.")
+NO_SITE = Problem(404, "not-found", "Not Found", "No such site.")
+
+
+def site_or_404(slug: str) -> SiteInfo:
+    site = info_by_slug(slug)
+    if site is None:
+        raise NO_SITE
+    return site
+
+
+def allowed_origin(site: SiteInfo, headers: Mapping[str, str]) -> str | None:
+    """The request's Origin when it is one of the site's own origins, else None."""
+    origin = headers.get("Origin", "")
+    if not origin or normalise_origin(origin) != origin or origin not in site.origins:
+        return None
+    return origin
+
+
+def cors_headers(origin: str) -> list[tuple[str, str]]:
+    return [
+        ("Access-Control-Allow-Origin", origin),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Access-Control-Allow-Methods", "POST"),
+        ("Access-Control-Allow-Headers", "Content-Type"),
+        ("Access-Control-Max-Age", "600"),
+        ("Vary", "Origin"),
+        ("Cache-Control", "no-store"),
+    ]
+
+
+def language(site: SiteInfo, incoming: Incoming) -> str:
+    return language_of(
+        incoming.query.get("lang"),
+        incoming.cookies.get(LANG_COOKIE),
+        incoming.headers.get("Accept-Language"),
+        site.locale,
+    )
+
+
+def access(incoming: Incoming, site_slug: str) -> Answer:
+    site = site_or_404(site_slug)
+    origin = allowed_origin(site, incoming.headers)
+    if origin is None:
+        raise ORIGIN_REFUSED
+    cors = cors_headers(origin)
+    if incoming.method == "OPTIONS":
+        return Answer(204, headers=cors, site_slug=site.slug)
+    try:
+        answer = _answer(site, incoming, cors)
+    except Problem as problem:
+        answer = problem_answer(problem, cors)
+    answer.site_slug = site.slug
+    return answer
+
+
+def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> Answer:
+    if incoming.body is None:
+        raise TOO_LARGE
+    body = parse(EmbedAccessBody, load_json(incoming.body))
+    anonymous_id = cookies.anonymous_id_in(incoming.cookies)
+    new_anonymous = anonymous_id is None
+    if new_anonymous:
+        anonymous_id = cookies.new_anonymous_id()
+    decision, logged_in, _token = judge.decide(
+        site,
+        body.article.id,
+        body.article.class_,
+        body.record,
+        reader_token=cookies.reader_token_in(incoming.cookies, site),
+        anonymous_id=anonymous_id,
+    )
+    meter = decision.meter()
+    lang = language(site, incoming)
+    banner = wall = None
+    shows_banner = decision.reason in ("unlocked_now", "already_unlocked", "would_unlock") and meter["limit"]
+    if (decision.allowed and shows_banner) or not decision.allowed:
+        with force_locale(lang):
+            if decision.allowed:
+                left = meter["remaining"]
+                banner = ngettext("%(num)d free article left", "%(num)d free articles left", left)
+            else:
+                page = safe_next(site, body.url)
+                subscribe = safe_next(site, body.subscribe_url) or site.subscribe_url
+                wall = _wall(site, lang, decision, page, subscribe)
+    payload = {
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "state": decision.state,
+        "logged_in": logged_in,
+        "meter": meter,
+        "banner": banner,
+        "wall": wall,
+        "colour": site.colour,
+        "degraded": decision.degraded,
+    }
+    headers = [*cors, cookies.anonymous_id_header(anonymous_id)] if new_anonymous else cors
+    return json_answer(payload, headers=headers)
+
+
+def page_url(site: SiteInfo, page: str, lang: str, next_url: str | None) -> str:
+    """A reader page of meter, absolute, in this language, returning to `next_url`."""
+    query = {"next": next_url, "lang": lang} if next_url else {"lang": lang}
+    return f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{page}?{urlencode(query)}"
+
+
+def _wall(site: SiteInfo, lang: str, decision: Decision, page: str | None, subscribe: str | None) -> dict:
+    login = {"label": _("Log in"), "url": page_url(site, "login", lang, page), "kind": "login"}
+    if decision.reason == "registration_required":
+        return {
+            "kind": "register",
+            "title": _("Register to keep reading"),
+            "body": ngettext(
+                "Register for free and confirm your email to read %(num)d free article.",
+                "Register for free and confirm your email to read %(num)d free articles.",
+                site.policy.quota_verified,
+            ),
+            "actions": [
+                {"label": _("Register here"), "url": page_url(site, "register", lang, page), "kind": "register"},
+                login,
+            ],
+        }
+    if decision.reason == "verification_required":
+        return {
+            "kind": "verify",
+            "title": _("Confirm your email to keep reading"),
+            "body": _("We sent an activation link to your email. Open it to read more articles."),
+            "actions": [{"label": _("Resend now"), "url": None, "kind": "resend"}],
+        }
+    subscribe_action = {"label": _("Subscribe"), "url": subscribe or "#", "kind": "subscribe"}
+    if decision.reason == "subscription_required":
+        body = (
+            _("Subscribe to read %(section)s and every article.", section=site.premium_name)
+            if site.premium_name
+            else _("Subscribe to read every article.")
+        )
+        return {
+            "kind": "subscribe",
+            "title": _("This article is for subscribers"),
+            "body": body,
+            "actions": [subscribe_action, login],
+        }
+    return {
+        "kind": "quota",
+        "title": _("You have read all your free articles"),
+        "body": _(
+            "Subscribe to keep reading. Your free articles come back on %(date)s.",
+            date=format_date(decision.period_end, "long", locale=lang),
+        ),
+        "actions": [subscribe_action],
+    }
