@@ -58,7 +58,7 @@ clean:
 SOAK_SECONDS ?= 60
 soak: $(STAMP)
 	$(PY) -m tests.soak --seconds $(SOAK_SECONDS)
-# Issue 6: access check vs hello-world (wrk + gunicorn), Redis memory per reader, registration with a
+# The access check vs hello-world (wrk + gunicorn), Redis memory per reader, registration with a
 # slow SMTP server. Writes bench/results.json, bench/results.png, bench/memory.json, bench/mail.json.
 # wrk comes from Debian's packages (installed here when missing and root); matplotlib and py-spy from
 # requirements-bench.txt, which `make test` never installs.

@@ -1,1 +1,1 @@
-"""Benchmarks of issue 6: `make bench` (throughput and p99), `python -m bench.memory`, `python -m bench.mail`."""
+"""Benchmarks: `make bench` (throughput and p99), `python -m bench.memory`, `python -m bench.mail`."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 
 import jsonschema_rs
 from flask.testing import FlaskClient
@@ -24,15 +23,21 @@ def _path_template(rule: str) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
-@cache
-def _validator(status_ref: str):
-    document = {"$ref": status_ref, "components": spec()["components"]}
-    return jsonschema_rs.Draft202012Validator(document)
+_validators: dict[tuple[int, str], tuple[dict, object]] = {}
 
 
-def violation(method: str, rule: str, response: Response) -> str | None:
+def _validator(document: dict, status_ref: str):
+    key = (id(document), status_ref)
+    if key not in _validators:  # the document is kept with its validator, so its id is not reused
+        validator = jsonschema_rs.Draft202012Validator({"$ref": status_ref, "components": document["components"]})
+        _validators[key] = (document, validator)
+    return _validators[key][1]
+
+
+def violation(method: str, rule: str, response: Response, app=None) -> str | None:
     """Why this answer does not match the description (None when it does, or is not described)."""
-    path = spec()["paths"].get(_path_template(rule))
+    document = spec(app)
+    path = document["paths"].get(_path_template(rule))
     operation = (path or {}).get(method.lower())
     if operation is None:
         return None
@@ -50,11 +55,11 @@ def violation(method: str, rule: str, response: Response) -> str | None:
     if not mimetype.endswith("json"):
         return None
     try:
-        document = json.loads(response.get_data())
+        answer = json.loads(response.get_data())
     except ValueError:
         return f"{where}: not JSON"
     if "$ref" in schema:
-        errors = [str(e) for e in _validator(schema["$ref"]).iter_errors(document)]
+        errors = [str(e) for e in _validator(document, schema["$ref"]).iter_errors(answer)]
         if errors:
             return f"{where}: {'; '.join(errors)[:800]}"
     return None
@@ -75,6 +80,6 @@ class CheckedClient(FlaskClient):
                 )
             except HTTPException:
                 return response  # no route: nothing described
-            problem = violation(request.method, rule.rule, response)
+            problem = violation(request.method, rule.rule, response, self.application)
             assert problem is None, problem
         return response

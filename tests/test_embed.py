@@ -151,7 +151,8 @@ def test_embed_answers_are_described_in_openapi(app, client):
     assert (free["allowed"], free["banner"], free["wall"]) == (True, None, None)
     spec = client.get("/openapi.json").get_json()
     access = spec["paths"]["/embed/{site_slug}/access"]
-    assert access["post"]["security"] == [] and set(access) == {"parameters", "post", "options"}
+    assert access["post"]["security"] == [] and set(access) == {"post", "options"}
+    assert {p["name"] for p in access["post"]["parameters"]} == {"site_slug", "lang"}
     with app.test_request_context():
         wrong = Response(json.dumps({**free, "wall": {"kind": "nag", "actions": []}}), mimetype="application/json")
         assert "POST /embed/<site_slug>/access → 200" in openapi.violation("POST", "/embed/<site_slug>/access", wrong)

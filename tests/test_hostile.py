@@ -1,4 +1,4 @@
-"""More of the hostile-input catalogue (issue 5), built on tests/test_bad_input.py's World and Case.
+"""More of the hostile-input catalogue, built on tests/test_bad_input.py's World and Case.
 
 `MORE_CASES` is a table like `test_bad_input.CASES`, checked by the same function: the documented
 status and problem, and no trace left in the database. To add a case, append a `Case` (or use the

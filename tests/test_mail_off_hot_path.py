@@ -1,6 +1,6 @@
 """No request waits on SMTP: mail goes to the outbox in the request, and to SMTP only in the worker.
 
-Issue 6, goal 5: registration latency must not grow when the SMTP server is slow. Here that is
+Registration latency must not grow when the SMTP server is slow. Here that is
 asserted at the root: a request never opens an SMTP connection at all, and requests made while the
 worker is stuck in a 2-second SMTP exchange finish long before it does. `python -m bench.mail`
 measures the p50s.

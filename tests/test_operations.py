@@ -8,6 +8,7 @@ import re
 
 import pytest
 from flask import Response
+from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from meter import create_app
@@ -226,6 +227,7 @@ def test_openapi_describes_every_route_of_the_api(app, client):
     assert response.status_code == 200 and response.mimetype == "application/json"
     spec = response.get_json()
     assert spec["openapi"] == "3.1.0"
+    validate(spec)  # openapi-spec-validator: a valid OpenAPI 3.1 document
     described = {
         (path, method.upper()) for path, item in spec["paths"].items() for method in item if method != "parameters"
     }

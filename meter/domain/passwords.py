@@ -40,8 +40,3 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return ok and password_hash is not None
-
-
-def burn_time(password: str) -> None:
-    """Spend one hash's worth of time on a path that would otherwise answer faster."""
-    hash_password(password)

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-ARTICLE_CLASSES = ("free", "metered", "premium")
 CALENDAR_PERIODS = ("day", "week", "month", "year")
 _ROLLING = re.compile(r"^rolling:([1-9][0-9]{0,2})d$")
 

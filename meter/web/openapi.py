@@ -1,405 +1,201 @@
-"""`GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API (/v1, AMP, the embed, health, metrics).
+"""`GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API, generated from the views themselves.
 
-Request schemas come from the pydantic models the views validate with (meter/api/schemas.py), and
-response schemas from meter/api/responses.py, so the description is generated, not hand-written.
-With OPENAPI_VALIDATE_RESPONSES (on in TestConfig) every JSON answer is checked against it and any
-mismatch is recorded in app.extensions["openapi.violations"]; the suite fails on any.
+Each view says what it is where it is written: `@describe(summary, body=RequestModel, answers=…,
+errors=…)`. The request schemas are the pydantic models the views validate with (`schemas`), the
+answers' schemas the typed dicts the views return (`responses`); the paths, methods and path
+parameters are the app's own routes. A route without a description under /v1, /amp, /embed or the
+operations routes fails the suite (tests/test_operations.py), which also checks every answer it
+sees against this description, at the client.
 """
 
 from __future__ import annotations
 
 import json
-from functools import cache
-from typing import Any
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
-
-from meter.web import responses as out
-from meter.web import schemas as body
-from meter.web.api.readers import MAX_ID as MAX_READER_ID
-
-bp = Blueprint("openapi", __name__)
+from flask import Blueprint, Flask, Response, current_app
+from pydantic import BaseModel, TypeAdapter
 
 PROBLEM = "application/problem+json"
 REF = "#/components/schemas/{model}"
+DESCRIBED_PREFIXES = ("/v1/", "/amp/", "/embed/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+SKIPPED_METHODS = frozenset({"HEAD", "OPTIONS"})
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _ref(model: type[BaseModel]) -> dict:
-    return {"$ref": REF.format(model=model.__name__)}
+# --- what a view says about itself -----------------------------------------------------------------
 
 
-def _json(model: type[BaseModel], description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+@dataclass(frozen=True)
+class Answer:
+    """One described answer: a JSON type (a response typed dict), another media type, or no body."""
+
+    description: str
+    schema: type | None = None  # a typed dict of meter.web.responses, as application/json
+    media: str | None = None  # another media type (text/plain, text/javascript, …)
+    headers: dict[str, dict] = field(default_factory=dict)
+
+    def document(self, refs: set[type]) -> dict:
+        out: dict[str, Any] = {"description": self.description}
+        if self.schema is not None:
+            refs.add(self.schema)
+            media = self.media or "application/json"
+            out["content"] = {media: {"schema": {"$ref": REF.format(model=self.schema.__name__)}}}
+        elif self.media is not None:
+            out["content"] = {self.media: {"schema": {"type": "object" if self.media.endswith("json") else "string"}}}
+        if self.headers:
+            out["headers"] = self.headers
+        return out
 
 
-def _text(description: str, mimetype: str, schema: dict | None = None) -> dict:
-    return {"description": description, "content": {mimetype: {"schema": schema or {"type": "string"}}}}
+def problem(description: str) -> Answer:
+    from meter.web.responses import Problem
+
+    return Answer(description, Problem, PROBLEM)
 
 
-def _problem(description: str) -> dict:
-    return {"description": description, "content": {PROBLEM: {"schema": _ref(out.Problem)}}}
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    answers: dict[int, Answer]
+    body: type[BaseModel] | None = None
+    body_media: tuple[str, ...] = ("application/json",)
+    errors: dict[int, str] = field(default_factory=dict)
+    secured: bool = True  # the site's API key (else no security)
+    unavailable: bool = True  # may answer 503 (the database or Redis away)
+    params: dict[str, dict] = field(default_factory=dict)  # name → parameter object (path ones: schema overrides)
+    description: str | None = None
 
 
-COMMON_BODY_ERRORS = {
-    "400": _problem("Malformed JSON (`malformed-json`), or a bad or expired token."),
-    "401": _problem("Missing or wrong site API key (`unauthorized`)."),
-    "413": _problem("The body is larger than MAX_CONTENT_LENGTH."),
-    "422": _problem("Invalid fields (`validation-failed`), with `errors`: field → message."),
-}
-
-
-def _op(
+def describe(
     summary: str,
-    responses: dict,
-    request_model: type[BaseModel] | None = None,
-    errors: dict | None = None,
+    answers: dict[int, Answer],
+    *,
+    method: str = "*",
+    body: type[BaseModel] | None = None,
+    body_media: tuple[str, ...] = ("application/json",),
+    errors: dict[int, str] | None = None,
     secured: bool = True,
     unavailable: bool = True,
-    **extra: Any,
-) -> dict:
-    always = {"500": _problem("An unexpected error (`internal-error`); it was logged with the request id.")}
-    if unavailable:  # (False only for an answer that touches neither the database nor Redis)
-        always["503"] = _problem(
-            "The database or Redis is unreachable for this call; `Retry-After` says when to try again."
-        )
-    if secured:
-        always["429"] = _problem("Rate limited (`rate-limited`); `Retry-After` says when to try again.")
-    operation: dict[str, Any] = {"summary": summary, "responses": {**responses, **always, **(errors or {})}}
-    if request_model is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(request_model)}},
-        }
-    if not secured:
-        operation["security"] = []
-    operation.update(extra)
-    return operation
-
-
-def _reader_id_param() -> dict:
-    return {
-        "name": "reader_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_READER_ID},
-    }
-
-
-AMP_ERRORS = {
-    "400": _problem("Bad query (`rid` must be 8 to 128 of A-Za-z0-9_-)."),
-    "403": _problem("The Origin or `__amp_source_origin` is not one of the site's origins or an AMP cache."),
-    "404": _problem("Unknown site."),
-    "422": _problem("Bad article id or class (`validation-failed`)."),
-}
-
-
-def _amp_params() -> list[dict]:
-    def q(name: str, description: str, required: bool = False, schema: dict | None = None) -> dict:
-        return {
-            "name": name,
-            "in": "query",
-            "required": required,
-            "description": description,
-            "schema": schema or {"type": "string", "maxLength": 2048},
-        }
-
-    return [
-        {
-            "name": "site_slug",
-            "in": "path",
-            "required": True,
-            "description": "The site's slug (`{site}` in the contract).",
-            "schema": {"type": "string", "maxLength": 64},
-        },
-        q("rid", "AMP reader id: anonymous unless linked to a reader by a login.", True),
-        q("url", "The source URL of the AMP page.", True),
-        q("article", "Article id (defaults to the URL)."),
-        q("class", "Article class (defaults to metered).", schema={"enum": ["free", "metered", "premium"]}),
-    ]
-
-
-EMBED_CORS = (
-    "Called by meter.js from the site's own pages, on meter's origin, with credentials: the reader is found by "
-    "meter's cookies (the login cookie of the reader pages, or the anonymous id cookie `meter_anon` set here), "
-    "never an API key. CORS answers only an `Origin` that is one of the site's origins "
-    "(`Access-Control-Allow-Origin: <that origin>`, `Access-Control-Allow-Credentials: true`, `Vary: Origin`, "
-    "`Cache-Control: no-store`), on answers and refusals alike; any other Origin, or none, is refused with 403 "
-    "before anything is read or counted."
-)
-EMBED_ERRORS = {
-    "403": _problem("The Origin is missing or not one of the site's origins (`origin-refused`); no CORS headers."),
-    "404": _problem("Unknown site."),
-    "503": _problem("The database is unreachable; `Retry-After` says when to try again."),
-}
-
-
-def _embed_params() -> list[dict]:
-    return [
-        {
-            "name": "site_slug",
-            "in": "path",
-            "required": True,
-            "description": "The site's slug (`data-site` of the script tag).",
-            "schema": {"type": "string", "maxLength": 64},
-        },
-        {
-            "name": "lang",
-            "in": "query",
-            "required": False,
-            "description": "The reader's language for the wall, the banner and the messages (else the `lang` "
-            "cookie, Accept-Language, the site's locale).",
-            "schema": {"enum": ["id", "en"]},
-        },
-    ]
-
-
-def _embed_preflight(what: str) -> dict:
-    return _op(
-        f"CORS preflight for {what} (meter.js sends a simple request and needs none).",
-        {"204": {"description": "The site's origin: the CORS headers, no body."}},
-        errors=EMBED_ERRORS,
-        secured=False,
-        description=EMBED_CORS,
+    params: dict[str, dict] | None = None,
+    description: str | None = None,
+) -> Callable[[F], F]:
+    """Describe a view (for one of its methods, or all of them) in /openapi.json; the view is unchanged."""
+    operation = Operation(
+        summary, answers, body, body_media, errors or {}, secured, unavailable, params or {}, description
     )
 
+    def mark(view: F) -> F:
+        view.__dict__.setdefault("openapi", {})[method.lower()] = operation
+        return view
 
-def _paths() -> dict:
-    body_errors = COMMON_BODY_ERRORS
-    not_found = {"404": _problem("No such reader on this site (`reader-not-found`).")}
+    return mark
+
+
+def query(name: str, description: str, required: bool = False, schema: dict | None = None) -> dict:
     return {
-        "/v1/readers": {
-            "post": _op(
-                "Register a reader; the activation mail is queued (202 also for a taken address: no enumeration).",
-                {"202": _json(out.Accepted, "Activation mail queued.")},
-                body.RegisterBody,
-                body_errors,
-            )
-        },
-        "/v1/readers/resend-activation": {
-            "post": _op(
-                "Send the activation mail again (202 whether or not the address exists).",
-                {"202": _json(out.Accepted, "Accepted.")},
-                body.EmailBody,
-                {**body_errors, "429": _problem("Rate limited; see Retry-After.")},
-            )
-        },
-        "/v1/activations": {
-            "post": _op(
-                "Activate with the token of the link; the first click gets a reader token.",
-                {"200": _json(out.Activated, "The reader is verified.")},
-                body.ActivationBody,
-                body_errors,
-            )
-        },
-        "/v1/sessions": {
-            "post": _op(
-                "Log in.",
-                {"200": _json(out.LoggedIn, "A reader token and the reader.")},
-                body.LoginBody,
-                {**body_errors, "401": _problem("Wrong key (`unauthorized`) or credentials (`invalid-credentials`).")},
-            ),
-            "delete": _op(
-                "Log out: the token stops working everywhere.",
-                {"204": {"description": "Logged out."}},
-                body.LogoutBody,
-                body_errors,
-            ),
-        },
-        "/v1/password-resets": {
-            "post": _op(
-                "Ask for a password-reset mail (202 always).",
-                {"202": _json(out.ResetAccepted, "Accepted.")},
-                body.EmailBody,
-                body_errors,
-            )
-        },
-        "/v1/password-resets/confirm": {
-            "post": _op(
-                "Set a new password with the token of the mail; older reader tokens stop working.",
-                {"200": _json(out.ReaderToken, "A new reader token.")},
-                body.ResetConfirmBody,
-                body_errors,
-            )
-        },
-        "/v1/readers/me": {
-            "get": _op(
-                "The reader of X-Reader-Token, with this period's meter.",
-                {"200": _json(out.Me, "The reader.")},
-                errors={"401": _problem("Missing or wrong site key, or a bad, expired or revoked reader token.")},
-                parameters=[
-                    {
-                        "name": "X-Reader-Token",
-                        "in": "header",
-                        "required": True,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 4096},
-                    }
-                ],
-            )
-        },
-        "/v1/readers/{reader_id}/subscription": {
-            "parameters": [_reader_id_param()],
-            "put": _op(
-                "Set the subscription's end (the publisher's billing calls this).",
-                {"200": _json(out.ReaderOut, "The reader.")},
-                body.SubscriptionBody,
-                {**body_errors, **not_found},
-            ),
-            "delete": _op(
-                "End the subscription now.",
-                {"200": _json(out.ReaderOut, "The reader.")},
-                errors={"401": body_errors["401"], **not_found},
-            ),
-        },
-        "/v1/access": {
-            "post": _op(
-                "May this reader read this article? Always 200 when the question could be answered.",
-                {"200": _json(out.AccessAnswer, "The decision.")},
-                body.AccessBody,
-                body_errors,
-            )
-        },
-        "/amp/{site_slug}/authorization": {
-            "get": _op(
-                "AMP authorization (amp-access / amp-subscriptions): never counts; no personal data.",
-                {"200": _json(out.AmpAuthorization, "The grant; Cache-Control: no-store.")},
-                errors=AMP_ERRORS,
-                secured=False,
-                parameters=_amp_params(),
-            )
-        },
-        "/amp/{site_slug}/pingback": {
-            "post": _op(
-                "AMP pingback: counts the view.",
-                {
-                    "200": {"description": "Counted.", "content": {"application/json": {"schema": {"type": "object"}}}},
-                    "204": {"description": "Counted."},
-                },
-                errors=AMP_ERRORS,
-                secured=False,
-                parameters=_amp_params(),
-            )
-        },
-        "/embed/meter.js": {
-            "get": _op(
-                "The embed's script, for the publisher's article pages (`<script src=… data-site=…>`).",
-                {"200": _text("JavaScript; Cache-Control: public, max-age=300.", "text/javascript")},
-                secured=False,
-                unavailable=False,
-            )
-        },
-        "/embed/{site_slug}/access": {
-            "parameters": _embed_params(),
-            "post": _op(
-                "The access check for the reader of this browser (cookies, CORS; no API key). "
-                "Counts unless `record` is false; sets the `meter_anon` cookie on the first visit.",
-                {"200": _json(out.EmbedAccess, "The decision, the banner and the wall, with the CORS headers.")},
-                errors={
-                    **EMBED_ERRORS,
-                    "400": _problem("Malformed JSON or no body (`malformed-json`)."),
-                    "413": _problem("The body is larger than MAX_CONTENT_LENGTH."),
-                    "422": _problem(
-                        "No article object, a bad article id or class, or a record that is not a "
-                        "boolean (`validation-failed`), with `errors`."
-                    ),
-                },
-                secured=False,
-                description=EMBED_CORS + " The body is JSON, sent as text/plain (a CORS simple request).",
-                requestBody={
-                    "required": True,
-                    "content": {
-                        media: {"schema": _ref(body.EmbedAccessBody)} for media in ("text/plain", "application/json")
-                    },
-                },
-            ),
-            "options": _embed_preflight("the access check"),
-        },
-        "/embed/{site_slug}/resend": {
-            "parameters": _embed_params(),
-            "post": _op(
-                "Send the activation mail again to the logged-in reader of this browser (cookies, CORS; no API key); "
-                "once a minute per address. The body is ignored.",
-                {
-                    "200": _json(out.EmbedResendSent, "Sent (nothing is sent to a verified reader)."),
-                    "429": {
-                        **_json(out.EmbedResendWait, "The cool-down; `Retry-After` says how many seconds are left."),
-                        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
-                    },
-                },
-                errors={
-                    **EMBED_ERRORS,
-                    "401": _problem("No live login cookie (`unauthorized`); with the CORS headers."),
-                },
-                secured=False,
-                description=EMBED_CORS,
-            ),
-            "options": _embed_preflight("the resend button"),
-        },
-        "/healthz": {"get": _op("Liveness: the process is up.", {"200": _json(out.Health, "Up.")}, secured=False)},
-        "/readyz": {
-            "get": _op(
-                "Readiness: the database and Redis answer.",
-                {"200": _json(out.Ready, "Ready."), "503": _problem("The database or Redis is unreachable.")},
-                secured=False,
-            )
-        },
-        "/metrics": {
-            "get": _op(
-                "Prometheus metrics (text exposition format); see docs/operations.md.",
-                {
-                    "200": _text("Metrics.", "text/plain"),
-                    "401": _problem("METRICS_TOKEN is set and the request does not carry it as a Bearer token."),
-                },
-                secured=False,
-            )
-        },
-        "/openapi.json": {
-            "get": _op(
-                "This description.",
-                {"200": _text("OpenAPI 3.1.", "application/json", {"type": "object"})},
-                secured=False,
-            )
-        },
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema or {"type": "string", "maxLength": 2048},
     }
 
 
-REQUEST_MODELS = (
-    body.RegisterBody,
-    body.EmailBody,
-    body.ActivationBody,
-    body.LoginBody,
-    body.LogoutBody,
-    body.ResetConfirmBody,
-    body.SubscriptionBody,
-    body.AccessBody,
-    body.EmbedAccessBody,
-)
-RESPONSE_MODELS = (
-    out.Problem,
-    out.Accepted,
-    out.ResetAccepted,
-    out.ReaderOut,
-    out.Activated,
-    out.LoggedIn,
-    out.ReaderToken,
-    out.Me,
-    out.AccessAnswer,
-    out.Health,
-    out.Ready,
-    out.AmpAuthorization,
-    out.EmbedAccess,
-    out.EmbedResendSent,
-    out.EmbedResendWait,
-)
+BODY_ERRORS = {
+    400: "Malformed JSON (`malformed-json`).",
+    413: "The body is larger than MAX_CONTENT_LENGTH (`payload-too-large`).",
+    422: "Invalid fields (`validation-failed`), with `errors`: field → message.",
+}
+SITE_SLUG = {"type": "string", "maxLength": 64, "description": "The site's slug."}
 
 
-@cache
-def spec() -> dict:
-    """The whole description (built once per process)."""
-    _, requests = models_json_schema([(m, "validation") for m in REQUEST_MODELS], by_alias=True, ref_template=REF)
-    _, responses = models_json_schema([(m, "serialization") for m in RESPONSE_MODELS], by_alias=True, ref_template=REF)
-    schemas = {**requests.get("$defs", {}), **responses.get("$defs", {})}
+# --- the document ---------------------------------------------------------------------------------
+
+
+def _path_template(rule: str) -> str:
+    """Flask's `/v1/readers/<int:reader_id>/subscription` → OpenAPI's `/v1/readers/{reader_id}/subscription`."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _path_params(rule: str, overrides: dict[str, dict]) -> list[dict]:
+    found = []
+    for converter, name in re.findall(r"<(?:([^:<>]+):)?([^<>]+)>", rule):
+        schema = {"type": "integer", "minimum": 1} if converter == "int" else dict(SITE_SLUG)
+        description = schema.pop("description", None)
+        parameter = {"name": name, "in": "path", "required": True, "schema": schema}
+        if description:
+            parameter["description"] = description
+        parameter.update(overrides.get(name, {}))
+        found.append(parameter)
+    return found
+
+
+def _operation(op: Operation, rule: str, refs: set[type], models: set[type[BaseModel]]) -> dict:
+    answers = {status: answer.document(refs) for status, answer in op.answers.items()}
+    always: dict[int, Answer] = {
+        500: problem("An unexpected error (`internal-error`); it was logged with the request id."),
+        414: Answer("The request line is too long: the server refuses it before meter sees it.", media="text/html"),
+    }
+    if op.unavailable:
+        always[503] = problem("The database or Redis is unreachable for this call; `Retry-After` says when.")
+    if op.secured:
+        always[401] = problem("Missing or wrong site API key (`unauthorized`).")
+        always[429] = problem("Rate limited (`rate-limited`); `Retry-After` says when to try again.")
+    if op.body is not None:
+        always.update({status: problem(text) for status, text in BODY_ERRORS.items()})
+    always.update({status: problem(text) for status, text in op.errors.items()})
+    for status, answer in always.items():
+        answers.setdefault(status, answer.document(refs))
+    document: dict[str, Any] = {
+        "summary": op.summary,
+        "responses": {str(status): answers[status] for status in sorted(answers)},
+    }
+    if op.description:
+        document["description"] = op.description
+    parameters = _path_params(rule, op.params) + [p for p in op.params.values() if p.get("in") not in (None, "path")]
+    if parameters:
+        document["parameters"] = parameters
+    if op.body is not None:
+        models.add(op.body)
+        schema = {"$ref": REF.format(model=op.body.__name__)}
+        document["requestBody"] = {"required": True, "content": {media: {"schema": schema} for media in op.body_media}}
+    if not op.secured:
+        document["security"] = []
+    return document
+
+
+def build(app: Flask) -> dict:
+    """The whole description of `app`'s routes under DESCRIBED_PREFIXES."""
+    paths: dict[str, dict] = {}
+    refs: set[type] = set()
+    models: set[type[BaseModel]] = set()
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith(DESCRIBED_PREFIXES):
+            continue
+        described = getattr(app.view_functions[rule.endpoint], "openapi", {})
+        for method in sorted(rule.methods or ()):
+            op = described.get(method.lower()) or (described.get("*") if method not in SKIPPED_METHODS else None)
+            if op is not None:
+                paths.setdefault(_path_template(rule.rule), {})[method.lower()] = _operation(
+                    op, rule.rule, refs, models
+                )
+    schemas: dict[str, Any] = {}
+    ordered_models = sorted(models, key=lambda m: m.__name__)
+    if ordered_models:
+        from pydantic.json_schema import models_json_schema
+
+        _, found = models_json_schema([(m, "validation") for m in ordered_models], by_alias=True, ref_template=REF)
+        schemas.update(found.get("$defs", {}))
+    ordered_refs = sorted(refs, key=lambda t: t.__name__)
+    _, found = TypeAdapter.json_schemas(
+        [(t, "serialization", TypeAdapter(t)) for t in ordered_refs], by_alias=True, ref_template=REF
+    )
+    schemas.update(found.get("$defs", {}))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -409,9 +205,9 @@ def spec() -> dict:
         },
         "servers": [{"url": "/"}],
         "security": [{"siteKey": []}],
-        "paths": _paths(),
+        "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {
                 "siteKey": {"type": "http", "scheme": "bearer", "description": "The site's API key (mk_…)."}
             },
@@ -419,6 +215,19 @@ def spec() -> dict:
     }
 
 
+def spec(app: Flask | None = None) -> dict:
+    """The description of `app` (the current app by default), built once per app."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    document = app.extensions.get("openapi.spec")
+    if document is None:
+        document = app.extensions["openapi.spec"] = build(app)
+    return document
+
+
+bp = Blueprint("openapi", __name__)
+
+
+@describe("This description.", {200: Answer("OpenAPI 3.1.", media="application/json")}, secured=False)
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     return Response(json.dumps(spec()), mimetype="application/json")

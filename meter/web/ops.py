@@ -20,17 +20,25 @@ from meter.infra import mail, metrics, signals
 from meter.infra.db import db
 from meter.infra.models import Site
 from meter.infra.redis_conn import RedisUnavailable, conn
+from meter.web import responses as out
+from meter.web.openapi import Answer, describe, problem
 from meter.web.problems import Problem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
 
 
+@describe("Liveness: the process is up.", {200: Answer("Up.", out.Health)}, secured=False, unavailable=False)
 @bp.get("/healthz")
 def healthz():
-    return {"status": "ok"}
+    return out.Health(status="ok")
 
 
+@describe(
+    "Readiness: the database and Redis answer.",
+    {200: Answer("Ready.", out.Ready), 503: problem("The database or Redis is unreachable.")},
+    secured=False,
+)
 @bp.get("/readyz")
 def readyz():
     checks = {"database": "ok", "redis": "ok"}
@@ -48,7 +56,7 @@ def readyz():
     if any(v != "ok" for v in checks.values()):
         failed = ", ".join(k for k, v in checks.items() if v != "ok")
         raise Problem(503, "not-ready", "Not ready", f"Unreachable: {failed}.")
-    return {"status": "ready", "checks": checks}
+    return out.Ready(status="ready", checks=checks)
 
 
 class OutboxCollector(Collector):
@@ -89,6 +97,14 @@ def _scraper_allowed() -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+@describe(
+    "Prometheus metrics (text exposition format); see docs/operations.md.",
+    {
+        200: Answer("Metrics.", media="text/plain"),
+        401: problem("METRICS_TOKEN is set and the request does not carry it as a Bearer token."),
+    },
+    secured=False,
+)
 @bp.get("/metrics")
 def prometheus() -> Response:
     if not _scraper_allowed():

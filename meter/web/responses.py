@@ -1,14 +1,20 @@
-"""Answers of the /v1 API (and the health, metrics, AMP and embed routes), as pydantic models.
+"""The JSON answers of meter's HTTP API, as the views build them: typed dicts, described in /openapi.json.
 
-The views still build plain dicts; these models exist to describe them in `/openapi.json`, and the
-test suite checks every JSON answer it sees against that description, so they cannot drift apart.
+A view returns one of these (a plain dict at run time, so the access check pays nothing for it);
+`meter.web.openapi` generates each answer's JSON schema from the same class, and the test suite
+checks every answer it sees against that schema. One description, used by both.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import (
+    Annotated,
+    Literal,
+    NotRequired,  # pydantic reads typing.TypedDict only on Python 3.12+
+)
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+from typing_extensions import TypedDict
 
 Reason = Literal[
     "free_content",
@@ -24,55 +30,54 @@ Reason = Literal[
     "degraded_deny",
 ]
 State = Literal["registered", "verified", "subscriber"]
+Judged = Literal["anonymous", "registered", "verified", "subscriber"]
 
 
-class Answer(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Problem(Answer):
+class Problem(TypedDict):
     """RFC 9457 problem details (application/problem+json)."""
 
-    type: str = Field(description="A URI ending in /problems/<name>, such as .../problems/token-expired.")
+    type: Annotated[str, Field(description="A URI ending in /problems/<name>, such as .../problems/token-expired.")]
     title: str
-    status: int = Field(ge=100, le=599)
+    status: Annotated[int, Field(ge=100, le=599)]
     detail: str
-    errors: dict[str, str] | None = Field(None, description="On 422: field → message.")
+    errors: NotRequired[Annotated[dict[str, str], Field(description="On 422: field → message.")]]
 
 
-class Accepted(Answer):
+class Accepted(TypedDict):
     status: Literal["activation_sent"]
 
 
-class ResetAccepted(Answer):
+class ResetAccepted(TypedDict):
     status: Literal["reset_sent"]
 
 
-class ReaderOut(Answer):
+class ReaderOut(TypedDict):
     reader_id: int
     email: str
     state: State
     locale: Literal["id", "en"]
-    subscription_until: str | None = Field(description="ISO-8601 in UTC, or null.")
+    subscription_until: Annotated[str | None, Field(description="ISO-8601 in UTC, or null.")]
 
 
-class Activated(Answer):
+class Activated(TypedDict):
     reader_id: int
     state: State
-    reader_token: str | None = Field(None, description="Only for the click that activated the account.")
-    next: str | None = Field(None, description="Where the activation page returns to, when registration gave one.")
+    reader_token: NotRequired[Annotated[str, Field(description="Only for the click that activated the account.")]]
+    next: NotRequired[
+        Annotated[str, Field(description="Where the activation page returns to, when registration gave one.")]
+    ]
 
 
-class LoggedIn(Answer):
+class LoggedIn(TypedDict):
     reader_token: str
     reader: ReaderOut
 
 
-class ReaderToken(Answer):
+class ReaderToken(TypedDict):
     reader_token: str
 
 
-class MeterSummary(Answer):
+class MeterSummary(TypedDict):
     used: int
     limit: int
     remaining: int
@@ -85,19 +90,19 @@ class Me(ReaderOut):
     meter: MeterSummary
 
 
-class AccessMeter(Answer):
+class AccessMeter(TypedDict):
     used: int
     limit: int
     remaining: int
-    period_end: str = Field(description="When the next article frees up (ISO-8601 with offset).")
+    period_end: Annotated[str, Field(description="When the next article frees up (ISO-8601 with offset).")]
 
 
-class AccessReader(Answer):
-    state: Literal["anonymous", "registered", "verified", "subscriber"]
+class AccessReader(TypedDict):
+    state: Judged
     token: Literal["valid", "expired", "invalid", "revoked", "none"]
 
 
-class AccessAnswer(Answer):
+class AccessAnswer(TypedDict):
     allowed: bool
     reason: Reason
     reader: AccessReader
@@ -105,111 +110,116 @@ class AccessAnswer(Answer):
     degraded: bool
 
 
-class Health(Answer):
+class Health(TypedDict):
     status: Literal["ok"]
 
 
-class Ready(Answer):
+class Ready(TypedDict):
     status: Literal["ready"]
     checks: dict[str, Literal["ok", "unreachable"]]
 
 
-class AmpData(Answer):
+class AmpData(TypedDict):
     articlesRead: int  # amp-subscriptions names these fields
     articlesLeft: int
     articleLimit: int
     isLoggedIn: bool
 
 
-class AmpAuthorization(Answer):
+class AmpAuthorization(TypedDict):
     """amp-access / amp-subscriptions authorization answer (no personal data, under 500 bytes)."""
 
     granted: bool
-    grantReason: Literal["SUBSCRIBER", "METERING", "FREE"] | None = None
-    data: AmpData | None = None
-    access: bool | None = None  # amp-access's own field, the same as granted
-    reason: str | None = None  # meter's reason, as in the access check
-    subscriber: bool | None = None
+    grantReason: Literal["SUBSCRIBER", "METERING", "FREE"] | None
+    data: AmpData
+    access: Annotated[bool, Field(description="amp-access's own field, the same as granted.")]
+    reason: Annotated[Reason, Field(description="meter's reason, as in the access check.")]
+    subscriber: bool
 
 
 # --- the embed's browser endpoints (/embed/<site>/access and /resend) -----------------------------
 
 
-class _Action(Answer):
-    label: str = Field(description="The button's text, in the reader's language.")
-
-
-class RegisterAction(_Action):
+class RegisterAction(TypedDict):
     kind: Literal["register"]
-    url: str = Field(description="meter's register page, returning to the article.")
+    label: Annotated[str, Field(description="The button's text, in the reader's language.")]
+    url: Annotated[str, Field(description="meter's register page, returning to the article.")]
 
 
-class LoginAction(_Action):
+class LoginAction(TypedDict):
     kind: Literal["login"]
-    url: str = Field(description="meter's login page, returning to the article.")
+    label: str
+    url: Annotated[str, Field(description="meter's login page, returning to the article.")]
 
 
-class SubscribeAction(_Action):
+class SubscribeAction(TypedDict):
     kind: Literal["subscribe"]
-    url: str = Field(description='The subscribe_url asked for or the site\'s, "#" when the site has none.')
+    label: str
+    url: Annotated[str, Field(description='The subscribe_url asked for or the site\'s, "#" when the site has none.')]
 
 
-class ResendAction(_Action):
+class ResendAction(TypedDict):
     kind: Literal["resend"]
-    url: None = Field(description="The script POSTs to /embed/{site_slug}/resend instead.")
+    label: str
+    url: Annotated[None, Field(description="The script POSTs to /embed/{site_slug}/resend instead.")]
 
 
-class _Wall(Answer):
-    title: str = Field(description="In the reader's language, as the body and the labels.")
-    body: str
-
-
-class RegisterWall(_Wall):
+class RegisterWall(TypedDict):
     kind: Literal["register"]
+    title: Annotated[str, Field(description="In the reader's language, as the body and the labels.")]
+    body: str
     actions: tuple[RegisterAction, LoginAction]
 
 
-class VerifyWall(_Wall):
+class VerifyWall(TypedDict):
     kind: Literal["verify"]
+    title: str
+    body: str
     actions: tuple[ResendAction]
 
 
-class SubscribeWall(_Wall):
+class SubscribeWall(TypedDict):
     kind: Literal["subscribe"]
+    title: str
+    body: str
     actions: tuple[SubscribeAction, LoginAction]
 
 
-class QuotaWall(_Wall):
+class QuotaWall(TypedDict):
     """The quota is used up (or Redis is away and the answer is degraded_deny): the body says when it comes back."""
 
     kind: Literal["quota"]
+    title: str
+    body: str
     actions: tuple[SubscribeAction]
 
 
 Wall = Annotated[RegisterWall | VerifyWall | SubscribeWall | QuotaWall, Field(discriminator="kind")]
 
 
-class EmbedAccess(Answer):
+class EmbedAccess(TypedDict):
     """The embed's access answer: the decision, the banner to show when it is allowed, the wall when not."""
 
     allowed: bool
     reason: Reason
-    state: Literal["anonymous", "registered", "verified", "subscriber"]
-    logged_in: bool = Field(description="Judged as the reader of meter's login cookie (else as the anonymous id).")
+    state: Judged
+    logged_in: Annotated[
+        bool, Field(description="Judged as the reader of meter's login cookie (else the anonymous id).")
+    ]
     meter: AccessMeter
-    banner: str | None = Field(description='"N free articles left" after a metered read, else null.')
-    wall: Wall | None = Field(description="Null when allowed.")
-    colour: str = Field(description="The site's accent colour (CSS), for the wall.")
+    banner: Annotated[str | None, Field(description='"N free articles left" after a metered read, else null.')]
+    wall: Annotated[Wall | None, Field(description="Null when allowed.")]
+    colour: Annotated[str, Field(description="The site's accent colour (CSS), for the wall.")]
     degraded: bool
 
 
-class EmbedResendSent(Answer):
+class EmbedResendSent(TypedDict):
     status: Literal["sent"]
-    retry_after: int = Field(ge=1, description="Seconds before the button may ask again.")
+    retry_after: Annotated[int, Field(ge=1, description="Seconds before the button may ask again.")]
     message: str
 
 
-class EmbedResendWait(Answer):
+class EmbedResendWait(TypedDict):
     status: Literal["wait"]
-    retry_after: int = Field(ge=1, description="Seconds left of the cool-down (also in Retry-After).")
+    retry_after: Annotated[int, Field(ge=1, description="Seconds left of the cool-down (also in Retry-After).")]
     message: str

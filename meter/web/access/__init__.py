@@ -39,6 +39,7 @@ def _view(route: Route):
         return respond(route, params)
 
     view.__name__ = route.endpoint
+    view.openapi = getattr(route.handler, "openapi", {})  # type: ignore[attr-defined]  (its description)
     return view
 
 

@@ -21,14 +21,34 @@ from meter.domain import judge
 from meter.domain.identifiers import is_anonymous_id
 from meter.domain.sites import SiteInfo, normalise_origin
 from meter.web import cookies
+from meter.web import responses as out
 from meter.web.access.embed import site_or_404
 from meter.web.access.exchange import Answer, Incoming, json_answer
+from meter.web.openapi import Answer as OpenAnswer
+from meter.web.openapi import describe, query
 from meter.web.problems import Problem
 from meter.web.validation import article
 
 AMP_CACHES = ("cdn.ampproject.org", "bing-amp.com")
 GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE"}
 PREFLIGHT = ("Access-Control-Allow-Methods", "GET, POST")
+
+
+ERRORS = {
+    400: "Bad query (`rid` must be 8 to 128 of A-Za-z0-9_-).",
+    403: "The Origin is not one of the site's origins or their AMP cache subdomains, or `__amp_source_origin` "
+    "is missing on a CORS request or is not one of the site's origins.",
+    404: "Unknown site.",
+    422: "Bad article id or class (`validation-failed`).",
+}
+PARAMS = {
+    "site_slug": {"description": "The site's slug (`{site}` in the contract)."},
+    "rid": query("rid", "AMP reader id: anonymous unless linked to a reader by a login.", True),
+    "url": query("url", "The source URL of the AMP page.", True),
+    "article": query("article", "Article id (defaults to the URL)."),
+    "class": query("class", "Article class (defaults to metered).", schema={"enum": ["free", "metered", "premium"]}),
+    "__amp_source_origin": query("__amp_source_origin", "The AMP page's origin; required on CORS requests."),
+}
 
 
 def _refused(detail: str) -> Problem:
@@ -102,6 +122,13 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
     )
 
 
+@describe(
+    "AMP authorization (amp-access / amp-subscriptions): never counts; no personal data.",
+    {200: OpenAnswer("The grant; Cache-Control: no-store.", out.AmpAuthorization)},
+    errors=ERRORS,
+    secured=False,
+    params=PARAMS,
+)
 def authorization(incoming: Incoming, site_slug: str) -> Answer:
     site = site_or_404(site_slug)
     headers = cors_headers(site, incoming)
@@ -111,25 +138,26 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
     granted = decision.allowed
     meter = decision.meter()
     answer = json_answer(
-        {
-            "granted": granted,
-            "grantReason": (GRANT.get(decision.reason, "METERING") if granted else None),
-            "data": {
-                "articlesRead": meter["used"],
-                "articlesLeft": meter["remaining"],
-                "articleLimit": meter["limit"],
-                "isLoggedIn": logged_in,
-            },
-            "access": granted,
-            "reason": decision.reason,
-            "subscriber": decision.reason == "subscriber",
-        },
+        out.AmpAuthorization(
+            granted=granted,
+            grantReason=(GRANT.get(decision.reason, "METERING") if granted else None),
+            data=out.AmpData(
+                articlesRead=meter["used"],
+                articlesLeft=meter["remaining"],
+                articleLimit=meter["limit"],
+                isLoggedIn=logged_in,
+            ),
+            access=granted,
+            reason=decision.reason,
+            subscriber=decision.reason == "subscriber",
+        ),
         headers=headers,
     )
     answer.site_slug = site.slug
     return answer
 
 
+@describe("AMP pingback: counts the view.", {204: OpenAnswer("Counted.")}, errors=ERRORS, secured=False, params=PARAMS)
 def pingback(incoming: Incoming, site_slug: str) -> Answer:
     site = site_or_404(site_slug)
     headers = cors_headers(site, incoming)

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from meter.domain import judge
 from meter.web import auth, ratelimit
+from meter.web import responses as out
 from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer
+from meter.web.openapi import Answer as OpenAnswer
+from meter.web.openapi import describe
 from meter.web.problems import Problem
 from meter.web.schemas import AccessBody
 from meter.web.validation import load_json, parse
 
 
+@describe(
+    "May this reader read this article? Always 200 when the question could be answered.",
+    {200: OpenAnswer("The decision.", out.AccessAnswer)},
+    body=AccessBody,
+)
 def access(incoming: Incoming) -> Answer:
     site = auth.site_or_401(incoming.headers.get("Authorization", ""))
     wait = ratelimit.access_ip_wait(incoming.remote_addr)
@@ -38,13 +46,13 @@ def access(incoming: Incoming) -> Answer:
         anonymous_id=body.anonymous_id,
     )
     answer = json_answer(
-        {
-            "allowed": decision.allowed,
-            "reason": decision.reason,
-            "reader": {"state": decision.state, "token": token_status},
-            "meter": decision.meter(),
-            "degraded": decision.degraded,
-        }
+        out.AccessAnswer(
+            allowed=decision.allowed,
+            reason=decision.reason,
+            reader=out.AccessReader(state=decision.state, token=token_status),
+            meter=decision.meter(),
+            degraded=decision.degraded,
+        )
     )
     answer.site_slug = site.slug
     return answer

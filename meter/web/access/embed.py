@@ -10,7 +10,7 @@ holds no strings. meter.js asks with `record: false` while the page is prerender
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlencode
 
 from babel.dates import format_date
@@ -23,14 +23,51 @@ from meter.domain.accounts.common import safe_next
 from meter.domain.metering import Decision
 from meter.domain.sites import SiteInfo, info_by_slug, normalise_origin
 from meter.web import cookies
+from meter.web import responses as out
 from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer, problem_answer
 from meter.web.i18n import LANG_COOKIE, language_of
+from meter.web.openapi import Answer as OpenAnswer
+from meter.web.openapi import describe, query
 from meter.web.problems import Problem
 from meter.web.schemas import EmbedAccessBody
 from meter.web.validation import load_json, parse
 
 ORIGIN_REFUSED = Problem(403, "origin-refused", "Origin refused", "Only the site's own pages may ask.")
 NO_SITE = Problem(404, "not-found", "Not Found", "No such site.")
+
+CORS_DESCRIPTION = (
+    "Called by meter.js from the site's own pages, on meter's origin, with credentials: the reader is found by "
+    "meter's cookies (the login cookie of the reader pages, or the anonymous id cookie `meter_anon` set here), "
+    "never an API key. CORS answers only an `Origin` that is one of the site's origins "
+    "(`Access-Control-Allow-Origin: <that origin>`, `Access-Control-Allow-Credentials: true`, `Vary: Origin`, "
+    "`Cache-Control: no-store`), on answers and refusals alike; any other Origin, or none, is refused with 403 "
+    "before anything is read or counted."
+)
+ERRORS = {
+    403: "The Origin is missing or not one of the site's origins (`origin-refused`); no CORS headers.",
+    404: "Unknown site.",
+}
+PARAMS = {
+    "site_slug": {"description": "The site's slug (`data-site` of the script tag)."},
+    "lang": query(
+        "lang",
+        "The reader's language for the wall, the banner and the messages (else the `lang` cookie, "
+        "Accept-Language, the site's locale).",
+        schema={"enum": ["id", "en"]},
+    ),
+}
+
+
+def describe_preflight(what: str) -> Callable:
+    return describe(
+        f"CORS preflight for {what} (meter.js sends a simple request and needs none).",
+        {204: OpenAnswer("The site's origin: the CORS headers, no body.")},
+        method="options",
+        errors=ERRORS,
+        secured=False,
+        params=PARAMS,
+        description=CORS_DESCRIPTION,
+    )
 
 
 def site_or_404(slug: str) -> SiteInfo:
@@ -69,6 +106,19 @@ def language(site: SiteInfo, incoming: Incoming) -> str:
     )
 
 
+@describe(
+    "The access check for the reader of this browser (cookies, CORS; no API key). "
+    "Counts unless `record` is false; sets the `meter_anon` cookie on the first visit.",
+    {200: OpenAnswer("The decision, the banner and the wall, with the CORS headers.", out.EmbedAccess)},
+    method="post",
+    body=EmbedAccessBody,
+    body_media=("text/plain", "application/json"),
+    errors=ERRORS,
+    secured=False,
+    params=PARAMS,
+    description=CORS_DESCRIPTION + " The body is JSON, sent as text/plain (a CORS simple request).",
+)
+@describe_preflight("the access check")
 def access(incoming: Incoming, site_slug: str) -> Answer:
     site = site_or_404(site_slug)
     origin = allowed_origin(site, incoming.headers)
@@ -114,17 +164,17 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
                 page = safe_next(site, body.url)
                 subscribe = safe_next(site, body.subscribe_url) or site.subscribe_url
                 wall = _wall(site, lang, decision, page, subscribe)
-    payload = {
-        "allowed": decision.allowed,
-        "reason": decision.reason,
-        "state": decision.state,
-        "logged_in": logged_in,
-        "meter": meter,
-        "banner": banner,
-        "wall": wall,
-        "colour": site.colour,
-        "degraded": decision.degraded,
-    }
+    payload = out.EmbedAccess(
+        allowed=decision.allowed,
+        reason=decision.reason,
+        state=decision.state,
+        logged_in=logged_in,
+        meter=meter,
+        banner=banner,
+        wall=wall,
+        colour=site.colour,
+        degraded=decision.degraded,
+    )
     headers = [*cors, cookies.anonymous_id_header(anonymous_id)] if new_anonymous else cors
     return json_answer(payload, headers=headers)
 

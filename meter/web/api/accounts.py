@@ -7,13 +7,15 @@ from flask import g
 from meter.domain import passwords, tokens
 from meter.domain.accounts import confirm, recover, register, sessions
 from meter.web import ratelimit
+from meter.web import responses as out
 from meter.web.api import bp
 from meter.web.api.readers import reader_json
+from meter.web.openapi import Answer, describe
 from meter.web.problems import Problem
 from meter.web.schemas import ActivationBody, EmailBody, LoginBody, LogoutBody, RegisterBody, ResetConfirmBody
 from meter.web.validation import parse
 
-ACCEPTED = ({"status": "activation_sent"}, 202)
+ACCEPTED = (out.Accepted(status="activation_sent"), 202)
 
 
 def token_problem(exc: tokens.TokenError) -> Problem:
@@ -22,6 +24,11 @@ def token_problem(exc: tokens.TokenError) -> Problem:
     return Problem(400, "token-invalid", "Token invalid", "This link is not valid or was already used.")
 
 
+@describe(
+    "Register a reader; the activation mail is queued (202 also for a taken address: no enumeration).",
+    {202: Answer("Activation mail queued.", out.Accepted)},
+    body=RegisterBody,
+)
 @bp.post("/readers")
 @ratelimit.register_ip
 def create_reader():
@@ -33,6 +40,11 @@ def create_reader():
     return ACCEPTED
 
 
+@describe(
+    "Send the activation mail again (202 whether or not the address exists).",
+    {202: Answer("Accepted.", out.Accepted)},
+    body=EmailBody,
+)
 @bp.post("/readers/resend-activation")
 @ratelimit.resend_email
 def resend_activation():
@@ -41,6 +53,12 @@ def resend_activation():
     return ACCEPTED
 
 
+@describe(
+    "Activate with the token of the link; the first click gets a reader token.",
+    {200: Answer("The reader is verified.", out.Activated)},
+    body=ActivationBody,
+    errors={400: "Malformed JSON, or an expired (`token-expired`) or bad (`token-invalid`) token."},
+)
 @bp.post("/activations")
 def activate():
     body = parse(ActivationBody)
@@ -48,7 +66,7 @@ def activate():
         result = confirm.activate(g.site, body.token, body.anonymous_id)
     except tokens.TokenError as exc:
         raise token_problem(exc) from None
-    answer = {"reader_id": result.reader.id, "state": result.reader.state}
+    answer = out.Activated(reader_id=result.reader.id, state=result.reader.state)
     if result.reader_token:
         answer["reader_token"] = result.reader_token
     if result.next_url:
@@ -56,6 +74,12 @@ def activate():
     return answer
 
 
+@describe(
+    "Log in.",
+    {200: Answer("A reader token and the reader.", out.LoggedIn)},
+    body=LoginBody,
+    errors={401: "Wrong key (`unauthorized`) or credentials (`invalid-credentials`)."},
+)
 @bp.post("/sessions")
 @ratelimit.login_fail_ip
 @ratelimit.login_fail_account
@@ -65,9 +89,15 @@ def login():
     if result is None:
         raise Problem(401, "invalid-credentials", "Invalid credentials", "The email or password is not correct.")
     token, reader = result
-    return {"reader_token": token, "reader": reader_json(reader)}
+    return out.LoggedIn(reader_token=token, reader=reader_json(reader))
 
 
+@describe(
+    "Log out: the token stops working everywhere.",
+    {204: Answer("Logged out.")},
+    body=LogoutBody,
+    errors={400: "Malformed JSON, or not a reader token of this site (`token-invalid`)."},
+)
 @bp.delete("/sessions")
 def logout():
     body = parse(LogoutBody)
@@ -76,15 +106,22 @@ def logout():
     return "", 204
 
 
+@describe("Ask for a password-reset mail (202 always).", {202: Answer("Accepted.", out.ResetAccepted)}, body=EmailBody)
 @bp.post("/password-resets")
 @ratelimit.reset_ip
 @ratelimit.reset_email
 def request_reset():
     body = parse(EmailBody)
     recover.request_reset(g.site, body.email)
-    return {"status": "reset_sent"}, 202
+    return out.ResetAccepted(status="reset_sent"), 202
 
 
+@describe(
+    "Set a new password with the token of the mail; older reader tokens stop working.",
+    {200: Answer("A new reader token.", out.ReaderToken)},
+    body=ResetConfirmBody,
+    errors={400: "Malformed JSON, or an expired (`token-expired`) or bad (`token-invalid`) token."},
+)
 @bp.post("/password-resets/confirm")
 def confirm_reset():
     body = parse(ResetConfirmBody)
@@ -95,4 +132,4 @@ def confirm_reset():
         reader_token = recover.confirm_reset(g.site, body.token, body.password)
     except tokens.TokenError as exc:
         raise token_problem(exc) from None
-    return {"reader_token": reader_token}
+    return out.ReaderToken(reader_token=reader_token)

@@ -10,35 +10,51 @@ from meter.domain import metering
 from meter.domain.accounts import sessions
 from meter.infra.db import db
 from meter.infra.models import Reader
+from meter.web import responses as out
 from meter.web.api import bp
+from meter.web.openapi import Answer, describe
 from meter.web.problems import Problem
 from meter.web.schemas import SubscriptionBody
 from meter.web.validation import parse
 
 
-def reader_json(reader: Reader) -> dict:
+def reader_json(reader: Reader) -> out.ReaderOut:
     until = reader.subscription_until
-    return {
-        "reader_id": reader.id,
-        "email": reader.email,
-        "state": reader.state,
-        "locale": reader.locale,
-        "subscription_until": until.replace(tzinfo=UTC).isoformat() if until else None,
-    }
+    return out.ReaderOut(
+        reader_id=reader.id,
+        email=reader.email,
+        state=reader.state,
+        locale=reader.locale,
+        subscription_until=until.replace(tzinfo=UTC).isoformat() if until else None,
+    )
 
 
+@describe(
+    "The reader of X-Reader-Token, with this period's meter.",
+    {200: Answer("The reader.", out.Me)},
+    errors={401: "Missing or wrong site key, or a bad, expired or revoked reader token."},
+    params={
+        "X-Reader-Token": {
+            "name": "X-Reader-Token",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 4096},
+        }
+    },
+)
 @bp.get("/readers/me")
 def me():
     status, reader = sessions.live_reader(g.site, request.headers.get("X-Reader-Token"))
     if reader is None:
         name = "token-expired" if status == "expired" else "token-invalid"
         raise Problem(401, name, "Reader token " + ("missing" if status == "none" else status), "Log in again.")
-    answer = reader_json(reader)
-    answer["meter"] = metering.summary(g.site, metering.Subject.reader(reader.id).key, reader.state)
-    return answer
+    return out.Me(
+        **reader_json(reader), meter=metering.summary(g.site, metering.Subject.reader(reader.id).key, reader.state)
+    )
 
 
 MAX_ID = 2**31 - 1  # readers.id is a 32-bit INTEGER on PostgreSQL; anything larger names no reader
+READER_ID = {"reader_id": {"schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}}
 
 
 def _reader_of_site(reader_id: int) -> Reader:
@@ -48,6 +64,13 @@ def _reader_of_site(reader_id: int) -> Reader:
     return reader
 
 
+@describe(
+    "Set the subscription's end (the publisher's billing calls this).",
+    {200: Answer("The reader.", out.ReaderOut)},
+    body=SubscriptionBody,
+    errors={404: "No such reader on this site (`reader-not-found`)."},
+    params=READER_ID,
+)
 @bp.put("/readers/<int:reader_id>/subscription")
 def set_subscription(reader_id: int):
     reader = _reader_of_site(reader_id)
@@ -58,6 +81,12 @@ def set_subscription(reader_id: int):
     return reader_json(reader)
 
 
+@describe(
+    "End the subscription now.",
+    {200: Answer("The reader.", out.ReaderOut)},
+    errors={404: "No such reader on this site (`reader-not-found`)."},
+    params=READER_ID,
+)
 @bp.delete("/readers/<int:reader_id>/subscription")
 def end_subscription(reader_id: int):
     reader = _reader_of_site(reader_id)

@@ -17,15 +17,23 @@ from flask_babel import gettext as _
 from meter.domain.accounts import confirm, mail_budget
 from meter.domain.accounts.sessions import live_reader
 from meter.web import cookies
+from meter.web import responses as out
 from meter.web.access import embed as embed_access
 from meter.web.csrf import csrf
 from meter.web.i18n import choose_language
+from meter.web.openapi import Answer, describe
 from meter.web.problems import Problem
 
 bp = Blueprint("embed", __name__, url_prefix="/embed")
 SCRIPT = resources.files(__package__).joinpath("meter.js")
 
 
+@describe(
+    "The embed's script, for the publisher's article pages (`<script src=… data-site=…>`).",
+    {200: Answer("JavaScript; Cache-Control: public, max-age=300.", media="text/javascript")},
+    secured=False,
+    unavailable=False,
+)
 @bp.get("/meter.js")
 def script() -> Response:
     response = Response(SCRIPT.read_bytes(), mimetype="text/javascript")
@@ -59,6 +67,24 @@ def _cors() -> dict[str, str]:
     return dict(embed_access.cors_headers(origin))
 
 
+@describe(
+    "Send the activation mail again to the logged-in reader of this browser (cookies, CORS; no API key); "
+    "once a minute per address. The body is ignored.",
+    {
+        200: Answer("Sent (nothing is sent to a verified reader).", out.EmbedResendSent),
+        429: Answer(
+            "The cool-down; `Retry-After` says how many seconds are left.",
+            out.EmbedResendWait,
+            headers={"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+        ),
+    },
+    method="post",
+    errors={**embed_access.ERRORS, 401: "No live login cookie (`unauthorized`); with the CORS headers."},
+    secured=False,
+    params=embed_access.PARAMS,
+    description=embed_access.CORS_DESCRIPTION,
+)
+@embed_access.describe_preflight("the resend button")
 @bp.route("/<site_slug>/resend", methods=["POST", "OPTIONS"])
 def resend() -> Response:
     headers = _cors()
@@ -73,12 +99,14 @@ def resend() -> Response:
         else 0
     )
     if wait:
-        answer = {"status": "wait", "retry_after": wait, "message": _("Wait a moment before asking again.")}
+        answer = out.EmbedResendWait(status="wait", retry_after=wait, message=_("Wait a moment before asking again."))
         return Response(
             json.dumps(answer), 429, mimetype="application/json", headers={**headers, "Retry-After": str(wait)}
         )
     confirm.resend(g.site, reader.email)
-    answer = {"status": "sent", "retry_after": mail_budget.RESEND_COOL_DOWN, "message": _("Sent. Check your email.")}
+    answer = out.EmbedResendSent(
+        status="sent", retry_after=mail_budget.RESEND_COOL_DOWN, message=_("Sent. Check your email.")
+    )
     return Response(json.dumps(answer), mimetype="application/json", headers=headers)
 
 
