@@ -1,4 +1,4 @@
-"""CPU per request inside one process: hello-world vs the access check, through the fast path and through Flask.
+"""CPU per request inside one process: hello-world vs the access check's three routes (hot entry), and via Flask.
 
 No HTTP server and no load generator: each request is one call of the app's WSGI callable with a
 prepared environ, timed with `time.process_time` (this process's CPU, so other load on the machine
@@ -11,7 +11,6 @@ not counted here (bench.run counts it). Rounds alternate between the variants; m
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import statistics
 import tempfile
@@ -19,33 +18,19 @@ import time
 from pathlib import Path
 
 from bench.hello import with_hello
-from bench.run import bodies_for, prepare
+from bench.run import TARGETS, prepare, requests_for
 from meter import create_app
 from meter.dev.redis_server import RedisProcess
 
 
-def environ_for(method: str, path: str, body: bytes, key: str) -> dict:
-    return {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_AUTHORIZATION": f"Bearer {key}",
-        "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
+def environ_for(method: str, path: str, headers: dict, body: str | None) -> dict:
+    from werkzeug.test import EnvironBuilder
+
+    builder = EnvironBuilder(path=path, method=method, headers=headers, data=body, base_url="http://127.0.0.1:8000")
+    try:
+        return builder.get_environ()
+    finally:
+        builder.close()
 
 
 def main() -> None:
@@ -67,32 +52,31 @@ def main() -> None:
                         "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"],
                         "REDIS_URL": env["REDIS_URL"],
                         "SITE_CACHE_TTL": float(env["SITE_CACHE_TTL"]),
+                        "SESSION_COOKIE_SECURE": False,
                         "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
                     }
                 )
             )
             logging.getLogger().setLevel(logging.WARNING)  # as bench.run's gunicorn (LOG_LEVEL=WARNING)
-            bodies = [b.encode() for b in bodies_for(prepared)]
+            requests = {name: requests_for(name, key, prepared) for name in ("hello", *TARGETS)}
 
             def start_response(status: str, headers: list, exc_info: object = None) -> None:
                 assert status.startswith("200"), status
 
             def run(variant: str) -> float:
-                app.config["METER_FAST_ACCESS"] = variant != "access (Flask)"
-                environs = [
-                    environ_for("GET", "/bench/hello", b"", key)
-                    if variant == "hello"
-                    else environ_for("POST", "/v1/access", bodies[i % len(bodies)], key)
-                    for i in range(args.calls)
-                ]
+                target = variant.split(" ")[0]
+                app.config["METER_FAST_ACCESS"] = not variant.endswith("(Flask)")
+                reqs = requests[target]
+                environs = [environ_for(*reqs[i % len(reqs)]) for i in range(args.calls)]
                 started = time.process_time()
                 for environ in environs:
                     for _chunk in app(environ, start_response):
                         pass
                 return (time.process_time() - started) / args.calls * 1e6
 
-            variants = ["hello", "access (fast path)", "access (Flask)"]
-            run("access (fast path)")  # warm: caches, connections, the script
+            variants = ["hello", "access", "embed", "amp", "access (Flask)"]
+            for variant in variants:
+                run(variant)  # warm: caches, connections, the script
             samples: dict[str, list[float]] = {v: [] for v in variants}
             for _ in range(args.rounds):
                 for variant in variants:

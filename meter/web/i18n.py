@@ -8,6 +8,11 @@ site's time zone.
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.support import Translations
 from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel
 from werkzeug.datastructures import LanguageAccept
@@ -47,6 +52,33 @@ def choose_language() -> str:
         request.headers.get("Accept-Language"),
         getattr(site, "locale", None),
     )
+
+
+TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"  # meter/translations, as Flask-Babel's
+
+
+class Texts:
+    """The catalogs of one language, for answers made outside a Flask request (the access answers of the
+    hot entry): the same strings and formatting as Flask-Babel's gettext/ngettext, without its per-call
+    context lookups. Made once per language (`texts`)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.locale = Locale.parse(lang)
+        self._catalog = Translations.load(str(TRANSLATIONS), [lang], domain="messages")
+
+    def gettext(self, string: str, **variables: object) -> str:
+        text = self._catalog.gettext(string)
+        return text % variables if variables else text
+
+    def ngettext(self, singular: str, plural: str, num: int, **variables: object) -> str:
+        variables.setdefault("num", num)
+        return self._catalog.ngettext(singular, plural, num) % variables
+
+
+@cache
+def texts(lang: str) -> Texts:
+    return Texts(lang if lang in LOCALES else "id")
 
 
 def _locale_selector() -> str:

@@ -15,8 +15,6 @@ from urllib.parse import urlencode
 
 from babel.dates import format_date
 from flask import current_app
-from flask_babel import force_locale, ngettext
-from flask_babel import gettext as _
 
 from meter.domain import judge
 from meter.domain.accounts.common import safe_next
@@ -25,7 +23,7 @@ from meter.domain.sites import SiteInfo, info_by_slug, normalise_origin
 from meter.web import cookies
 from meter.web import responses as out
 from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer, problem_answer
-from meter.web.i18n import LANG_COOKIE, language_of
+from meter.web.i18n import LANG_COOKIE, Texts, language_of, texts
 from meter.web.openapi import Answer as OpenAnswer
 from meter.web.openapi import describe, query
 from meter.web.problems import Problem
@@ -155,15 +153,13 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     lang = language(site, incoming)
     banner = wall = None
     shows_banner = decision.reason in ("unlocked_now", "already_unlocked", "would_unlock") and meter["limit"]
-    if (decision.allowed and shows_banner) or not decision.allowed:
-        with force_locale(lang):
-            if decision.allowed:
-                left = meter["remaining"]
-                banner = ngettext("%(num)d free article left", "%(num)d free articles left", left)
-            else:
-                page = safe_next(site, body.url)
-                subscribe = safe_next(site, body.subscribe_url) or site.subscribe_url
-                wall = _wall(site, lang, decision, page, subscribe)
+    if decision.allowed and shows_banner:
+        left = meter["remaining"]
+        banner = texts(lang).ngettext("%(num)d free article left", "%(num)d free articles left", left)
+    elif not decision.allowed:
+        page = safe_next(site, body.url)
+        subscribe = safe_next(site, body.subscribe_url) or site.subscribe_url
+        wall = _wall(site, texts(lang), decision, page, subscribe)
     payload = out.EmbedAccess(
         allowed=decision.allowed,
         reason=decision.reason,
@@ -185,7 +181,8 @@ def page_url(site: SiteInfo, page: str, lang: str, next_url: str | None) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{page}?{urlencode(query)}"
 
 
-def _wall(site: SiteInfo, lang: str, decision: Decision, page: str | None, subscribe: str | None) -> dict:
+def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, subscribe: str | None) -> dict:
+    _, ngettext, lang = words.gettext, words.ngettext, words.lang
     login = {"label": _("Log in"), "url": page_url(site, "login", lang, page), "kind": "login"}
     if decision.reason == "registration_required":
         return {
@@ -226,7 +223,7 @@ def _wall(site: SiteInfo, lang: str, decision: Decision, page: str | None, subsc
         "title": _("You have read all your free articles"),
         "body": _(
             "Subscribe to keep reading. Your free articles come back on %(date)s.",
-            date=format_date(decision.period_end, "long", locale=lang),
+            date=format_date(decision.period_end, "long", locale=words.locale),
         ),
         "actions": [subscribe_action],
     }
