@@ -1,4 +1,4 @@
-"""`flask sites settings SLUG [--colour #hex] [--subscribe-url URL] [--premium-name TEXT]`: what readers see of a site."""
+"""`flask sites settings SLUG [--colour #hex] [--subscribe-url URL] [--premium-name TEXT] …`: a site's settings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from meter.domain import sites
 from meter.infra.db import db
 
 COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-SHOWN = ("colour", "subscribe_url", "premium_name")
+SHOWN = ("colour", "subscribe_url", "premium_name", "signed_articles", "amp_counts_on")
 
 
 def _colour(site: sites.Site, value: str) -> str:
@@ -34,7 +34,22 @@ def _premium_name(site: sites.Site, value: str) -> str:
     return value
 
 
-CHECKS = {"colour": _colour, "subscribe_url": _subscribe_url, "premium_name": _premium_name}
+def _choice(*allowed: str):
+    def check(_site: sites.Site, value: str) -> str:
+        if value not in allowed:
+            raise click.ClickException(f"one of: {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+CHECKS = {
+    "colour": _colour,
+    "subscribe_url": _subscribe_url,
+    "premium_name": _premium_name,
+    "signed_articles": _choice("optional", "required"),
+    "amp_counts_on": _choice("pingback", "authorization"),
+}
 
 
 @click.command("settings")
@@ -45,8 +60,13 @@ CHECKS = {"colour": _colour, "subscribe_url": _subscribe_url, "premium_name": _p
 @click.option(
     "--premium-name", help='The subscriber-only section, named on walls and in mails (Tempo: "Laporan Utama").'
 )
+@click.option(
+    "--signed-articles",
+    help="required: the embed and AMP trust an article's class only when signed (docs/api.md); optional (default).",
+)
+@click.option("--amp-counts-on", help="pingback (default) or authorization: when an AMP view counts.")
 def settings_command(slug: str, **given: str | None) -> None:
-    """Show or change what readers see of a site (colour, subscribe URL, premium section name)."""
+    """Show or change a site's settings: what readers see, and how far the pages it serves are trusted."""
     site = sites.by_slug(slug)
     if site is None:
         raise click.ClickException(f"no site {slug!r}")

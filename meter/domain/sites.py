@@ -43,6 +43,9 @@ class SiteInfo:
     colour: str = DEFAULT_COLOUR  # the pages' and walls' accent colour (site settings)
     subscribe_url: str | None = None  # where the subscribe wall sends readers (site settings)
     premium_name: str | None = None  # the subscriber-only section, named on walls (Tempo: "Laporan Utama")
+    signed_articles: bool = False  # the embed and AMP trust an article's class only when the publisher signed it
+    amp_counts_on: str = "pingback"  # or "authorization": AMP views count when authorized, pingback or not
+    article_keys: tuple[tuple[str, str], ...] = ()  # (kid, secret) of the live signing keys (article_signing)
 
 
 def info(site: Site) -> SiteInfo:
@@ -57,6 +60,9 @@ def info(site: Site) -> SiteInfo:
         settings.get("colour") or DEFAULT_COLOUR,
         settings.get("subscribe_url"),
         settings.get("premium_name") or None,
+        settings.get("signed_articles") == "required",
+        settings.get("amp_counts_on") or "pingback",
+        tuple((key.kid, key.secret) for key in site.article_keys if key.revoked_at is None),
     )
 
 

@@ -11,6 +11,10 @@ def now() -> datetime:
     return datetime.now(UTC) + _offset
 
 
+def now_epoch() -> int:
+    return int(now().timestamp())
+
+
 def travel(delta: timedelta) -> None:
     """Move meter's clock (tests only); `reset()` brings it back."""
     global _offset

@@ -34,6 +34,7 @@ class Site(db.Model):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
+    article_keys: Mapped[list[ArticleKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
 
 
 class ApiKey(db.Model):
@@ -49,6 +50,24 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None]
 
     site: Mapped[Site] = relationship(back_populates="keys")
+
+
+class ArticleKey(db.Model):
+    """A secret the publisher signs article descriptors with (HMAC), so a reader cannot choose an article's class.
+
+    Kept as is: meter needs it to verify signatures. Shown once when made; `kid` names it in signatures.
+    """
+
+    __tablename__ = "article_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    kid: Mapped[str] = mapped_column(String(16), unique=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship(back_populates="article_keys")
 
 
 class Reader(db.Model):

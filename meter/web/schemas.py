@@ -78,6 +78,15 @@ class Article(Body):
     class_: Literal["free", "metered", "premium"] = Field("metered", alias="class")
 
 
+class SignedArticle(Article):
+    """An article as a page describes it (the embed, AMP): optionally signed by the publisher's server."""
+
+    expires: int | None = Field(None, description="Unix time after which `sig` is refused.")
+    sig: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, description="The publisher's signature of id, class and expires (docs/api.md: signed articles)."
+    )
+
+
 class AccessBody(Body):
     reader_token: str | None = None  # any string: a bad token is judged as anonymous, never refused
     anonymous_id: AnonymousId | None = None
@@ -86,11 +95,14 @@ class AccessBody(Body):
 
 
 class EmbedAccessBody(Body):
-    """What the embed's script sends to /embed/<site>/access. Only describes it: the view reads the JSON
-    itself (sent as text/plain, a CORS simple request), and ignores a url or subscribe_url that is not a
-    string or not on one of the site's origins."""
+    """What the embed's script sends to /embed/<site>/access (JSON sent as text/plain: a CORS simple
+    request). A url or subscribe_url that is not on one of the site's origins is ignored."""
 
-    article: Article
+    article: SignedArticle
     record: bool = Field(True, description="False while the page is prerendered: judged, not counted.")
-    url: str | None = Field(None, description="The article page's URL (where login and register return to).")
-    subscribe_url: str | None = Field(None, description="Overrides the site's subscribe URL on the walls.")
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        None, description="The article page's URL (where login and register return to)."
+    )
+    subscribe_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        None, description="Overrides the site's subscribe URL on the walls."
+    )

@@ -9,7 +9,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from meter.web.problems import Problem
-from meter.web.schemas import Article
+from meter.web.schemas import SignedArticle
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,6 +54,8 @@ def parse(model: type[M], data: Any = _FROM_REQUEST) -> M:
         raise Problem(400, "malformed-json", "Malformed JSON", "JSON nested too deep.") from None
 
 
-def article(article_id: Any, article_class: Any) -> Article:
-    """An article id and class given outside a JSON body (the embed's fields, AMP's query), checked as the API does."""
-    return parse(Article, {"id": article_id, "class": article_class if article_class is not None else "metered"})
+def query_article(article_id: Any, article_class: Any, expires: Any = None, sig: Any = None) -> SignedArticle:
+    """An article described by a query string (AMP), checked as the API checks a body's."""
+    data = {"id": article_id, "class": article_class if article_class is not None else "metered", "sig": sig}
+    data["expires"] = int(expires) if isinstance(expires, str) and expires.isdigit() and len(expires) < 12 else expires
+    return parse(SignedArticle, data)

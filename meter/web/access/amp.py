@@ -1,4 +1,4 @@
-"""AMP access: `GET /amp/<site>/authorization` (never counts) and `POST /amp/<site>/pingback` (counts the view).
+"""AMP access: `GET /amp/<site>/authorization` and `POST /amp/<site>/pingback` (by default the pingback counts the view).
 
 The reader is AMP's READER_ID (`rid`), an anonymous id unless a login through the reader pages with
 `?rid=` linked it to a reader (`meter.domain.amp_readers`); meter's own login cookie counts too when
@@ -9,17 +9,23 @@ CORS (with credentials) answers the site's own origins and the AMP caches' subdo
 origins* only (`www.tempo.co` → `www-tempo-co.cdn.ampproject.org`), and a CORS request must carry
 `__amp_source_origin`, one of the site's origins, as the AMP runtime always does: a page on another
 publisher's cache subdomain cannot read or spend a reader's meter.
+
+The class comes from the page, so with `signed_articles: required` it counts only when the publisher
+signed it (`meter.domain.article_signing`). An AMP viewer that never sends the pingback is never
+counted; a site that wants every authorized view counted sets `amp_counts_on: authorization`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-from meter.domain import judge
+from meter.domain import article_signing, judge
 from meter.domain.identifiers import is_anonymous_id
 from meter.domain.sites import SiteInfo, normalise_origin
+from meter.infra.clock import now_epoch
 from meter.web import cookies
 from meter.web import responses as out
 from meter.web.access.embed import site_or_404
@@ -27,7 +33,7 @@ from meter.web.access.exchange import Answer, Incoming, json_answer
 from meter.web.openapi import Answer as OpenAnswer
 from meter.web.openapi import describe, query
 from meter.web.problems import Problem
-from meter.web.validation import article
+from meter.web.validation import query_article
 
 AMP_CACHES = ("cdn.ampproject.org", "bing-amp.com")
 GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE"}
@@ -48,6 +54,8 @@ PARAMS = {
     "article": query("article", "Article id (defaults to the URL)."),
     "class": query("class", "Article class (defaults to metered).", schema={"enum": ["free", "metered", "premium"]}),
     "__amp_source_origin": query("__amp_source_origin", "The AMP page's origin; required on CORS requests."),
+    "expires": query("expires", "With sig: Unix time after which the signature is refused."),
+    "sig": query("sig", "The publisher's signature of article, class and expires (docs/api.md: signed articles)."),
 }
 
 
@@ -76,8 +84,13 @@ def cache_label(host: str) -> str:
 
 def cache_origins(site: SiteInfo) -> frozenset[str]:
     """The AMP cache origins that may serve this site's AMP pages (https origins on the default port)."""
+    return _cache_origins(site.origins)
+
+
+@lru_cache(maxsize=1024)
+def _cache_origins(origins: tuple[str, ...]) -> frozenset[str]:
     found = set()
-    for origin in site.origins:
+    for origin in origins:
         parts = urlsplit(origin)
         if parts.scheme == "https" and parts.port is None and parts.hostname:
             label = cache_label(parts.hostname)
@@ -110,11 +123,13 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
     rid = incoming.query.get("rid", "")
     if not is_anonymous_id(rid):
         raise Problem(400, "bad-request", "Bad request", "rid must be 8 to 128 of A-Za-z0-9_-.")
-    item = article(incoming.query.get("article") or incoming.query.get("url") or None, incoming.query.get("class"))
+    q = incoming.query
+    item = query_article(q.get("article") or q.get("url") or None, q.get("class"), q.get("expires"), q.get("sig"))
+    article_class = article_signing.trusted_class(site, item.id, item.class_, item.expires, item.sig, now_epoch())
     return judge.decide(
         site,
         item.id,
-        item.class_,
+        article_class,
         record,
         reader_token=cookies.reader_token_in(incoming.cookies, site),
         anonymous_id=rid,
@@ -123,7 +138,8 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
 
 
 @describe(
-    "AMP authorization (amp-access / amp-subscriptions): never counts; no personal data.",
+    "AMP authorization (amp-access / amp-subscriptions): counts only with the site setting "
+    "`amp_counts_on: authorization`; no personal data.",
     {200: OpenAnswer("The grant; Cache-Control: no-store.", out.AmpAuthorization)},
     errors=ERRORS,
     secured=False,
@@ -134,7 +150,7 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
     headers = cors_headers(site, incoming)
     if incoming.method == "OPTIONS":
         return Answer(204, headers=[*headers, PREFLIGHT], site_slug=site.slug)
-    decision, logged_in, _token = _judge(site, incoming, record=False)
+    decision, logged_in, _token = _judge(site, incoming, record=site.amp_counts_on == "authorization")
     granted = decision.allowed
     meter = decision.meter()
     answer = json_answer(
@@ -157,11 +173,12 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
     return answer
 
 
-@describe("AMP pingback: counts the view.", {204: OpenAnswer("Counted.")}, errors=ERRORS, secured=False, params=PARAMS)
+@describe("AMP pingback: counts the view (unless the site counts on authorization).", {204: OpenAnswer("Counted.")}, errors=ERRORS, secured=False, params=PARAMS)
 def pingback(incoming: Incoming, site_slug: str) -> Answer:
     site = site_or_404(site_slug)
     headers = cors_headers(site, incoming)
     if incoming.method == "OPTIONS":
         return Answer(204, headers=[*headers, PREFLIGHT], site_slug=site.slug)
-    _judge(site, incoming, record=True)
+    if site.amp_counts_on == "pingback":  # (else the authorization counted the view already)
+        _judge(site, incoming, record=True)
     return Answer(204, headers=headers, site_slug=site.slug)

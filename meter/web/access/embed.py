@@ -16,10 +16,11 @@ from urllib.parse import urlencode
 from babel.dates import format_date
 from flask import current_app
 
-from meter.domain import judge
+from meter.domain import article_signing, judge
 from meter.domain.accounts.common import safe_next
 from meter.domain.metering import Decision
 from meter.domain.sites import SiteInfo, info_by_slug, normalise_origin
+from meter.infra.clock import now_epoch
 from meter.web import cookies
 from meter.web import responses as out
 from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer, problem_answer
@@ -141,10 +142,12 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     new_anonymous = anonymous_id is None
     if new_anonymous:
         anonymous_id = cookies.new_anonymous_id()
+    item = body.article
+    article_class = article_signing.trusted_class(site, item.id, item.class_, item.expires, item.sig, now_epoch())
     decision, logged_in, _token = judge.decide(
         site,
-        body.article.id,
-        body.article.class_,
+        item.id,
+        article_class,
         body.record,
         reader_token=cookies.reader_token_in(incoming.cookies, site),
         anonymous_id=anonymous_id,

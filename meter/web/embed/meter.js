@@ -3,7 +3,8 @@
  * with its text in [data-meter-body], asks meter (with meter's own cookies, no API key) whether this
  * reader may read it; counts the view only once the page is shown (never while prerendered); on a
  * refusal hides the body and shows the wall meter sends (texts come localised from meter).
- * Optional: data-lang="id|en" (else <html lang>), data-subscribe-url="https://site/langganan".
+ * Optional: data-lang="id|en" (else <html lang>), data-subscribe-url="https://site/langganan"; on the
+ * article, data-meter-expires and data-meter-sig: the publisher's signature of id and class (docs/api.md).
  * Plain JavaScript, no build step. Fires "meter:answer" on the article with the answer as detail. */
 (function () {
   "use strict";
@@ -68,6 +69,8 @@
   function check(article) {
     var body = article.querySelector("[data-meter-body]");
     var item = {id: article.getAttribute("data-meter-article"), "class": article.getAttribute("data-meter-class") || "metered"};
+    var sig = article.getAttribute("data-meter-sig"), expires = article.getAttribute("data-meter-expires");
+    if (sig) { item.sig = sig; item.expires = parseInt(expires, 10); }
     var req = {article: item, record: !document.prerendering, url: location.href.split("#")[0]};
     if (subscribe) req.subscribe_url = subscribe;
     return post("/access", req).then(function (a) {
