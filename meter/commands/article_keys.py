@@ -46,7 +46,11 @@ def list_keys(slug: str, as_json: bool) -> None:
     """The site's signing keys by id, with their state (never the secrets)."""
     site = _site(slug)
     rows = [
-        {"kid": key.kid, "created_at": key.created_at.isoformat() + "Z", "state": "revoked" if key.revoked_at else "live"}
+        {
+            "kid": key.kid,
+            "created_at": key.created_at.isoformat() + "Z",
+            "state": "revoked" if key.revoked_at else "live",
+        }
         for key in db.session.scalars(db.select(ArticleKey).filter_by(site_id=site.id).order_by(ArticleKey.id))
     ]
     if as_json:
@@ -63,7 +67,9 @@ def revoke(slug: str, kid: str) -> None:
     """Stop accepting signatures made with this key (within SITE_CACHE_TTL in every process)."""
     site = _site(slug)
     if not article_signing.revoke(site, kid):
-        raise click.ClickException(f"{slug} has no live article signing key {kid!r} (see: flask sites article-keys list {slug})")
+        raise click.ClickException(
+            f"{slug} has no live article signing key {kid!r} (see: flask sites article-keys list {slug})"
+        )
     db.session.commit()
     sites.forget_cached()
     click.echo(f"revoked article signing key {kid} of {slug}")

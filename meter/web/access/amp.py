@@ -173,7 +173,13 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
     return answer
 
 
-@describe("AMP pingback: counts the view (unless the site counts on authorization).", {204: OpenAnswer("Counted.")}, errors=ERRORS, secured=False, params=PARAMS)
+@describe(
+    "AMP pingback: counts the view (unless the site counts on authorization).",
+    {204: OpenAnswer("Counted.")},
+    errors=ERRORS,
+    secured=False,
+    params=PARAMS,
+)
 def pingback(incoming: Incoming, site_slug: str) -> Answer:
     site = site_or_404(site_slug)
     headers = cors_headers(site, incoming)
