@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,11 +30,25 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
     return env
 
 
-class Gunicorn:
-    """`gunicorn wsgi:app` on a free loopback port; `stop()` ends it (SIGTERM, then SIGKILL)."""
+DEPLOY_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
-    def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 4, log: Path | None = None) -> None:
-        self.env, self.workers, self.threads = env, workers, threads
+
+class Gunicorn:
+    """`gunicorn wsgi:app` on a free loopback port; `stop()` ends it (SIGTERM, then SIGKILL).
+
+    With `config` (deploy/gunicorn.conf.py) the served settings come from that file, as in
+    production; only the port and the number of workers are given on the command line.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 2,
+        threads: int = 4,
+        log: Path | None = None,
+        config: Path | None = None,
+    ) -> None:
+        self.env, self.workers, self.threads, self.config = env, workers, threads, config
         self.port = free_port()
         self.log = log
         self.process: subprocess.Popen | None = None
@@ -44,7 +59,10 @@ class Gunicorn:
 
     def start(self, timeout: float = 30.0) -> Gunicorn:
         args = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
-        args += ["-k", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
+        if self.config is not None:
+            args += ["-c", str(self.config), "wsgi:app"]
+        else:
+            args += ["-k", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -59,6 +77,11 @@ class Gunicorn:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not answer in time")
+
+    def reload(self) -> None:
+        """A graceful reload (HUP), as `systemctl reload meter-web` sends."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGHUP)
 
     def stop(self) -> None:
         stop_process(self.process, timeout=15)
