@@ -27,8 +27,8 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         REDIS_URL=redis_url,
         LOG_LEVEL="WARNING",
         PUBLIC_BASE_URL="http://meter.test",
-        **extra,
     )
+    env.update(extra)  # the caller's settings win
     return env
 
 
