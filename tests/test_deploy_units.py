@@ -94,12 +94,17 @@ def test_the_worker_unit_makes_the_shared_directory_and_empties_nothing(tmp_path
     assert (metrics / "counter_1.db").exists()
 
 
-def test_meter_flask_runs_a_command_with_the_environment_file(api, database_url, redis_url, tmp_path):
-    env_file = tmp_path / "meter.env"
+def test_meter_flask_runs_a_command_with_the_environment_files(api, database_url, redis_url, tmp_path):
+    """The main file, then a second one whose DATABASE_URL wins (the migrations' owner role)."""
+    env_file, migrate_file = tmp_path / "meter.env", tmp_path / "migrate.env"
     env_file.write_text(
-        f"# as /etc/meter/meter.env\nSECRET_KEY='{'k' * 32}'\nDATABASE_URL={database_url}\nREDIS_URL={redis_url}\n"
+        f"# as /etc/meter/meter.env\nSECRET_KEY='{'k' * 32}'\nREDIS_URL={redis_url}\n"
+        f"DATABASE_URL=sqlite:///{tmp_path / 'not-this-one.sqlite3'}\n"
+        'MAIL_DEFAULT_SENDER="Tempo <no-reply@tempo.co>"\n'
     )
-    env = {"PATH": "/usr/bin:/bin", "METER_HOME": str(ROOT), "METER_VENV": str(VENV), "METER_ENV_FILE": str(env_file)}
+    migrate_file.write_text(f"DATABASE_URL={database_url}\n")
+    env = {"PATH": "/usr/bin:/bin", "METER_HOME": str(ROOT), "METER_VENV": str(VENV)}
+    env["METER_ENV_FILE"] = f"{env_file}:{migrate_file}"
     out = subprocess.run(
         [str(ROOT / "deploy" / "meter-flask"), "sites", "list"], env=env, capture_output=True, text=True, timeout=60
     )
