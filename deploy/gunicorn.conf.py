@@ -15,6 +15,9 @@ Why each choice (docs/operations.md tells the operator what to do with them):
 - Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR): the directory is emptied when gunicorn
   starts (the counts of a previous run would be added in), and `child_exit` marks each dead worker
   so that its live gauges leave the sums.
+- Under systemd the listening socket is systemd's (deploy/systemd/meter-web.socket) and gunicorn
+  inherits it (`bind` below is then unused): a restart, which an upgrade needs, queues connections
+  instead of refusing them.
 - `worker_tmp_dir` on tmpfs: each worker's heartbeat file is touched constantly; on a disk-backed
   /tmp a slow disk can make the master think a healthy worker hung.
 
@@ -27,7 +30,7 @@ import glob
 import importlib
 import os
 
-bind = "127.0.0.1:8000"  # loopback: nginx (deploy/nginx/meter.conf) is the one way in
+bind = "127.0.0.1:8000"  # loopback: nginx (deploy/nginx/meter.conf) is the one way in; = meter-web.socket
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
 worker_class = "gthread"
 threads = 4

@@ -34,6 +34,22 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
 
 DEPLOY_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
+# Starts gunicorn as systemd's socket activation does (deploy/systemd/meter-web.socket): the listening
+# socket, passed in as argv[1], becomes fd 3, and LISTEN_FDS/LISTEN_PID name it for this very process.
+SOCKET_ACTIVATION = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); "
+    "os.environ.update(LISTEN_FDS='1', LISTEN_PID=str(os.getpid())); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'gunicorn', *sys.argv[2:]])"
+)
+
+
+def listening_socket() -> socket.socket:
+    """A loopback socket that listens, as systemd holds one for a .socket unit."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    return sock
+
 
 class Gunicorn:
     """`gunicorn wsgi:app` on a free loopback port; `stop()` ends it (SIGTERM, then SIGKILL).
@@ -49,9 +65,11 @@ class Gunicorn:
         threads: int = 4,
         log: Path | None = None,
         config: Path | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         self.env, self.workers, self.threads, self.config = env, workers, threads, config
-        self.port = free_port()
+        self.listener = listener  # given: gunicorn inherits it, as from systemd, and binds nothing
+        self.port = listener.getsockname()[1] if listener is not None else free_port()
         self.log = log
         self.process: subprocess.Popen | None = None
 
@@ -66,7 +84,13 @@ class Gunicorn:
         else:
             args += ["-k", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        fds: tuple[int, ...] = ()
+        if self.listener is not None:
+            fds = (self.listener.fileno(),)
+            args = [sys.executable, "-c", SOCKET_ACTIVATION, str(fds[0]), *args[3:]]
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, pass_fds=fds
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
