@@ -36,7 +36,8 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     _secret_key(app)
     level = os.environ.get("LOG_LEVEL", "INFO")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)  # also when a reload (deploy/gunicorn.conf.py) makes the app again
+    if "LOG_LEVEL" in os.environ:  # also when a reload (deploy/gunicorn.conf.py) makes the app again
+        logging.getLogger().setLevel(level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from meter import commands
