@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format clean chromium soak bench
+.PHONY: install run test lint format clean chromium nginx soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,16 @@ chromium:
 			|| echo "== Chromium could not be installed: the browser tests will be skipped"; \
 	fi
 
-test: lint chromium
+# The deployment test (tests/test_nginx.py) runs Debian's nginx in front of gunicorn; install it where we
+# can (root with apt-get), else that test is skipped and says so.
+nginx:
+	@if [ ! -x /usr/sbin/nginx ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "== installing nginx-light for the deployment test (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null \
+			|| echo "== nginx could not be installed: the deployment test will be skipped"; \
+	fi
+
+test: lint chromium nginx
 	$(PY) -m pytest
 	@if $(PY) -c "import sqlalchemy as s; s.create_engine('$(PG_TEST_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_TEST_URL))"; \

@@ -1,6 +1,8 @@
-"""Configuration, read from the environment (a `.env` file is read in development).
+"""Configuration, read from the environment (a `.env` file is read in development only).
 
 One `Config` class, as in the Flask Mega-Tutorial; `TestConfig` only changes what tests need.
+Production sets its variables itself (the systemd units' environment file, docs/operations.md) and
+installs requirements.txt only, which has no python-dotenv: a stray `.env` there is never read.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("METER_INSTANCE_DIR", BASE_DIR / "instance"))
 
-try:  # python-dotenv: development convenience only, never required.
-    from dotenv import load_dotenv
+if os.environ.get("METER_ENV") == "development":
+    try:  # python-dotenv (requirements-dev.txt): a development convenience, never required.
+        from dotenv import load_dotenv
 
-    load_dotenv(BASE_DIR / ".env")
-except ImportError:  # pragma: no cover
-    pass
+        load_dotenv(BASE_DIR / ".env")
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def dev_redis_socket(instance_dir: str | os.PathLike) -> str:
@@ -51,6 +54,10 @@ class Config:
     ENV_NAME = os.environ.get("METER_ENV", "production")  # "development" relaxes SECRET_KEY
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
+    # The same from files (one key a line), read again by every new gunicorn worker: a rotation is
+    # "edit the files, reload" (meter/infra/keyfiles.py). Each excludes its variable above.
+    SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE", "")
+    SECRET_KEY_FALLBACKS_FILE = os.environ.get("SECRET_KEY_FALLBACKS_FILE", "")
 
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'meter.sqlite3'}"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}

@@ -31,11 +31,13 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         app.config.from_object(test_config)
     elif test_config is not None:
         app.config.from_mapping(test_config)
-    os.makedirs(app.instance_path, exist_ok=True)
+    if _uses_instance_dir(app):
+        os.makedirs(app.instance_path, exist_ok=True)
     _secret_key(app)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    level = os.environ.get("LOG_LEVEL", "INFO")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if "LOG_LEVEL" in os.environ:  # also when a reload (deploy/gunicorn.conf.py) makes the app again
+        logging.getLogger().setLevel(level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from meter import commands
@@ -81,12 +83,45 @@ def _proxy_fix(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
+def _uses_instance_dir(app: Flask) -> bool:
+    """instance/ holds development's data (its secret key, Redis) and the default SQLite file; a
+    production checkout, with DATABASE_URL set, never gets an empty one."""
+    default_sqlite = app.config.get("SQLALCHEMY_DATABASE_URI", "").startswith(f"sqlite:///{app.instance_path}")
+    return app.config.get("ENV_NAME") == "development" or default_sqlite
+
+
+def after_fork(app: Flask) -> None:
+    """What a process forked from the one that made `app` does first (gunicorn's workers, with
+    `preload_app`): read the key files again, so that a reload picks up a rotated key, and drop the
+    database connections of the parent, which two processes must never share. A key file that
+    cannot be read is logged and the parent's keys are kept: a typo must not take the site down.
+    """
+    from meter.infra import keyfiles
+    from meter.infra.db import db
+
+    try:
+        if keyfiles.load(app.config):
+            logging.getLogger(__name__).info("signing keys read again from their files")
+    except keyfiles.KeyFileError as exc:
+        logging.getLogger(__name__).error("signing keys kept as they were: %s", exc)
+    with app.app_context():
+        db.engine.dispose(close=False)
+
+
 def _secret_key(app: Flask) -> None:
-    """Required outside development; in development one is made once and kept under instance/."""
+    """Required outside development: SECRET_KEY or SECRET_KEY_FILE (meter.infra.keyfiles); in
+    development one is made once and kept under instance/."""
+    from meter.infra import keyfiles
+
+    keyfiles.check_exclusive(app.config)
+    keyfiles.load(app.config)
     if app.config.get("SECRET_KEY"):
         return
     if app.config.get("ENV_NAME") != "development":
-        raise RuntimeError("SECRET_KEY is not set (set METER_ENV=development to have one made for you)")
+        raise RuntimeError(
+            "SECRET_KEY is not set: set SECRET_KEY_FILE or SECRET_KEY (or METER_ENV=development to have one made)"
+        )
+    os.makedirs(app.instance_path, exist_ok=True)
     path = os.path.join(app.instance_path, "secret_key")
     if not os.path.exists(path):
         tmp = f"{path}.{os.getpid()}.tmp"

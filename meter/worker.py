@@ -3,11 +3,17 @@
 One loop, one pass a second when idle: deliver the mail that is due (the outbox), then settle the
 unlocks left in doubt by a lost Redis reply. Each duty is a function of its own module; a duty that
 fails is logged and tried again on the next pass, and never stops the others.
+
+SIGTERM (`systemctl stop` or `restart meter-worker`) stops it between passes, never in the middle
+of one: a mail handed to the SMTP server is also marked sent before the process leaves, so a
+restart does not send it twice.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -48,12 +54,34 @@ def run_once() -> int:
     return done
 
 
+class _Stop(Exception):
+    """Raised by the SIGTERM handler while the worker sleeps between passes."""
+
+
 def run(poll_interval: float = 1.0, once: bool = False) -> None:
     config = current_app.config
     log.info("worker started (SMTP %s:%s)", config["MAIL_SERVER"], config["MAIL_PORT"])
-    while True:
-        done = run_once()
-        if once:
-            return
-        if not done:
-            time.sleep(poll_interval)
+    state = {"busy": False, "stop": False}
+
+    def on_term(_signum, _frame) -> None:
+        state["stop"] = True
+        if not state["busy"]:
+            raise _Stop  # asleep between passes: leave now
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main else None
+    try:
+        while not state["stop"]:
+            state["busy"] = True
+            done = run_once()
+            state["busy"] = False
+            if once:
+                return
+            if not done and not state["stop"]:
+                time.sleep(poll_interval)
+    except _Stop:
+        pass
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+    log.info("worker stopped (SIGTERM) between two passes")

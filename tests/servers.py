@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,17 +27,49 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         REDIS_URL=redis_url,
         LOG_LEVEL="WARNING",
         PUBLIC_BASE_URL="http://meter.test",
-        **extra,
     )
+    env.update(extra)  # the caller's settings win
     return env
 
 
-class Gunicorn:
-    """`gunicorn wsgi:app` on a free loopback port; `stop()` ends it (SIGTERM, then SIGKILL)."""
+DEPLOY_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
-    def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 4, log: Path | None = None) -> None:
-        self.env, self.workers, self.threads = env, workers, threads
-        self.port = free_port()
+# Starts gunicorn as systemd's socket activation does (deploy/systemd/meter-web.socket): the listening
+# socket, passed in as argv[1], becomes fd 3, and LISTEN_FDS/LISTEN_PID name it for this very process.
+SOCKET_ACTIVATION = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); "
+    "os.environ.update(LISTEN_FDS='1', LISTEN_PID=str(os.getpid())); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'gunicorn', *sys.argv[2:]])"
+)
+
+
+def listening_socket() -> socket.socket:
+    """A loopback socket that listens, as systemd holds one for a .socket unit."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    return sock
+
+
+class Gunicorn:
+    """`gunicorn wsgi:app` on a free loopback port; `stop()` ends it (SIGTERM, then SIGKILL).
+
+    With `config` (deploy/gunicorn.conf.py) the served settings come from that file, as in
+    production; only the port and the number of workers are given on the command line.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 2,
+        threads: int = 4,
+        log: Path | None = None,
+        config: Path | None = None,
+        listener: socket.socket | None = None,
+    ) -> None:
+        self.env, self.workers, self.threads, self.config = env, workers, threads, config
+        self.listener = listener  # given: gunicorn inherits it, as from systemd, and binds nothing
+        self.port = listener.getsockname()[1] if listener is not None else free_port()
         self.log = log
         self.process: subprocess.Popen | None = None
 
@@ -44,9 +79,18 @@ class Gunicorn:
 
     def start(self, timeout: float = 30.0) -> Gunicorn:
         args = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
-        args += ["-k", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
+        if self.config is not None:
+            args += ["-c", str(self.config), "wsgi:app"]
+        else:
+            args += ["-k", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        fds: tuple[int, ...] = ()
+        if self.listener is not None:
+            fds = (self.listener.fileno(),)
+            args = [sys.executable, "-c", SOCKET_ACTIVATION, str(fds[0]), *args[3:]]
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, pass_fds=fds
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -60,6 +104,106 @@ class Gunicorn:
         self.stop()
         raise RuntimeError("gunicorn did not answer in time")
 
+    def reload(self) -> None:
+        """A graceful reload (HUP), as `systemctl reload meter-web` sends."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGHUP)
+
     def stop(self) -> None:
         stop_process(self.process, timeout=15)
+        self.process = None
+
+
+NGINX = "/usr/sbin/nginx"
+NGINX_CONFIG = ROOT / "deploy" / "nginx" / "meter.conf"
+
+
+class Nginx:
+    """Debian's nginx running deploy/nginx/meter.conf, rendered for a test: loopback on free ports,
+    a self-signed certificate, gunicorn at `upstream_port`, logs and temporary files under `root`.
+
+    `render` fails when a line it rewrites is no longer in the file, so the test follows the file.
+    """
+
+    def __init__(self, root: Path, upstream_port: int) -> None:
+        self.root, self.upstream_port = root, upstream_port
+        self.https_port, self.http_port = free_port(), free_port()
+        self.logs = root / "logs"
+        self.cert, self.key = root / "cert.pem", root / "key.pem"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def make_certificate(self) -> None:
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", str(self.key), "-out", str(self.cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+    def render(self) -> str:
+        text = NGINX_CONFIG.read_text()
+        replacements = [
+            ("listen 443 ssl http2;", f"listen 127.0.0.1:{self.https_port} ssl http2;"),
+            ("listen 80;", f"listen 127.0.0.1:{self.http_port};"),
+            ("server 127.0.0.1:8000;", f"server 127.0.0.1:{self.upstream_port};"),
+            ("/etc/letsencrypt/live/meter.example.org/fullchain.pem", str(self.cert)),
+            ("/etc/letsencrypt/live/meter.example.org/privkey.pem", str(self.key)),
+            ("/var/log/nginx/", f"{self.logs}/"),
+            ("/var/www/letsencrypt", str(self.root / "acme")),
+            ("server_name meter.example.org;", "server_name 127.0.0.1;"),
+        ]
+        for old, new in replacements:
+            assert old in text, f"{old!r} is no longer in {NGINX_CONFIG}"
+            text = text.replace(old, new)
+        # No IPv6 listeners: a test machine may have no ::1.
+        return "\n".join(line for line in text.splitlines() if "listen [::]" not in line) + "\n"
+
+    def start(self, timeout: float = 15.0) -> Nginx:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.make_certificate()
+        (self.root / "meter.conf").write_text(self.render())
+        user = "user root root;\n" if os.geteuid() == 0 else ""  # as root, workers would be "nobody"
+        temp = " ".join(
+            f"{kind}_temp_path {self.root / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (self.root / "nginx.conf").write_text(
+            f"worker_processes 1;\npid {self.root / 'nginx.pid'};\nerror_log {self.logs / 'error.log'} warn;\n{user}"
+            f"events {{ worker_connections 128; }}\n"
+            f"http {{\n  {temp}\n  include {self.root / 'meter.conf'};\n}}\n"
+        )
+        base = [NGINX, "-p", str(self.root), "-c", str(self.root / "nginx.conf"), "-e", str(self.logs / "error.log")]
+        checked = subprocess.run([*base, "-t"], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        self.process = subprocess.Popen(
+            [*base, "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.logs / "stderr.log", "ab"),  # noqa: SIM115
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"nginx exited with {self.process.returncode}: {(self.logs / 'error.log').read_text()}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not listen in time")
+
+    def access_log(self) -> list[dict]:
+        path = self.logs / "meter.access.log"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def stop(self) -> None:
+        stop_process(self.process, sig=signal.SIGQUIT, timeout=10)  # QUIT: nginx's graceful stop
         self.process = None

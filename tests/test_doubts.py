@@ -103,11 +103,21 @@ def test_an_unlock_whose_reply_was_lost_reaches_the_ledger_and_survives_a_redis_
     assert api.access("koran:3", reader_token=token)["reason"] == "quota_exhausted"
 
 
-def test_a_check_that_never_reached_redis_is_forgotten_by_the_worker(app, api, verified_reader, proxy, proxied, runner):
+def test_a_refused_connection_leaves_no_doubt(app, api, verified_reader, proxy, proxied):
+    """Nothing listens: the connection is refused and the EVALSHA never leaves, so nothing can have
+    been unlocked. (Before, this noted a doubt too, which the worker could only forget.)"""
+    _reader_id, token = verified_reader()
+    proxy.stop()
+    assert _check(proxied.test_client(), api.key, token, "koran:1")["degraded"] is True
+    assert _doubts(app) == 0
+
+
+def test_a_doubt_that_redis_never_saw_is_forgotten_by_the_worker(app, api, verified_reader, runner):
+    """A request lost with its reply (sent, never run): the doubt is settled as "not unlocked"."""
     reader_id, token = verified_reader()
     subject = f"r:{reader_id}"
-    proxy.stop()  # nothing listens: the EVALSHA is never delivered
-    assert _check(proxied.test_client(), api.key, token, "koran:1")["degraded"] is True
+    with app.app_context():
+        doubts.note(db.session.scalars(select(Site)).one().id, subject, "koran:1", clock.now())
     assert _doubts(app) == 1
 
     clock.travel(timedelta(seconds=10))

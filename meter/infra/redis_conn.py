@@ -37,6 +37,10 @@ class RedisUnavailable(Exception):
         self.sent = sent
 
 
+class _NotSent(redis.ConnectionError):
+    """No connection could be made (refused, unreachable, timed out): the command never left."""
+
+
 class RedisConn:
     def __init__(
         self, url: str, timeout: float, retry_after: float, on_error: Callable[[], None] = lambda: None
@@ -76,7 +80,9 @@ class RedisConn:
         except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._down_until = time.monotonic() + self.retry_after
             self.on_error()
-            raise RedisUnavailable(str(exc), sent=True) from exc
+            # Only a script call knows that nothing was sent (`_evalsha`); any other failure may
+            # have come after Redis ran the command.
+            raise RedisUnavailable(str(exc), sent=not isinstance(exc, _NotSent)) from exc
         except redis.exceptions.ResponseError as exc:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "CLUSTERDOWN" in str(exc):
                 raise RedisUnavailable(str(exc)) from exc
@@ -98,11 +104,22 @@ class RedisConn:
         return getattr(self._local, "redialled", False)
 
     def _evalsha(self, sha: str, keys: list, args: list):
-        """One EVALSHA on this thread's own connection; a stale connection (Redis restarted) is redialled once."""
+        """One EVALSHA on this thread's own connection; a stale connection (Redis restarted) is redialled once.
+
+        A first connection that cannot be made raises `_NotSent`: Redis never saw the script, so a
+        recording check has no unlock in doubt (a refused connection is not a lost reply).
+        """
         connection = self._own_connection()
         self._local.redialled = False
         for attempt in (1, 2):
             self._local.redialled = attempt == 2
+            try:
+                connection.connect()  # a no-op when connected
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                connection.disconnect()
+                if attempt == 1:
+                    raise _NotSent(str(exc)) from exc
+                raise  # the first attempt may have run before its connection broke
             try:
                 if pack_command is not None:  # hiredis packs in C; redis-py's wrapper loops over the args first
                     connection.send_packed_command([pack_command(("EVALSHA", sha, len(keys), *keys, *args))])

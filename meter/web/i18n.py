@@ -1,7 +1,8 @@
 """Languages: Indonesian by default, English; pages, embed answers and mail all go through Babel catalogs.
 
 The language of a request is chosen by `?lang=`, then the `meter_lang` cookie (set whenever `?lang=`
-is given), then `Accept-Language`, then the site's locale. Mail is rendered in the reader's stored
+is given; HttpOnly, SameSite=Lax, and Secure wherever the session cookie is, i.e. outside
+development), then `Accept-Language`, then the site's locale. Mail is rendered in the reader's stored
 locale (`force_locale`), whatever language the request that queued it spoke. Dates are shown in the
 site's time zone.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.support import Translations
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_babel import Babel
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
@@ -95,7 +96,8 @@ def remember_language(response: Response) -> Response:
     """`?lang=` sticks: the next page (without the parameter) speaks the same language."""
     asked = request.args.get("lang")
     if asked in LOCALES and request.cookies.get(LANG_COOKIE) != asked:
-        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, samesite="Lax", httponly=True)
+        secure = bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, samesite="Lax", httponly=True, secure=secure)
     return response
 
 

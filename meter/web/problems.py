@@ -1,4 +1,9 @@
-"""RFC 9457 problem details: every error under /v1 (and the AMP routes) is application/problem+json."""
+"""RFC 9457 problem details: every error under /v1 (and the AMP routes) is application/problem+json.
+
+Elsewhere (a browser on a reader page) an error is a page: the renderer registered under
+`ERROR_PAGE` (meter.web.pages.errors) makes it in the reader's language; without one, or if it
+fails, the answer is Werkzeug's own.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
+ERROR_PAGE = "meter.error_page"  # app.extensions key: (status, exception) -> the HTML answer
 API_PREFIXES = ("/v1/", "/amp/", "/embed/", "/healthz", "/readyz")
 
 _STATUS_NAMES = {
@@ -79,6 +85,18 @@ def wants_problem() -> bool:
     return request.path.startswith(API_PREFIXES) or request.accept_mimetypes.best == "application/json"
 
 
+def _page(status: int, exc: Exception, fallback):
+    """The HTML error page, or `fallback` when none is registered or it cannot be made."""
+    render = current_app.extensions.get(ERROR_PAGE)
+    if render is None:
+        return fallback
+    try:
+        return render(status, exc)
+    except Exception:
+        log.exception("the error page for %s could not be made", status)
+        return fallback
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem) -> Response:
@@ -87,7 +105,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if not wants_problem():
-            return exc
+            return _page(exc.code or 500, exc, exc)
         status = exc.code or 500
         name = _STATUS_NAMES.get(status, "http-error")
         response = problem_response(status, name, exc.name, exc.description)
@@ -101,7 +119,11 @@ def init_app(app: Flask) -> None:
         # The database is unreachable (or refuses work): a temporary condition, not a bug.
         log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
         if not wants_problem():
-            return "Service Unavailable", 503, {"Retry-After": "5"}
+            page = _page(503, exc, ("Service Unavailable", 503))
+            if isinstance(page, Response):
+                page.headers["Retry-After"] = "5"
+                return page
+            return (*page, {"Retry-After": "5"})
         return problem_response(
             503, "service-unavailable", "Service unavailable", "Try again shortly.", headers={"Retry-After": "5"}
         )
@@ -110,5 +132,5 @@ def init_app(app: Flask) -> None:
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not wants_problem():
-            return "Internal Server Error", 500
+            return _page(500, exc, ("Internal Server Error", 500))
         return problem_response(500, "internal-error", "Internal Server Error", "The error was logged.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -76,7 +77,9 @@ def inject_nonce() -> dict:
 def _lang_url(code: str) -> str:
     """This page again in another language (a GET; the choice then sticks in a cookie). A POST-only
     form (resend-activation, whose "expired" or "too many attempts" answer has no GET) links to the
-    login page instead of a 405."""
+    login page instead of a 405; an error page outside any site, to its own path."""
+    if g.get("site") is None:
+        return f"{request.path}?{urlencode({'lang': code})}"
     if request.url_rule is None or "GET" not in (request.url_rule.methods or ()):
         return url_for("pages.login", next=_next(), lang=code)
     return url_for(request.endpoint, **{**(request.view_args or {}), **request.args.to_dict(), "lang": code})
@@ -279,4 +282,7 @@ def reset_password(token: str):
 
 
 def init_app(app: Flask) -> None:
+    from meter.web.pages import errors
+
     app.register_blueprint(bp)
+    errors.init_app(app)

@@ -1,0 +1,139 @@
+"""The systemd units and the command helper of deploy/, checked as far as a machine without a running
+systemd allows: `systemd-analyze verify` on the units (the socket's hand-over is tests/test_reload.py), their ExecStartPre shell lines run for real,
+the worker's graceful stop, and deploy/meter-flask running a command with an environment file."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .servers import ROOT, server_env
+
+UNITS = ("meter-web.service", "meter-worker.service", "meter-web.socket")
+VENV = Path(sys.executable).parent.parent
+
+
+def rendered_units(tmp_path: Path) -> list[Path]:
+    """The units with /opt/meter pointing at this checkout and its venv (verify checks that the
+    programs exist)."""
+    paths = []
+    for name in UNITS:
+        text = (ROOT / "deploy" / "systemd" / name).read_text()
+        text = text.replace("/opt/meter/venv", str(VENV)).replace("/opt/meter", str(ROOT))
+        path = tmp_path / name
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def test_systemd_analyze_verify_accepts_the_units(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        reason = "systemd-analyze is not installed (no systemd on this machine): the units are not verified"
+        print(f"\nSKIPPED: {reason}")
+        pytest.skip(reason)
+    out = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, rendered_units(tmp_path))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout + out.stderr == "", out.stdout + out.stderr  # an unknown key is only a warning
+
+
+def directive(unit: str, key: str) -> list[str]:
+    text = (ROOT / "deploy" / "systemd" / unit).read_text()
+    return re.findall(rf"^{key}=(.*)$", text, re.MULTILINE)
+
+
+def test_both_services_read_the_environment_file_and_restart_on_failure():
+    for unit in UNITS[:2]:
+        assert directive(unit, "EnvironmentFile") == ["/etc/meter/meter.env"]
+        assert directive(unit, "Restart") == ["on-failure"]
+    assert directive("meter-worker.service", "ExecStart") == ["/opt/meter/venv/bin/flask worker"]
+    assert directive("meter-web.service", "ExecReload") == ["/bin/kill -s HUP $MAINPID"]
+    assert directive("meter-web.socket", "ListenStream") == ["127.0.0.1:8000"]  # gunicorn.conf.py's bind
+    assert 'bind = "127.0.0.1:8000"' in (ROOT / "deploy" / "gunicorn.conf.py").read_text()
+
+
+def exec_start_pre(unit: str) -> str:
+    """The shell line of the unit's ExecStartPre, as systemd hands it to /bin/sh ($$ becomes $)."""
+    [line] = directive(unit, "ExecStartPre")
+    prefix = "/bin/sh -c '"
+    assert line.startswith(prefix) and line.endswith("'")
+    return line[len(prefix) : -1].replace("$$", "$")
+
+
+def test_the_web_unit_empties_the_metrics_directory_and_refuses_an_unset_one(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_123.db").write_bytes(b"old")
+    (metrics / "sub").mkdir()
+    script = exec_start_pre("meter-web.service")
+    ran = subprocess.run(["/bin/sh", "-c", script], env={"PROMETHEUS_MULTIPROC_DIR": str(metrics)}, timeout=10)
+    assert ran.returncode == 0 and metrics.is_dir() and list(metrics.iterdir()) == []
+
+    (tmp_path / "keep").write_text("x")
+    unset = subprocess.run(["/bin/sh", "-c", script], cwd=tmp_path, env={}, capture_output=True, timeout=10)
+    assert unset.returncode != 0 and (tmp_path / "keep").exists()  # never `find "" -delete` or `rm /*`
+
+
+def test_the_worker_unit_makes_the_shared_directory_and_empties_nothing(tmp_path):
+    metrics = tmp_path / "run" / "metrics"
+    script = exec_start_pre("meter-worker.service")
+    assert subprocess.run(["/bin/sh", "-c", script], env={"PROMETHEUS_MULTIPROC_DIR": str(metrics)}).returncode == 0
+    (metrics / "counter_1.db").write_bytes(b"a live web worker's")
+    assert subprocess.run(["/bin/sh", "-c", script], env={"PROMETHEUS_MULTIPROC_DIR": str(metrics)}).returncode == 0
+    assert (metrics / "counter_1.db").exists()
+
+
+def test_meter_flask_runs_a_command_with_the_environment_files(api, database_url, redis_url, tmp_path):
+    """The main file, then a second one whose DATABASE_URL wins (the migrations' owner role)."""
+    env_file, migrate_file = tmp_path / "meter.env", tmp_path / "migrate.env"
+    env_file.write_text(
+        f"# as /etc/meter/meter.env\nSECRET_KEY='{'k' * 32}'\nREDIS_URL={redis_url}\n"
+        f"DATABASE_URL=sqlite:///{tmp_path / 'not-this-one.sqlite3'}\n"
+        'MAIL_DEFAULT_SENDER="Tempo <no-reply@tempo.co>"\n'
+    )
+    migrate_file.write_text(f"DATABASE_URL={database_url}\n")
+    env = {"PATH": "/usr/bin:/bin", "METER_HOME": str(ROOT), "METER_VENV": str(VENV)}
+    env["METER_ENV_FILE"] = f"{env_file}:{migrate_file}"
+    out = subprocess.run(
+        [str(ROOT / "deploy" / "meter-flask"), "sites", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "tempo" in out.stdout
+
+
+@pytest.mark.servers
+def test_the_worker_stops_on_sigterm_between_passes(app, database_url, redis_url, tmp_path):
+    env = server_env(database_url, redis_url, FLASK_APP="wsgi", LOG_LEVEL="INFO")
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "worker", "--interval", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115 - closed with the process
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "worker started" not in log.read_text() and time.monotonic() < deadline:
+            assert worker.poll() is None, log.read_text()
+            time.sleep(0.1)
+        time.sleep(0.5)  # a few passes
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert "worker stopped (SIGTERM) between two passes" in log.read_text()

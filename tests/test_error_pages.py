@@ -1,0 +1,120 @@
+"""Errors a browser meets are meter's own page in the reader's language, never Werkzeug's English HTML.
+
+Issue 18: behind a proxy that dropped the port from Host, every form POST failed with Werkzeug's
+"The referrer does not match the host." on an Indonesian form. The API keeps problem+json.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from .conftest import make_site
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+WERKZEUG_HTML = ("<title>400 Bad Request</title>", "<title>404 Not Found</title>", "The requested URL", "CSRF token")
+ID = {"Accept-Language": "id"}
+EN = {"Accept-Language": "en"}
+
+
+def assert_meter_page(response, status: int, *phrases: str) -> str:
+    text = response.get_data(as_text=True)
+    assert response.status_code == status, text
+    assert response.mimetype == "text/html"
+    assert '<main id="main">' in text  # meter's layout
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+    for phrase in phrases:
+        assert phrase in text, f"{phrase!r} not in the page"
+    for werkzeug in WERKZEUG_HTML:
+        assert werkzeug not in text
+    return text
+
+
+@pytest.fixture
+def site(app):
+    make_site(app, "tempo")
+    return "tempo"
+
+
+def test_a_form_without_its_csrf_token_gets_the_expired_form_page_in_indonesian(client, site, caplog):
+    with caplog.at_level(logging.WARNING, logger="meter"):
+        response = client.post("/tempo/register", data={"email": "a@example.com", "password": "x" * 10}, headers=ID)
+    text = assert_meter_page(response, 400, "Formulir ini sudah kedaluwarsa", "Buka halaman lagi", "Tempo")
+    assert 'href="/tempo/register"' in text  # back to the form, which gets a fresh token
+    assert "CSRF check" in caplog.text and "/tempo/register" in caplog.text  # the reason, for the operator
+
+
+def test_a_referrer_without_the_port_is_refused_with_meters_page_and_the_reason_is_logged(client, site, caplog):
+    """What a proxy sending `Host $host` did on :8443: the Referer's host:port and Host differ."""
+    base = "https://meter.test:8443"
+    page = client.get("/tempo/login?lang=en", base_url=base)
+    token = CSRF_RE.search(page.get_data(as_text=True)).group(1)
+    with caplog.at_level(logging.WARNING, logger="meter"):
+        response = client.post(
+            "/tempo/login",
+            data={"csrf_token": token, "email": "a@example.com", "password": "rahasia-sekali"},
+            headers={"Referer": "https://meter.test/tempo/login"},  # the port was dropped
+            base_url=base,
+        )
+    assert_meter_page(response, 400, "This form has expired")
+    assert "referrer does not match the host" in caplog.text
+    # The same form with Host and Referer agreeing is accepted (a wrong password: 422, the form again).
+    accepted = client.post(
+        "/tempo/login",
+        data={"csrf_token": token, "email": "a@example.com", "password": "rahasia-sekali"},
+        headers={"Referer": f"{base}/tempo/login"},
+        base_url=base,
+    )
+    assert accepted.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "indonesian", "english"),
+    [
+        ("GET", "/tempo/no-such-page", 404, "Halaman tidak ditemukan", "Page not found"),
+        ("GET", "/no-such-site/register", 404, "Halaman tidak ditemukan", "Page not found"),
+        ("GET", "/tempo/resend-activation", 405, "tidak dapat dibuka dengan cara ini", "cannot be opened this way"),
+        ("POST", "/tempo/activate/abc", 400, "Formulir ini sudah kedaluwarsa", "This form has expired"),
+    ],
+)
+def test_framework_errors_on_reader_pages_speak_the_readers_language(
+    client, site, method, path, status, indonesian, english
+):
+    assert_meter_page(client.open(path, method=method, headers=ID), status, indonesian)
+    response = client.open(path, method=method, headers=EN)
+    assert_meter_page(response, status, english)
+    if status == 405:
+        assert response.headers["Allow"]
+
+
+def test_an_oversized_form_gets_meters_413_page(app, client, site):
+    big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = client.post("/tempo/register?lang=en", data={"email": big}, headers=EN)
+    assert_meter_page(response, 413, "What you sent is too large")
+
+
+def test_the_page_of_a_known_site_links_back_to_its_login_and_switches_language(client, site):
+    text = assert_meter_page(client.get("/tempo/nothing-here", headers=ID), 404)
+    assert 'href="/tempo/login' in text and "?lang=en" in text
+    plain = assert_meter_page(client.get("/nowhere/at-all", headers=EN), 404)
+    assert "/login" not in plain and 'href="/nowhere/at-all?lang=id"' in plain
+
+
+def test_api_paths_keep_problem_json(client, site):
+    response = client.get("/v1/access")
+    assert response.status_code == 405 and response.mimetype == "application/problem+json"
+    response = client.get("/v1/nothing")
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_the_language_cookie_is_secure_where_the_session_cookie_is(app, client, site):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    cookie = client.get("/tempo/login?lang=en").headers["Set-Cookie"]
+    assert cookie.startswith("meter_lang=en") and "Secure" in cookie and "HttpOnly" in cookie
+    app.config["SESSION_COOKIE_SECURE"] = False  # development's plain http
+    other = client.get("/tempo/login?lang=id").headers.get_all("Set-Cookie")
+    lang = next(c for c in other if c.startswith("meter_lang="))
+    assert "Secure" not in lang
