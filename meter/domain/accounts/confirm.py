@@ -21,7 +21,7 @@ from meter.infra.models import Reader, utcnow
 
 
 def activation_token(reader: Reader, next_url: str | None) -> str:
-    payload = {"r": reader.id, "s": reader.site_id, "e": tokens.fingerprint(reader.email_key)}
+    payload = {"r": reader.id, "s": reader.site_id, "e": tokens.fingerprint("activation-email", reader.email_key)}
     if next_url:
         payload["n"] = next_url
     return tokens.make(tokens.ACTIVATION, payload)
@@ -58,7 +58,7 @@ def activate(site: SiteInfo, token: str, anonymous_id: str | None = None) -> Act
     reader = db.session.get(Reader, payload.get("r")) if isinstance(payload.get("r"), int) else None
     if reader is None or payload.get("s") != site.id or reader.site_id != site.id:
         raise tokens.TokenError("invalid")
-    if payload.get("e") != tokens.fingerprint(reader.email_key):
+    if not tokens.fingerprint_matches("activation-email", reader.email_key, payload.get("e")):
         raise tokens.TokenError("invalid")  # the address changed since the mail was sent
     next_url = safe_next(site, payload.get("n"))
     won = db.session.execute(
