@@ -110,8 +110,8 @@ class Config:
     # Check every JSON answer against /openapi.json (tests only: it costs time per request).
     OPENAPI_VALIDATE_RESPONSES = _bool("OPENAPI_VALIDATE_RESPONSES")
 
-    # Rate limits (Flask-Limiter, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
-    # strings are Flask-Limiter's: "20/minute", "1 per 3 minutes;5 per day" (several with ";").
+    # Rate limits (meter/web/ratelimit.py, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
+    # strings are the `limits` library's: "20/minute", "1 per 3 minutes;5 per day" (several with ";").
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_REDIS_URL = os.environ.get("RATELIMIT_REDIS_URL", "")
     RATELIMIT_STRATEGY = os.environ.get("RATELIMIT_STRATEGY", "fixed-window")

@@ -10,7 +10,7 @@ import pytest
 from meter import create_app
 from meter.dev.redis_server import RedisProcess
 
-from .conftest import Api, make_site
+from .conftest import Api, make_site, redis_for
 
 PASSWORD = "rahasia-sekali"
 
@@ -162,6 +162,97 @@ def test_a_redis_outage_never_turns_a_limited_call_into_a_500(app, own_redis):
     assert registration(api, "after@example.com").status_code == 202
 
 
+def test_during_a_storage_outage_the_limits_hold_in_memory_and_redis_is_tried_again(app, own_redis, caplog):
+    fresh = create_app(
+        {**app.config, "REDIS_URL": own_redis.url, "REDIS_RETRY_AFTER": 0.0, "RATELIMIT_REGISTER_IP": "2/minute"}
+    )
+    api = Api(fresh.test_client(), make_site(fresh), "tempo")
+    own_redis.stop()
+    assert [registration(api, f"d{i}@example.com").status_code for i in range(2)] == [202, 202]
+    assert_429(registration(api, "d2@example.com"))  # in-memory counters, not no limit at all
+    assert "rate-limit storage failed" in caplog.text
+    own_redis.start()
+    assert registration(api, "other-ip@example.com", environ_base={"REMOTE_ADDR": "10.4.4.4"}).status_code == 202
+    assert redis_for(own_redis.url).keys("LIMITS*"), "back on Redis once it answers again"
+
+
+def test_each_app_has_its_own_limiter_and_storage(app, own_redis, redis_client):
+    """An app whose limit storage fails counts in memory; another app in the same process keeps its Redis."""
+    failing = create_app({**app.config, "REDIS_URL": own_redis.url, "REDIS_RETRY_AFTER": 60.0})
+    failing_api = Api(failing.test_client(), make_site(failing), "tempo")
+    own_redis.stop()
+    assert registration(failing_api, "a@example.com").status_code == 202
+    assert failing.extensions["meter.ratelimit"] is not app.extensions["meter.ratelimit"]
+    api = Api(app.test_client(), make_site(app, "koran"), "koran")
+    assert registration(api, "b@example.com").status_code == 202
+    assert redis_client.keys("LIMITS*register-ip*"), "this app still counts in its own Redis"
+
+
+def test_an_error_computing_a_key_fails_closed(app, redis_client, caplog):
+    """Whatever a key function raises refuses the request (its own 4xx when it is one, else 429); it
+    never lets the request through unlimited, and never switches the app to fresh counters."""
+    from werkzeug.exceptions import BadRequest
+
+    from meter.web import ratelimit
+    from meter.web.csrf import csrf
+
+    fresh = create_app(dict(app.config))
+    failure: list[BaseException | None] = [None]
+
+    def key() -> str:
+        if failure[0] is not None:
+            raise failure[0]
+        return "k"
+
+    @fresh.post("/limited")
+    @csrf.exempt
+    @ratelimit.guard(ratelimit.Limit("RATELIMIT_REGISTER_IP", "test-scope", key))
+    def limited():
+        return "ok"
+
+    client = fresh.test_client()
+    failure[0] = RuntimeError("a bug in a key function")
+    refused = client.post("/limited", headers={"Accept": "application/json"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert "could not compute the test-scope limit's key" in caplog.text
+    failure[0] = BadRequest("unreadable")
+    assert client.post("/limited").status_code == 400
+    failure[0] = None
+    assert client.post("/limited").status_code == 200
+    assert redis_client.keys("LIMITS*test-scope*"), "the counters stayed in Redis"
+
+
+def test_the_storage_is_redis_url_in_the_limits_librarys_schemes(app):
+    from meter.web.ratelimit import storage_uri
+
+    def uri(**config) -> str:
+        return storage_uri({**app.config, **config})
+
+    assert uri(REDIS_URL="unix:///run/redis.sock") == "redis+unix:///run/redis.sock"
+    assert uri(REDIS_URL="redis+cluster://10.0.0.1:7000") == "redis+cluster://10.0.0.1:7000"
+    assert uri(REDIS_URL="rediss://cache:6380/2") == "rediss://cache:6380/2"
+    assert uri(REDIS_URL="redis://a:6379/0", RATELIMIT_REDIS_URL="redis://b:6379/1") == "redis://b:6379/1"
+
+
+def test_a_malformed_limit_stops_the_start(app):
+    with pytest.raises(ValueError):
+        create_app({**app.config, "RATELIMIT_RESET_IP": "twenty a minute"})
+
+
+def test_access_ip_wait_counts_the_access_limit_without_a_request(app, api):
+    from meter.web.ratelimit import access_ip_wait
+
+    with app.app_context():
+        assert access_ip_wait("192.0.2.1") == 0  # RATELIMIT_ACCESS_IP empty: not limited
+        app.config["RATELIMIT_ACCESS_IP"] = "2/minute"
+        assert [access_ip_wait("192.0.2.1") for _ in range(2)] == [0, 0]
+        assert 1 <= access_ip_wait("192.0.2.1") <= 60
+        assert access_ip_wait("192.0.2.2") == 0
+        assert [access_ip_wait("127.0.0.1") for _ in range(2)] == [0, 0]
+    # the same counters as the view's limit: the test client's address has spent its two
+    assert_429(api.post("/v1/access", json={"article": {"id": "tempo:free:9", "class": "free"}}))
+
+
 def test_the_email_key_reads_json_and_form_bodies_alike(app):
     """The reader pages' forms (when they get limits) share the API's per-address buckets."""
     from flask import g
@@ -278,3 +369,39 @@ def test_a_limited_login_page_keeps_next_and_says_one_minute_in_the_singular(app
     assert 'href="/tempo/login?next=https' in html  # back to the form, `next` kept
     # a client that asks for JSON still gets the problem document, like the pages' other errors
     assert_429(client.post("/tempo/login", data=form, headers={"Accept": "application/json"}))
+
+
+# --- an oversized body must not reset the counters --------------------------------------------
+
+
+def oversized(api: Api, path: str):
+    """A body over MAX_CONTENT_LENGTH (64 KB): refused 413."""
+    body = b'{"email": "' + b"x" * 70_000 + b'", "password": "p"}'
+    response = api.client.post(path, data=body, content_type="application/json", headers=api._h())
+    assert response.status_code == 413, response.get_data(as_text=True)
+    return response
+
+
+def test_an_oversized_body_does_not_reset_the_failed_login_limit(api, verified_reader, redis_client):
+    """The attack: spend the account's failed logins, send a 70 KB body, guess again. The 413 was
+    raised inside the limiter's key function, which took it for a storage failure and fell back to
+    fresh in-memory counters: 5 more guesses after each oversized body (15 in 90 s with two workers).
+    Now the body is refused before any key is read, and the counters in Redis keep counting."""
+    verified_reader("mike@example.com", PASSWORD)
+    answers = [login(api, "mike@example.com", "wrong-password").status_code for _ in range(6)]
+    for _ in range(3):
+        oversized(api, "/v1/sessions")
+        answers += [login(api, "mike@example.com", "wrong-password").status_code for _ in range(3)]
+    assert answers == [401] * 5 + [429] * 10
+    assert redis_client.keys("LIMITS*")
+
+
+@pytest.mark.parametrize(
+    ("path", "budget"), [("/v1/password-resets", 5), ("/v1/readers/resend-activation", 1)], ids=["reset", "resend"]
+)
+def test_an_oversized_body_does_not_reset_the_mail_limits(api, path, budget):
+    answers = [api.post(path, json={"email": "mike@example.com"}).status_code for _ in range(budget + 1)]
+    for _ in range(3):
+        oversized(api, path)
+        answers.append(api.post(path, json={"email": "mike@example.com"}).status_code)
+    assert answers == [202] * budget + [429] * 4

@@ -14,7 +14,6 @@ import time
 
 from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_limiter.errors import RateLimitExceeded
 
 from meter.domain import amp_readers, tokens
 from meter.domain.accounts import confirm, emails, mail_budget, recover, register, sessions
@@ -44,16 +43,15 @@ def page_headers(response):
 
 
 def wait_minutes(retry_after: int) -> int:
-    """The wait a reader is told, in whole minutes rounded up. Retry-After carries Flask-Limiter's
-    one-second pad (`reset_at` is the window's end + 1), which would turn "3 minutes" into 4."""
-    return max(1, math.ceil((retry_after - 1) / 60))
+    """The wait a reader is told, in whole minutes rounded up."""
+    return max(1, math.ceil(retry_after / 60))
 
 
-@bp.errorhandler(RateLimitExceeded)
-def too_many_attempts(_exc: RateLimitExceeded):
+@bp.errorhandler(ratelimit.RateLimited)
+def too_many_attempts(exc: ratelimit.RateLimited):
     """A breached limit on a form: a page in the reader's language, not the API's problem+json
     (which a client that asks for JSON still gets). The response goes through `page_headers`."""
-    retry = ratelimit.retry_after()
+    retry = exc.retry_after
     if problems.wants_problem():
         return ratelimit.too_many_problem(retry)
     page = render_template(
