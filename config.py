@@ -117,7 +117,9 @@ class Config:
     RATELIMIT_STRATEGY = os.environ.get("RATELIMIT_STRATEGY", "fixed-window")
     RATELIMIT_REGISTER_IP = os.environ.get("RATELIMIT_REGISTER_IP", "20/minute")
     RATELIMIT_LOGIN_FAIL_IP = os.environ.get("RATELIMIT_LOGIN_FAIL_IP", "10/minute")  # failed logins only
+    # Failed logins of one account from one client address; from all addresses together, the ceiling.
     RATELIMIT_LOGIN_FAIL_ACCOUNT = os.environ.get("RATELIMIT_LOGIN_FAIL_ACCOUNT", "5 per 5 minutes")
+    RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING = os.environ.get("RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING", "20 per 5 minutes")
     RATELIMIT_RESEND_EMAIL = os.environ.get("RATELIMIT_RESEND_EMAIL", "1 per 3 minutes;5 per day")
     RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute")
     RATELIMIT_RESET_IP = os.environ.get("RATELIMIT_RESET_IP", "20/minute")

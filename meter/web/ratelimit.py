@@ -35,7 +35,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import limits
-from flask import Flask, Response, after_this_request, current_app, g, request
+from flask import Flask, Response, after_this_request, current_app, g, has_request_context, request
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import STRATEGIES, RateLimiter
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -101,6 +101,16 @@ def email_key() -> str:
     site = g.get("site")
     found = _body_email()
     return account_key(site.id, found) if site is not None and found else ""
+
+
+def account_and_ip_key() -> str:
+    """Key function: the account of the body's address together with the client address ("" without one).
+
+    The failed-login limit of an account is kept per client address: five guesses from an attacker's
+    address lock that address out, not the owner's own browser. Across addresses, the account's
+    failures meet a higher ceiling (RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING)."""
+    account = email_key()
+    return f"{account}|{client_ip()}" if account else ""
 
 
 def no_email() -> bool:
@@ -300,7 +310,8 @@ def guard(*limits_: Limit, methods: tuple[str, ...] | None = None) -> Callable:
 # The limits, shared by the JSON API and the reader pages' forms: one budget per IP and per address.
 REGISTER_IP = Limit("RATELIMIT_REGISTER_IP", "register-ip")
 LOGIN_FAIL_IP = Limit("RATELIMIT_LOGIN_FAIL_IP", "login-fail-ip", counts=_failed_login)
-LOGIN_FAIL_ACCOUNT = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT", "login-fail-account", email_key, _failed_login)
+LOGIN_FAIL_ACCOUNT = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT", "login-fail-account-ip", account_and_ip_key, _failed_login)
+LOGIN_FAIL_CEILING = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING", "login-fail-account", email_key, _failed_login)
 RESEND_EMAIL = Limit("RATELIMIT_RESEND_EMAIL", "resend-email", email_key)
 RESET_EMAIL = Limit("RATELIMIT_RESET_EMAIL", "reset-email", email_key)
 RESET_IP = Limit("RATELIMIT_RESET_IP", "reset-ip")
@@ -311,7 +322,7 @@ def _decorators(methods: tuple[str, ...] | None = None) -> SimpleNamespace:
     return SimpleNamespace(
         register_ip=guard(REGISTER_IP, methods=methods),
         login_fail_ip=guard(LOGIN_FAIL_IP, methods=methods),
-        login_fail_account=guard(LOGIN_FAIL_ACCOUNT, methods=methods),
+        login_fail_account=guard(LOGIN_FAIL_ACCOUNT, LOGIN_FAIL_CEILING, methods=methods),
         resend_email=guard(RESEND_EMAIL, methods=methods),
         reset_email=guard(RESET_EMAIL, methods=methods),
         reset_ip=guard(RESET_IP, methods=methods),
@@ -362,9 +373,13 @@ def _on_password_reset(_app: Flask, reader, **_: object) -> None:
 
 
 def clear_failed_logins(site_id: int, email_key_: str) -> None:
-    """A successful password reset lifts the account's failed-login lockout (best effort)."""
+    """A successful password reset lifts the account's failed-login ceiling, and the lock of the
+    address it was made from (the reader's own; other addresses' locks expire by themselves). Best effort."""
+    account = account_key(site_id, email_key_)
     try:
-        limiter().clear(LOGIN_FAIL_ACCOUNT.items(), account_key(site_id, email_key_), LOGIN_FAIL_ACCOUNT.scope)
+        limiter().clear(LOGIN_FAIL_CEILING.items(), account, LOGIN_FAIL_CEILING.scope)
+        if has_request_context():
+            limiter().clear(LOGIN_FAIL_ACCOUNT.items(), f"{account}|{client_ip()}", LOGIN_FAIL_ACCOUNT.scope)
     except Exception:  # storage away or a bad setting: the lockout expires by itself
         log.warning("could not clear the failed-login limit of an account", exc_info=True)
 
