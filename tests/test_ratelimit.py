@@ -256,7 +256,7 @@ def test_an_error_computing_a_key_fails_closed(app, redis_client, caplog):
 
 
 def test_the_storage_is_redis_url_in_the_limits_librarys_schemes(app):
-    from meter.web.ratelimit import storage_uri
+    from meter.web.limiter import storage_uri
 
     def uri(**config) -> str:
         return storage_uri({**app.config, **config})

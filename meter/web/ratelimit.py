@@ -12,9 +12,9 @@ Here the two are kept apart:
 - only an error of the storage itself switches to in-memory counters (logged), for
   REDIS_RETRY_AFTER seconds, after which the storage is tried again.
 
-Each app has its own limiter (`app.extensions`), storage and fallback: nothing is shared between
-apps. The limits are named settings of config.py, read at request time (one knob per line there).
-The client IP is `request.remote_addr`, rewritten by ProxyFix from `X-Forwarded-For` only when
+Each app has its own limiter (`app.extensions`; the counting engine is `meter.web.limiter`),
+storage and fallback: nothing is shared between apps. The limits are named settings of config.py,
+read at request time (one knob per line there). The client IP is `request.remote_addr`, rewritten by ProxyFix from `X-Forwarded-For` only when
 TRUSTED_PROXIES > 0. Email-keyed limits use the address's lookup key (`emails.lookup_key`) together
 with the site, so `Mike@` and `mike@` share one bucket, and one address on two sites has two. Limits
 are checked inside the view's decorator, after the API key is authenticated, so a request without a
@@ -26,22 +26,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
 
 import limits
 from flask import Flask, Response, after_this_request, current_app, g, has_request_context, request
-from limits.storage import MemoryStorage, storage_from_string
-from limits.strategies import STRATEGIES, RateLimiter
+from limits.strategies import STRATEGIES
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from meter.domain.accounts import emails
 from meter.infra import signals
+from meter.web.limiter import Limiter, parse
 from meter.web.problems import problem_response
 
 log = logging.getLogger(__name__)
@@ -121,96 +117,6 @@ def no_email() -> bool:
 def _failed_login(response: Response) -> bool:
     """A wrong email or password: the API's 401, or the login page's flag (it answers 422 with the form)."""
     return response.status_code == 401 or bool(g.get("login_failed"))
-
-
-# --- the limiter of one app --------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def parse(setting: str) -> tuple[limits.RateLimitItem, ...]:
-    """ "20/minute", "1 per 3 minutes;5 per day": the items of a limit string (ValueError when malformed)."""
-    return tuple(limits.parse_many(setting))
-
-
-def storage_uri(config: Mapping[str, Any]) -> str:
-    """RATELIMIT_REDIS_URL, else REDIS_URL, in the `limits` library's schemes (redis://, rediss://,
-    redis+cluster:// are its own; a unix socket is its redis+unix://)."""
-    url = config.get("RATELIMIT_REDIS_URL") or config["REDIS_URL"]
-    if url.startswith("unix://"):
-        return "redis+unix://" + url.removeprefix("unix://")
-    return url
-
-
-class Limiter:
-    """Counters on the app's Redis; in-memory ones only while that storage fails."""
-
-    def __init__(self, app: Flask) -> None:
-        self.uri = storage_uri(app.config)
-        timeout = app.config["REDIS_SOCKET_TIMEOUT"]
-        self.options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        self.strategy = STRATEGIES[app.config["RATELIMIT_STRATEGY"]]
-        self.retry_after = float(app.config["REDIS_RETRY_AFTER"])
-        self.memory: RateLimiter = self.strategy(MemoryStorage())
-        self._primary: RateLimiter | None = None
-        self._down_until = 0.0
-        self._lock = threading.Lock()
-
-    def _storage(self) -> RateLimiter:
-        """The Redis-backed limiter, made on first use (a cluster client connects when made)."""
-        if self._primary is None:
-            with self._lock:
-                if self._primary is None:
-                    storage = storage_from_string(self.uri, wrap_exceptions=True, **self.options)
-                    self._primary = self.strategy(storage)
-        return self._primary
-
-    def _run(self, operation: Callable[[RateLimiter], int]) -> int:
-        """`operation` on the Redis counters; on a failure of that storage, on the in-memory ones.
-
-        Only storage work happens inside `operation` (keys are computed before), so an exception here
-        is the storage's, never the request's.
-        """
-        if time.monotonic() >= self._down_until:
-            try:
-                return operation(self._storage())
-            except Exception:  # a storage failure of any kind: count in memory meanwhile
-                self._down_until = time.monotonic() + max(self.retry_after, 0.0)
-                log.warning("rate-limit storage failed: in-memory counters for now", exc_info=True)
-        return operation(self.memory)
-
-    def wait(self, items: tuple[limits.RateLimitItem, ...], key: str, scope: str, count: bool) -> int:
-        """Seconds to wait (0: allowed). With `count`, an allowed request spends one of each item.
-
-        All items are tested before any is spent, so a refused request spends nothing (of "1 per 3
-        minutes;5 per day", a refusal by the first does not eat into the second).
-        """
-
-        def operation(engine: RateLimiter) -> int:
-            breached = [item for item in items if not engine.test(item, key, scope)]
-            if not breached and count:
-                breached = [item for item in items if not engine.hit(item, key, scope)]
-            resets = [engine.get_window_stats(item, key, scope).reset_time for item in breached]
-            return max((max(1, math.ceil(reset - time.time())) for reset in resets), default=0)
-
-        return self._run(operation)
-
-    def spend(self, items: tuple[limits.RateLimitItem, ...], key: str, scope: str) -> None:
-        """Count one hit whatever the limit says (a failed login, counted after the answer)."""
-
-        def operation(engine: RateLimiter) -> int:
-            for item in items:
-                engine.hit(item, key, scope)
-            return 0
-
-        self._run(operation)
-
-    def clear(self, items: tuple[limits.RateLimitItem, ...], key: str, scope: str) -> None:
-        def operation(engine: RateLimiter) -> int:
-            for item in items:
-                engine.clear(item, key, scope)
-            return 0
-
-        self._run(operation)
 
 
 def limiter() -> Limiter:
