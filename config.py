@@ -120,7 +120,10 @@ class Config:
     # Failed logins of one account from one client address; from all addresses together, the ceiling.
     RATELIMIT_LOGIN_FAIL_ACCOUNT = os.environ.get("RATELIMIT_LOGIN_FAIL_ACCOUNT", "5 per 5 minutes")
     RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING = os.environ.get("RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING", "20 per 5 minutes")
+    # The mail budget of one address on one site, spent by every path that mails it: registration
+    # (activation or "already registered"), every resend, the operator's resend without --force.
     RATELIMIT_RESEND_EMAIL = os.environ.get("RATELIMIT_RESEND_EMAIL", "1 per 3 minutes;5 per day")
+    RATELIMIT_RESEND_IP = os.environ.get("RATELIMIT_RESEND_IP", "20/hour")  # resend requests per client IP
     RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute")
     RATELIMIT_RESET_IP = os.environ.get("RATELIMIT_RESET_IP", "20/minute")
     RATELIMIT_ACCESS_IP = os.environ.get("RATELIMIT_ACCESS_IP", "")  # empty: the access check is not limited

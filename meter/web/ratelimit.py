@@ -35,7 +35,7 @@ from flask import Flask, Response, after_this_request, current_app, g, has_reque
 from limits.strategies import STRATEGIES
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from meter.domain.accounts import emails
+from meter.domain.accounts import emails, mail_budget
 from meter.infra import signals
 from meter.web.limiter import Limiter, parse
 from meter.web.problems import problem_response
@@ -166,6 +166,8 @@ def enforce(*limits_: Limit) -> None:
     Every key is computed before anything is counted, and with several limits all are tested before
     any is spent: a request refused by one limit costs nothing of the others.
     """
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
     refuse_oversized()
     engine = limiter()
     keyed = [(limit, *_key_of(limit)) for limit in limits_]
@@ -200,10 +202,9 @@ def guard(*limits_: Limit, methods: tuple[str, ...] | None = None) -> Callable:
 
         @functools.wraps(inner_view)
         def inner(*args, **kwargs):
-            if current_app.config["RATELIMIT_ENABLED"]:
-                applying = [limit for limit, only in guarded if only is None or request.method in only]
-                if applying:
-                    enforce(*applying)
+            applying = [limit for limit, only in guarded if only is None or request.method in only]
+            if applying:
+                enforce(*applying)
             return inner_view(*args, **kwargs)
 
         inner._guarded_view = inner_view  # type: ignore[attr-defined]
@@ -218,7 +219,7 @@ REGISTER_IP = Limit("RATELIMIT_REGISTER_IP", "register-ip")
 LOGIN_FAIL_IP = Limit("RATELIMIT_LOGIN_FAIL_IP", "login-fail-ip", counts=_failed_login)
 LOGIN_FAIL_ACCOUNT = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT", "login-fail-account-ip", account_and_ip_key, _failed_login)
 LOGIN_FAIL_CEILING = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING", "login-fail-account", email_key, _failed_login)
-RESEND_EMAIL = Limit("RATELIMIT_RESEND_EMAIL", "resend-email", email_key)
+RESEND_IP = Limit("RATELIMIT_RESEND_IP", "resend-ip")
 RESET_EMAIL = Limit("RATELIMIT_RESET_EMAIL", "reset-email", email_key)
 RESET_IP = Limit("RATELIMIT_RESET_IP", "reset-ip")
 ACCESS_IP = Limit("RATELIMIT_ACCESS_IP", "access-ip")
@@ -229,7 +230,6 @@ def _decorators(methods: tuple[str, ...] | None = None) -> SimpleNamespace:
         register_ip=guard(REGISTER_IP, methods=methods),
         login_fail_ip=guard(LOGIN_FAIL_IP, methods=methods),
         login_fail_account=guard(LOGIN_FAIL_ACCOUNT, LOGIN_FAIL_CEILING, methods=methods),
-        resend_email=guard(RESEND_EMAIL, methods=methods),
         reset_email=guard(RESET_EMAIL, methods=methods),
         reset_ip=guard(RESET_IP, methods=methods),
     )
@@ -239,7 +239,8 @@ _api = _decorators()
 register_ip = _api.register_ip
 login_fail_ip = _api.login_fail_ip
 login_fail_account = _api.login_fail_account
-resend_email = _api.resend_email
+# Resends per client IP; the per-address budget is the domain's (meter.domain.accounts.mail_budget).
+resend_ip = guard(RESEND_IP, methods=("POST",))
 reset_email = _api.reset_email
 reset_ip = _api.reset_ip
 # The reader pages: counted on POST only (showing a form is free).
@@ -252,7 +253,7 @@ def access_ip(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def inner(*args, **kwargs):
-        if current_app.config["RATELIMIT_ACCESS_IP"] and current_app.config["RATELIMIT_ENABLED"]:
+        if current_app.config["RATELIMIT_ACCESS_IP"]:
             enforce(ACCESS_IP)
         return view(*args, **kwargs)
 
@@ -313,5 +314,6 @@ def init_app(app: Flask) -> None:
     signals.password_reset.connect(_on_password_reset, weak=False)
 
     @app.errorhandler(RateLimited)
-    def _too_many(exc: RateLimited) -> Response:
+    @app.errorhandler(mail_budget.Spent)
+    def _too_many(exc: RateLimited | mail_budget.Spent) -> Response:
         return too_many_problem(exc.retry_after)

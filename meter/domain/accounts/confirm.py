@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import update
 
 from meter.domain import metering, tokens
+from meter.domain.accounts import emails, mail_budget
 from meter.domain.accounts.common import decoy_mail, find_reader, mail_context, page_url, safe_next
 from meter.domain.accounts.sessions import create_session
 from meter.domain.sites import SiteInfo
@@ -36,7 +37,17 @@ def queue_activation(site: SiteInfo, reader: Reader, next_url: str | None = None
 
 
 def resend(site: SiteInfo, email: str) -> None:
-    """Send the activation mail again to an unverified reader; silently nothing otherwise."""
+    """Send the activation mail again to an unverified reader; silently nothing otherwise.
+
+    The address's mail budget is spent first, whoever it belongs to (raise mail_budget.Spent when
+    there is none left): an unknown address answers and costs the same as a known one.
+    """
+    try:
+        key = emails.lookup_key(emails.normalise(email))
+    except emails.BadEmail:
+        key = None  # no mail can go to it; the decoy below costs the same
+    if key is not None:
+        mail_budget.spend(site.id, key)
     reader = find_reader(site.id, email)
     if reader is not None and reader.verified_at is None:
         queue_activation(site, reader)

@@ -34,7 +34,7 @@ def create_reader():
 
 
 @bp.post("/readers/resend-activation")
-@ratelimit.resend_email
+@ratelimit.resend_ip
 def resend_activation():
     body = parse(EmailBody)
     confirm.resend(g.site, body.email)

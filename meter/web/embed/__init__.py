@@ -25,7 +25,7 @@ from meter.domain.accounts.common import safe_next
 from meter.domain.accounts.sessions import live_reader
 from meter.domain.metering import Decision
 from meter.domain.sites import normalise_origin
-from meter.web import cookies, validation
+from meter.web import cookies, ratelimit, validation
 from meter.web.csrf import csrf
 from meter.web.http import site_or_404
 from meter.web.i18n import choose_language
@@ -190,21 +190,22 @@ def resend() -> Response:
     headers = _cors()
     if request.method == "OPTIONS":
         return Response(status=204, headers=headers)
-    _status, reader = live_reader(g.site, cookies.reader_token(g.site))
-    if reader is None:
-        raise Problem(401, "unauthorized", "Unauthorized", "Log in first.", headers=headers)
-    wait = (
-        mail_budget.cool_down(g.site, reader.email_key, mail_budget.RESEND_COOL_DOWN)
-        if reader.verified_at is None
-        else 0
-    )
-    if wait:
-        answer = {"status": "wait", "retry_after": wait, "message": _("Wait a moment before asking again.")}
+    try:
+        ratelimit.enforce(ratelimit.RESEND_IP)  # after the Origin check: a foreign page spends nothing
+        _status, reader = live_reader(g.site, cookies.reader_token(g.site))
+        if reader is None:
+            raise Problem(401, "unauthorized", "Unauthorized", "Log in first.", headers=headers)
+        confirm.resend(g.site, reader.email)  # the address's mail budget, shared with every other path
+    except (ratelimit.RateLimited, mail_budget.Spent) as exc:
+        answer = {"status": "wait", "retry_after": exc.retry_after, "message": _("Wait a moment before asking again.")}
         return Response(
-            json.dumps(answer), 429, mimetype="application/json", headers={**headers, "Retry-After": str(wait)}
+            json.dumps(answer),
+            429,
+            mimetype="application/json",
+            headers={**headers, "Retry-After": str(exc.retry_after)},
         )
-    confirm.resend(g.site, reader.email)
-    answer = {"status": "sent", "retry_after": mail_budget.RESEND_COOL_DOWN, "message": _("Sent. Check your email.")}
+    wait = mail_budget.wait(g.site.id, reader.email_key)
+    answer = {"status": "sent", "retry_after": wait, "message": _("Sent. Check your email.")}
     return Response(json.dumps(answer), mimetype="application/json", headers=headers)
 
 
