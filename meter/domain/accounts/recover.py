@@ -51,7 +51,7 @@ def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
     won = db.session.execute(
         update(Reader)
         .where(Reader.id == reader_id, Reader.site_id == site.id, Reader.auth_version == version)
-        .values(password_hash=new_hash, auth_version=Reader.auth_version + 1)
+        .values(password_hash=new_hash, pending_password_hash=None, auth_version=Reader.auth_version + 1)
     ).rowcount
     if won != 1:
         db.session.rollback()

@@ -41,7 +41,9 @@ def register(
     existing = find_reader(site.id, address)
     if existing is not None:
         if existing.verified_at is None:
-            confirm.queue_activation(site, existing, next_url)
+            # Not proven yet: this registration's password waits for its own link (confirm.py).
+            existing.pending_password_hash = password_hash
+            confirm.queue_activation(site, existing, next_url, locale if locale in ("id", "en") else site.locale)
         else:
             mail.queue(
                 "already_registered",
