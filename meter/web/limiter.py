@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=64)
 def parse(setting: str) -> tuple[limits.RateLimitItem, ...]:
-    """ "20/minute", "1 per 3 minutes;5 per day": the items of a limit string (ValueError when malformed)."""
+    """The items of a limit string such as "20/minute" or "1 per 3 minutes;5 per day" (ValueError when malformed)."""
     return tuple(limits.parse_many(setting))
 
 
