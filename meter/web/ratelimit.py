@@ -129,8 +129,8 @@ def limiter() -> Limiter:
 @dataclass(frozen=True)
 class Limit:
     """A named limit: its setting in config.py, the scope its counters are kept under, and what it is
-    keyed by ("" from `key`: nothing to key on, not limited). `failures_only` limits are tested
-    before the view and counted after it, only when `counts(response)` says so."""
+    keyed by ("" from `key`: nothing to key on, not limited). A limit with `counts` is tested before
+    the view and counted after it, only when `counts(response)` says so (failed logins)."""
 
     setting: str
     scope: str
