@@ -124,7 +124,9 @@ class Config:
     # (activation or "already registered"), every resend, the operator's resend without --force.
     RATELIMIT_RESEND_EMAIL = os.environ.get("RATELIMIT_RESEND_EMAIL", "1 per 3 minutes;5 per day")
     RATELIMIT_RESEND_IP = os.environ.get("RATELIMIT_RESEND_IP", "20/hour")  # resend requests per client IP
-    RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute")
+    # Reset mail has its own budget per address (so that spending an address's activation budget cannot
+    # keep its owner from a password reset), also capped per day: 5 a minute alone allowed 7,200 a day.
+    RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute;10/day")
     RATELIMIT_RESET_IP = os.environ.get("RATELIMIT_RESET_IP", "20/minute")
     RATELIMIT_ACCESS_IP = os.environ.get("RATELIMIT_ACCESS_IP", "")  # empty: the access check is not limited
     # How many proxies in front set X-Forwarded-For (ProxyFix); 0 trusts none: the socket's address counts.

@@ -163,6 +163,18 @@ def test_reset_request_is_limited_per_email_and_per_ip(api):
     assert_429(api.post("/v1/password-resets", json={"email": "u99@example.com"}))
 
 
+def test_reset_mail_to_one_address_is_capped_per_day(app, api):
+    from meter.web.limiter import parse
+
+    assert any(item.GRANULARITY.name == "day" for item in parse(app.config["RATELIMIT_RESET_EMAIL"]))
+    app.config["RATELIMIT_RESET_EMAIL"] = "100/minute;3/day"
+    for _ in range(3):
+        assert api.post("/v1/password-resets", json={"email": "mike@example.com"}).status_code == 202
+    refused = api.post("/v1/password-resets", json={"email": "mike@example.com"})
+    assert_429(refused)
+    assert int(refused.headers["Retry-After"]) > 3600
+
+
 def test_the_access_check_is_not_limited_by_default(api):
     for i in range(120):
         api.access(f"tempo:free:{i}", cls="free")
