@@ -115,16 +115,23 @@ class Config:
     # Logs: "json" (one object per line) or "text". See meter/logs.py.
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
 
-    # Rate limits (Flask-Limiter, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
-    # strings are Flask-Limiter's: "20/minute", "1 per 3 minutes;5 per day" (several with ";").
+    # Rate limits (meter/web/ratelimit.py, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
+    # strings are the `limits` library's: "20/minute", "1 per 3 minutes;5 per day" (several with ";").
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_REDIS_URL = os.environ.get("RATELIMIT_REDIS_URL", "")
     RATELIMIT_STRATEGY = os.environ.get("RATELIMIT_STRATEGY", "fixed-window")
     RATELIMIT_REGISTER_IP = os.environ.get("RATELIMIT_REGISTER_IP", "20/minute")
     RATELIMIT_LOGIN_FAIL_IP = os.environ.get("RATELIMIT_LOGIN_FAIL_IP", "10/minute")  # failed logins only
+    # Failed logins of one account from one client address; from all addresses together, the ceiling.
     RATELIMIT_LOGIN_FAIL_ACCOUNT = os.environ.get("RATELIMIT_LOGIN_FAIL_ACCOUNT", "5 per 5 minutes")
+    RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING = os.environ.get("RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING", "20 per 5 minutes")
+    # The mail budget of one address on one site, spent by every path that mails it: registration
+    # (activation or "already registered"), every resend, the operator's resend without --force.
     RATELIMIT_RESEND_EMAIL = os.environ.get("RATELIMIT_RESEND_EMAIL", "1 per 3 minutes;5 per day")
-    RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute")
+    RATELIMIT_RESEND_IP = os.environ.get("RATELIMIT_RESEND_IP", "20/hour")  # resend requests per client IP
+    # Reset mail has its own budget per address (so that spending an address's activation budget cannot
+    # keep its owner from a password reset), also capped per day: 5 a minute alone allowed 7,200 a day.
+    RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute;10/day")
     RATELIMIT_RESET_IP = os.environ.get("RATELIMIT_RESET_IP", "20/minute")
     RATELIMIT_ACCESS_IP = os.environ.get("RATELIMIT_ACCESS_IP", "")  # empty: the access check is not limited
     # How many proxies in front set X-Forwarded-For (ProxyFix); 0 trusts none: the socket's address counts.

@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from meter.infra.db import db
 from meter.infra.models import OutboxMail, Reader
 
+from .conftest import past_the_mail_budget
+
 
 def count(app, model) -> int:
     with app.app_context():
@@ -20,6 +22,7 @@ def test_address_case_forms_find_one_account(app, api, mailbox, deliver):
         api.post("/v1/readers", json={"email": "Mike.Smith@Example.com", "password": "rahasia-sekali"}).status_code
         == 202
     )
+    past_the_mail_budget()
     again = api.post("/v1/readers", json={"email": "MIKE.SMITH@EXAMPLE.COM", "password": "lain-lagi-123"})
     assert again.status_code == 202
     assert count(app, Reader) == 1
@@ -33,6 +36,7 @@ def test_unicode_domains_are_one_domain_and_mailed_in_punycode(app, api, mailbox
     assert (
         api.post("/v1/readers", json={"email": "ohm@\u2126.example", "password": "rahasia-sekali"}).status_code == 202
     )
+    past_the_mail_budget()
     assert (
         api.post("/v1/readers", json={"email": "ohm@\u03c9.example", "password": "rahasia-sekali"}).status_code == 202
     )
@@ -51,6 +55,7 @@ def test_non_ascii_local_parts_are_refused_clearly(app, api):
 def test_taken_unverified_and_unknown_addresses_answer_alike(app, api, verified_reader, register):
     verified_reader("taken@example.com")
     register("pending@example.com")
+    past_the_mail_budget()
     answers = []
     for address in ("taken@example.com", "pending@example.com", "nobody@example.com"):
         for path, body in (

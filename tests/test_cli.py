@@ -221,7 +221,11 @@ def test_readers_resend_activation_queues_one_mail_that_arrives(app, runner, api
     first = register("pembaca@example.com")
     mailbox.clear()
     before = outbox_count(app)
-    lines = ok(runner, "readers", "resend-activation", "tempo", "Pembaca@Example.com")
+    # the registration's mail spent the address's budget: refused, unless forced
+    refused = fails(runner, "readers", "resend-activation", "tempo", "pembaca@example.com", reason="mail budget")
+    assert "--force" in one_line_error(refused)
+    assert outbox_count(app) == before
+    lines = ok(runner, "readers", "resend-activation", "tempo", "Pembaca@Example.com", "--force")
     assert "pembaca@example.com" in lines[-1]
     assert outbox_count(app) == before + 1
     assert deliver() == (1, 0)

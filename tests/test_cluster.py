@@ -182,7 +182,8 @@ def test_every_key_of_one_check_is_in_one_slot(app, api, verified_reader, redis_
     site = make_site(app, "roll", policy={"period": "rolling:7d", "quota": {"anonymous": 1}})
     assert Api(api.client, site, "roll").access("roll:a", anonymous_id="visitor-0000001")["reason"] == "unlocked_now"
 
-    keys = _all_keys(redis_cluster)
+    # the registration's mail budget (one key, touched by no check) is not among a check's keys
+    keys = [key for key in _all_keys(redis_cluster) if not key.startswith("m:mail:")]
     by_tag: dict[str, set[int]] = {}
     for key in keys:
         tag = key[key.index("{") + 1 : key.index("}")]

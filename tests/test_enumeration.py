@@ -24,6 +24,7 @@ def people(app, api, verified_reader):
         "RATELIMIT_REGISTER_IP",
         "RATELIMIT_LOGIN_FAIL_IP",
         "RATELIMIT_LOGIN_FAIL_ACCOUNT",
+        "RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING",
         "RATELIMIT_RESEND_EMAIL",
         "RATELIMIT_RESET_EMAIL",
         "RATELIMIT_RESET_IP",

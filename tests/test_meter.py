@@ -100,8 +100,37 @@ def test_anonymous_quota_and_carry_over_into_the_account(app, client, mailbox, d
     assert (carried["reason"], carried["meter"]["used"], carried["meter"]["limit"]) == ("already_unlocked", 1, 2)
     assert api.access("koran:b", reader_token=token)["reason"] == "unlocked_now"
     assert api.access("koran:c", reader_token=token)["reason"] == "quota_exhausted"
-    # the anonymous id no longer holds the unlock: it moved, it was not copied
-    assert ledger(app, "a:") == []
+    # the anonymous id keeps its unlock: it stays used up (carrying over creates no new anonymous reads)
+    assert ledger(app, "a:") == [("a:" + visitor, "koran:a")]
+    assert api.access("koran:d", anonymous_id=visitor)["reason"] == "registration_required"
+
+
+def test_logging_in_again_with_the_same_anonymous_id_gives_it_no_fresh_quota(app, client):
+    """The attack: with quota.anonymous 3, read 3 as a visitor, log in carrying the anonymous id, read
+    3 more as the same visitor, log in again… one reader reached `used` 9 of 3. Carrying reads over
+    must not make new anonymous reads: the visitor stays used up, the account counts the 3 it carried."""
+    key = make_site(app, "harian", policy={"quota": {"anonymous": 3, "registered": 3, "verified": 3}})
+    api = Api(client, key, "harian")
+    visitor = "visitor-again-and-again"
+    assert api.post("/v1/readers", json={"email": "v@example.com", "password": "rahasia-sekali"}).status_code == 202
+    token = None
+    for round_ in range(3):
+        for n in range(3):
+            answer = api.access(f"harian:{round_}-{n}", anonymous_id=visitor)
+            if round_ == 0:
+                assert answer["reason"] == "unlocked_now"
+            else:  # the anonymous id spent its quota in round 0, whatever logins came between
+                assert (answer["allowed"], answer["meter"]["used"]) == (False, 3), answer
+        login = api.post(
+            "/v1/sessions", json={"email": "v@example.com", "password": "rahasia-sekali", "anonymous_id": visitor}
+        )
+        assert login.status_code == 200
+        token = login.get_json()["reader_token"]
+    me = api.get("/v1/readers/me", headers={"X-Reader-Token": token}).get_json()["meter"]
+    assert (me["used"], me["limit"]) == (3, 3)
+    assert me["unlocked"] == ["harian:0-0", "harian:0-1", "harian:0-2"]
+    refused = api.access("harian:new", reader_token=token)
+    assert (refused["allowed"], refused["meter"]["used"]) == (False, 3)
 
 
 def test_login_with_anonymous_id_carries_unlocks_over(app, client, verified_reader):

@@ -10,7 +10,7 @@ import pytest
 from meter import create_app
 from meter.dev.redis_server import RedisProcess
 
-from .conftest import Api, make_site
+from .conftest import Api, make_site, redis_for
 
 PASSWORD = "rahasia-sekali"
 
@@ -67,23 +67,56 @@ def login(api: Api, email: str, password: str, **kw):
     return api.post("/v1/sessions", json={"email": email, "password": password}, **kw)
 
 
-def test_failed_logins_lock_the_account_until_a_password_reset(app, api, verified_reader, mailbox, deliver):
+def reset_password(api: Api, mailbox, deliver, email: str, new_password: str, **kw) -> None:
+    assert api.post("/v1/password-resets", json={"email": email}).status_code == 202
+    deliver()
+    link = [m for m in mailbox.to(email) if "reset-password" in str(m["msg"])][-1]
+    token = str(link["msg"]).split("/reset-password/", 1)[1].split()[0].split("?")[0]
+    r = api.post("/v1/password-resets/confirm", json={"token": token, "password": new_password}, **kw)
+    assert r.status_code == 200, r.get_data(as_text=True)
+
+
+def test_failed_logins_lock_the_account_from_that_address_until_a_password_reset(
+    app, api, verified_reader, mailbox, deliver
+):
     verified_reader("mike@example.com", PASSWORD)
     for _ in range(5):
         assert login(api, "mike@example.com", "wrong-password").status_code == 401
-    # the sixth attempt is refused even with the right password, and even spelled differently,
-    # and from another address: the lock is on the account
-    assert_429(login(api, "MIKE@example.com", PASSWORD, environ_base={"REMOTE_ADDR": "10.1.1.1"}))
+    # the sixth attempt from this client address is refused even with the right password, and even
+    # spelled differently
+    assert_429(login(api, "MIKE@example.com", PASSWORD))
     # another account is not locked
     verified_reader("other@example.com", PASSWORD)
     assert login(api, "other@example.com", PASSWORD).status_code == 200
     # a successful password reset clears the lock
-    assert api.post("/v1/password-resets", json={"email": "mike@example.com"}).status_code == 202
-    deliver()
-    link = [m for m in mailbox.to("mike@example.com") if "reset-password" in str(m["msg"])][-1]
-    token = str(link["msg"]).split("/reset-password/", 1)[1].split()[0].split("?")[0]
-    r = api.post("/v1/password-resets/confirm", json={"token": token, "password": "baru-dan-panjang"})
-    assert r.status_code == 200, r.get_data(as_text=True)
+    reset_password(api, mailbox, deliver, "mike@example.com", "baru-dan-panjang")
+    assert login(api, "mike@example.com", "baru-dan-panjang").status_code == 200
+
+
+def test_an_attacker_cannot_lock_the_owner_out_with_five_guesses(api, verified_reader):
+    """The attack: five wrong guesses from the attacker's address locked the account everywhere for
+    5 minutes. The failed-login limit is kept per account and client address: the attacker's address
+    is locked, the owner's own browser still gets in."""
+    verified_reader("mike@example.com", PASSWORD)
+    attacker = {"REMOTE_ADDR": "203.0.113.66"}
+    for _ in range(5):
+        assert login(api, "mike@example.com", "guess", environ_base=attacker).status_code == 401
+    assert_429(login(api, "mike@example.com", "guess-6", environ_base=attacker))
+    assert_429(login(api, "mike@example.com", PASSWORD, environ_base=attacker))
+    assert login(api, "mike@example.com", PASSWORD).status_code == 200
+
+
+def test_guesses_from_many_addresses_meet_a_ceiling_per_account(app, api, verified_reader, mailbox, deliver):
+    """Guessing from many addresses: RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING (20 per 5 minutes) counts
+    the account's failures from all addresses together; a password reset lifts it."""
+    verified_reader("mike@example.com", PASSWORD)
+    for n in range(4):
+        for _ in range(5):
+            guess = login(api, "mike@example.com", "guess", environ_base={"REMOTE_ADDR": f"198.51.100.{n}"})
+            assert guess.status_code == 401
+    assert_429(login(api, "mike@example.com", PASSWORD, environ_base={"REMOTE_ADDR": "198.51.100.99"}))
+    assert_429(login(api, "mike@example.com", PASSWORD))
+    reset_password(api, mailbox, deliver, "mike@example.com", "baru-dan-panjang")
     assert login(api, "mike@example.com", "baru-dan-panjang").status_code == 200
 
 
@@ -130,6 +163,18 @@ def test_reset_request_is_limited_per_email_and_per_ip(api):
     assert_429(api.post("/v1/password-resets", json={"email": "u99@example.com"}))
 
 
+def test_reset_mail_to_one_address_is_capped_per_day(app, api):
+    from meter.web.limiter import parse
+
+    assert any(item.GRANULARITY.name == "day" for item in parse(app.config["RATELIMIT_RESET_EMAIL"]))
+    app.config["RATELIMIT_RESET_EMAIL"] = "100/minute;3/day"
+    for _ in range(3):
+        assert api.post("/v1/password-resets", json={"email": "mike@example.com"}).status_code == 202
+    refused = api.post("/v1/password-resets", json={"email": "mike@example.com"})
+    assert_429(refused)
+    assert int(refused.headers["Retry-After"]) > 3600
+
+
 def test_the_access_check_is_not_limited_by_default(api):
     for i in range(120):
         api.access(f"tempo:free:{i}", cls="free")
@@ -160,6 +205,97 @@ def test_a_redis_outage_never_turns_a_limited_call_into_a_500(app, own_redis):
         assert api.post("/v1/password-resets", json={"email": f"during{i}@example.com"}).status_code == 202
     own_redis.start()
     assert registration(api, "after@example.com").status_code == 202
+
+
+def test_during_a_storage_outage_the_limits_hold_in_memory_and_redis_is_tried_again(app, own_redis, caplog):
+    fresh = create_app(
+        {**app.config, "REDIS_URL": own_redis.url, "REDIS_RETRY_AFTER": 0.0, "RATELIMIT_REGISTER_IP": "2/minute"}
+    )
+    api = Api(fresh.test_client(), make_site(fresh), "tempo")
+    own_redis.stop()
+    assert [registration(api, f"d{i}@example.com").status_code for i in range(2)] == [202, 202]
+    assert_429(registration(api, "d2@example.com"))  # in-memory counters, not no limit at all
+    assert "rate-limit storage failed" in caplog.text
+    own_redis.start()
+    assert registration(api, "other-ip@example.com", environ_base={"REMOTE_ADDR": "10.4.4.4"}).status_code == 202
+    assert redis_for(own_redis.url).keys("LIMITS*"), "back on Redis once it answers again"
+
+
+def test_each_app_has_its_own_limiter_and_storage(app, own_redis, redis_client):
+    """An app whose limit storage fails counts in memory; another app in the same process keeps its Redis."""
+    failing = create_app({**app.config, "REDIS_URL": own_redis.url, "REDIS_RETRY_AFTER": 60.0})
+    failing_api = Api(failing.test_client(), make_site(failing), "tempo")
+    own_redis.stop()
+    assert registration(failing_api, "a@example.com").status_code == 202
+    assert failing.extensions["meter.ratelimit"] is not app.extensions["meter.ratelimit"]
+    api = Api(app.test_client(), make_site(app, "koran"), "koran")
+    assert registration(api, "b@example.com").status_code == 202
+    assert redis_client.keys("LIMITS*register-ip*"), "this app still counts in its own Redis"
+
+
+def test_an_error_computing_a_key_fails_closed(app, redis_client, caplog):
+    """Whatever a key function raises refuses the request (its own 4xx when it is one, else 429); it
+    never lets the request through unlimited, and never switches the app to fresh counters."""
+    from werkzeug.exceptions import BadRequest
+
+    from meter.web import ratelimit
+    from meter.web.csrf import csrf
+
+    fresh = create_app(dict(app.config))
+    failure: list[BaseException | None] = [None]
+
+    def key() -> str:
+        if failure[0] is not None:
+            raise failure[0]
+        return "k"
+
+    @fresh.post("/limited")
+    @csrf.exempt
+    @ratelimit.guard(ratelimit.Limit("RATELIMIT_REGISTER_IP", "test-scope", key))
+    def limited():
+        return "ok"
+
+    client = fresh.test_client()
+    failure[0] = RuntimeError("a bug in a key function")
+    refused = client.post("/limited", headers={"Accept": "application/json"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert "could not compute the test-scope limit's key" in caplog.text
+    failure[0] = BadRequest("unreadable")
+    assert client.post("/limited").status_code == 400
+    failure[0] = None
+    assert client.post("/limited").status_code == 200
+    assert redis_client.keys("LIMITS*test-scope*"), "the counters stayed in Redis"
+
+
+def test_the_storage_is_redis_url_in_the_limits_librarys_schemes(app):
+    from meter.web.limiter import storage_uri
+
+    def uri(**config) -> str:
+        return storage_uri({**app.config, **config})
+
+    assert uri(REDIS_URL="unix:///run/redis.sock") == "redis+unix:///run/redis.sock"
+    assert uri(REDIS_URL="redis+cluster://10.0.0.1:7000") == "redis+cluster://10.0.0.1:7000"
+    assert uri(REDIS_URL="rediss://cache:6380/2") == "rediss://cache:6380/2"
+    assert uri(REDIS_URL="redis://a:6379/0", RATELIMIT_REDIS_URL="redis://b:6379/1") == "redis://b:6379/1"
+
+
+def test_a_malformed_limit_stops_the_start(app):
+    with pytest.raises(ValueError):
+        create_app({**app.config, "RATELIMIT_RESET_IP": "twenty a minute"})
+
+
+def test_access_ip_wait_counts_the_access_limit_without_a_request(app, api):
+    from meter.web.ratelimit import access_ip_wait
+
+    with app.app_context():
+        assert access_ip_wait("192.0.2.1") == 0  # RATELIMIT_ACCESS_IP empty: not limited
+        app.config["RATELIMIT_ACCESS_IP"] = "2/minute"
+        assert [access_ip_wait("192.0.2.1") for _ in range(2)] == [0, 0]
+        assert 1 <= access_ip_wait("192.0.2.1") <= 60
+        assert access_ip_wait("192.0.2.2") == 0
+        assert [access_ip_wait("127.0.0.1") for _ in range(2)] == [0, 0]
+    # the same counters as the view's limit: the test client's address has spent its two
+    assert_429(api.post("/v1/access", json={"article": {"id": "tempo:free:9", "class": "free"}}))
 
 
 def test_the_email_key_reads_json_and_form_bodies_alike(app):
@@ -278,3 +414,39 @@ def test_a_limited_login_page_keeps_next_and_says_one_minute_in_the_singular(app
     assert 'href="/tempo/login?next=https' in html  # back to the form, `next` kept
     # a client that asks for JSON still gets the problem document, like the pages' other errors
     assert_429(client.post("/tempo/login", data=form, headers={"Accept": "application/json"}))
+
+
+# --- an oversized body must not reset the counters --------------------------------------------
+
+
+def oversized(api: Api, path: str):
+    """A body over MAX_CONTENT_LENGTH (64 KB): refused 413."""
+    body = b'{"email": "' + b"x" * 70_000 + b'", "password": "p"}'
+    response = api.client.post(path, data=body, content_type="application/json", headers=api._h())
+    assert response.status_code == 413, response.get_data(as_text=True)
+    return response
+
+
+def test_an_oversized_body_does_not_reset_the_failed_login_limit(api, verified_reader, redis_client):
+    """The attack: spend the account's failed logins, send a 70 KB body, guess again. The 413 was
+    raised inside the limiter's key function, which took it for a storage failure and fell back to
+    fresh in-memory counters: 5 more guesses after each oversized body (15 in 90 s with two workers).
+    Now the body is refused before any key is read, and the counters in Redis keep counting."""
+    verified_reader("mike@example.com", PASSWORD)
+    answers = [login(api, "mike@example.com", "wrong-password").status_code for _ in range(6)]
+    for _ in range(3):
+        oversized(api, "/v1/sessions")
+        answers += [login(api, "mike@example.com", "wrong-password").status_code for _ in range(3)]
+    assert answers == [401] * 5 + [429] * 10
+    assert redis_client.keys("LIMITS*")
+
+
+@pytest.mark.parametrize(
+    ("path", "budget"), [("/v1/password-resets", 5), ("/v1/readers/resend-activation", 1)], ids=["reset", "resend"]
+)
+def test_an_oversized_body_does_not_reset_the_mail_limits(api, path, budget):
+    answers = [api.post(path, json={"email": "mike@example.com"}).status_code for _ in range(budget + 1)]
+    for _ in range(3):
+        oversized(api, path)
+        answers.append(api.post(path, json={"email": "mike@example.com"}).status_code)
+    assert answers == [202] * budget + [429] * 4

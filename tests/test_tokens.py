@@ -6,6 +6,7 @@ needs to sign a token with another key or at another time; that uses meter.token
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import subprocess
@@ -283,6 +284,36 @@ def test_an_activation_link_dies_when_the_email_changes(app, api, register, mail
     [mail] = mailbox.to("baru@example.com")
     link = next(link for link in links_in(mail["msg"]) if "/activate/" in link)
     assert api.post("/v1/activations", json={"token": token_of(link)}).status_code == 200
+
+
+def readable_payload(token: str) -> dict:
+    """What anyone holding a link can read of it without the key: its payload is signed, not encrypted."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    _signature_ok, payload = URLSafeTimedSerializer("not-the-key").loads_unsafe(token)
+    return payload
+
+
+def test_a_link_does_not_confirm_a_guessed_address(app, api, register, mailbox, deliver):
+    """The attack: a link's payload held `sha256(email)[:16]`; whoever had the link (a forwarded mail,
+    a proxy log) could check a guessed address offline. Now it holds an HMAC under the secret key."""
+    address = "tebakan@example.com"
+    activation = token_of(register(address))
+    reset = token_of(reset_link(api, mailbox, deliver, address))
+    guesses = [hashlib.new(name, address.encode()).hexdigest() for name in ("sha256", "sha1", "md5", "sha512")]
+    for token in (activation, reset):
+        payload = readable_payload(token)
+        assert payload.get("e"), payload  # the token is still bound to the address...
+        for value in payload.values():
+            if isinstance(value, str) and len(value) >= 8:
+                assert not any(value in guess for guess in guesses), (token, value)  # ...but says nothing of it
+    with app.app_context():  # keyed: the same address under another key has another fingerprint
+        ours = tokens.fingerprint("activation-email", address)
+        app.config["SECRET_KEY"] = "another-key"
+        assert tokens.fingerprint("activation-email", address) != ours
+        assert tokens.fingerprint("reset-email", address) != tokens.fingerprint("activation-email", address)
+        app.config["SECRET_KEY"] = "test-secret-key"
+    assert api.post("/v1/activations", json={"token": activation}).status_code == 200
 
 
 def test_an_activation_link_used_twice_is_not_a_login_link(app, api, register):

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 
 from meter import worker
 from meter.domain import metering, sites
-from meter.domain.accounts import confirm
+from meter.domain.accounts import confirm, mail_budget
 from meter.domain.accounts.common import find_reader
 from meter.domain.metering import doubts
 from meter.domain.policy import PolicyError, set_dotted
@@ -212,11 +212,16 @@ def readers_show(slug: str, email: str, as_json: bool) -> None:
 @click.option("--since", help="With --all-unverified: only readers registered within, such as 7d or 12h.")
 @click.option("--dry-run", is_flag=True, help="Count, send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --all-unverified: the summary as JSON, no progress bar.")
+@click.option(
+    "--force", is_flag=True, help="Send even when the address's mail budget (RATELIMIT_RESEND_EMAIL) is spent."
+)
 def readers_resend(
-    slug: str, email: str | None, all_unverified: bool, since: str | None, dry_run: bool, as_json: bool
+    slug: str, email: str | None, all_unverified: bool, since: str | None, dry_run: bool, as_json: bool, force: bool
 ) -> None:
     """Queue the activation mail again, for one reader or for all unverified ones.
 
+    Each mail spends from the address's mail budget, as a reader's own resend does; an address whose
+    budget is spent is refused (one reader) or skipped (--all-unverified), unless --force.
     With --all-unverified, readers who got an activation mail within the last hour are skipped, so
     running it twice sends nobody two mails. It ends with a summary: queued, skipped, failed.
     """
@@ -228,12 +233,20 @@ def readers_resend(
         reader = _reader(site, email)
         if reader.verified_at is not None:
             raise click.ClickException(f"{reader.email} is already verified")
+        if not force:
+            try:
+                mail_budget.spend(site.id, reader.email_key)
+            except mail_budget.Spent as exc:
+                raise click.ClickException(
+                    f"the mail budget of {reader.email} is spent: another mail may go in {exc.retry_after} s "
+                    "(--force sends it now)"
+                ) from None
         confirm.queue_activation(info, reader)
         db.session.commit()
         click.echo(f"queued activation mail to {reader.email}")
         return
     window = _parse_since(since)
-    summary = bulk_resend(info, window, dry_run, progress=not as_json)
+    summary = bulk_resend(info, window, dry_run, progress=not as_json, force=force)
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, **summary}))
         return
@@ -243,8 +256,11 @@ def readers_resend(
     )
 
 
-def bulk_resend(site: sites.SiteInfo, window: timedelta | None, dry_run: bool, progress: bool) -> dict[str, int]:
-    """Queue one activation mail per unverified reader, at most one per reader per hour.
+def bulk_resend(
+    site: sites.SiteInfo, window: timedelta | None, dry_run: bool, progress: bool, force: bool = False
+) -> dict[str, int]:
+    """Queue one activation mail per unverified reader, at most one per reader per hour, and (unless
+    `force`) only within the address's mail budget.
 
     Each reader is claimed by a conditional UPDATE of last_activation_sent_at in the same transaction
     as its outbox row, so a second run (or two at once, or a run after an interrupted one) skips
@@ -262,14 +278,16 @@ def bulk_resend(site: sites.SiteInfo, window: timedelta | None, dry_run: bool, p
             fresh &= Reader.last_activation_sent_at.is_(None) | (Reader.last_activation_sent_at <= recent)
             try:
                 if dry_run:
-                    counts["queued" if db.session.scalar(db.select(db.func.count()).where(fresh)) else "skipped"] += 1
+                    due = db.session.scalar(db.select(Reader.email_key).where(fresh))
+                    counts["queued" if due and (force or not mail_budget.wait(site.id, due)) else "skipped"] += 1
                     continue
                 claimed = db.session.execute(update(Reader).where(fresh).values(last_activation_sent_at=utcnow()))
-                if claimed.rowcount != 1:
+                reader = db.session.get(Reader, reader_id) if claimed.rowcount == 1 else None
+                if reader is None or not _within_budget(site, reader, force):
                     db.session.rollback()
                     counts["skipped"] += 1
                     continue
-                confirm.queue_activation(site, db.session.get(Reader, reader_id))
+                confirm.queue_activation(site, reader)
                 db.session.commit()
                 counts["queued"] += 1
             except Exception as exc:  # noqa: BLE001 - one bad row is counted and logged; the run goes on
@@ -280,6 +298,16 @@ def bulk_resend(site: sites.SiteInfo, window: timedelta | None, dry_run: bool, p
                 advance()
                 db.session.expunge_all()  # 500 000 readers must not pile up in the session
     return counts
+
+
+def _within_budget(site: sites.SiteInfo, reader: Reader, force: bool) -> bool:
+    if force:
+        return True
+    try:
+        mail_budget.spend(site.id, reader.email_key)
+    except mail_budget.Spent:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ password version, the session), so a token dies when that thing changes.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,34 @@ def load(purpose: str, token: Any, max_age: int | None = None) -> Token:
     return Token(dict(payload), issued_at)
 
 
-def fingerprint(value: str) -> str:
-    """A short digest to bind a token to a value (an email, a password hash) without revealing it."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+def _keys() -> tuple[str | bytes, ...]:
+    """Every key in rotation, the signing key last."""
+    config = current_app.config
+    return (*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"])
+
+
+def _digest(key: str | bytes, purpose: str, value: str) -> str:
+    raw_key = key.encode("utf-8") if isinstance(key, str) else key
+    message = f"meter.fingerprint.{purpose}\x00{value}".encode()
+    return hmac.new(raw_key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def fingerprint(purpose: str, value: str) -> str:
+    """A keyed digest that binds a token to a value (an address, a password hash) without revealing it.
+
+    Why keyed: token payloads are signed, not encrypted; anyone holding a link can read them. A plain
+    `sha256(email)` there confirmed a guessed address offline. An HMAC with the secret key, labelled
+    per purpose (one token's digest of an address is not another's), confirms nothing without the key.
+    """
+    return _digest(_keys()[-1], purpose, value)
+
+
+def fingerprint_matches(purpose: str, value: str, found: Any) -> bool:
+    """Whether `found` (from a payload) is this value's fingerprint under any key in rotation, so links
+    mailed before a key rotation keep working while the old key is a fallback. Constant time."""
+    if not isinstance(found, str):
+        return False
+    matched = False
+    for key in _keys():
+        matched |= hmac.compare_digest(_digest(key, purpose, value), found)
+    return matched

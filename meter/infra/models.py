@@ -81,6 +81,9 @@ class Reader(db.Model):
     # NFKC + casefold: finds the account whatever the case or compatibility form typed.
     email_key: Mapped[str] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # While unverified: the password of the latest registration of this address, installed only when
+    # the activation link mailed for that registration is clicked (meter.domain.accounts.confirm).
+    pending_password_hash: Mapped[str | None] = mapped_column(String(255))
     locale: Mapped[str] = mapped_column(String(8), default="id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None]

@@ -43,6 +43,7 @@ def amp_link(site_id: int, bucket: int, buckets: int, rid: str) -> str:
 # --- accounts ---------------------------------------------------------------------------
 
 
-def resend_cool_down(site_id: int, email_key: str) -> str:
-    """Set while an address may not be sent another activation mail (meter.domain.accounts.mail_budget)."""
-    return f"{PREFIX}:resend:{site_id}:{email_key}"
+def mail_budget(site_id: int, email_key: str) -> str:
+    """The mails sent to an address on a site within the budget's longest window (a sorted set of send
+    times; meter.domain.accounts.mail_budget)."""
+    return f"{PREFIX}:mail:{site_id}:{email_key}"

@@ -1,35 +1,63 @@
-"""Rate limits (Flask-Limiter on the same Redis), keyed by client IP and by normalised email.
+"""Rate limits of meter's own, over the `limits` library, on the same Redis; keyed by client IP and by
+normalised email.
 
-The client IP is `request.remote_addr`, rewritten by ProxyFix from `X-Forwarded-For` only when
-TRUSTED_PROXIES > 0 (so a client cannot forge its IP when no proxy sits in front). Email-keyed
-limits use the address's lookup key (`emails.lookup_key`) together with the site, so `Mike@` and
-`mike@` share one bucket, and one address on two sites has two. A Redis outage must never turn a
-request into a 500: the limiter falls back to per-process memory and swallows storage errors.
-Limits are checked after the API key is authenticated (the decorators wrap the view), so a request
-without a valid key spends nobody's budget.
+Why not Flask-Limiter: it took any exception in a key function for a storage failure and switched
+the worker to fresh in-memory counters. Reading the body of a 70 KB request raises 413 in the
+key function, so alternating an oversized body with a password guess reset the guess counters.
+Here the two are kept apart:
+
+- a body over MAX_CONTENT_LENGTH is refused 413 before any key is read;
+- an error computing a key (or reading a limit's setting) fails closed for that request: its own
+  4xx when it is one (a bad body), else 429. It never skips the limit and never touches the storage;
+- only an error of the storage itself switches to in-memory counters (logged), for
+  REDIS_RETRY_AFTER seconds, after which the storage is tried again.
+
+Each app has its own limiter (`app.extensions`; the counting engine is `meter.web.limiter`),
+storage and fallback: nothing is shared between apps. The limits are named settings of config.py,
+read at request time (one knob per line there). The client IP is `request.remote_addr`, rewritten by ProxyFix from `X-Forwarded-For` only when
+TRUSTED_PROXIES > 0. Email-keyed limits use the address's lookup key (`emails.lookup_key`) together
+with the site, so `Mike@` and `mike@` share one bucket, and one address on two sites has two. Limits
+are checked inside the view's decorator, after the API key is authenticated, so a request without a
+valid key spends nobody's budget.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import math
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import limits
-from flask import Flask, Response, current_app, g, request
-from flask_limiter import Limiter
-from flask_limiter.errors import RateLimitExceeded
+from flask import Flask, Response, after_this_request, current_app, g, has_request_context, request
+from limits.strategies import STRATEGIES
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from meter.domain.accounts import emails
+from meter.domain.accounts import emails, mail_budget
 from meter.infra import signals
+from meter.web.limiter import Limiter, parse
 from meter.web.problems import problem_response
 
 log = logging.getLogger(__name__)
 
-LOGIN_ACCOUNT_SCOPE = "login-fail-account"
+EXT_KEY = "meter.ratelimit"
+KEY_ERROR_WAIT = 60  # Retry-After when a key could not be computed (the request is refused)
+
+
+class RateLimited(HTTPException):
+    """A breached limit: the API answers 429 problem+json, the reader pages a page (`meter.web.pages`)."""
+
+    code = 429
+    description = "Too many requests; try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = max(1, int(retry_after))
+
+
+# --- what a limit is keyed by ------------------------------------------------------------------
 
 
 def client_ip() -> str:
@@ -38,7 +66,11 @@ def client_ip() -> str:
 
 
 def _body_email() -> str | None:
-    """The normalised lookup key of the JSON body's or the form's `email`, or None (none, or not an address)."""
+    """The normalised lookup key of the JSON body's or the form's `email`, or None (none, or not an address).
+
+    A body that is not JSON or holds no address is not an error: such a request sends no mail and
+    finds nobody, and its view refuses it. Anything else (413 while reading the body) propagates.
+    """
     if "_rl_email" in g:
         return g._rl_email
     key = None
@@ -67,13 +99,19 @@ def email_key() -> str:
     return account_key(site.id, found) if site is not None and found else ""
 
 
+def account_and_ip_key() -> str:
+    """Key function: the account of the body's address together with the client address ("" without one).
+
+    The failed-login limit of an account is kept per client address: five guesses from an attacker's
+    address lock that address out, not the owner's own browser. Across addresses, the account's
+    failures meet a higher ceiling (RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING)."""
+    account = email_key()
+    return f"{account}|{client_ip()}" if account else ""
+
+
 def no_email() -> bool:
     """Email-keyed limits skip requests without a usable address (they send no mail and find nobody)."""
     return not email_key()
-
-
-def _setting(name: str) -> Callable[[], str]:
-    return lambda: current_app.config[name]
 
 
 def _failed_login(response: Response) -> bool:
@@ -81,54 +119,147 @@ def _failed_login(response: Response) -> bool:
     return response.status_code == 401 or bool(g.get("login_failed"))
 
 
-limiter = Limiter(key_func=client_ip, in_memory_fallback_enabled=True, swallow_errors=True)
+def limiter() -> Limiter:
+    return current_app.extensions[EXT_KEY]
 
 
-# The limits, each read from config.py at request time (one knob per line there). Shared limits, so
-# that the JSON API and the reader pages' forms spend one budget per IP and per address.
-def _limits(methods: list[str] | None = None) -> SimpleNamespace:
-    def shared(setting: str, scope: str, **kw) -> Callable:
-        return limiter.shared_limit(_setting(setting), scope, methods=methods, **kw)
+# --- limits and the decorators that apply them --------------------------------------------------
 
-    by_email = {"key_func": email_key, "exempt_when": no_email}
+
+@dataclass(frozen=True)
+class Limit:
+    """A named limit: its setting in config.py, the scope its counters are kept under, and what it is
+    keyed by ("" from `key`: nothing to key on, not limited). A limit with `counts` is tested before
+    the view and counted after it, only when `counts(response)` says so (failed logins)."""
+
+    setting: str
+    scope: str
+    key: Callable[[], str] = client_ip
+    counts: Callable[[Response], bool] | None = None
+
+    def items(self) -> tuple[limits.RateLimitItem, ...]:
+        return parse(current_app.config[self.setting])
+
+
+def refuse_oversized() -> None:
+    """413 for a body declared over MAX_CONTENT_LENGTH, before any key reads it (a chunked one is
+    refused by Werkzeug when a key reads past the limit, which `enforce` answers as 413 too)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+
+
+def _key_of(limit: Limit) -> tuple[tuple[limits.RateLimitItem, ...], str]:
+    """The limit's items and key; an error fails closed: the request's own 4xx, else 429."""
+    try:
+        return limit.items(), limit.key()
+    except HTTPException:
+        raise
+    except Exception:  # whatever went wrong, this request is not let through unlimited
+        log.warning("could not compute the %s limit's key: request refused", limit.scope, exc_info=True)
+        raise RateLimited(KEY_ERROR_WAIT) from None
+
+
+def enforce(*limits_: Limit) -> None:
+    """Apply a view's limits to the current request; raise RateLimited (or the request's own 4xx).
+
+    Every key is computed before anything is counted, and with several limits all are tested before
+    any is spent: a request refused by one limit costs nothing of the others.
+    """
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
+    refuse_oversized()
+    engine = limiter()
+    keyed = [(limit, *_key_of(limit)) for limit in limits_]
+    keyed = [(limit, items, key) for limit, items, key in keyed if key]
+    if len(keyed) > 1:
+        wait = max(engine.wait(items, key, limit.scope, count=False) for limit, items, key in keyed)
+        if wait:
+            raise RateLimited(wait)
+    for limit, items, key in keyed:
+        wait = engine.wait(items, key, limit.scope, count=limit.counts is None)
+        if wait:
+            raise RateLimited(wait)
+        if limit.counts is not None:
+            after_this_request(functools.partial(_count_after, engine, limit, items, key))
+
+
+def _count_after(engine: Limiter, limit: Limit, items, key: str, response: Response) -> Response:
+    if limit.counts is not None and limit.counts(response):
+        engine.spend(items, key, limit.scope)
+    return response
+
+
+def guard(*limits_: Limit, methods: tuple[str, ...] | None = None) -> Callable:
+    """A view decorator applying `limits_` (only to `methods` when given: showing a form is free).
+
+    Stacked guards merge into one, so that a view's limits are enforced together (see `enforce`).
+    """
+
+    def decorate(view: Callable) -> Callable:
+        inner_view = getattr(view, "_guarded_view", view)
+        guarded = (*((limit, methods) for limit in limits_), *getattr(view, "_guarded_limits", ()))
+
+        @functools.wraps(inner_view)
+        def inner(*args, **kwargs):
+            applying = [limit for limit, only in guarded if only is None or request.method in only]
+            if applying:
+                enforce(*applying)
+            return inner_view(*args, **kwargs)
+
+        inner._guarded_view = inner_view  # type: ignore[attr-defined]
+        inner._guarded_limits = guarded  # type: ignore[attr-defined]
+        return inner
+
+    return decorate
+
+
+# The limits, shared by the JSON API and the reader pages' forms: one budget per IP and per address.
+REGISTER_IP = Limit("RATELIMIT_REGISTER_IP", "register-ip")
+LOGIN_FAIL_IP = Limit("RATELIMIT_LOGIN_FAIL_IP", "login-fail-ip", counts=_failed_login)
+LOGIN_FAIL_ACCOUNT = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT", "login-fail-account-ip", account_and_ip_key, _failed_login)
+LOGIN_FAIL_CEILING = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING", "login-fail-account", email_key, _failed_login)
+RESEND_IP = Limit("RATELIMIT_RESEND_IP", "resend-ip")
+RESET_EMAIL = Limit("RATELIMIT_RESET_EMAIL", "reset-email", email_key)
+RESET_IP = Limit("RATELIMIT_RESET_IP", "reset-ip")
+ACCESS_IP = Limit("RATELIMIT_ACCESS_IP", "access-ip")
+
+
+def _decorators(methods: tuple[str, ...] | None = None) -> SimpleNamespace:
     return SimpleNamespace(
-        register_ip=shared("RATELIMIT_REGISTER_IP", "register-ip"),
-        login_fail_ip=shared("RATELIMIT_LOGIN_FAIL_IP", "login-fail-ip", deduct_when=_failed_login),
-        login_fail_account=shared(
-            "RATELIMIT_LOGIN_FAIL_ACCOUNT", LOGIN_ACCOUNT_SCOPE, deduct_when=_failed_login, **by_email
-        ),
-        resend_email=shared("RATELIMIT_RESEND_EMAIL", "resend-email", **by_email),
-        reset_email=shared("RATELIMIT_RESET_EMAIL", "reset-email", **by_email),
-        reset_ip=shared("RATELIMIT_RESET_IP", "reset-ip"),
+        register_ip=guard(REGISTER_IP, methods=methods),
+        login_fail_ip=guard(LOGIN_FAIL_IP, methods=methods),
+        login_fail_account=guard(LOGIN_FAIL_ACCOUNT, LOGIN_FAIL_CEILING, methods=methods),
+        reset_email=guard(RESET_EMAIL, methods=methods),
+        reset_ip=guard(RESET_IP, methods=methods),
     )
 
 
-_api = _limits()
+_api = _decorators()
 register_ip = _api.register_ip
 login_fail_ip = _api.login_fail_ip
 login_fail_account = _api.login_fail_account
-resend_email = _api.resend_email
+# Resends per client IP; the per-address budget is the domain's (meter.domain.accounts.mail_budget).
+resend_ip = guard(RESEND_IP, methods=("POST",))
 reset_email = _api.reset_email
 reset_ip = _api.reset_ip
 # The reader pages: counted on POST only (showing a form is free).
-pages = _limits(methods=["POST"])
+pages = _decorators(methods=("POST",))
 
 
 def access_ip_wait(ip: str) -> int:
-    """Count one access check from `ip` against RATELIMIT_ACCESS_IP (off when empty): 0 when allowed,
-    else the seconds to wait. Runs without a request context (the hot entry); a storage failure lets
-    the check through (the access check answers, degraded if need be, whatever Redis does)."""
-    setting = current_app.config["RATELIMIT_ACCESS_IP"]
-    if not setting:
+    """One access check from `ip`, counted against RATELIMIT_ACCESS_IP: 0 when allowed, else the
+    seconds to wait (Retry-After). For callers without a request context (an app context is
+    enough); 0 at once when the setting is empty. A malformed setting refuses (fails closed)."""
+    config = current_app.config
+    if not config["RATELIMIT_ACCESS_IP"] or not config["RATELIMIT_ENABLED"]:
         return 0
     try:
-        for item in limits.parse_many(setting):
-            if not limiter.limiter.hit(item, ip or "unknown", "access-ip"):
-                reset = limiter.limiter.get_window_stats(item, ip or "unknown", "access-ip").reset_time
-                return max(1, math.ceil(reset - time.time()))
-    except Exception:
-        log.warning("access rate limit not counted: its storage is unreachable", exc_info=True)
-    return 0
+        items = ACCESS_IP.items()
+    except Exception:  # a malformed setting
+        log.warning("RATELIMIT_ACCESS_IP is malformed: access check refused", exc_info=True)
+        return KEY_ERROR_WAIT
+    return limiter().wait(items, ip or "unknown", ACCESS_IP.scope, count=True)
 
 
 def _on_password_reset(_app: Flask, reader, **_: object) -> None:
@@ -136,63 +267,20 @@ def _on_password_reset(_app: Flask, reader, **_: object) -> None:
 
 
 def clear_failed_logins(site_id: int, email_key_: str) -> None:
-    """A successful password reset lifts the account's failed-login lockout (best effort)."""
+    """A successful password reset lifts the account's failed-login ceiling, and the lock of the
+    address it was made from (the reader's own; other addresses' locks expire by themselves). Best effort."""
+    account = account_key(site_id, email_key_)
     try:
-        for item in limits.parse_many(current_app.config["RATELIMIT_LOGIN_FAIL_ACCOUNT"]):
-            limiter.limiter.clear(item, account_key(site_id, email_key_), LOGIN_ACCOUNT_SCOPE)
-    except Exception:  # storage away: the lockout expires by itself
+        limiter().clear(LOGIN_FAIL_CEILING.items(), account, LOGIN_FAIL_CEILING.scope)
+        if has_request_context():
+            limiter().clear(LOGIN_FAIL_ACCOUNT.items(), f"{account}|{client_ip()}", LOGIN_FAIL_ACCOUNT.scope)
+    except Exception:  # storage away or a bad setting: the lockout expires by itself
         log.warning("could not clear the failed-login limit of an account", exc_info=True)
-
-
-def _storage_uri(app: Flask) -> str:
-    url = app.config.get("RATELIMIT_REDIS_URL") or app.config["REDIS_URL"]
-    if url.startswith("unix://"):
-        return "redis+unix://" + url.removeprefix("unix://")
-    return url
-
-
-def _drop_idle_middleware(app: Flask) -> None:
-    """Every limit of meter is a decorator on its view; without default, application or meta limits,
-    Flask-Limiter's before_request check finds nothing to count, yet it resolves limits on every
-    request (about 30 us of CPU each, access checks included). Drop it then; the decorators, and the
-    after_request hook that makes the conditional (failed-login) deductions, stay.
-    """
-    if any(app.config.get(name) for name in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")):
-        return
-    funcs = app.before_request_funcs.get(None, [])
-    app.before_request_funcs[None] = [f for f in funcs if f != limiter._check_request_limit]
-
-
-def init_app(app: Flask) -> None:
-    app.config["RATELIMIT_STORAGE_URI"] = _storage_uri(app)  # Flask-Limiter's name, derived on every init
-    timeout = app.config["REDIS_SOCKET_TIMEOUT"]
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": timeout, "socket_connect_timeout": timeout})
-    # One Limiter for the process (the decorators bind to it); each app gets fresh storage. A test
-    # suite makes many apps: start each one trusting its storage again.
-    limiter._storage_dead = False
-    limiter.init_app(app)
-    signals.password_reset.connect(_on_password_reset, weak=False)
-    _drop_idle_middleware(app)
-
-    @app.errorhandler(RateLimitExceeded)
-    def _too_many(exc: RateLimitExceeded) -> Response:
-        return too_many_problem(retry_after())
-
-
-def retry_after() -> int:
-    """Seconds until the breached limit of this request resets (at least 1; 60 when unknown)."""
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    try:
-        return max(1, math.ceil(current.reset_at - time.time()))
-    except Exception:  # noqa: BLE001 - storage gone between the check and here
-        return 60
 
 
 def too_many_problem(retry: int) -> Response:
     """The API's answer to a breached limit: 429 problem+json with Retry-After. (The reader pages
-    answer with an HTML page instead: `meter.pages`.)"""
+    answer with an HTML page instead: `meter.web.pages`.)"""
     return problem_response(
         429,
         "rate-limited",
@@ -200,3 +288,19 @@ def too_many_problem(retry: int) -> Response:
         "Too many requests; try again later.",
         headers={"Retry-After": str(retry)},
     )
+
+
+def init_app(app: Flask) -> None:
+    for name in [n for n in app.config if n.startswith("RATELIMIT_")]:  # a malformed limit stops the start
+        value = app.config[name]
+        if isinstance(value, str) and value and name not in ("RATELIMIT_REDIS_URL", "RATELIMIT_STRATEGY"):
+            parse(value)
+    if app.config["RATELIMIT_STRATEGY"] not in STRATEGIES:
+        raise RuntimeError(f"RATELIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}")
+    app.extensions[EXT_KEY] = Limiter(app)
+    signals.password_reset.connect(_on_password_reset, weak=False)
+
+    @app.errorhandler(RateLimited)
+    @app.errorhandler(mail_budget.Spent)
+    def _too_many(exc: RateLimited | mail_budget.Spent) -> Response:
+        return too_many_problem(exc.retry_after)

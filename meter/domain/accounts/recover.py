@@ -24,7 +24,12 @@ def request_reset(site: SiteInfo, email: str) -> None:
     if reader is None:
         decoy_mail(site, "password_reset")
         return
-    payload = {"r": reader.id, "s": site.id, "v": reader.auth_version, "e": tokens.fingerprint(reader.email_key)}
+    payload = {
+        "r": reader.id,
+        "s": site.id,
+        "v": reader.auth_version,
+        "e": tokens.fingerprint("reset-email", reader.email_key),
+    }
     token = tokens.make(tokens.RESET, payload)
     link = page_url(site, "reset-password/" + token, reader.locale)
     mail.queue(
@@ -40,13 +45,13 @@ def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
     if payload.get("s") != site.id or not isinstance(reader_id, int) or not isinstance(version, int):
         raise tokens.TokenError("invalid")
     holder = db.session.get(Reader, reader_id)
-    if holder is None or payload.get("e") != tokens.fingerprint(holder.email_key):
+    if holder is None or not tokens.fingerprint_matches("reset-email", holder.email_key, payload.get("e")):
         raise tokens.TokenError("invalid")  # the address changed since the mail was sent
     new_hash = passwords.hash_password(new_password)
     won = db.session.execute(
         update(Reader)
         .where(Reader.id == reader_id, Reader.site_id == site.id, Reader.auth_version == version)
-        .values(password_hash=new_hash, auth_version=Reader.auth_version + 1)
+        .values(password_hash=new_hash, pending_password_hash=None, auth_version=Reader.auth_version + 1)
     ).rowcount
     if won != 1:
         db.session.rollback()

@@ -6,7 +6,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from meter.domain import metering, passwords
-from meter.domain.accounts import confirm, emails
+from meter.domain.accounts import confirm, emails, mail_budget
 from meter.domain.accounts.common import find_reader, mail_context, page_url, safe_next
 from meter.domain.sites import SiteInfo
 from meter.infra import mail, signals
@@ -33,12 +33,17 @@ def register(
         raise RegistrationError("password", f"at most {passwords.MAX_LENGTH} characters")
     locale = locale or site.locale
     next_url = safe_next(site, next_url)
+    # Every registration mails the address (activation, or "already registered"): spend its budget
+    # first, whether or not it has an account. Over budget, nothing changes (Spent: 429 above).
+    mail_budget.spend(site.id, emails.lookup_key(address))
     password_hash = passwords.hash_password(password)  # always: the taken-address path costs the same
 
     existing = find_reader(site.id, address)
     if existing is not None:
         if existing.verified_at is None:
-            confirm.queue_activation(site, existing, next_url)
+            # Not proven yet: this registration's password waits for its own link (confirm.py).
+            existing.pending_password_hash = password_hash
+            confirm.queue_activation(site, existing, next_url, locale if locale in ("id", "en") else site.locale)
         else:
             mail.queue(
                 "already_registered",

@@ -70,7 +70,13 @@ def summary(site: SiteInfo, subject: str, state: str) -> dict:
 
 
 def merge_anonymous(site: SiteInfo, anonymous_id: str, reader_id: int) -> int:
-    """Carry an anonymous visitor's unlocks of the current period over to a reader; returns how many."""
+    """Carry an anonymous visitor's unlocks of the current period over to a reader; returns how many.
+
+    The unlocks are copied, not moved: the anonymous id keeps them and so stays used up. Moving them
+    gave the visitor a fresh anonymous quota at every login with the same id (read 3, log in, read 3
+    more, log in again: 9 reads on a quota of 3). The copies count against the account; copying the
+    same unlocks again at the next login adds nothing (the ledger ignores duplicates).
+    """
     now = clock.now()
     period = site.policy.period_at(now)
     anon = anonymous_subject(anonymous_id)
@@ -80,9 +86,6 @@ def merge_anonymous(site: SiteInfo, anonymous_id: str, reader_id: int) -> int:
         return 0
     for article_id, t in found.items():
         ledger.record(site.id, reader, period, article_id, datetime.fromtimestamp(t, UTC))
-    db.session.execute(delete(Unlock).where(Unlock.site_id == site.id, Unlock.subject == anon))
-    db.session.commit()
-    _forget_unlocks(site.id, anon, period)
     _forget_unlocks(site.id, reader, period)
     return len(found)
 

@@ -46,7 +46,7 @@ def create_reader():
     body=EmailBody,
 )
 @bp.post("/readers/resend-activation")
-@ratelimit.resend_email
+@ratelimit.resend_ip
 def resend_activation():
     body = parse(EmailBody)
     confirm.resend(g.site, body.email)

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 
 from meter.domain.accounts import confirm, mail_budget
 from meter.domain.accounts.sessions import live_reader
-from meter.web import cookies
+from meter.web import cookies, ratelimit
 from meter.web import responses as out
 from meter.web.access import embed as embed_access
 from meter.web.csrf import csrf
@@ -69,7 +69,7 @@ def _cors() -> dict[str, str]:
 
 @describe(
     "Send the activation mail again to the logged-in reader of this browser (cookies, CORS; no API key); "
-    "once a minute per address. The body is ignored.",
+    "within the address's mail budget (RATELIMIT_RESEND_EMAIL) and the per-IP resend limit. The body is ignored.",
     {
         200: Answer("Sent (nothing is sent to a verified reader).", out.EmbedResendSent),
         429: Answer(
@@ -90,23 +90,24 @@ def resend() -> Response:
     headers = _cors()
     if request.method == "OPTIONS":
         return Response(status=204, headers=headers)
-    _status, reader = live_reader(g.site, cookies.reader_token(g.site))
-    if reader is None:
-        raise Problem(401, "unauthorized", "Unauthorized", "Log in first.", headers=headers)
-    wait = (
-        mail_budget.cool_down(g.site, reader.email_key, mail_budget.RESEND_COOL_DOWN)
-        if reader.verified_at is None
-        else 0
-    )
-    if wait:
-        answer = out.EmbedResendWait(status="wait", retry_after=wait, message=_("Wait a moment before asking again."))
-        return Response(
-            json.dumps(answer), 429, mimetype="application/json", headers={**headers, "Retry-After": str(wait)}
+    try:
+        ratelimit.enforce(ratelimit.RESEND_IP)  # after the Origin check: a foreign page spends nothing
+        _status, reader = live_reader(g.site, cookies.reader_token(g.site))
+        if reader is None:
+            raise Problem(401, "unauthorized", "Unauthorized", "Log in first.", headers=headers)
+        confirm.resend(g.site, reader.email)  # the address's mail budget, shared with every other path
+    except (ratelimit.RateLimited, mail_budget.Spent) as exc:
+        answer = out.EmbedResendWait(
+            status="wait", retry_after=exc.retry_after, message=_("Wait a moment before asking again.")
         )
-    confirm.resend(g.site, reader.email)
-    answer = out.EmbedResendSent(
-        status="sent", retry_after=mail_budget.RESEND_COOL_DOWN, message=_("Sent. Check your email.")
-    )
+        return Response(
+            json.dumps(answer),
+            429,
+            mimetype="application/json",
+            headers={**headers, "Retry-After": str(exc.retry_after)},
+        )
+    wait = mail_budget.wait(g.site.id, reader.email_key)
+    answer = out.EmbedResendSent(status="sent", retry_after=wait, message=_("Sent. Check your email."))
     return Response(json.dumps(answer), mimetype="application/json", headers=headers)
 
 

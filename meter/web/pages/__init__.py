@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import math
 import secrets
-import time
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_limiter.errors import RateLimitExceeded
 
 from meter.domain import amp_readers, tokens
 from meter.domain.accounts import confirm, emails, mail_budget, recover, register, sessions
@@ -46,16 +44,17 @@ def page_headers(response):
 
 
 def wait_minutes(retry_after: int) -> int:
-    """The wait a reader is told, in whole minutes rounded up. Retry-After carries Flask-Limiter's
-    one-second pad (`reset_at` is the window's end + 1), which would turn "3 minutes" into 4."""
-    return max(1, math.ceil((retry_after - 1) / 60))
+    """The wait a reader is told, in whole minutes rounded up."""
+    return max(1, math.ceil(retry_after / 60))
 
 
-@bp.errorhandler(RateLimitExceeded)
-def too_many_attempts(_exc: RateLimitExceeded):
-    """A breached limit on a form: a page in the reader's language, not the API's problem+json
-    (which a client that asks for JSON still gets). The response goes through `page_headers`."""
-    retry = ratelimit.retry_after()
+@bp.errorhandler(ratelimit.RateLimited)
+@bp.errorhandler(mail_budget.Spent)
+def too_many_attempts(exc: ratelimit.RateLimited | mail_budget.Spent):
+    """A breached limit or a spent mail budget on a form: a page in the reader's language, not the
+    API's problem+json (which a client that asks for JSON still gets). The response goes through
+    `page_headers`."""
+    retry = exc.retry_after
     if problems.wants_problem():
         return ratelimit.too_many_problem(retry)
     page = render_template(
@@ -122,7 +121,7 @@ def register_page():
     _carry(form)
     if form.validate_on_submit():
         if form.website.data:  # the honeypot was filled: answer as if all went well, do nothing
-            session["pending"] = {"email": form.email.data, "sent": time.time(), "site": g.site.id}
+            session["pending"] = {"email": form.email.data, "site": g.site.id}
             return redirect(url_for("pages.activation_sent", next=_next()), 303)
         try:
             register.register(g.site, form.email.data, form.password.data, g.lang, _next(), cookies.anonymous_id())
@@ -130,7 +129,7 @@ def register_page():
             field = form.email if exc.field == "email" else form.password
             field.errors = [*field.errors, _("Enter a valid email address.") if exc.field == "email" else exc.message]
         else:
-            session["pending"] = {"email": emails.normalise(form.email.data), "sent": time.time(), "site": g.site.id}
+            session["pending"] = {"email": emails.normalise(form.email.data), "site": g.site.id}
             return redirect(url_for("pages.activation_sent", next=_next()), 303)
     status = 422 if form.errors else 200
     return render_template("pages/register.html", form=form), status
@@ -143,29 +142,31 @@ def _pending() -> dict | None:
     return pending
 
 
+def _budget_wait(address: str) -> int:
+    """Seconds until this address may be mailed again (the mail budget, the same for any address)."""
+    try:
+        return mail_budget.wait(g.site.id, emails.lookup_key(emails.normalise(address)))
+    except emails.BadEmail:
+        return 0
+
+
 @bp.route("/activation-sent", methods=["GET", "POST"])
+@ratelimit.resend_ip
 def activation_sent():
     pending = _pending()
     if pending is None:
         return redirect(url_for("pages.register_page", next=_next()), 303)
     form = ResendForm()
-    wait = max(0, int(mail_budget.RESEND_COOL_DOWN - (time.time() - float(pending.get("sent", 0)))))
-    status, resent = 200, False
+    status, resent, wait = 200, False, 0
     if form.validate_on_submit():
-        if wait == 0:
-            try:
-                key = emails.lookup_key(emails.normalise(pending["email"]))
-            except emails.BadEmail:
-                key = ""
-            wait = mail_budget.cool_down(g.site, key, mail_budget.RESEND_COOL_DOWN) if key else 0
-        if wait == 0:
+        try:
             confirm.resend(g.site, pending["email"])
-            session["pending"] = {**pending, "sent": time.time()}
-            wait, resent = mail_budget.RESEND_COOL_DOWN, True
-        else:
-            status = 429
+            resent = True
+        except mail_budget.Spent as exc:
+            status, wait = 429, exc.retry_after
     elif request.method == "POST":
         status = 400
+    wait = wait or _budget_wait(pending["email"])
     form.next.data = _next() or ""
     page = render_template("pages/activation_sent.html", form=form, email=pending["email"], wait=wait, resent=resent)
     headers = {"Retry-After": str(wait)} if status == 429 else {}
@@ -173,9 +174,10 @@ def activation_sent():
 
 
 @bp.post("/resend-activation")
-@ratelimit.pages.resend_email
+@ratelimit.resend_ip
 def resend_activation():
-    """From the "link expired" page: a new link to an address typed in (same answer whether it exists)."""
+    """From the "link expired" page: a new link to an address typed in (same answer whether it exists;
+    over the address's mail budget, the "too many attempts" page)."""
     form = EmailForm()
     if not form.validate_on_submit():
         return _result("expired", 422, form=form)
@@ -184,9 +186,8 @@ def resend_activation():
     except emails.BadEmail:
         form.email.errors = [_("Enter a valid email address.")]
         return _result("expired", 422, form=form)
-    if mail_budget.cool_down(g.site, emails.lookup_key(address), mail_budget.RESEND_COOL_DOWN) == 0:
-        confirm.resend(g.site, address)
-    session["pending"] = {"email": address, "sent": time.time(), "site": g.site.id}
+    confirm.resend(g.site, address)
+    session["pending"] = {"email": address, "site": g.site.id}
     return redirect(url_for("pages.activation_sent", next=_next()), 303)
 
 
