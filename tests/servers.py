@@ -66,8 +66,10 @@ class Gunicorn:
         log: Path | None = None,
         config: Path | None = None,
         listener: socket.socket | None = None,
+        worker_class: str = "gthread",
     ) -> None:
         self.env, self.workers, self.threads, self.config = env, workers, threads, config
+        self.worker_class = worker_class
         self.listener = listener  # given: gunicorn inherits it, as from systemd, and binds nothing
         self.port = listener.getsockname()[1] if listener is not None else free_port()
         self.log = log
@@ -82,7 +84,7 @@ class Gunicorn:
         if self.config is not None:
             args += ["-c", str(self.config), "wsgi:app"]
         else:
-            args += ["-k", "gthread", "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
+            args += ["-k", self.worker_class, "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
         fds: tuple[int, ...] = ()
         if self.listener is not None:

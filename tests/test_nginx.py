@@ -2,8 +2,8 @@
 port) in front of gunicorn with deploy/gunicorn.conf.py, driven as a reader's browser and as a
 publisher's server would.
 
-Issue 18 found, behind the old snippet: every form refused on :8443 (Host without its port), and
-activation tokens in nginx's access log. Here the reader registers through the form, activates from
+Behind the first, hand-written snippet every form was refused on :8443 (Host without its port), and
+activation tokens stood in nginx's access log. Here the reader registers through the form, activates from
 the real mail, logs in; the API answers through the same nginx; and the access log carries each
 request's id and not one token.
 """
@@ -178,3 +178,49 @@ def test_a_form_refused_behind_nginx_is_meters_page_in_the_readers_language(stac
     refused = browser.post("/tempo/login", {"csrf_token": "forged", "email": EMAIL, "password": PASSWORD})
     assert refused.status_code == 400
     assert "Formulir ini sudah kedaluwarsa" in refused.text and "<main" in refused.text
+
+
+def _slow_body(host: str, port: int, tls: bool, path: str = "/v1/access"):
+    """A client that promises a 1000-byte body, sends one byte of it, and waits: the slowloris of bodies."""
+    import socket
+    import ssl
+
+    raw = socket.create_connection((host, port), timeout=5)
+    conn = ssl._create_unverified_context().wrap_socket(raw, server_hostname=host) if tls else raw
+    conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 1000\r\n\r\n{{".encode())
+    return conn
+
+
+def _health_within(url: str, seconds: float) -> float:
+    import time
+
+    started = time.monotonic()
+    answer = requests.get(url + "/healthz", timeout=seconds, verify=False)
+    assert answer.status_code == 200
+    return time.monotonic() - started
+
+
+def test_slow_bodies_do_not_stall_meter_behind_nginx(stack):
+    """Connections that send `Content-Length: 1000` and never finish: nginx buffers request bodies
+    (proxy_request_buffering on), so none of them holds a gunicorn worker, and /healthz answers at once.
+    Directly in front of gunicorn, 2 sync workers were stalled by 3 such connections for 20 s."""
+    held = [_slow_body("127.0.0.1", stack.https_port, tls=True) for _ in range(40)]
+    try:
+        assert _health_within(stack.url, 2.0) < 1.0
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_slow_bodies_stall_sync_workers_without_the_proxy(app, database_url, redis_url, tmp_path):
+    """The other half of the demonstration: 2 sync workers and 3 slow bodies, no nginx: /healthz waits."""
+    env = server_env(database_url, redis_url)
+    gunicorn = Gunicorn(env, workers=2, threads=1, log=tmp_path / "gunicorn.log", worker_class="sync").start()
+    held = [_slow_body("127.0.0.1", gunicorn.port, tls=False) for _ in range(3)]
+    try:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            _health_within(gunicorn.url, 2.0)
+    finally:
+        for conn in held:
+            conn.close()
+        gunicorn.stop()

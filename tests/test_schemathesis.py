@@ -32,6 +32,7 @@ def live_server(app, api, verified_reader):
     thread.join(5)
 
 
+@pytest.mark.fuzz
 @pytest.mark.timeout(180)
 def test_schemathesis_finds_no_failure_on_any_operation(live_server, tmp_path):
     base, key, reader_token, _app = live_server
@@ -55,7 +56,7 @@ def test_schemathesis_finds_no_failure_on_any_operation(live_server, tmp_path):
         "--max-examples",
         os.environ.get("METER_FUZZ_EXAMPLES", "15"),
         "--phases",
-        "examples,coverage,fuzzing",
+        "examples,coverage,fuzzing,stateful",
         "--seed",
         "4",
         "--workers",

@@ -10,9 +10,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from meter.domain.identifiers import ANONYMOUS_ID_PATTERN
 
 AnonymousId = Annotated[str, StringConstraints(pattern=ANONYMOUS_ID_PATTERN)]
+# Login, resend and reset take any string as an address (they answer alike whether or not it names an
+# account); registration takes what it can register, and the schema says so (email-validator checks more):
+# an ASCII local part (Flask-Mail cannot deliver SMTPUTF8) and a dotted domain, spaces around allowed.
 Email = Annotated[str, StringConstraints(min_length=3, max_length=320)]
+NEW_EMAIL_PATTERN = r"^\s*[\x21-\x3f\x41-\x7e]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
+NewEmail = Annotated[str, StringConstraints(min_length=6, max_length=320, pattern=NEW_EMAIL_PATTERN)]
 Password = Annotated[str, StringConstraints(max_length=1024)]
-TokenStr = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+# Any string up to 4096: one that is not a live token of meter's is answered 400 token-invalid (the contract).
+TokenStr = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4096),
+    Field(description="A token of meter's; anything else is answered 400 `token-invalid` (or `token-expired`)."),
+]
 # A password being set: the flows check the minimum themselves (with their own message); this only
 # tells /openapi.json about it. Login keeps plain Password: a short one gets the generic 401.
 NewPassword = Annotated[Password, Field(json_schema_extra={"minLength": 8})]
@@ -23,7 +33,7 @@ class Body(BaseModel):
 
 
 class RegisterBody(Body):
-    email: Email
+    email: NewEmail
     password: NewPassword
     locale: Literal["id", "en"] | None = None
     next: Annotated[str, StringConstraints(max_length=2048)] | None = None
@@ -68,8 +78,17 @@ def _aware(value: str) -> datetime:
     return parsed
 
 
+# ISO 8601 with a UTC offset (or Z), as datetime.fromisoformat reads it.
+UNTIL_PATTERN = r"^\d{4}-?\d{2}-?\d{2}[T ]\d{2}(:?\d{2}(:?\d{2}([.,]\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
 class SubscriptionBody(Body):
-    until: Annotated[str, StringConstraints(max_length=64), AfterValidator(_aware)]
+    until: Annotated[
+        str,
+        StringConstraints(max_length=64, pattern=UNTIL_PATTERN),
+        Field(json_schema_extra={"format": "date-time"}),
+        AfterValidator(_aware),
+    ]
 
 
 class Article(Body):
