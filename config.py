@@ -144,6 +144,9 @@ class Config:
     # ledger (the count is in the key names); do not change it back within a period unless the old
     # keys are deleted.
     METER_BUCKETS = _int("METER_BUCKETS", 4096)
+    # How often the worker moves the views counted in Redis into the figures (daily_stats): at most this
+    # much of them is lost with Redis's data.
+    STATS_ROLL_UP_SECONDS = float(os.environ.get("STATS_ROLL_UP_SECONDS", "60"))
 
 
 class TestConfig(Config):
@@ -162,3 +165,4 @@ class TestConfig(Config):
     MAIL_SUPPRESS_SEND = False  # Flask-Mail would swallow mail when TESTING; tests use a real SMTP server
     MAIL_RETRY_BASE = 0.0
     MAIL_RETRY_MAX = 0.0
+    STATS_ROLL_UP_SECONDS = 0.0  # every worker pass rolls up (tests read the figures right after)

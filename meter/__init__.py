@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from meter import commands
+    from meter.domain import stats
     from meter.infra import db, logs, mail, metrics, redis_conn
     from meter.web import access, api, csrf, embed, http, i18n, openapi, ops, pages, problems, ratelimit
 
@@ -53,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     )
     logs.init_app(app)
     mail.init_app(app)
+    stats.init_app(app)
     redis_conn.init_app(app, on_error=metrics.redis_error)
     csrf.csrf.init_app(app)
     i18n.init_app(app)

@@ -1,7 +1,8 @@
 """The background worker (`flask worker`, also `flask mail worker`): everything meter does outside requests.
 
-One loop, one pass a second when idle: deliver the mail that is due (the outbox), then settle the
-unlocks left in doubt by a lost Redis reply. Each duty is a function of its own module; a duty that
+One loop, one pass a second when idle: deliver the mail that is due (the outbox), settle the unlocks
+left in doubt by a lost Redis reply, and once a minute roll the views counted in Redis up into the
+figures (`meter.domain.stats`). Each duty is a function of its own module; a duty that
 fails is logged and tried again on the next pass, and never stops the others.
 
 SIGTERM (`systemctl stop` or `restart meter-worker`) stops it between passes, never in the middle
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
+from meter.domain import stats
 from meter.domain.metering import doubts
 from meter.infra import mail
 from meter.infra.db import db
@@ -36,8 +38,24 @@ def _settle_doubts() -> int:
     return kept + forgotten
 
 
+_last_roll_up = float("-inf")  # the first pass rolls up; then every STATS_ROLL_UP_SECONDS
+
+
+def _roll_up_stats() -> int:
+    global _last_roll_up
+    if time.monotonic() - _last_roll_up < current_app.config["STATS_ROLL_UP_SECONDS"]:
+        return 0
+    _last_roll_up = time.monotonic()
+    stats.roll_up()
+    return 0  # (not work that should shorten the idle wait)
+
+
 # (name, duty): each returns how much it did; a pass that did nothing waits before the next.
-DUTIES: list[tuple[str, Callable[[], int]]] = [("mail", _deliver_mail), ("doubts", _settle_doubts)]
+DUTIES: list[tuple[str, Callable[[], int]]] = [
+    ("mail", _deliver_mail),
+    ("doubts", _settle_doubts),
+    ("stats", _roll_up_stats),
+]
 
 
 def run_once() -> int:

@@ -35,6 +35,10 @@ from .test_meter import (  # noqa: F401  (each runs here again, on the cluster)
     test_rolling_window_frees_the_oldest_unlock,
     verified_login,
 )
+from .test_stats import (  # noqa: F401  (the figures' counting and roll-up, on the cluster)
+    test_a_journey_is_counted_exactly_live_and_after_the_roll_up,
+    test_the_figures_survive_a_loss_of_redis_but_for_what_was_not_rolled_up,
+)
 
 
 def _cluster_port() -> int:
@@ -188,10 +192,12 @@ def test_every_key_of_one_check_is_in_one_slot(app, api, verified_reader, redis_
     for key in keys:
         tag = key[key.index("{") + 1 : key.index("}")]
         by_tag.setdefault(tag, set()).add(key_slot(key.encode()))
-    # the reader's state and unlock buckets, the visitor's calendar bucket, the visitor's rolling key
-    assert len(keys) == 4
+    # the reader's state, unlock and stats buckets; the visitor's calendar bucket and stats bucket on each
+    # site; the visitor's rolling key
+    assert len(keys) == 7
+    assert len([k for k in keys if ":stats:" in k]) == 3
     assert by_tag and all(len(slots) == 1 for slots in by_tag.values())
-    reader_keys = [k for k in keys if ":st" in k]
+    reader_keys = [k for k in keys if k.endswith(":st")]
     [state_key] = reader_keys
     tag = state_key[state_key.index("{") : state_key.index("}") + 1]
     assert any(k != state_key and tag in k for k in keys)  # its unlocks are under the same tag

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from sqlalchemy import func, select, update
 
 from meter import worker
-from meter.domain import metering, sites
+from meter.domain import metering, sites, subscriptions
 from meter.domain.accounts import confirm, mail_budget
 from meter.domain.accounts.common import find_reader
 from meter.domain.metering import doubts
@@ -337,9 +337,7 @@ def readers_subscribe(slug: str, email: str, until: str) -> None:
     """Give a reader a subscription until a date."""
     site = _site(slug)
     reader = _reader(site, email)
-    reader.subscription_until = _parse_until(until)
-    db.session.commit()
-    metering.forget_reader_state(site.id, reader.id)
+    subscriptions.set_until(reader, _parse_until(until).replace(tzinfo=UTC))
     click.echo(f"{reader.email} subscribed until {reader.subscription_until.isoformat()}Z")
 
 
@@ -350,9 +348,7 @@ def readers_unsubscribe(slug: str, email: str) -> None:
     """End a reader's subscription now."""
     site = _site(slug)
     reader = _reader(site, email)
-    reader.subscription_until = None
-    db.session.commit()
-    metering.forget_reader_state(site.id, reader.id)
+    subscriptions.end(reader)
     click.echo(f"{reader.email} has no subscription")
 
 

@@ -34,6 +34,12 @@ def rolling_unlocks(site_id: int, bucket: int, buckets: int, subject: str) -> st
     return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:rolling:{subject}"
 
 
+def stats_bucket(site_id: int, bucket: int, buckets: int, day: str) -> str:
+    """A day's answers of the access check counted by its script, per bucket: field reason → count.
+    Drained into SQL by the worker (meter.domain.stats); in the check's slot, so counting costs no call."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:stats:{day}"
+
+
 def amp_link(site_id: int, bucket: int, buckets: int, rid: str) -> str:
     """An AMP reader id linked to a reader by a login: "reader_id:session_id" (meter.domain.amp_readers),
     in the bucket of the rid's own anonymous meter, so the check that judges the rid reads it too."""

@@ -223,3 +223,27 @@ class EmbedResendWait(TypedDict):
     status: Literal["wait"]
     retry_after: Annotated[int, Field(ge=1, description="Seconds left of the cool-down (also in Retry-After).")]
     message: str
+
+
+# --- the figures (GET /v1/stats) ---------------------------------------------------------------------
+
+
+class DayFigures(TypedDict):
+    date: Annotated[str, Field(description="YYYY-MM-DD, in the site's time zone.")]
+    views: Annotated[
+        dict[str, int], Field(description="The access check's answers with record true, by reason (every reason).")
+    ]
+    registrations: int
+    activations: int
+    median_activation_seconds: Annotated[
+        int | None, Field(description="Median time from registration to activation of that day's activations.")
+    ]
+    signins: Annotated[dict[str, int], Field(description='Logins by method: "password" and each provider name.')]
+    subscriptions_started: int
+    gifts_made: int
+
+
+class Stats(TypedDict):
+    site: str
+    timezone: str
+    days: list[DayFigures]

@@ -5,14 +5,21 @@
 --         subscription end (big-endian epoch s), then the 8-byte hashes of the live session ids
 -- KEYS[2] unlocks. Calendar periods: bucket hash, field subject -> concatenated 8-byte article hashes
 --         ("" = loaded, nothing unlocked). Rolling windows: a string of 12-byte records (hash, time).
--- KEYS[3] (optional, anonymous AMP reader ids only) the rid's link to a reader: "reader_id:session_id"
+-- KEYS[3] the day's answer counts of the bucket (stats): field reason -> count, for recording checks
+-- KEYS[4] (optional, anonymous AMP reader ids only) the rid's link to a reader: "reader_id:session_id"
 -- ARGV: 1 kind ("r" reader | "a" anonymous), 2 session id hash (8 bytes), 3 now (epoch s),
 --       4 article hash (8 bytes), 5 class, 6 record ("1"|"0"), 7..9 quota anonymous/registered/verified,
 --       10 calendar: when the unlock bucket expires (epoch s); rolling: ttl (s), 11 rolling window (s, 0
 --       for calendar periods), 12 state bucket ttl (s), 13 reader state fresh from SQL, replacing the
 --       cache ("" = none), 14 "1" when ARGV[16] carries the unlocks to load when missing,
---       15 the subject's field in the bucket hashes, 16 the packed unlocks to load
--- Returns {code, state, used, oldest, sub_until}; {"linked", "reader_id:session_id", 0, 0, 0} for a linked rid
+--       15 the subject's field in the bucket hashes, 16 the packed unlocks to load, 17 when the stats
+--       key expires (epoch s), 18 counts of answers given without this script ("reason=n;..."), added to
+--       KEYS[3] first (the caller sends them once)
+-- Returns {reason, state, used, oldest, sub_until}: reason is the answer's (free_content, subscriber,
+-- already_unlocked, unlocked_now, would_unlock, or the refusal: subscription_required,
+-- registration_required, verification_required, quota_exhausted); or {"need_state"|"need_unlocks", ...};
+-- {"revoked", ...}; {"linked", "reader_id:session_id", 0, 0, 0} for a linked rid. A recording check
+-- counts its reason in KEYS[3].
 local kind, sid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local article, class, record = ARGV[4], ARGV[5], ARGV[6] == "1"
 local window = tonumber(ARGV[11])
@@ -34,8 +41,17 @@ local function has_session(blob)
   return false
 end
 
-if KEYS[3] then
-  local link = redis.call("GET", KEYS[3])
+local function stats_expiry()
+  if redis.call("TTL", KEYS[3]) < 0 then redis.call("EXPIREAT", KEYS[3], tonumber(ARGV[17])) end
+end
+
+if ARGV[18] ~= "" then
+  for reason, n in string.gmatch(ARGV[18], "([%w_]+)=(%d+)") do redis.call("HINCRBY", KEYS[3], reason, tonumber(n)) end
+  stats_expiry()
+end
+
+if KEYS[4] then
+  local link = redis.call("GET", KEYS[4])
   if link then return {"linked", link, 0, 0, 0} end
 end
 
@@ -98,19 +114,34 @@ if window > 0 then
 end
 
 local used = math.floor(#packed / size)
-local function answer(code) return {code, state, used, oldest, sub_until} end
+local function answer(reason)
+  if record then
+    redis.call("HINCRBY", KEYS[3], reason, 1)
+    stats_expiry()
+  end
+  return {reason, state, used, oldest, sub_until}
+end
+
+local qa, qr, qv = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+-- What would help a refused reader (the same rule as check.py's refusal_reason).
+local function refusal()
+  if class == "premium" then return "subscription_required" end
+  if state == "anonymous" and math.max(qr, qv) > qa then return "registration_required" end
+  if state == "registered" and qv > qr then return "verification_required" end
+  return "quota_exhausted"
+end
 
 if class == "free" then return answer("free_content") end
 if state == "subscriber" then return answer("subscriber") end
-if class == "premium" then return answer("refused_premium") end
+if class == "premium" then return answer(refusal()) end
 for i = 1, #packed - size + 1, size do
   if string.sub(packed, i, i + 7) == article then return answer("already_unlocked") end
 end
 
-local limit = tonumber(ARGV[9])
-if state == "anonymous" then limit = tonumber(ARGV[7]) elseif state == "registered" then limit = tonumber(ARGV[8]) end
-if used >= limit then return answer("refused_quota") end
-if not record then return answer("would_unlock") end
+local limit = qv
+if state == "anonymous" then limit = qa elseif state == "registered" then limit = qr end
+if used >= limit then return answer(refusal()) end
+if not record then return {"would_unlock", state, used, oldest, sub_until} end
 
 if window > 0 then store(packed .. article .. be32(now)) else store(packed .. article) end
 if oldest == 0 then oldest = now end

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
+from meter.domain import stats
 from meter.domain.metering import doubts, ledger
 from meter.domain.metering.layout import (
     CALENDAR_GRACE,
@@ -94,8 +95,10 @@ class ScriptArgs:
     window: int  # 11: a rolling window's length (s); 0 for calendar periods
     state_ttl: int  # 12: the state bucket's ttl (s)
     field: bytes  # 15: the subject's field in the bucket hashes
+    stats_expiry: int  # 17: when the day's stats key expires (epoch s)
     fresh_state: bytes = b""  # 13: reader state fresh from SQL, replacing the cache (b"": none)
     unlocks: bytes | None = None  # 14 + 16: the packed unlocks to store when missing (None: none sent)
+    pending: str = ""  # 18: answers given without the script, to count first ("reason=n;…"), sent once
 
     def argv(self) -> list:
         return [
@@ -115,11 +118,14 @@ class ScriptArgs:
             "0" if self.unlocks is None else "1",
             self.field,
             self.unlocks or b"",
+            self.stats_expiry,
+            self.pending,
         ]
 
 
 def refusal_reason(policy: Policy, state: str, article_class: str) -> str:
-    """What would help a refused reader: register, confirm the address, or subscribe."""
+    """What would help a refused reader: register, confirm the address, or subscribe (check.lua has the
+    same rule for the answers it gives)."""
     if article_class == "premium":
         return "subscription_required"
     if state == "anonymous" and max(policy.quota_registered, policy.quota_verified) > policy.quota_anonymous:
@@ -160,12 +166,17 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
     policy = site.policy
     now = clock.now()
     period = current_period(policy, now)
+    day = stats.day_of(policy, now)
     if subject is None:
-        return _without_subject(policy, period, article_class, now)
+        return _counted(site, day, record, _without_subject(policy, period, article_class, now))
     config = current_app.config
     count = buckets()
     bucket, field = place(subject.key, count)
-    keys = [redis_keys.state_bucket(site.id, bucket, count), unlocks_key(site.id, subject.key, period, bucket, count)]
+    keys = [
+        redis_keys.state_bucket(site.id, bucket, count),
+        unlocks_key(site.id, subject.key, period, bucket, count),
+        redis_keys.stats_bucket(site.id, bucket, count, day.isoformat()),
+    ]
     if subject.amp_link_key:
         keys.append(subject.amp_link_key)
     args = ScriptArgs(
@@ -185,10 +196,18 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         window=period.rolling_seconds,
         state_ttl=config["READER_CACHE_TTL"],
         field=field,
+        stats_expiry=stats.stats_expiry(policy, day),
+        pending=stats.take(site.id, day),
     )
     redis = conn()
     try:
-        result = redis.run_script("check", keys, args.argv())
+        try:
+            result = redis.run_script("check", keys, args.argv())
+        except RedisUnavailable as exc:
+            if not exc.sent:  # the script did not run: the waiting counts wait for the next call
+                stats.give_back(site.id, day, args.pending)
+            raise
+        args.pending = ""  # counted by the first run
         if result[0] in ("need_state", "need_unlocks"):
             # Cold path: load what Redis lacks from SQL, and let the script store it (only if still missing).
             if subject.kind == "r":
@@ -199,12 +218,12 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         log.warning("redis unavailable, degraded answer: %s", exc)
         if exc.sent and record and article_class == "metered":
             doubts.note(site.id, subject.key, article_id, now)
-        return degraded(site, subject, article_id, article_class, now, period)
+        return _counted(site, day, record, degraded(site, subject, article_id, article_class, now, period))
     except SQLAlchemyError:
         # Redis lacks this subject and the database cannot fill it in: answer as when Redis is away.
         db.session.rollback()
         log.warning("database unavailable on the cold path, degraded answer", exc_info=True)
-        return degraded(site, subject, article_id, article_class, now, period)
+        return _counted(site, day, record, degraded(site, subject, article_id, article_class, now, period))
 
     code, state, used, oldest = result[0], result[1], int(result[2]), int(result[3])
     if code == "linked":
@@ -225,11 +244,14 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
             signals.article_unlocked.send(
                 current_app._get_current_object(), site_id=site.id, subject=subject.key, article_id=article_id
             )
-    if code in _ALLOWED_CODES:
-        allowed, reason = True, code
-    else:
-        allowed, reason = False, refusal_reason(policy, state, article_class)
-    return Decision(allowed, reason, state, used, limit, end, article_class=article_class)
+    return Decision(code in _ALLOWED_CODES, code, state, used, limit, end, article_class=article_class)
+
+
+def _counted(site: SiteInfo, day, record: bool, decision: Decision) -> Decision:
+    """An answer given without the script: counted in the figures with the site's next script call."""
+    if record and not decision.revoked:
+        stats.note(site.id, day, decision.reason)
+    return decision
 
 
 def _without_subject(policy: Policy, period: Period, article_class: str, now: datetime) -> Decision:

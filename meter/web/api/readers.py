@@ -6,7 +6,7 @@ from datetime import UTC
 
 from flask import g, request
 
-from meter.domain import metering
+from meter.domain import metering, subscriptions
 from meter.domain.accounts import sessions
 from meter.infra.db import db
 from meter.infra.models import Reader
@@ -75,9 +75,7 @@ def _reader_of_site(reader_id: int) -> Reader:
 def set_subscription(reader_id: int):
     reader = _reader_of_site(reader_id)
     body = parse(SubscriptionBody)
-    reader.subscription_until = body.until.astimezone(UTC).replace(tzinfo=None)
-    db.session.commit()
-    metering.forget_reader_state(g.site.id, reader.id)
+    subscriptions.set_until(reader, body.until)
     return reader_json(reader)
 
 
@@ -90,7 +88,5 @@ def set_subscription(reader_id: int):
 @bp.delete("/readers/<int:reader_id>/subscription")
 def end_subscription(reader_id: int):
     reader = _reader_of_site(reader_id)
-    reader.subscription_until = None
-    db.session.commit()
-    metering.forget_reader_state(g.site.id, reader.id)
+    subscriptions.end(reader)
     return reader_json(reader)

@@ -1,0 +1,38 @@
+"""Subscriptions, set by the publisher's billing (the API) or by an operator: one place that changes them.
+
+A change is committed, the reader's cached state dropped (the next access check sees it), and a
+subscription that starts — the reader was not a subscriber a moment ago — is announced for the figures.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app
+
+from meter.domain import metering
+from meter.infra import signals
+from meter.infra.db import db
+from meter.infra.models import Reader, utcnow
+
+
+def set_until(reader: Reader, until: datetime) -> None:
+    """Subscribed until `until` (aware); a time already past ends the subscription."""
+    was = reader.is_subscriber()
+    reader.subscription_until = until.astimezone(UTC).replace(tzinfo=None)
+    _changed(reader, was)
+
+
+def end(reader: Reader) -> bool:
+    """End it now; False when there was none running."""
+    was = reader.is_subscriber()
+    reader.subscription_until = None
+    _changed(reader, was)
+    return was
+
+
+def _changed(reader: Reader, was_subscriber: bool) -> None:
+    db.session.commit()
+    metering.forget_reader_state(reader.site_id, reader.id)
+    if reader.is_subscriber(utcnow()) and not was_subscriber:
+        signals.subscription_started.send(current_app._get_current_object(), reader=reader)
