@@ -1,7 +1,7 @@
 """daily_stats and activation_times: the figures per site and day (views rolled up from Redis, events counted)
 
 Revision ID: 0014
-Revises: 0005
+Revises: 0013
 Create Date: 2026-11-30 16:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0014"
-down_revision = "0005"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
