@@ -46,3 +46,8 @@ def amp_link(site_id: int, bucket: int, buckets: int, rid: str) -> str:
 def resend_cool_down(site_id: int, email_key: str) -> str:
     """Set while an address may not be sent another activation mail (meter.domain.accounts.mail_budget)."""
     return f"{PREFIX}:resend:{site_id}:{email_key}"
+
+
+def social_state(site_id: int, provider: str, state: str) -> str:
+    """A started sign-in at a provider, until its callback takes it (meter.domain.social.state)."""
+    return f"{PREFIX}:social:{site_id}:{provider}:{state}"

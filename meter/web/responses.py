@@ -87,6 +87,9 @@ class MeterSummary(TypedDict):
 
 
 class Me(ReaderOut):
+    logins: Annotated[
+        list[str], Field(description='How the reader can sign in: "password", then each linked provider\'s name.')
+    ]
     meter: MeterSummary
 
 
