@@ -85,12 +85,26 @@ def language_links() -> dict:
     return {"lang_url": lang_url}
 
 
+class _Unopenable(Exception):
+    """The provider's secret opens with no configured key: an operator's mistake, told to the reader kindly."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@bp.errorhandler(_Unopenable)
+def _unopenable(exc: _Unopenable):
+    log.error("the secret of sign-in provider %r of %s cannot be opened (SECRET_KEY changed?)", exc.name, g.site.slug)
+    metrics.social_failure(g.site.slug, exc.name, "unavailable")
+    return render_template("social/failed.html", kind="unavailable", label=exc.name, next_url=None), 503
+
+
 def _provider(name: str) -> providers.Provider:
     try:
         found = providers.get(g.site, name)
     except SealError:
-        log.error("the secret of sign-in provider %r of %s cannot be opened (SECRET_KEY changed?)", name, g.site.slug)
-        found = None
+        raise _Unopenable(name) from None
     if found is None:
         abort(404)
     return found

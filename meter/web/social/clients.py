@@ -93,16 +93,21 @@ _clients: dict[tuple[int, str], tuple[str, float, MeterOAuth2App]] = {}
 
 def client_for(provider: Provider) -> MeterOAuth2App:
     key = (provider.site_id, provider.name)
+    config = current_app.config
+    # Rebuilt when the operator replaced the provider, or where it lives changed (GOOGLE_ISSUER, …).
+    version = "|".join(
+        (provider.version, provider.issuer or "", config["FACEBOOK_DIALOG_URL"], config["FACEBOOK_GRAPH_URL"])
+    )
     now = time.monotonic()
     with _lock:
         hit = _clients.get(key)
-    if hit is not None and hit[0] == provider.version and now - hit[1] < CLIENT_TTL:
+    if hit is not None and hit[0] == version and now - hit[1] < CLIENT_TTL:
         return hit[2]
     client = _build(provider)
     with _lock:
         if len(_clients) > 1000:
             _clients.clear()
-        _clients[key] = (provider.version, now, client)
+        _clients[key] = (version, now, client)
     return client
 
 
