@@ -55,7 +55,9 @@ async function main() {
     jwks: { keys: [jwk] },
     cookies: { keys: [randomBytes(32).toString("hex")] },
     claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
-    features: { devInteractions: { enabled: false } },
+    // claimsParameter: a publisher's page may ask for the address inside the ID token (POST /v1/sessions);
+    // meter's own flow does not, so the provider keeps it out of the ID token and meter asks userinfo.
+    features: { devInteractions: { enabled: false }, claimsParameter: { enabled: true } },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {
       if (!Object.hasOwn(accounts, sub)) return undefined;
