@@ -49,7 +49,13 @@ def live(redis_url, smtp_server, database_url, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     provider = OidcProvider(
-        [{"client_id": "meter-demo", "client_secret": "demo-secret", "redirect_uris": [f"{base}/demo/login/local/callback"]}]
+        [
+            {
+                "client_id": "meter-demo",
+                "client_secret": "demo-secret",
+                "redirect_uris": [f"{base}/demo/login/local/callback"],
+            }
+        ]
     ).start()
     app = create_app(
         {
@@ -66,9 +72,9 @@ def live(redis_url, smtp_server, database_url, tmp_path):
         sites.create_site("demo", "Demo Tempo", [base])
     secret = tmp_path / "client-secret"
     secret.write_text("demo-secret")
+    add = ["sites", "login-providers", "add", "demo", "local", "--kind", "oidc", "--issuer", provider.issuer]
     result = app.test_cli_runner().invoke(
-        args=["sites", "login-providers", "add", "demo", "local", "--kind", "oidc", "--issuer", provider.issuer]
-        + ["--client-id", "meter-demo", "--client-secret-file", str(secret), "--label", LABEL]
+        args=[*add, "--client-id", "meter-demo", "--client-secret-file", str(secret), "--label", LABEL]
     )
     assert result.exit_code == 0, result.output
     server = make_server("127.0.0.1", port, app, threaded=True)
@@ -138,7 +144,7 @@ def test_a_newcomer_signs_up_with_the_provider_from_the_register_wall_and_reads(
 
 
 def test_cancelling_at_the_provider_shows_a_way_back(live, page):
-    app, base, _mailbox = live
+    _app, base, _mailbox = live
     page.goto(f"{base}/demo/register?next={base}/demo-site/koran-harga-beras")
     assert page.get_by_text("atau Daftar melalui").is_visible()
     shoot(page, "social-6-register-page")
