@@ -564,3 +564,17 @@ def test_mask_hides_oauth_values():
     line = logs.mask('GET /cb?code=abc123&state=xyz {"access_token": "t0k", "client_secret": "s3"} code_verifier: v')
     for secret in ("abc123", "xyz", "t0k", "s3", " v"):
         assert secret not in line.replace("[masked]", "")
+
+
+def test_an_amp_reader_id_is_linked_as_after_a_login(app, client, facebook, redis_client):
+    rid = "amp-reader-0123456789"
+    authorize = client.get(f"/tempo/login/facebook?next={ARTICLE}&rid={rid}").headers["Location"]
+    answer = requests.get(authorize, allow_redirects=False, timeout=5)
+    response = client.get(path_of(answer.headers["Location"]))
+    assert response.status_code == 303
+    with app.app_context():
+        from meter.domain import amp_readers
+
+        linked = redis_client.get(amp_readers.key(sites.info_by_slug("tempo").id, rid))
+        reader_id = db.session.scalar(select(Reader.id))
+    assert linked is not None and linked.startswith(f"{reader_id}:")

@@ -12,6 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import subprocess
+import sys
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -25,6 +28,7 @@ from meter.infra.models import Identity, OutboxMail, Reader, ReaderSession
 
 from .conftest import Api, links_in, make_site
 from .oidc_provider import OidcProvider, sign_in_at_provider
+from .servers import ROOT, Gunicorn, server_env
 from .test_social import form_of, path_of, reader_token_of
 
 pytestmark = pytest.mark.servers
@@ -290,3 +294,47 @@ def test_a_second_sites_provider_cannot_sign_into_the_first(app, client, runner,
     assert crossed.status_code == 400
     assert count(app, Reader) == 0 and count(app, Identity) == 0
     assert koran.slug == "koran"
+
+
+# --- the operator's add reaches a running server without a restart ------------------------------------
+
+
+def test_an_add_on_the_command_line_reaches_a_running_server_within_the_site_cache_time(
+    app, database_url, redis_url, tmp_path, provider
+):
+    make_site(app)
+    env = server_env(database_url, redis_url, SITE_CACHE_TTL="1")
+    server = Gunicorn(env, workers=1, log=tmp_path / "gunicorn.log").start()
+    try:
+
+        def wall_labels() -> list[str]:
+            body = json.dumps({"article": {"id": "tempo:1", "class": "metered"}})
+            answer = requests.post(
+                f"{server.url}/embed/tempo/access", data=body, headers={"Origin": "https://tempo.co"}, timeout=5
+            )
+            return [action["label"] for action in answer.json()["wall"]["actions"]]
+
+        assert wall_labels() == ["Daftar di Sini", "Masuk"]  # cached by the server now
+        secret = tmp_path / "secret"
+        secret.write_text(TEMPO["client_secret"])
+        command = [sys.executable, "-m", "flask", "sites", "login-providers", "add", "tempo", "local"]
+        options = ["--kind", "oidc", "--issuer", provider.issuer, "--client-id", TEMPO["client_id"]]
+        added = subprocess.run(
+            [*command, *options, "--client-secret-file", str(secret), "--label", "Akun Lokal"],
+            cwd=ROOT,
+            env={**env, "FLASK_APP": "wsgi"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert added.returncode == 0, added.stderr
+        deadline = time.monotonic() + 5
+        while "Daftar melalui Akun Lokal" not in wall_labels():
+            assert time.monotonic() < deadline, "the provider never reached the running server"
+            time.sleep(0.2)
+        login = requests.get(f"{server.url}/tempo/login", timeout=5).text
+        assert "atau Masuk melalui" in login and ">Akun Lokal</a>" in login
+        start = requests.get(f"{server.url}/tempo/login/local", allow_redirects=False, timeout=10)
+        assert start.status_code == 302 and start.headers["Location"].startswith(f"{provider.issuer}/auth?")
+    finally:
+        server.stop()
