@@ -319,11 +319,12 @@ def test_apple_cancel_is_a_form_post_too(app, client, apple):
     "forged",
     [
         {"aud": "someone-else"},
+        {"aud": "someone-else", "azp": "co.tempo.signin"},
         {"exp": int(time.time()) - 600},
         {"nonce": "not-the-nonce-meter-sent"},
         {"iss": "https://evil.example"},
     ],
-    ids=["wrong-aud", "expired", "wrong-nonce", "wrong-iss"],
+    ids=["wrong-aud", "wrong-aud-our-azp", "expired", "wrong-nonce", "wrong-iss"],
 )
 def test_the_callback_checks_the_id_token(app, client, apple, forged):
     apple.apple_token_claims = forged
@@ -453,13 +454,24 @@ def _unsigned(token: str) -> str:
 
 @pytest.mark.parametrize(
     "case",
-    ["wrong-aud", "expired", "bad-signature", "alg-none", "hs256-with-client-secret", "other-issuer-key", "nonce"],
+    [
+        "wrong-aud",
+        "wrong-aud-our-azp",
+        "expired",
+        "bad-signature",
+        "alg-none",
+        "hs256-with-client-secret",
+        "other-issuer-key",
+        "nonce",
+    ],
 )
 def test_bad_id_tokens_are_401_id_token_invalid(app, api, idp, case):
     good = token_for(idp)
     token, extra = good, {}
     if case == "wrong-aud":
         token = token_for(idp, aud="someone-else")
+    elif case == "wrong-aud-our-azp":  # Authlib alone would take it: it checks azp, not aud
+        token = token_for(idp, aud="someone-else", azp="meter-kantor")
     elif case == "expired":
         token = token_for(idp, exp=int(time.time()) - 3600, iat=int(time.time()) - 7200)
     elif case == "bad-signature":

@@ -288,8 +288,11 @@ def test_a_second_sites_provider_cannot_sign_into_the_first(app, client, runner,
     koran_token = id_token_from(provider, KORAN, f"{BASE}/koran/login/local/callback", "newcomer", "n")
     refused = tempo.post("/v1/sessions", json={"provider": "local", "id_token": koran_token})
     assert refused.status_code == 401 and refused.get_json()["type"].endswith("/id-token-invalid")
-    # the second site's callback, replayed at the first site's: its state belongs to the second site
+    # the second site's callback, replayed at the first site's: its state belongs to the second site,
+    # even in the browser that started it (its binding cookie offered at the first site's path too)
     back = sign_in_at_provider(start(client, "koran"), "newcomer", stop_at=f"{BASE}/koran/login/local/callback")
+    binding = client.get_cookie("meter_sso", path="/koran/login/")
+    client.set_cookie("meter_sso", binding.value, path="/tempo/login/")
     crossed = client.get(path_of(back).replace("/koran/", "/tempo/", 1))
     assert crossed.status_code == 400
     assert count(app, Reader) == 0 and count(app, Identity) == 0
