@@ -149,6 +149,10 @@ class StandIn:
             "/apple/auth/token": self._apple_token,
             "/oidc/.well-known/openid-configuration": self._oidc_discovery,
             "/oidc/jwks": lambda h, p: h._json(200, self.jwks()),
+            # a discovery document that names another issuer (a mix-up, or a hijacked path)
+            "/liar/.well-known/openid-configuration": lambda h, p: h._json(
+                200, {"issuer": "https://accounts.google.com", "authorization_endpoint": f"{self.base}/liar/auth"}
+            ),
             "/facebook/dialog/oauth": self._facebook_dialog,
             "/facebook/graph/oauth/access_token": self._facebook_token,
             "/facebook/graph/me": self._facebook_me,

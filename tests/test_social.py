@@ -390,6 +390,16 @@ def test_a_provider_that_cannot_be_reached_at_the_start(app, client, runner, tmp
     assert 'href="/tempo/login' in response.get_data(as_text=True)
 
 
+def test_a_discovery_document_naming_another_issuer_is_refused(app, client, runner, tmp_path, site, standin):
+    result = add(
+        runner, tmp_path, "tempo", "liar", "--kind", "oidc", "--client-id", "x", "--issuer", f"{standin.base}/liar"
+    )
+    assert result.exit_code == 0
+    response = client.get("/tempo/login/liar")
+    assert response.status_code == 502 and "tidak dapat memastikan identitas Anda" in response.get_data(as_text=True)
+    assert ("GET", "/liar/auth") not in standin.seen
+
+
 def test_a_state_from_another_browser_finds_nothing(app, client, facebook):
     authorize = start(client, "facebook")
     answer = requests.get(authorize, allow_redirects=False, timeout=5)
@@ -502,6 +512,13 @@ def test_keys_are_fetched_again_for_an_unknown_kid(app, api, idp):
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert [p for m, p in idp.seen if p == "/oidc/jwks"] == ["/oidc/jwks", "/oidc/jwks"]
+    # forged kids cannot make meter fetch the keys on every request: at most once a minute
+    for n in range(3):
+        forged = RSAKey.generate_key(2048, parameters={"kid": f"forged-{n}"})
+        claims = {"iss": f"{idp.base}/oidc", "aud": "meter-kantor", "sub": "x", "iat": int(time.time())}
+        token = jwt.encode({"alg": "RS256", "kid": f"forged-{n}"}, {**claims, "exp": int(time.time()) + 60}, forged)
+        assert session_with(api, token).status_code == 401
+    assert len([p for m, p in idp.seen if p == "/oidc/jwks"]) == 2
 
 
 def test_an_id_token_without_a_verified_address_or_from_an_unknown_provider(app, api, idp, facebook):
