@@ -190,6 +190,13 @@ def test_add_list_remove_never_show_the_secret_and_seal_it(app, runner, tmp_path
         from meter.domain.social import providers
 
         assert providers.get(sites.info_by_slug("tempo"), "g").secret == secret
+    # sealed again with the new key, the old one can go
+    resealed = runner.invoke(args=["sites", "login-providers", "reseal"])
+    assert resealed.exit_code == 0 and "resealed 1" in resealed.output
+    app.config.update(SECRET_KEY_FALLBACKS=[])
+    sites.forget_cached()
+    with app.app_context():
+        assert providers.get(sites.info_by_slug("tempo"), "g").secret == secret
     removed = runner.invoke(args=["sites", "login-providers", "remove", "tempo", "g"])
     assert removed.exit_code == 0 and count(app, LoginProvider) == 0
     again = runner.invoke(args=["sites", "login-providers", "remove", "tempo", "g"])

@@ -1,4 +1,4 @@
-"""`flask sites login-providers SLUG | add SLUG NAME … | remove SLUG NAME`: a site's sign-in providers.
+"""`flask sites login-providers SLUG | add SLUG NAME … | remove SLUG NAME | reseal`: a site's sign-in providers.
 
 Secrets are read from files (never from the command line, where `ps` and shell history would keep
 them), sealed before they are stored, and never printed. Every process sees a change within
@@ -135,3 +135,17 @@ def remove(slug: str, name: str) -> None:
     db.session.commit()
     sites.forget_cached()
     click.echo(f"removed sign-in provider {name} of {slug}; readers it signed in keep their accounts")
+
+
+@login_providers_cli.command("reseal")
+def reseal() -> None:
+    """Seal every site's provider secrets with the current SECRET_KEY: run it before the old key leaves
+    SECRET_KEY_FALLBACKS (docs/operations.md, rotating SECRET_KEY)."""
+    done, failed = providers.reseal_all()
+    db.session.commit()
+    sites.forget_cached()
+    click.echo(f"resealed {done} provider secret(s) with the current SECRET_KEY")
+    if failed:
+        raise click.ClickException(
+            f"no configured key opens: {', '.join(failed)} (add the old key to SECRET_KEY_FALLBACKS, or add them again)"
+        )

@@ -165,6 +165,19 @@ def remove(site: Site, name: str) -> bool:
     return True
 
 
+def reseal_all() -> tuple[int, list[str]]:
+    """Seal every provider's secret again with the current SECRET_KEY (the caller commits):
+    (how many, and "site/name" of those no configured key opens)."""
+    done, failed = 0, []
+    for row in db.session.scalars(db.select(LoginProvider).order_by(LoginProvider.id)):
+        try:
+            row.secret = sealing.reseal(row.secret)
+            done += 1
+        except sealing.SealError:
+            failed.append(f"{row.site.slug}/{row.name}")
+    return done, failed
+
+
 def listing(site: Site) -> list[dict]:
     """What an operator may see of the site's providers: never a secret."""
     rows = db.session.scalars(db.select(LoginProvider).filter_by(site_id=site.id).order_by(LoginProvider.name))

@@ -38,6 +38,14 @@ def seal(plain: str) -> str:
     return _keys().encrypt(plain.encode("utf-8")).decode("ascii")
 
 
+def reseal(sealed: str) -> str:
+    """The same secret sealed with the current SECRET_KEY (before the old key leaves SECRET_KEY_FALLBACKS)."""
+    try:
+        return _keys().rotate(sealed.encode("ascii")).decode("ascii")
+    except (InvalidToken, UnicodeError, ValueError):
+        raise SealError("cannot open a provider secret with SECRET_KEY or SECRET_KEY_FALLBACKS") from None
+
+
 def unseal(sealed: str) -> str:
     try:
         return _keys().decrypt(sealed.encode("ascii")).decode("utf-8")
