@@ -614,3 +614,34 @@ def test_an_amp_reader_id_is_linked_as_after_a_login(app, client, facebook, redi
         linked = redis_client.get(amp_readers.key(sites.info_by_slug("tempo").id, rid))
         reader_id = db.session.scalar(select(Reader.id))
     assert linked is not None and linked.startswith(f"{reader_id}:")
+
+
+def test_bad_input_on_the_sign_in_pages_is_never_a_500(app, client, facebook, apple):
+    cases = [
+        ("GET", "/tempo/login/facebook/callback", {}, 400),
+        ("GET", "/tempo/login/facebook/callback?state=&code=", {}, 400),
+        ("GET", "/tempo/login/facebook/callback?state=" + "x" * 5000, {}, 400),
+        ("GET", "/tempo/login/facebook/callback?error=server_error&state=nope", {}, 502),
+        (
+            "POST",
+            "/tempo/login/apple/callback",
+            {"data": b"\xff\xfe", "content_type": "application/x-www-form-urlencoded"},
+            400,
+        ),
+        ("POST", "/tempo/login/apple/callback", {"json": {"code": "x", "state": "y"}}, 400),
+        ("GET", "/tempo/login/apple/callback?code=x&state=y&iss=https://evil.example", {}, 502),
+        ("GET", "/tempo/login/facebook/link/not-a-token", {}, 200),
+        ("GET", "/tempo/login/facebook/address", {}, 303),
+        ("POST", "/tempo/login/facebook/address", {"data": {"email": "a@example.com"}}, 400),  # no CSRF token
+        ("GET", "/tempo/login/FACEBOOK", {}, 404),
+        ("GET", "/tempo/login/" + "a" * 40, {}, 404),
+        ("GET", "/tempo/login/facebook?next=javascript:alert(1)&rid=../../x", {}, 302),
+        ("GET", "/nosuchsite/login/facebook", {}, 404),
+    ]
+    for method, path, kw, status in cases:
+        response = client.open(path, method=method, **kw)
+        assert response.status_code == status, (method, path, response.status_code)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Reader)) == 0
+    link = client.post("/tempo/login/facebook/link/not-a-token", data={})
+    assert link.status_code == 400  # no CSRF token: refused before anything is read

@@ -58,6 +58,7 @@ from meter.web.social import clients
 log = logging.getLogger(__name__)
 bp = Blueprint("social", __name__, url_prefix="/<site_slug>/login")
 PENDING_SECONDS = 900  # how long the ask-for-an-address page keeps a sign-in that gave no address
+UNREACHABLE = (requests.ConnectionError, requests.Timeout)
 
 
 @bp.url_value_preprocessor
@@ -123,9 +124,6 @@ def _failed(config: providers.Provider, kind: str, status: int, exc: BaseExcepti
     return page, status
 
 
-UNREACHABLE = (requests.ConnectionError, requests.Timeout)
-
-
 # --- start and finish ------------------------------------------------------------------------------
 
 
@@ -136,7 +134,8 @@ def start(provider: str):
     next_url = safe_next(g.site, request.args.get("next"))
     g.social_next = next_url
     rid = request.args.get("rid")
-    binding = request.cookies.get(clients.BINDING_COOKIE) or social_state.new_binding()
+    # A fresh binding per start: a value planted in this browser beforehand (cookie tossing) binds nothing.
+    binding = social_state.new_binding()
     extra = {"next": next_url, "rid": rid if is_anonymous_id(rid) else None, "lang": g.lang}
     try:
         response = clients.start(config, g.site.slug, binding, extra)
