@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -340,4 +341,5 @@ def test_an_add_on_the_command_line_reaches_a_running_server_within_the_site_cac
         start = requests.get(f"{server.url}/tempo/login/local", allow_redirects=False, timeout=10)
         assert start.status_code == 302 and start.headers["Location"].startswith(f"{provider.issuer}/auth?")
     finally:
+        server.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing here needs a graceful one
         server.stop()
