@@ -1,7 +1,7 @@
 """login_providers and identities: sign in with Google, Apple, Facebook or any OpenID Connect provider
 
 Revision ID: 0013
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 09:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0013"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
