@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format clean chromium nginx soak bench
+.PHONY: install run test lint format clean chromium nginx oidc soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,18 @@ nginx:
 			|| echo "== nginx could not be installed: the deployment test will be skipped"; \
 	fi
 
-test: lint chromium nginx
+# The social-login tests run a real OpenID provider (panva's oidc-provider, tests/oidc/) on Node: installed
+# from its lock file when Node is there (again only when the lock file changed), else those tests skip and say so.
+oidc:
+	@if ! command -v npm >/dev/null; then \
+		echo "== Node.js/npm not found: the OpenID provider tests (tests/test_social_oidc.py, browser) will be skipped"; \
+	elif [ ! tests/oidc/node_modules/.package-lock.json -nt tests/oidc/package-lock.json ]; then \
+		echo "== installing the test OpenID provider (npm ci in tests/oidc)"; \
+		(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error) \
+			|| echo "== tests/oidc could not be installed: the OpenID provider tests will be skipped"; \
+	fi
+
+test: lint chromium nginx oidc
 	$(PY) -m pytest
 	@if $(PY) -c "import sqlalchemy as s; s.create_engine('$(PG_TEST_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_TEST_URL))"; \

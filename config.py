@@ -93,6 +93,18 @@ class Config:
     # How long a site and its API key hashes stay cached in each process (key revocation delay).
     SITE_CACHE_TTL = float(os.environ.get("SITE_CACHE_TTL", "10"))
 
+    # Sign-in with other accounts (docs/social-login.md). Where each kind of provider lives: Google and
+    # Apple by their OpenID Connect discovery document under the issuer, Facebook by its dialog and
+    # Graph API. Only tests (and a staging provider) point these elsewhere; the code is the same.
+    GOOGLE_ISSUER = os.environ.get("GOOGLE_ISSUER", "https://accounts.google.com").rstrip("/")
+    APPLE_ISSUER = os.environ.get("APPLE_ISSUER", "https://appleid.apple.com").rstrip("/")
+    FACEBOOK_DIALOG_URL = os.environ.get("FACEBOOK_DIALOG_URL", "https://www.facebook.com/v19.0/dialog/oauth")
+    FACEBOOK_GRAPH_URL = os.environ.get("FACEBOOK_GRAPH_URL", "https://graph.facebook.com/v19.0").rstrip("/")
+    # Each call to a provider (discovery, keys, token, user info) gives up after this many seconds.
+    SOCIAL_HTTP_TIMEOUT = float(os.environ.get("SOCIAL_HTTP_TIMEOUT", "5"))
+    # How long a started sign-in may take at the provider before its state expires (seconds).
+    SOCIAL_STATE_TTL = _int("SOCIAL_STATE_TTL", 600)
+
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     # When set, GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` (else open: restrict at the proxy).
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
@@ -133,6 +145,7 @@ class Config:
     # keep its owner from a password reset), also capped per day: 5 a minute alone allowed 7,200 a day.
     RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute;10/day")
     RATELIMIT_RESET_IP = os.environ.get("RATELIMIT_RESET_IP", "20/minute")
+    RATELIMIT_SOCIAL_IP = os.environ.get("RATELIMIT_SOCIAL_IP", "30/minute")  # sign-ins started with another account
     RATELIMIT_ACCESS_IP = os.environ.get("RATELIMIT_ACCESS_IP", "")  # empty: the access check is not limited
     # How many proxies in front set X-Forwarded-For (ProxyFix); 0 trusts none: the socket's address counts.
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)

@@ -43,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     from meter import commands
     from meter.domain import stats
     from meter.infra import db, logs, mail, metrics, redis_conn
-    from meter.web import access, api, csrf, embed, http, i18n, openapi, ops, pages, problems, ratelimit
+    from meter.web import access, api, csrf, embed, http, i18n, openapi, ops, pages, problems, ratelimit, social
 
     db.db.init_app(app)
     db.migrate.init_app(
@@ -64,6 +64,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     ops.init_app(app)
     api.init_app(app)
     pages.init_app(app)
+    social.init_app(app)
     access.init_app(app)
     embed.init_app(app)
     openapi.init_app(app)

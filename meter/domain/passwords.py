@@ -10,6 +10,14 @@ from flask import current_app
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # argon2 takes any length; bound the work an attacker can make us do
+# The hash of a reader who has no password (made by a sign-in with another account, or whose
+# password was dropped when the owner of the address claimed the account): no password matches it.
+UNUSABLE = "!"
+
+
+def usable(password_hash: str | None) -> bool:
+    """Whether a password can log this reader in (an Argon2 hash, not UNUSABLE)."""
+    return bool(password_hash) and password_hash.startswith("$argon2")
 
 
 @lru_cache(maxsize=8)
@@ -32,11 +40,12 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Constant work whether or not there is a hash to check (None: unknown account)."""
+    """Constant work whether or not there is a hash to check (None: unknown account; UNUSABLE: no password)."""
     c = current_app.config
-    target = password_hash or _dummy_hash(c["ARGON2_TIME_COST"], c["ARGON2_MEMORY_COST"], c["ARGON2_PARALLELISM"])
+    real = password_hash if usable(password_hash) else None
+    target = real or _dummy_hash(c["ARGON2_TIME_COST"], c["ARGON2_MEMORY_COST"], c["ARGON2_PARALLELISM"])
     try:
         ok = hasher().verify(target, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-    return ok and password_hash is not None
+    return ok and real is not None

@@ -13,7 +13,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -46,6 +48,8 @@ class SiteInfo:
     signed_articles: bool = False  # the embed and AMP trust an article's class only when the publisher signed it
     amp_counts_on: str = "pingback"  # or "authorization": AMP views count when authorized, pingback or not
     article_keys: tuple[tuple[str, str], ...] = ()  # (kid, secret) of the live signing keys (article_signing)
+    # (name, kind, label) of each sign-in provider, for the buttons; their secrets stay in meter.domain.social.
+    login_providers: tuple[tuple[str, str, str], ...] = ()
 
 
 def info(site: Site) -> SiteInfo:
@@ -63,6 +67,7 @@ def info(site: Site) -> SiteInfo:
         settings.get("signed_articles") == "required",
         settings.get("amp_counts_on") or "pingback",
         tuple((key.kid, key.secret) for key in site.article_keys if key.revoked_at is None),
+        tuple((p.name, p.kind, p.label) for p in site.login_providers),
     )
 
 
@@ -136,12 +141,14 @@ def info_by_slug(slug: str) -> SiteInfo | None:
     return _cache.get("slug:" + slug, current_app.config["SITE_CACHE_TTL"], load)
 
 
-class _Cache:
+class Cache:
+    """A per-process cache with a time to live, which keeps serving what it had while the database is away."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, SiteInfo | None]] = {}
+        self._items: dict[str, tuple[float, Any]] = {}
 
-    def get(self, key: str, ttl: float, load):
+    def get(self, key: str, ttl: float, load: Callable[[], Any]) -> Any:
         now = time.monotonic()
         with self._lock:
             hit = self._items.get(key)
@@ -169,7 +176,7 @@ class _Cache:
             self._items.clear()
 
 
-_cache = _Cache()
+_cache = Cache()
 
 
 def for_api_key(key: str) -> SiteInfo | None:
@@ -196,6 +203,11 @@ def revoke_key(site: Site, prefix: str) -> int:
     db.session.commit()
     _cache.clear()
     return 1
+
+
+def cached(key: str, load: Callable[[], Any]) -> Any:
+    """`load()`, kept per process for SITE_CACHE_TTL like the sites themselves (`forget_cached` drops it too)."""
+    return _cache.get(key, current_app.config["SITE_CACHE_TTL"], load)
 
 
 def forget_cached() -> None:

@@ -159,7 +159,7 @@ def _on_gift_made(_app: Flask, site_id: int, **_: object) -> None:
 def init_app(app: Flask) -> None:
     signals.reader_registered.connect(_on_registered, weak=False)
     signals.reader_activated.connect(_on_activated, weak=False)
-    signals.signed_in.connect(_on_signed_in, weak=False)
+    signals.reader_signed_in.connect(_on_signed_in, weak=False)
     signals.subscription_started.connect(_on_subscription_started, weak=False)
     signals.gift_made.connect(_on_gift_made, weak=False)
 

@@ -20,11 +20,22 @@ from meter.infra import clock
 ACTIVATION = "activation"
 RESET = "password-reset"
 READER = "reader"
+SOCIAL_LINK = "social-link"  # the activation mail that links another account's identity (meter.domain.social)
 
-_SALTS = {ACTIVATION: "meter.activation.v1", RESET: "meter.password-reset.v1", READER: "meter.reader.v1"}
+_SALTS = {
+    ACTIVATION: "meter.activation.v1",
+    RESET: "meter.password-reset.v1",
+    READER: "meter.reader.v1",
+    SOCIAL_LINK: "meter.social-link.v1",
+}
 # How far the clock of the server that signed may run ahead of ours (several hosts behind a balancer).
 CLOCK_SKEW = 60
-_MAX_AGE_SETTING = {ACTIVATION: "ACTIVATION_MAX_AGE", RESET: "RESET_MAX_AGE", READER: "READER_TOKEN_MAX_AGE"}
+_MAX_AGE_SETTING = {
+    ACTIVATION: "ACTIVATION_MAX_AGE",
+    RESET: "RESET_MAX_AGE",
+    READER: "READER_TOKEN_MAX_AGE",
+    SOCIAL_LINK: "ACTIVATION_MAX_AGE",
+}
 
 
 class _ClockSigner(TimestampSigner):

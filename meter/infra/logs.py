@@ -4,7 +4,8 @@ Each request gets an id: the caller's X-Request-ID when it is a sane one (so a p
 through), else a new one; it is echoed in the answer's X-Request-ID and put on every log line of
 that request. A line names the route *pattern* (`/<site_slug>/activate/<token>`), never the path,
 so tokens in URLs stay out of the logs; nothing logs bodies or query strings. Whatever a message
-says, the formatter masks email addresses (`p***@example.com`) and API keys (`mk_AbCdEf…`).
+says, the formatter masks email addresses (`p***@example.com`), API keys (`mk_AbCdEf…`), signed tokens
+and JWTs (`[token]`), and OAuth's codes, states, tokens and secrets (`code=[masked]`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from flask import Flask, g, has_app_context
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 API_KEY_RE = re.compile(r"\b(mk_[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+")
-# itsdangerous tokens (reader, activation, reset): three dot-separated base64 parts.
+# itsdangerous tokens (reader, activation, reset) and JWTs (ID tokens): three dot-separated base64 parts.
 SIGNED_TOKEN_RE = re.compile(r"\b[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}\b")
+# OAuth's secrets wherever a URL, a form or a message carries them as name=value or "name": "value".
+OAUTH_SECRET_RE = re.compile(
+    r"""(\b(?:code|state|access_token|refresh_token|id_token|client_secret|code_verifier|appsecret_proof|nonce)"""
+    r"""["']?\s*[=:]\s*["']?)[^&\s"',;)]+""",
+    re.IGNORECASE,
+)
 
 request_log = logging.getLogger("meter.request")
 
@@ -30,9 +37,10 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 def mask(text: str) -> str:
-    """Masks email addresses, API keys and signed tokens in a piece of log text."""
+    """Masks email addresses, API keys, signed tokens and OAuth's codes, tokens and secrets in a piece of log text."""
     text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = API_KEY_RE.sub(lambda m: f"{m.group(1)}…", text)
+    text = OAUTH_SECRET_RE.sub(lambda m: f"{m.group(1)}[masked]", text)
     return SIGNED_TOKEN_RE.sub("[token]", text)
 
 

@@ -43,6 +43,22 @@ DEGRADED = Counter(
 REDIS_ERRORS = Counter("meter_redis_errors", "Redis calls that failed (connection, timeout, cluster down).")
 REGISTRATIONS = Counter("meter_registrations", "New reader accounts, by site.", ["site"])
 ACTIVATIONS = Counter("meter_activations", "Readers who confirmed their address, by site.", ["site"])
+SIGNINS = Counter(
+    "meter_signins",
+    "Readers signed in, by site and method: password, or the name of a sign-in provider.",
+    ["site", "method"],
+)
+SOCIAL_REGISTRATIONS = Counter(
+    "meter_social_registrations",
+    "New reader accounts made by a sign-in with another account, by site and provider.",
+    ["site", "provider"],
+)
+SOCIAL_FAILURES = Counter(
+    "meter_social_failures",
+    "Sign-ins with another account that failed, by site, provider and kind: cancelled, state, "
+    "provider_error, id_token, unreachable, unavailable.",
+    ["site", "provider", "kind"],
+)
 MAILS = Counter(
     "meter_mails",
     "Delivery attempts of the mail worker by outcome: sent, failed (will retry), dead (gave up).",
@@ -75,6 +91,16 @@ def observe_access(site_slug: str, reason: str, allowed: bool, degraded: bool, s
 
 def redis_error() -> None:
     REDIS_ERRORS.inc()
+
+
+def signed_in(site_slug: str, method: str, created: bool) -> None:
+    SIGNINS.labels(site_slug, method).inc()
+    if created and method != "password":
+        SOCIAL_REGISTRATIONS.labels(site_slug, method).inc()
+
+
+def social_failure(site_slug: str, provider: str, kind: str) -> None:
+    SOCIAL_FAILURES.labels(site_slug, provider, kind).inc()
 
 
 def mail_outcome(outcome: str) -> None:

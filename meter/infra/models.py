@@ -1,4 +1,5 @@
-"""The durable state: sites, keys, readers, sessions, the unlock ledger (and unlocks in doubt), the mail outbox.
+"""The durable state: sites, keys, readers, sessions, sign-in providers and identities, the unlock ledger (and
+unlocks in doubt), the mail outbox.
 
 Redis holds only what can be rebuilt from these tables.
 """
@@ -35,6 +36,9 @@ class Site(db.Model):
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
     article_keys: Mapped[list[ArticleKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
+    login_providers: Mapped[list[LoginProvider]] = relationship(
+        back_populates="site", cascade="all, delete-orphan", order_by="LoginProvider.id"
+    )
 
 
 class ApiKey(db.Model):
@@ -68,6 +72,32 @@ class ArticleKey(db.Model):
     revoked_at: Mapped[datetime | None]
 
     site: Mapped[Site] = relationship(back_populates="article_keys")
+
+
+class LoginProvider(db.Model):
+    """A way to sign in with another account (Google, Apple, Facebook, any OpenID Connect issuer), per site.
+
+    `secret` is the client secret (for Apple: the private key the client secret is signed with),
+    encrypted with a key derived from SECRET_KEY (meter.domain.social.sealing); it is never shown.
+    """
+
+    __tablename__ = "login_providers"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_login_providers_site_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))  # in the URLs: /<site>/login/<name>
+    kind: Mapped[str] = mapped_column(String(16))  # google | apple | facebook | oidc
+    label: Mapped[str] = mapped_column(String(80))  # the button's text: the provider's own name
+    client_id: Mapped[str] = mapped_column(String(255))
+    secret: Mapped[str] = mapped_column(Text)  # sealed (Fernet)
+    issuer: Mapped[str | None] = mapped_column(String(512))
+    team_id: Mapped[str | None] = mapped_column(String(32))  # Apple
+    key_id: Mapped[str | None] = mapped_column(String(32))  # Apple
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="login_providers")
 
 
 class Reader(db.Model):
@@ -111,6 +141,27 @@ class ReaderSession(db.Model):
     reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class Identity(db.Model):
+    """A reader's account at a sign-in provider: (site, provider name, the provider's subject `sub`).
+
+    `email` is the address the provider gave at the last sign-in and `email_verified` whether it said
+    the address was verified; the reader's own address stays in `readers`.
+    """
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("site_id", "provider", "subject", name="uq_identities_site_provider_subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Unlock(db.Model):

@@ -53,3 +53,8 @@ def mail_budget(site_id: int, email_key: str) -> str:
     """The mails sent to an address on a site within the budget's longest window (a sorted set of send
     times; meter.domain.accounts.mail_budget)."""
     return f"{PREFIX}:mail:{site_id}:{email_key}"
+
+
+def social_state(site_id: int, provider: str, state: str) -> str:
+    """A started sign-in at a provider, until its callback takes it (meter.domain.social.state)."""
+    return f"{PREFIX}:social:{site_id}:{provider}:{state}"

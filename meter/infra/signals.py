@@ -9,10 +9,9 @@ reader_activated = _signals.signal("reader-activated")
 activation_sent = _signals.signal("activation-sent")
 password_reset = _signals.signal("password-reset")
 session_created = _signals.signal("session-created")
-signed_in = _signals.signal("signed-in")  # a login (not an activation or reset): method = "password" or a provider
-subscription_started = _signals.signal("subscription-started")
-gift_made = _signals.signal(
-    "gift-made"
-)  # site_id: a subscriber gave an article (counted in the figures)  # a reader who was not a subscriber became one
+# A login (not an activation or reset): method = "password" or the provider's name; created: a new reader.
+reader_signed_in = _signals.signal("reader-signed-in")
+subscription_started = _signals.signal("subscription-started")  # a reader who was not a subscriber became one
+gift_made = _signals.signal("gift-made")  # site_id: a subscriber gave an article (counted in the figures)
 article_unlocked = _signals.signal("article-unlocked")
 mail_queued = _signals.signal("mail-queued")

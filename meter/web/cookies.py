@@ -57,6 +57,12 @@ def clear_reader_token(response: Response, site: SiteInfo) -> None:
     response.delete_cookie(reader_cookie(site), **_attrs())
 
 
+def set_binding(response: Response, site: SiteInfo, name: str, value: str, max_age: int) -> None:
+    """A started sign-in's browser binding (meter.domain.social.state): sent only to the site's login paths.
+    Outside development SameSite=None, so that Apple's cross-site form post to the callback carries it."""
+    response.set_cookie(name, value, max_age=max_age, **{**_attrs(), "path": f"/{site.slug}/login/"})
+
+
 def new_anonymous_id() -> str:
     return "mv-" + secrets.token_urlsafe(18)
 

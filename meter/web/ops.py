@@ -1,7 +1,7 @@
 """Operations: liveness and readiness, Prometheus metrics (`GET /metrics`) and what they count from events.
 
 The counters live in `meter.infra.metrics`; this module serves them, adds the outbox backlog read
-at scrape time, and counts registrations and activations from the account flows' signals.
+at scrape time, and counts registrations, activations and sign-ins from the account flows' signals.
 """
 
 from __future__ import annotations
@@ -130,6 +130,10 @@ def _on_activated(app: Flask, reader, **_: object) -> None:
     metrics.ACTIVATIONS.labels(_slug(reader.site_id)).inc()
 
 
+def _on_signed_in(app: Flask, reader, method: str, created: bool = False, **_: object) -> None:
+    metrics.signed_in(_slug(reader.site_id), method, created)
+
+
 def _slug(site_id: int) -> str:
     site = getattr(g, "site", None)
     if site is not None and site.id == site_id:
@@ -141,4 +145,5 @@ def _slug(site_id: int) -> str:
 def init_app(app: Flask) -> None:
     signals.reader_registered.connect(_on_registered, weak=False)
     signals.reader_activated.connect(_on_activated, weak=False)
+    signals.reader_signed_in.connect(_on_signed_in, weak=False)
     app.register_blueprint(bp)

@@ -243,6 +243,8 @@ login_fail_account = _api.login_fail_account
 resend_ip = guard(RESEND_IP, methods=("POST",))
 reset_email = _api.reset_email
 reset_ip = _api.reset_ip
+# Starting a sign-in with another account (each start keeps a state in Redis for SOCIAL_STATE_TTL).
+social_ip = guard(Limit("RATELIMIT_SOCIAL_IP", "social-ip"))
 # The reader pages: counted on POST only (showing a form is free).
 pages = _decorators(methods=("POST",))
 

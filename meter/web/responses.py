@@ -87,6 +87,9 @@ class MeterSummary(TypedDict):
 
 
 class Me(ReaderOut):
+    logins: Annotated[
+        list[str], Field(description='How the reader can sign in: "password", then each linked provider\'s name.')
+    ]
     meter: MeterSummary
 
 
@@ -158,6 +161,17 @@ class SubscribeAction(TypedDict):
     url: Annotated[str, Field(description='The subscribe_url asked for or the site\'s, "#" when the site has none.')]
 
 
+class ProviderAction(TypedDict):
+    """Sign in (or up) with another account: one per sign-in provider of the site."""
+
+    kind: Literal["provider"]
+    provider: Annotated[str, Field(description="The provider's name, as in meter's URLs.")]
+    label: Annotated[
+        str, Field(description='"Daftar melalui Google" on the register wall, "Masuk melalui Google" on the others.')
+    ]
+    url: Annotated[str, Field(description="meter's page that starts the sign-in, returning to the article.")]
+
+
 class ResendAction(TypedDict):
     kind: Literal["resend"]
     label: str
@@ -168,7 +182,10 @@ class RegisterWall(TypedDict):
     kind: Literal["register"]
     title: Annotated[str, Field(description="In the reader's language, as the body and the labels.")]
     body: str
-    actions: tuple[RegisterAction, LoginAction]
+    actions: Annotated[
+        list[Annotated[RegisterAction | LoginAction | ProviderAction, Field(discriminator="kind")]],
+        Field(description="Register, log in, then one per sign-in provider of the site."),
+    ]
 
 
 class VerifyWall(TypedDict):
@@ -182,7 +199,10 @@ class SubscribeWall(TypedDict):
     kind: Literal["subscribe"]
     title: str
     body: str
-    actions: tuple[SubscribeAction, LoginAction]
+    actions: Annotated[
+        list[Annotated[SubscribeAction | LoginAction | ProviderAction, Field(discriminator="kind")]],
+        Field(description="Subscribe, log in, then one per sign-in provider of the site."),
+    ]
 
 
 class QuotaWall(TypedDict):

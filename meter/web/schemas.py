@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from meter.domain.identifiers import ANONYMOUS_ID_PATTERN
 
@@ -53,6 +53,25 @@ class LoginBody(Body):
     email: Email
     password: Password
     anonymous_id: AnonymousId | None = None
+
+
+class SocialLoginBody(Body):
+    """A sign-in with an ID token that the publisher's page got from the provider's own button."""
+
+    provider: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="The name of one of the site's sign-in providers (flask sites login-providers)."
+    )
+    id_token: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
+        description="The provider's ID token (a signed JWT) for this provider's client id."
+    )
+    nonce: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        None, description="The nonce the page gave the provider's button; the ID token must carry it."
+    )
+    anonymous_id: AnonymousId | None = None
+
+
+class SessionBody(RootModel[LoginBody | SocialLoginBody]):
+    """`POST /v1/sessions`: an address and a password, or a provider's ID token."""
 
 
 class LogoutBody(Body):

@@ -67,7 +67,7 @@ def login(site: SiteInfo, email: str, password: str, anonymous_id: str | None = 
     token = create_session(reader)
     if anonymous_id:
         metering.merge_anonymous(site, anonymous_id, reader.id)
-    signals.signed_in.send(current_app._get_current_object(), reader=reader, method="password")
+    signals.reader_signed_in.send(current_app._get_current_object(), reader=reader, method="password", created=False)
     return token, reader
 
 

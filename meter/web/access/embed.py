@@ -184,6 +184,22 @@ def page_url(site: SiteInfo, page: str, lang: str, next_url: str | None) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{page}?{urlencode(query)}"
 
 
+def provider_actions(site: SiteInfo, words: Texts, page: str | None, signing_up: bool) -> list[dict]:
+    """One action per sign-in provider of the site: "Daftar melalui X" on the register wall, else "Masuk melalui X"."""
+    _ = words.gettext
+    return [
+        {
+            "kind": "provider",
+            "provider": name,
+            "label": _("Sign up with %(provider)s", provider=label)
+            if signing_up
+            else _("Sign in with %(provider)s", provider=label),
+            "url": page_url(site, f"login/{name}", words.lang, page),
+        }
+        for name, _kind, label in site.login_providers
+    ]
+
+
 def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, subscribe: str | None) -> dict:
     _, ngettext, lang = words.gettext, words.ngettext, words.lang
     login = {"label": _("Log in"), "url": page_url(site, "login", lang, page), "kind": "login"}
@@ -199,6 +215,7 @@ def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, su
             "actions": [
                 {"label": _("Register here"), "url": page_url(site, "register", lang, page), "kind": "register"},
                 login,
+                *provider_actions(site, words, page, signing_up=True),
             ],
         }
     if decision.reason == "verification_required":
@@ -219,7 +236,7 @@ def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, su
             "kind": "subscribe",
             "title": _("This article is for subscribers"),
             "body": body,
-            "actions": [subscribe_action, login],
+            "actions": [subscribe_action, login, *provider_actions(site, words, page, signing_up=False)],
         }
     return {
         "kind": "quota",

@@ -10,10 +10,20 @@ from meter.web import ratelimit
 from meter.web import responses as out
 from meter.web.api import bp
 from meter.web.api.readers import reader_json
+from meter.web.api.social import social_login
 from meter.web.openapi import Answer, describe
 from meter.web.problems import Problem
-from meter.web.schemas import ActivationBody, EmailBody, LoginBody, LogoutBody, RegisterBody, ResetConfirmBody
-from meter.web.validation import parse
+from meter.web.schemas import (
+    ActivationBody,
+    EmailBody,
+    LoginBody,
+    LogoutBody,
+    RegisterBody,
+    ResetConfirmBody,
+    SessionBody,
+    SocialLoginBody,
+)
+from meter.web.validation import json_body, parse
 
 ACCEPTED = (out.Accepted(status="activation_sent"), 202)
 
@@ -75,16 +85,29 @@ def activate():
 
 
 @describe(
-    "Log in.",
+    "Log in: with an address and a password, or with an ID token from one of the site's sign-in providers.",
     {200: Answer("A reader token and the reader.", out.LoggedIn)},
-    body=LoginBody,
-    errors={401: "Wrong key (`unauthorized`) or credentials (`invalid-credentials`)."},
+    body=SessionBody,
+    errors={
+        401: "Wrong key (`unauthorized`), credentials (`invalid-credentials`), or an ID token that fails a check "
+        "(`id-token-invalid`: signature, iss, aud, exp, nonce).",
+        422: "Invalid fields (`validation-failed`, with `errors`), or an ID token without a verified address "
+        "(`address-required`: sign in through meter's pages instead).",
+        503: "The provider's keys cannot be fetched just now (`provider-unavailable`), or the database or Redis "
+        "is unreachable; `Retry-After` says when.",
+    },
+    description="With `{provider, id_token}` (for a page that uses Sign in with Google or Apple itself), the ID "
+    "token is checked against the provider's published keys (JWKS), its `iss`, `aud` (the provider's client id), "
+    "`exp` and, when `nonce` is given, its nonce; the account rules are those of the sign-in pages.",
 )
 @bp.post("/sessions")
 @ratelimit.login_fail_ip
 @ratelimit.login_fail_account
 def login():
-    body = parse(LoginBody)
+    data = json_body()
+    if isinstance(data, dict) and "id_token" in data:
+        return social_login(parse(SocialLoginBody, data))
+    body = parse(LoginBody, data)
     result = sessions.login(g.site, body.email, body.password, body.anonymous_id)
     if result is None:
         raise Problem(401, "invalid-credentials", "Invalid credentials", "The email or password is not correct.")

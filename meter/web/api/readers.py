@@ -8,6 +8,7 @@ from flask import g, request
 
 from meter.domain import metering, subscriptions
 from meter.domain.accounts import sessions
+from meter.domain.social import accounts as social_accounts
 from meter.infra.db import db
 from meter.infra.models import Reader
 from meter.web import responses as out
@@ -49,7 +50,9 @@ def me():
         name = "token-expired" if status == "expired" else "token-invalid"
         raise Problem(401, name, "Reader token " + ("missing" if status == "none" else status), "Log in again.")
     return out.Me(
-        **reader_json(reader), meter=metering.summary(g.site, metering.Subject.reader(reader.id).key, reader.state)
+        **reader_json(reader),
+        logins=social_accounts.logins(reader),
+        meter=metering.summary(g.site, metering.Subject.reader(reader.id).key, reader.state),
     )
 
 

@@ -18,7 +18,8 @@
     ".meter-wall h2{margin:0 0 .5rem;font-size:1.3rem}.meter-wall .meter-actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:1rem}" +
     ".meter-wall a,.meter-wall button{display:inline-block;padding:.6rem 1.1rem;border-radius:4px;font:600 1rem system-ui,sans-serif;" +
     "text-decoration:none;cursor:pointer;border:1px solid var(--meter-brand,#b00);background:var(--meter-brand,#b00);color:#fff}" +
-    ".meter-wall .meter-login{background:#fff;color:var(--meter-brand,#b00)}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
+    ".meter-wall .meter-login,.meter-wall .meter-provider{background:#fff;color:var(--meter-brand,#b00)}" +
+    ".meter-wall .meter-providers{flex-basis:100%;display:flex;flex-wrap:wrap;gap:.5rem}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
     ".meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
 
   function el(tag, attrs, text) {
@@ -58,9 +59,14 @@
     box.appendChild(el("h2", {id: "meter-wall-title"}, wall.title));
     box.appendChild(el("p", null, wall.body));
     var row = el("div", {"class": "meter-actions"}), note = el("p", {"class": "meter-note", "aria-live": "polite"});
+    var providers = null;  /* "Daftar melalui Google", …: a row of their own below the others */
     wall.actions.forEach(function (a) {
       if (a.kind === "resend") { row.appendChild(resendButton(a, note)); return; }
-      row.appendChild(el("a", {href: a.url, "class": "meter-" + a.kind}, a.label));
+      var link = el("a", {href: a.url, "class": "meter-" + a.kind}, a.label);
+      if (a.kind !== "provider") { row.appendChild(link); return; }
+      if (!providers) { providers = el("div", {"class": "meter-providers"}); row.appendChild(providers); }
+      link.setAttribute("data-provider", a.provider);
+      providers.appendChild(link);
     });
     box.appendChild(row); box.appendChild(note);
     (body && body.parentNode ? body.parentNode : article).insertBefore(box, body || null);

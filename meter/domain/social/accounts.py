@@ -1,0 +1,218 @@
+"""What a sign-in with another account means for the site's readers (the contract's "Social login").
+
+- A known identity (site, provider, subject) signs its reader in.
+- A new identity whose provider says the address is verified is linked to the site's reader with that
+  address, or makes a new reader; either way the reader is verified at once (no activation mail).
+  If that reader was not verified yet, its password and sessions are dropped first: the owner of the
+  address proved it, and whoever registered the address before keeps nothing (no pre-account take-over).
+- A new identity without a verified address asks the reader for one (`request_link`): the usual
+  activation mail goes there, and the identity is linked when its link is clicked (`confirm_link`),
+  by the same rules, since the click proves the address.
+
+Signing in is `sessions.create_session`, exactly as a password login does; the web layer sets the
+cookie and links an AMP reader id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from meter.domain import metering, passwords, tokens
+from meter.domain.accounts import emails
+from meter.domain.accounts.common import find_reader, mail_context, page_url, safe_next
+from meter.domain.accounts.sessions import create_session, revoke_all
+from meter.domain.sites import SiteInfo
+from meter.infra import mail, signals
+from meter.infra.db import db
+from meter.infra.models import Identity, Reader, utcnow
+
+SUBJECT_MAX = 255
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who the provider says signed in: its subject, and the address it gave (verified or not)."""
+
+    subject: str
+    email: str | None = None
+    email_verified: bool = False
+
+    def verified_address(self) -> str | None:
+        """The provider's address, normalised, when the provider says it is verified; else None."""
+        if not self.email or not self.email_verified:
+            return None
+        try:
+            return emails.normalise(self.email)
+        except emails.BadEmail:
+            return None
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    reader: Reader
+    reader_token: str
+    created: bool  # a new reader was made
+    next_url: str | None = None
+
+
+@dataclass(frozen=True)
+class NeedsAddress:
+    """The provider gave no verified address: ask the reader for one (`request_link`)."""
+
+    profile: Profile
+
+
+def valid_subject(subject: object) -> bool:
+    return isinstance(subject, str) and 0 < len(subject) <= SUBJECT_MAX and subject.isprintable()
+
+
+def logins(reader: Reader) -> list[str]:
+    """How this reader can sign in: "password" (when it has one), then each linked provider's name."""
+    names = db.session.scalars(
+        db.select(Identity.provider).filter_by(reader_id=reader.id).distinct().order_by(Identity.provider)
+    ).all()
+    return (["password"] if passwords.usable(reader.password_hash) else []) + list(names)
+
+
+def sign_in(
+    site: SiteInfo, provider: str, profile: Profile, locale: str, anonymous_id: str | None = None
+) -> SignedIn | NeedsAddress:
+    """Sign the identity's reader in, linking or making one by the rules above."""
+    if not valid_subject(profile.subject):
+        raise ValueError("the provider gave no usable subject")
+    for attempt in range(2):  # a second sign-in of the same new identity at the same moment: the loser retries
+        identity = _identity(site.id, provider, profile.subject)
+        if identity is not None:
+            reader = db.session.get(Reader, identity.reader_id)
+            identity.last_used_at = utcnow()
+            if profile.email:
+                identity.email, identity.email_verified = profile.email[:320], profile.email_verified
+            db.session.commit()
+            return _signed_in(site, provider, reader, anonymous_id, created=False)
+        address = profile.verified_address()
+        if address is None:
+            return NeedsAddress(profile)
+        try:
+            reader, created = _link(site, provider, profile, address, locale)
+        except IntegrityError:
+            db.session.rollback()
+            if attempt:
+                raise
+            continue
+        return _signed_in(site, provider, reader, anonymous_id, created=created)
+    raise AssertionError("unreachable")
+
+
+def request_link(
+    site: SiteInfo, provider: str, profile: Profile, address: str, locale: str, next_url: str | None
+) -> None:
+    """Mail an activation link to `address` that links this identity when clicked (the caller checked
+    the address's syntax and its mail budget). The same mail whether or not the address has an account."""
+    address = emails.normalise(address)
+    payload = {
+        "s": site.id,
+        "p": provider,
+        "u": profile.subject,
+        "a": address,
+        "e": profile.email[:320] if profile.email else None,
+        "l": locale,
+    }
+    next_url = safe_next(site, next_url)
+    if next_url:
+        payload["n"] = next_url
+    token = tokens.make(tokens.SOCIAL_LINK, payload)
+    link = page_url(site, f"login/{provider}/link/{token}", locale)
+    mail.queue("activation", address, locale, site.id, **mail_context(site, link=link, email=address))
+    db.session.commit()
+
+
+def confirm_link(site: SiteInfo, provider: str, token: str, anonymous_id: str | None = None) -> SignedIn:
+    """The activation link of `request_link` was clicked: link and sign in; raise tokens.TokenError
+    ("expired" | "invalid") for a link that cannot, or was used already (the identity is linked)."""
+    payload = tokens.load(tokens.SOCIAL_LINK, token).payload
+    subject, address, locale = payload.get("u"), payload.get("a"), payload.get("l")
+    if payload.get("s") != site.id or payload.get("p") != provider or not valid_subject(subject):
+        raise tokens.TokenError("invalid")
+    if not isinstance(address, str) or locale not in ("id", "en"):
+        raise tokens.TokenError("invalid")
+    if _identity(site.id, provider, subject) is not None:
+        raise tokens.TokenError("invalid")  # the link was used: it is not a login link
+    given = payload.get("e") if isinstance(payload.get("e"), str) else None
+    profile = Profile(subject, given, given is not None and emails.lookup_key(given) == emails.lookup_key(address))
+    try:
+        reader, created = _link(site, provider, profile, address, locale)
+    except IntegrityError:
+        db.session.rollback()
+        raise tokens.TokenError("invalid") from None  # two clicks at once: the other one signed in
+    signed = _signed_in(site, provider, reader, anonymous_id, created=created)
+    return SignedIn(signed.reader, signed.reader_token, signed.created, safe_next(site, payload.get("n")))
+
+
+# --- the rules -------------------------------------------------------------------------------------
+
+
+def _identity(site_id: int, provider: str, subject: str) -> Identity | None:
+    return db.session.scalar(db.select(Identity).filter_by(site_id=site_id, provider=provider, subject=subject))
+
+
+def _link(site: SiteInfo, provider: str, profile: Profile, address: str, locale: str) -> tuple[Reader, bool]:
+    """Link the identity to the site's reader with `address` (proven to be the reader's), or a new one."""
+    reader = find_reader(site.id, address)
+    created = reader is None
+    if reader is None:
+        reader = Reader(
+            site_id=site.id,
+            email=address,
+            email_key=emails.lookup_key(address),
+            password_hash=passwords.UNUSABLE,
+            locale=locale if locale in ("id", "en") else site.locale,
+            verified_at=utcnow(),
+        )
+        db.session.add(reader)
+        db.session.flush()
+    elif reader.verified_at is None:
+        _claim(reader)
+    db.session.add(
+        Identity(
+            site_id=site.id,
+            reader_id=reader.id,
+            provider=provider,
+            subject=profile.subject,
+            email=profile.email[:320] if profile.email else None,
+            email_verified=profile.email_verified,
+        )
+    )
+    db.session.commit()
+    metering.forget_reader_state(site.id, reader.id)
+    if created:
+        signals.reader_registered.send(current_app._get_current_object(), reader=reader)
+    return reader, created
+
+
+def _claim(reader: Reader) -> None:
+    """An unverified account whose address the signing-in reader proved: drop its password and
+    sessions (and with them reset links: auth_version), then it is verified."""
+    db.session.execute(
+        update(Reader)
+        .where(Reader.id == reader.id)
+        .values(
+            password_hash=passwords.UNUSABLE,
+            auth_version=Reader.auth_version + 1,
+            verified_at=utcnow(),
+        )
+    )
+    revoke_all(reader)
+    db.session.flush()
+    db.session.refresh(reader)
+
+
+def _signed_in(site: SiteInfo, provider: str, reader: Reader, anonymous_id: str | None, created: bool) -> SignedIn:
+    token = create_session(reader)
+    if anonymous_id:
+        metering.merge_anonymous(site, anonymous_id, reader.id)
+    signals.reader_signed_in.send(current_app._get_current_object(), reader=reader, method=provider, created=created)
+    return SignedIn(reader, token, created)
