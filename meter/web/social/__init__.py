@@ -38,7 +38,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import refresh
-from flask_limiter.errors import RateLimitExceeded
 from joserfc.errors import JoseError
 
 from meter.domain import amp_readers, tokens
@@ -70,7 +69,8 @@ def load_site(_endpoint, values) -> None:
 bp.before_request(pages.make_nonce)
 bp.after_request(pages.page_headers)
 bp.url_defaults(pages.add_site)
-bp.register_error_handler(RateLimitExceeded, pages.too_many_attempts)
+bp.register_error_handler(ratelimit.RateLimited, pages.too_many_attempts)
+bp.register_error_handler(mail_budget.Spent, pages.too_many_attempts)
 
 
 @bp.context_processor
@@ -249,8 +249,8 @@ def address(provider: str):
             form.email.errors = [_("Enter a valid email address.")]
         else:
             profile = accounts.Profile(pending["subject"], pending.get("email"), False)
-            if mail_budget.cool_down(g.site, emails.lookup_key(chosen), mail_budget.RESEND_COOL_DOWN) == 0:
-                accounts.request_link(g.site, provider, profile, chosen, g.lang, g.social_next)
+            mail_budget.spend(g.site.id, emails.lookup_key(chosen))  # the address's one budget (Spent: a 429 page)
+            accounts.request_link(g.site, provider, profile, chosen, g.lang, g.social_next)
             session.pop("social_pending", None)
             return render_template("social/link_sent.html", email=chosen, label=config.label)
     status = 422 if form.errors else 200
