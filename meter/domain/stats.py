@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from meter.domain.policy import Policy
+from meter.domain.reasons import VIEW_REASONS
 from meter.domain.sites import SiteInfo
 from meter.infra import clock, redis_keys, signals
 from meter.infra.db import db
@@ -31,18 +32,7 @@ from meter.infra.redis_conn import RedisUnavailable, conn
 
 log = logging.getLogger(__name__)
 
-REASONS = (
-    "free_content",
-    "subscriber",
-    "already_unlocked",
-    "unlocked_now",
-    "quota_exhausted",
-    "subscription_required",
-    "registration_required",
-    "verification_required",
-    "degraded_allow",
-    "degraded_deny",
-)
+REASONS = VIEW_REASONS
 EVENTS = ("registrations", "activations", "subscriptions_started", "gifts_made")
 KEEP_DAYS = 2  # a day's counts stay in Redis this long after it ends: the worker drains them well before
 DRAIN_BATCH = 512  # bucket keys drained per pipelined round trip

@@ -16,19 +16,9 @@ from typing import (
 from pydantic import Field
 from typing_extensions import TypedDict
 
-Reason = Literal[
-    "free_content",
-    "subscriber",
-    "already_unlocked",
-    "unlocked_now",
-    "would_unlock",
-    "quota_exhausted",
-    "subscription_required",
-    "registration_required",
-    "verification_required",
-    "degraded_allow",
-    "degraded_deny",
-]
+from meter.domain.reasons import REASONS
+
+Reason = Literal[REASONS]  # type: ignore[valid-type]  (the domain's one list of reasons)
 State = Literal["registered", "verified", "subscriber"]
 Judged = Literal["anonymous", "registered", "verified", "subscriber"]
 

@@ -28,6 +28,7 @@ from meter.domain.metering.layout import (
     unlocks_key,
 )
 from meter.domain.policy import Period, Policy
+from meter.domain.reasons import ALLOWED_REASONS
 from meter.domain.sites import SiteInfo
 from meter.infra import clock, redis_keys, signals
 from meter.infra.db import db
@@ -159,7 +160,7 @@ def current_period(policy: Policy, now: datetime) -> Period:
     return period
 
 
-_ALLOWED_CODES = frozenset({"free_content", "subscriber", "already_unlocked", "unlocked_now", "would_unlock"})
+_ALLOWED_CODES = frozenset(ALLOWED_REASONS)
 
 
 def check(site: SiteInfo, subject: Subject | None, article_id: str, article_class: str, record: bool) -> Decision:
