@@ -19,7 +19,7 @@
     ".meter-wall a,.meter-wall button{display:inline-block;padding:.6rem 1.1rem;border-radius:4px;font:600 1rem system-ui,sans-serif;" +
     "text-decoration:none;cursor:pointer;border:1px solid var(--meter-brand,#b00);background:var(--meter-brand,#b00);color:#fff}" +
     ".meter-wall .meter-login{background:#fff;color:var(--meter-brand,#b00)}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
-    ".meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
+    ".meter-wall .meter-lead{align-self:center}.meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag), k;
@@ -59,7 +59,10 @@
     box.appendChild(el("p", null, wall.body));
     var row = el("div", {"class": "meter-actions"}), note = el("p", {"class": "meter-note", "aria-live": "polite"});
     wall.actions.forEach(function (a) {
-      if (a.kind === "resend") { row.appendChild(resendButton(a, note)); return; }
+      if (a.kind === "resend") {
+        if (a.lead) row.appendChild(el("span", {"class": "meter-lead"}, a.lead));
+        row.appendChild(resendButton(a, note)); return;
+      }
       row.appendChild(el("a", {href: a.url, "class": "meter-" + a.kind}, a.label));
     });
     box.appendChild(row); box.appendChild(note);
