@@ -57,6 +57,8 @@ class SiteMessage(Message):
         msg.set_content(self.body or "", subtype="plain", charset="utf-8")
         if self.html is not None:
             msg.add_alternative(self.html, subtype="html", charset="utf-8")
+            for part in msg.iter_parts():
+                del part["MIME-Version"]  # the standard library repeats it on the part it adds; once is enough
         return msg
 
     def as_bytes(self) -> bytes:
