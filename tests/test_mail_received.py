@@ -376,3 +376,16 @@ def test_screenshots_of_every_mail_in_both_languages_at_phone_and_desktop_widths
                         page.close()
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("sender", ["meter", "", "meter <>"])
+def test_the_app_refuses_to_start_without_a_default_sender_address(redis_url, sender):
+    with pytest.raises(RuntimeError, match="MAIL_DEFAULT_SENDER"):
+        create_app(
+            {
+                **_config_dict(),
+                "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                "REDIS_URL": redis_url,
+                "MAIL_DEFAULT_SENDER": sender,
+            }
+        )

@@ -14,6 +14,7 @@ import logging
 import smtplib
 from collections.abc import Iterable
 from datetime import timedelta
+from email.utils import parseaddr
 
 from flask import Flask, current_app, render_template
 from flask_babel import force_locale
@@ -285,5 +286,10 @@ def requeue_dead(ids: list[int] | None) -> int:
 
 
 def init_app(app: Flask) -> None:
+    """Refuses to start without an address in MAIL_DEFAULT_SENDER: every site's default sender and
+    Message-ID domain come from it, and a request must not be the first to find out."""
+    sender = app.config.get("MAIL_DEFAULT_SENDER")
+    if not isinstance(sender, str) or "@" not in parseaddr(sender)[1]:
+        raise RuntimeError(f'MAIL_DEFAULT_SENDER must be "Name <address>" or an address, not {sender!r}')
     mailer.init_app(app)
     template_helpers.init_app(app)
