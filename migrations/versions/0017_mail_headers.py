@@ -1,7 +1,7 @@
 """outbox.sender, reply_to, message_id: each mail's headers, fixed when it is queued
 
 Revision ID: 0017
-Revises: 0005
+Revises: 0014
 Create Date: 2026-12-01 09:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0017"
-down_revision = "0005"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
