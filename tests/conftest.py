@@ -54,7 +54,9 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.messages.append({"to": envelope.rcpt_tos, "from": envelope.mail_from, "msg": msg})
+            self.messages.append(
+                {"to": envelope.rcpt_tos, "from": envelope.mail_from, "msg": msg, "raw": envelope.content}
+            )
         return "250 OK"
 
     def clear(self) -> None:

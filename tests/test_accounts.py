@@ -104,7 +104,7 @@ def test_activation_page_get_changes_nothing_and_post_activates(app, client, api
     page = client.get(path)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert 'method="post"' in html and "Aktifkan akun" in html
+    assert 'method="post"' in html and "Aktifkan Akun" in html
     with app.app_context():
         assert db.session.scalar(select(Reader.verified_at)) is None  # a link scanner activates nothing
 

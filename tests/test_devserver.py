@@ -257,7 +257,7 @@ def test_make_run_serves_catches_mail_stops_cleanly_and_keeps_data(tmp_path):
         answer = access(second, key, reader_token, "demo:koran:a")
         assert (answer["allowed"], answer["reason"], answer["meter"]["used"]) == (True, "already_unlocked", 1)
         register(second, key)  # the address is taken: the "you already have an account" mail
-        second.wait_for(r"^mail\s+\|\s+Subject: Anda sudah punya akun", after_banner, timeout=20)
+        second.wait_for(r"^mail\s+\|\s+Subject: Anda sudah memiliki akun", after_banner, timeout=20)
         assert second.interrupt() == 0
         assert [pid for pid in started if alive(pid)] == []
     finally:

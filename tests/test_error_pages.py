@@ -42,7 +42,7 @@ def site(app):
 def test_a_form_without_its_csrf_token_gets_the_expired_form_page_in_indonesian(client, site, caplog):
     with caplog.at_level(logging.WARNING, logger="meter"):
         response = client.post("/tempo/register", data={"email": "a@example.com", "password": "x" * 10}, headers=ID)
-    text = assert_meter_page(response, 400, "Formulir ini sudah kedaluwarsa", "Buka halaman lagi", "Tempo")
+    text = assert_meter_page(response, 400, "Formulir ini sudah kedaluwarsa", "Buka Halaman Lagi", "Tempo")
     assert 'href="/tempo/register"' in text  # back to the form, which gets a fresh token
     assert "CSRF check" in caplog.text and "/tempo/register" in caplog.text  # the reason, for the operator
 

@@ -50,3 +50,107 @@ def test_plurals_and_dates_in_the_sites_zone(app):
         assert i18n.choose_language() == "id"
         assert ngettext("%(num)d free article left", "%(num)d free articles left", 2) == "2 artikel gratis tersisa"
         assert format_date(datetime(2026, 11, 30, 20, 0, tzinfo=UTC), "long") == "1 Desember 2026"
+
+
+def test_indonesian_has_one_plural_form():
+    """Indonesian nouns do not inflect for number ("1 artikel", "2 artikel"): one form, as CLDR says."""
+    catalog = _po("id")
+    assert (catalog.num_plurals, catalog.plural_expr) == (1, "0")
+    assert all(len(m.string) == 1 for m in catalog if m.id and isinstance(m.id, tuple))
+    assert i18n.texts("id").ngettext("%(num)d free article left", "%(num)d free articles left", 1) == (
+        "1 artikel gratis tersisa"
+    )
+
+
+# What a reader reads, in Tempo's words: capitalised buttons and links, "Klik", "memiliki", two
+# sentences where English had a semicolon, and the specific strings a read against Tempo's pages found.
+TEMPO_WORDS = {
+    "Activate account": "Aktifkan Akun",
+    "Send the link": "Kirimkan Link",
+    "Send a new link": "Kirimkan Link Baru",
+    "Save password": "Simpan Kata Sandi",
+    "Continue reading": "Lanjutkan Membaca",
+    "No account yet?": "Belum Memiliki Akun?",
+    "Register here": "Daftar di Sini",
+    "Already have an account?": "Sudah Memiliki Akun?",
+    "Log in here": "Masuk di Sini",
+    "Back to log in": "Kembali ke Halaman Masuk",
+    "Forgot your password? Click here": "Lupa Kata Sandi? Klik di Sini",
+    "Forgot your password? Click here:": "Lupa Kata Sandi? Klik di Sini:",
+    "Click the button below to activate your account.": "Klik tombol di bawah ini untuk mengaktifkan akun Anda.",
+    "Click the link to activate your account and get access to read %(count)s free article.": (
+        "Klik link tersebut untuk mengaktifkan akun Anda dan mendapatkan akses membaca %(count)s artikel gratis."
+    ),
+    "We sent an activation link to your email. Click it to read more articles.": (
+        "Kami telah mengirimkan link aktivasi ke email Anda. Klik link tersebut untuk membaca lebih banyak artikel."
+    ),
+    "You already have a %(name)s account": "Anda sudah memiliki akun %(name)s",
+    "This link is valid for %(lifetime)s.": "Link ini berlaku selama %(lifetime)s.",
+    "Register and confirm your email to read %(num)d free article.": (
+        "Daftar dan konfirmasi email Anda untuk membaca %(num)d artikel gratis."
+    ),
+    "Wait a moment before asking for the link again.": "Tunggu sebentar sebelum meminta link lagi.",
+    "This link was already used. Please log in.": "Link ini sudah digunakan. Silakan masuk.",
+    "Wrong email address? Register again": "Salah alamat email? Daftar lagi",
+    "Welcome! You can now read %(count)s free article.": (
+        "Selamat datang! Anda mendapat akses membaca %(count)s artikel gratis."
+    ),
+    "If you did not receive the email,": "Jika Anda tidak menerima email,",
+    "Register": "Daftar",
+    "If this was not you, ignore this email; your account is safe.": (
+        "Jika bukan Anda, abaikan email ini. Akun Anda tetap aman."
+    ),
+    "If you did not ask for this, ignore this email; your password has not changed.": (
+        "Jika Anda tidak memintanya, abaikan email ini. Kata sandi Anda tidak berubah."
+    ),
+    "Subscribe to read %(section)s and every article.": "Berlangganan untuk membaca %(section)s dan semua artikel.",
+    "Subscribe to read every article.": "Berlangganan untuk membaca semua artikel.",
+}
+
+
+def test_the_catalog_speaks_as_tempo_does():
+    catalog = _po("id")
+    found = {}
+    for message in catalog:
+        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        if key in TEMPO_WORDS:
+            found[key] = message.string[0] if isinstance(message.string, tuple) else message.string
+    assert found == TEMPO_WORDS
+    for message in (m for m in catalog if m.id):  # not the header
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for text in strings:
+            assert ";" not in text, text  # an English semicolon: two sentences in Indonesian
+            assert "punya" not in text and "Tekan " not in text, text
+            assert not text.startswith("Buka link"), text
+    assert catalog.get("Subscribe to read Laporan Utama and every article.") is None  # from the site's premium name
+
+
+def test_the_embeds_walls_come_from_the_catalogs_in_tempos_words():
+    words = i18n.texts("id")
+    assert words.gettext("Subscribe to read %(section)s and every article.", section="Koran Tempo") == (
+        "Berlangganan untuk membaca Koran Tempo dan semua artikel."
+    )
+    assert words.ngettext(
+        "Register and confirm your email to read %(num)d free article.",
+        "Register and confirm your email to read %(num)d free articles.",
+        2,
+    ) == ("Daftar dan konfirmasi email Anda untuk membaca 2 artikel gratis.")
+
+
+def test_lifetimes_are_said_exactly_in_the_readers_language():
+    from meter.infra.template_helpers import duration, on_colour
+
+    said = {
+        (3 * 86400, "id"): "3 hari",
+        (3600, "id"): "1 jam",
+        (5400, "id"): "90 menit",
+        (36 * 3600, "id"): "36 jam",  # never rounded to "2 hari"
+        (3 * 86400, "en"): "3 days",
+        (86400, "en"): "1 day",
+        (3600, "en"): "1 hour",
+        (1800, "en"): "30 minutes",
+        (45, "en"): "45 seconds",
+    }
+    assert {key: duration(*key) for key in said} == said
+    assert on_colour("#b00") == "#ffffff" and on_colour("#0055aa") == "#ffffff"
+    assert on_colour("#ffcc00") == "#1d1d1f" and on_colour("#fff") == "#1d1d1f"  # a light colour gets dark text

@@ -361,13 +361,13 @@ def test_activation_mail_default_is_indonesian(api, mailbox, deliver, client):
     assert envelope["to"] == ["pembaca@example.com"]
     assert msg["To"] == "pembaca@example.com"
     assert msg["Subject"] == "Aktifkan akun Tempo Anda"
-    assert msg["From"] == "meter <no-reply@localhost>"
+    assert msg["From"] == "Tempo <no-reply@localhost>"  # the site's name, MAIL_DEFAULT_SENDER's address
 
     text, html = text_of(msg), html_of(msg)
     assert msg.get_body(preferencelist=("plain",)).get_content_type() == "text/plain"
     assert msg.get_body(preferencelist=("html",)).get_content_type() == "text/html"
     assert "Terima kasih telah mendaftar di Tempo" in text and "2 artikel gratis" in text
-    assert "2 artikel gratis" in html and "Aktifkan akun" in html
+    assert "2 artikel gratis" in html and "Aktifkan Akun" in html
 
     [link] = [link for link in links_in(msg) if "/activate/" in link]
     assert link.startswith("http://meter.test/tempo/activate/")
@@ -423,9 +423,9 @@ def test_registering_a_verified_address_again_sends_already_registered(api, mail
     [envelope] = mailbox.messages
     assert envelope["to"] == ["pembaca@example.com"]  # the stored address, not the one typed
     msg = envelope["msg"]
-    assert msg["Subject"] == "Anda sudah punya akun Tempo"
+    assert msg["Subject"] == "Anda sudah memiliki akun Tempo"
     text = text_of(msg)
-    assert "sudah punya akun" in text and "http://meter.test/tempo/login" in text
+    assert "sudah memiliki akun" in text and "http://meter.test/tempo/login" in text
     assert "http://meter.test/tempo/forgot-password" in text
     assert not [link for link in links_in(msg) if "/activate/" in link]
     assert "/activate/" not in html_of(msg)

@@ -36,7 +36,8 @@ def outbox_count(app) -> int:
 def test_register_page_shows_the_seed_words_and_registers(app, client, mailbox, deliver):
     make_site(app)
     html = client.get("/tempo/register").get_data(as_text=True)
-    assert "Daftar di Sini" in html and 'for="email"' in html and 'for="password"' in html
+    assert "<h1>Daftar</h1>" in html and 'for="email"' in html and 'for="password"' in html
+    assert "Sudah Memiliki Akun?" in html and ">Masuk di Sini</a>" in html
     assert 'name="website"' in html and 'tabindex="-1"' in html  # the honeypot
     response = register(client, next="https://tempo.co/koran/a")
     assert response.status_code == 303
@@ -177,16 +178,17 @@ def test_forgot_password_answers_alike_and_mails_a_known_reader(app, client, ver
 
 def test_language_by_query_then_cookie_then_accept_language_then_site(app, client):
     make_site(app)
-    assert "Daftar di Sini" in client.get("/tempo/register").get_data(as_text=True)
+    indonesian, english_words = "Sudah Memiliki Akun?", "Already have an account?"  # on the register page
+    assert indonesian in client.get("/tempo/register").get_data(as_text=True)
     english = client.get("/tempo/register?lang=en")
-    assert "Register here" in english.get_data(as_text=True) and "meter_lang=en" in english.headers["Set-Cookie"]
-    assert "Register here" in client.get("/tempo/register").get_data(as_text=True)  # the cookie
-    assert "Daftar di Sini" in client.get("/tempo/register?lang=id").get_data(as_text=True)
+    assert english_words in english.get_data(as_text=True) and "meter_lang=en" in english.headers["Set-Cookie"]
+    assert english_words in client.get("/tempo/register").get_data(as_text=True)  # the cookie
+    assert indonesian in client.get("/tempo/register?lang=id").get_data(as_text=True)
     fresh = app.test_client()
     page = fresh.get("/tempo/register", headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
-    assert "Register here" in page and '<html lang="en">' in page
-    assert "Daftar di Sini" in fresh.get("/tempo/register", headers={"Accept-Language": "fr"}).get_data(as_text=True)
-    assert "Daftar di Sini" in fresh.get("/tempo/register?lang=xx").get_data(as_text=True)
+    assert english_words in page and '<html lang="en">' in page
+    assert indonesian in fresh.get("/tempo/register", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert indonesian in fresh.get("/tempo/register?lang=xx").get_data(as_text=True)
 
 
 def test_mail_keeps_the_readers_language_not_the_requests(app, client, mailbox, deliver):

@@ -10,7 +10,7 @@ import pytest
 from meter import create_app
 from meter.dev.redis_server import RedisProcess
 
-from .conftest import Api, make_site, redis_for
+from .conftest import Api, links_in, make_site, redis_for
 
 PASSWORD = "rahasia-sekali"
 
@@ -70,8 +70,9 @@ def login(api: Api, email: str, password: str, **kw):
 def reset_password(api: Api, mailbox, deliver, email: str, new_password: str, **kw) -> None:
     assert api.post("/v1/password-resets", json={"email": email}).status_code == 202
     deliver()
-    link = [m for m in mailbox.to(email) if "reset-password" in str(m["msg"])][-1]
-    token = str(link["msg"]).split("/reset-password/", 1)[1].split()[0].split("?")[0]
+    # the text part as a mail client decodes it (its transfer encoding may fold a long link)
+    link = [url for m in mailbox.to(email) for url in links_in(m["msg"]) if "/reset-password/" in url][-1]
+    token = link.split("/reset-password/", 1)[1].split("?")[0]
     r = api.post("/v1/password-resets/confirm", json={"token": token, "password": new_password}, **kw)
     assert r.status_code == 200, r.get_data(as_text=True)
 

@@ -1,17 +1,34 @@
-"""`flask sites settings SLUG [--colour #hex] [--subscribe-url URL] [--premium-name TEXT] …`: a site's settings."""
+"""`flask sites settings SLUG [--colour #hex] [--subscribe-url URL] [--premium-name TEXT] …`: a site's settings.
+
+The mail settings (`--mail-from`, `--reply-to`, `--support-url`) are checked here, once, so that what
+reaches a mail header is always one well-formed address; an empty value goes back to the default.
+"""
 
 from __future__ import annotations
 
 import re
+from email.headerregistry import Address
+from urllib.parse import urlsplit
 
 import click
 from flask.cli import with_appcontext
 
 from meter.domain import sites
+from meter.domain.accounts import emails
 from meter.infra.db import db
 
 COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-SHOWN = ("colour", "subscribe_url", "premium_name", "signed_articles", "amp_counts_on")
+NAMED_ADDRESS_RE = re.compile(r'^\s*(?:"?([^"<>]*?)"?\s*<([^<>\s]+)>|([^<>\s]+))\s*$')
+SHOWN = (
+    "colour",
+    "subscribe_url",
+    "premium_name",
+    "mail_from",
+    "reply_to",
+    "support_url",
+    "signed_articles",
+    "amp_counts_on",
+)
 
 
 def _colour(site: sites.Site, value: str) -> str:
@@ -34,6 +51,51 @@ def _premium_name(site: sites.Site, value: str) -> str:
     return value
 
 
+def _printable(value: str) -> bool:
+    return not any(ch < " " or ch == "\x7f" for ch in value)
+
+
+def _address(value: str, what: str) -> str:
+    """One deliverable-looking ASCII address (no SMTPUTF8: Flask-Mail and many relays cannot send it)."""
+    try:
+        return emails.normalise(value)
+    except emails.BadEmail as exc:
+        raise click.ClickException(f"{what}: {exc}") from None
+
+
+def _mail_from(_site: sites.Site, value: str) -> str:
+    """`Name <address>` or an address alone (the site's name is then used)."""
+    if not value.strip():
+        return ""
+    match = NAMED_ADDRESS_RE.match(value)
+    if match is None or not _printable(value):
+        raise click.ClickException('mail-from must be "Name <address>" or an address')
+    name = (match.group(1) or "").strip()
+    address = _address(match.group(2) or match.group(3), "mail-from")
+    if len(name) > 100:
+        raise click.ClickException("mail-from: the name must be at most 100 characters")
+    return str(Address(display_name=name, addr_spec=address)) if name else address
+
+
+def _reply_to(_site: sites.Site, value: str) -> str:
+    return _address(value.strip(), "reply-to") if value.strip() else ""
+
+
+def _support_url(_site: sites.Site, value: str) -> str:
+    """An http(s) page or a mailto: address, anywhere (a publisher's help desk is often elsewhere)."""
+    value = value.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if len(value) > 2048 or not _printable(value) or " " in value:
+        raise click.ClickException("support URL must be one http(s) or mailto: URL")
+    if parts.scheme == "mailto":
+        return "mailto:" + _address(parts.path, "support URL")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.ClickException("support URL must be one http(s) or mailto: URL")
+    return value
+
+
 def _choice(*allowed: str):
     def check(_site: sites.Site, value: str) -> str:
         if value not in allowed:
@@ -47,6 +109,9 @@ CHECKS = {
     "colour": _colour,
     "subscribe_url": _subscribe_url,
     "premium_name": _premium_name,
+    "mail_from": _mail_from,
+    "reply_to": _reply_to,
+    "support_url": _support_url,
     "signed_articles": _choice("optional", "required"),
     "amp_counts_on": _choice("pingback", "authorization"),
 }
@@ -60,6 +125,13 @@ CHECKS = {
 @click.option(
     "--premium-name", help='The subscriber-only section, named on walls and in mails (Tempo: "Laporan Utama").'
 )
+@click.option(
+    "--mail-from",
+    help="The sender of the site's mails, \"Name <address>\" (default: the site's name with MAIL_DEFAULT_SENDER's "
+    "address). The address's domain must let meter's mail server send for it (SPF, DKIM).",
+)
+@click.option("--reply-to", help="Where replies to the site's mails go (default: the sender).")
+@click.option("--support-url", help="Where readers get help (an http(s) page or mailto:), named in every mail.")
 @click.option(
     "--signed-articles",
     help="required: the embed and AMP trust an article's class only when signed (docs/api.md); optional (default).",
@@ -78,4 +150,7 @@ def settings_command(slug: str, **given: str | None) -> None:
         db.session.commit()
         sites.forget_cached()
     for key in SHOWN:
-        click.echo(f"{key}\t{settings.get(key) or '-'}")
+        value = settings.get(key) or "-"
+        if key == "mail_from":
+            value = sites.mail_sender(sites.info(site)) + ("" if settings.get(key) else " (default)")
+        click.echo(f"{key}\t{value}")

@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,12 +46,15 @@ class SiteInfo:
     locale: str
     colour: str = DEFAULT_COLOUR  # the pages' and walls' accent colour (site settings)
     subscribe_url: str | None = None  # where the subscribe wall sends readers (site settings)
-    premium_name: str | None = None  # the subscriber-only section, named on walls (Tempo: "Laporan Utama")
+    premium_name: str | None = None  # the subscriber-only section, named on walls and in mails (Tempo: "Laporan Utama")
     signed_articles: bool = False  # the embed and AMP trust an article's class only when the publisher signed it
     amp_counts_on: str = "pingback"  # or "authorization": AMP views count when authorized, pingback or not
     article_keys: tuple[tuple[str, str], ...] = ()  # (kid, secret) of the live signing keys (article_signing)
     # (name, kind, label) of each sign-in provider, for the buttons; their secrets stay in meter.domain.social.
     login_providers: tuple[tuple[str, str, str], ...] = ()
+    mail_from: str | None = None  # "Name <address>" or an address: the From of its mails (see `mail_sender`)
+    reply_to: str | None = None  # where replies to its mails go (else to the sender)
+    support_url: str | None = None  # where its readers get help (http(s) or mailto), named in every mail
 
 
 def info(site: Site) -> SiteInfo:
@@ -68,7 +73,21 @@ def info(site: Site) -> SiteInfo:
         settings.get("amp_counts_on") or "pingback",
         tuple((key.kid, key.secret) for key in site.article_keys if key.revoked_at is None),
         tuple((p.name, p.kind, p.label) for p in site.login_providers),
+        mail_from=settings.get("mail_from") or None,
+        reply_to=settings.get("reply_to") or None,
+        support_url=settings.get("support_url") or None,
     )
+
+
+def mail_sender(site: SiteInfo) -> str:
+    """The From of the site's mails: its `mail_from` setting, else the site's name with the address of
+    MAIL_DEFAULT_SENDER; a setting of an address alone gets the site's name. Why: every mail is
+    signed with the site's name, and one sender for all sites ("meter <no-reply@…>") told readers
+    nothing; the address stays the operator's unless a site's own domain is set up to send."""
+    name, address = parseaddr(site.mail_from or "")
+    if not address:
+        address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+    return str(Address(display_name=name or site.name, addr_spec=address))
 
 
 def normalise_origin(url: str) -> str | None:

@@ -3,6 +3,8 @@
 A request renders its mail and writes it to the `outbox` table in the same transaction as the change
 that caused it; `flask mail worker` delivers it. An SMTP outage therefore delays mail and loses none.
 Each row is claimed with a lease before sending, so two workers never send the same row at once.
+The site's sender and reply address come with the mail (this layer knows no sites) and are stored
+on the row with its Message-ID; `mail_message.SiteMessage` builds what goes over the wire.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import logging
 import smtplib
 from collections.abc import Iterable
 from datetime import timedelta
+from email.utils import parseaddr
 
 from flask import Flask, current_app, render_template
 from flask_babel import force_locale
-from flask_mail import Connection, Mail, Message
+from flask_mail import Connection, Mail
 from sqlalchemy import func, or_, select, update
 
-from meter.infra import metrics, signals
+from meter.infra import metrics, signals, template_helpers
 from meter.infra.db import db
+from meter.infra.mail_message import SiteMessage, message_id
 from meter.infra.models import OutboxMail, utcnow
 
 log = logging.getLogger(__name__)
@@ -65,32 +69,56 @@ def _clean_header(value: str) -> str:
     return "".join(ch for ch in value if ch >= " " and ch != "\x7f")
 
 
-def render(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
-    """Render `mail/<kind>.{txt,html}` in `locale` (Babel catalogs) into an outbox row not added anywhere.
+def render(
+    kind: str,
+    to: str,
+    locale: str,
+    site_id: int | None,
+    sender: str | None = None,
+    reply_to: str | None = None,
+    **context,
+) -> OutboxMail:
+    """Render `mail/<kind>.{subject.txt,txt,html}` in `locale` (Babel catalogs) into an outbox row not
+    added anywhere, from `sender` (else MAIL_DEFAULT_SENDER), replies to `reply_to` (else the sender).
+    The templates get `subject` and `reply_to` besides `context`.
 
     Also used alone for a mail that will not be sent, so that an unknown address costs the same work
     as a known one (no enumeration by timing).
     """
     if any(ch < " " or ch == "\x7f" for ch in to):
         raise ValueError("control characters in a recipient address")  # never mangle an address into another
+    sender = _clean_header(sender or current_app.config["MAIL_DEFAULT_SENDER"])
+    reply_to = _clean_header(reply_to) if reply_to else None
     locale = locale if locale in LOCALES else "id"
     with force_locale(locale):  # the reader's stored language, whatever this request speaks
-        subject = render_template(f"mail/{kind}.subject.txt", lang=locale, **context).strip()
-        body_text = render_template(f"mail/{kind}.txt", lang=locale, **context)
-        body_html = render_template(f"mail/{kind}.html", lang=locale, **context)
+        subject = _clean_header(render_template(f"mail/{kind}.subject.txt", lang=locale, **context).strip())
+        context.update(lang=locale, subject=subject, reply_to=reply_to)
+        body_text = render_template(f"mail/{kind}.txt", **context)
+        body_html = render_template(f"mail/{kind}.html", **context)
     return OutboxMail(
         site_id=site_id,
         kind=kind,
         to_addr=to,
-        subject=_clean_header(subject),
+        subject=subject,
         body_text=body_text.replace("\x00", ""),
         body_html=body_html.replace("\x00", ""),
+        sender=sender,
+        reply_to=reply_to,
+        message_id=message_id(sender),
     )
 
 
-def queue(kind: str, to: str, locale: str, site_id: int | None, **context) -> OutboxMail:
-    """Render `mail/<kind>.{txt,html}` in `locale` and add it to the outbox (the caller commits)."""
-    row = render(kind, to, locale, site_id, **context)
+def queue(
+    kind: str,
+    to: str,
+    locale: str,
+    site_id: int | None,
+    sender: str | None = None,
+    reply_to: str | None = None,
+    **context,
+) -> OutboxMail:
+    """Render the mail (see `render`) and add it to the outbox (the caller commits)."""
+    row = render(kind, to, locale, site_id, sender, reply_to, **context)
     db.session.add(row)
     signals.mail_queued.send(current_app._get_current_object(), mail=row)
     return row
@@ -133,13 +161,6 @@ def deliver_due(limit: int = 100) -> tuple[int, int]:
             if not _claim(row_id):
                 continue
             row = db.session.get(OutboxMail, row_id)
-            message = Message(
-                subject=row.subject,
-                recipients=[row.to_addr],
-                body=row.body_text,
-                html=row.body_html,
-                sender=current_app.config["MAIL_DEFAULT_SENDER"],
-            )
             if connection is None:
                 try:
                     connection = mailer.connect().__enter__()
@@ -148,7 +169,7 @@ def deliver_due(limit: int = 100) -> tuple[int, int]:
                     _failed(row, exc)
                     break  # the rest stays due, untouched, for the next pass
             try:
-                connection.send(message)
+                connection.send(_message(row))
             except Exception as exc:  # noqa: BLE001 - any failure of one mail is recorded; the worker goes on
                 failed += 1
                 connection = _close(connection)
@@ -164,6 +185,18 @@ def deliver_due(limit: int = 100) -> tuple[int, int]:
     finally:
         _close(connection)
     return sent, failed
+
+
+def _message(row: OutboxMail) -> SiteMessage:
+    return SiteMessage(
+        subject=row.subject,
+        recipients=[row.to_addr],
+        body=row.body_text,
+        html=row.body_html,
+        sender=row.sender or current_app.config["MAIL_DEFAULT_SENDER"],
+        reply_to=row.reply_to,
+        msg_id=row.message_id,
+    )
 
 
 def _close(connection):
@@ -253,4 +286,10 @@ def requeue_dead(ids: list[int] | None) -> int:
 
 
 def init_app(app: Flask) -> None:
+    """Refuses to start without an address in MAIL_DEFAULT_SENDER: every site's default sender and
+    Message-ID domain come from it, and a request must not be the first to find out."""
+    sender = app.config.get("MAIL_DEFAULT_SENDER")
+    if not isinstance(sender, str) or "@" not in parseaddr(sender)[1]:
+        raise RuntimeError(f'MAIL_DEFAULT_SENDER must be "Name <address>" or an address, not {sender!r}')
     mailer.init_app(app)
+    template_helpers.init_app(app)

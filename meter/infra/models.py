@@ -228,7 +228,14 @@ class ActivationTime(db.Model):
 
 
 class OutboxMail(db.Model):
-    """Mail waiting for the worker; a request only ever writes here, never to SMTP."""
+    """Mail waiting for the worker; a request only ever writes here, never to SMTP.
+
+    The headers that depend on the site (sender, reply_to, message_id) are fixed when the mail is
+    queued, with its body: the footer that says "reply to this email" is then always true of the
+    mail it is in, a retry keeps the Message-ID (so a receiver can drop a duplicate), and the worker
+    needs no site settings. Rows queued before these columns existed have them NULL: the worker
+    then uses MAIL_DEFAULT_SENDER.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "sent_at", "next_attempt_at"),)
@@ -240,6 +247,9 @@ class OutboxMail(db.Model):
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(String(400))  # "Name <address>", the From
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    message_id: Mapped[str | None] = mapped_column(String(255))  # "<…@the sender's domain>"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

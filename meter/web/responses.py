@@ -166,6 +166,7 @@ class ResendAction(TypedDict):
     kind: Literal["resend"]
     label: str
     url: Annotated[None, Field(description="The script POSTs to /embed/{site_slug}/resend instead.")]
+    lead: Annotated[str, Field(description='Shown before the button: "If you did not receive the email,".')]
 
 
 class RegisterWall(TypedDict):

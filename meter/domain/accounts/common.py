@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from meter.domain import tokens
 from meter.domain.accounts import emails
-from meter.domain.sites import SiteInfo, normalise_origin
+from meter.domain.sites import SiteInfo, mail_sender, normalise_origin
 from meter.infra import mail
 from meter.infra.db import db
 from meter.infra.models import Reader, Site
@@ -41,7 +41,16 @@ def safe_next(site: SiteInfo, url: str | None) -> str | None:
 
 
 def mail_context(site: SiteInfo, **extra) -> dict:
-    return {"site": site, "quota": site.policy.quota_verified, "quote": quote, **extra}
+    """What every mail of the site is given: the site (name, colour, premium section, support link), its
+    quota, and its headers, `sender` and `reply_to`, which `mail.queue` takes as arguments of its own."""
+    return {
+        "site": site,
+        "quota": site.policy.quota_verified,
+        "quote": quote,
+        "sender": mail_sender(site),
+        "reply_to": site.reply_to,
+        **extra,
+    }
 
 
 def decoy_mail(site: SiteInfo, kind: str) -> None:

@@ -208,8 +208,8 @@ def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, su
             "kind": "register",
             "title": _("Register to keep reading"),
             "body": ngettext(
-                "Register for free and confirm your email to read %(num)d free article.",
-                "Register for free and confirm your email to read %(num)d free articles.",
+                "Register and confirm your email to read %(num)d free article.",
+                "Register and confirm your email to read %(num)d free articles.",
                 site.policy.quota_verified,
             ),
             "actions": [
@@ -222,8 +222,15 @@ def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, su
         return {
             "kind": "verify",
             "title": _("Confirm your email to keep reading"),
-            "body": _("We sent an activation link to your email. Open it to read more articles."),
-            "actions": [{"label": _("Resend now"), "url": None, "kind": "resend"}],
+            "body": _("We sent an activation link to your email. Click it to read more articles."),
+            "actions": [
+                {
+                    "label": _("Resend now"),
+                    "url": None,
+                    "kind": "resend",
+                    "lead": _("If you did not receive the email,"),
+                }
+            ],
         }
     subscribe_action = {"label": _("Subscribe"), "url": subscribe or "#", "kind": "subscribe"}
     if decision.reason == "subscription_required":

@@ -98,7 +98,7 @@ def resend() -> Response:
         confirm.resend(g.site, reader.email)  # the address's mail budget, shared with every other path
     except (ratelimit.RateLimited, mail_budget.Spent) as exc:
         answer = out.EmbedResendWait(
-            status="wait", retry_after=exc.retry_after, message=_("Wait a moment before asking again.")
+            status="wait", retry_after=exc.retry_after, message=_("Wait a moment before asking for the link again.")
         )
         return Response(
             json.dumps(answer),

@@ -20,7 +20,7 @@
     "text-decoration:none;cursor:pointer;border:1px solid var(--meter-brand,#b00);background:var(--meter-brand,#b00);color:#fff}" +
     ".meter-wall .meter-login,.meter-wall .meter-provider{background:#fff;color:var(--meter-brand,#b00)}" +
     ".meter-wall .meter-providers{flex-basis:100%;display:flex;flex-wrap:wrap;gap:.5rem}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
-    ".meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
+    ".meter-wall .meter-lead{align-self:center}.meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag), k;
@@ -61,7 +61,10 @@
     var row = el("div", {"class": "meter-actions"}), note = el("p", {"class": "meter-note", "aria-live": "polite"});
     var providers = null;  /* "Daftar melalui Google", …: a row of their own below the others */
     wall.actions.forEach(function (a) {
-      if (a.kind === "resend") { row.appendChild(resendButton(a, note)); return; }
+      if (a.kind === "resend") {
+        if (a.lead) row.appendChild(el("span", {"class": "meter-lead"}, a.lead));
+        row.appendChild(resendButton(a, note)); return;
+      }
       var link = el("a", {href: a.url, "class": "meter-" + a.kind}, a.label);
       if (a.kind !== "provider") { row.appendChild(link); return; }
       if (!providers) { providers = el("div", {"class": "meter-providers"}); row.appendChild(providers); }
