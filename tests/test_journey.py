@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from meter.infra import clock
 
@@ -67,8 +68,9 @@ def test_next_calendar_month_gives_the_quota_back(api, verified_reader):
     for article in ("a", "b"):
         assert api.access(f"tempo:koran:{article}", reader_token=token)["allowed"]
     assert api.access("tempo:koran:c", reader_token=token)["reason"] == "quota_exhausted"
-    now = clock.now()
-    clock.travel(timedelta(days=32 - now.day + 1))  # well into next month, wherever we are in this one
+    local = clock.now().astimezone(ZoneInfo("Asia/Jakarta"))  # the site's month, not UTC's
+    next_month = (local.replace(day=28) + timedelta(days=4)).replace(day=1, hour=1, minute=0, second=0, microsecond=0)
+    clock.travel(next_month - local)  # just into next month (the reader token, 30 days, still lives)
     fresh = api.access("tempo:koran:c", reader_token=token)
     assert (fresh["allowed"], fresh["reason"], fresh["meter"]["used"]) == (True, "unlocked_now", 1)
     # and last month's article counts anew, once
