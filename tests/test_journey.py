@@ -64,11 +64,13 @@ def test_period_end_is_the_end_of_the_month_in_jakarta(api, verified_reader):
 
 
 def test_next_calendar_month_gives_the_quota_back(api, verified_reader):
+    local = clock.now().astimezone(ZoneInfo("Asia/Jakarta"))  # the site's month, not UTC's
+    clock.travel(local.replace(day=15, hour=12) - local)  # mid-month, whatever today is: next month is < 30 days away
     _, token = verified_reader()
     for article in ("a", "b"):
         assert api.access(f"tempo:koran:{article}", reader_token=token)["allowed"]
     assert api.access("tempo:koran:c", reader_token=token)["reason"] == "quota_exhausted"
-    local = clock.now().astimezone(ZoneInfo("Asia/Jakarta"))  # the site's month, not UTC's
+    local = clock.now().astimezone(ZoneInfo("Asia/Jakarta"))
     next_month = (local.replace(day=28) + timedelta(days=4)).replace(day=1, hour=1, minute=0, second=0, microsecond=0)
     clock.travel(next_month - local)  # just into next month (the reader token, 30 days, still lives)
     fresh = api.access("tempo:koran:c", reader_token=token)
