@@ -78,6 +78,29 @@ def logins(reader: Reader) -> list[str]:
     return (["password"] if passwords.usable(reader.password_hash) else []) + list(names)
 
 
+class LastWayIn(Exception):
+    """Removing this sign-in would leave the reader no way to sign in (no password, no other provider)."""
+
+
+def remove_identities(reader: Reader, provider: str) -> int:
+    """Unlink the reader's identities at `provider` (the account page); returns how many went.
+
+    Allowed only while another way to sign in remains: a password, or an identity at another
+    provider. The address alone does not count: it gets a reader in only through a password reset,
+    and a reader who wants that can set a password first. Raise LastWayIn otherwise.
+    """
+    linked = db.session.scalars(db.select(Identity).filter_by(reader_id=reader.id)).all()
+    leaving = [identity for identity in linked if identity.provider == provider]
+    if not leaving:
+        return 0
+    if not passwords.usable(reader.password_hash) and len(leaving) == len(linked):
+        raise LastWayIn()
+    for identity in leaving:
+        db.session.delete(identity)
+    db.session.commit()
+    return len(leaving)
+
+
 def sign_in(
     site: SiteInfo, provider: str, profile: Profile, locale: str, anonymous_id: str | None = None
 ) -> SignedIn | NeedsAddress:
