@@ -315,6 +315,13 @@ class QuotaWall(TypedDict):
 Wall = Annotated[RegisterWall | VerifyWall | SubscribeWall | QuotaWall, Field(discriminator="kind")]
 
 
+class AccountLink(TypedDict):
+    """The signed-in reader's way to their account page ("Akun Saya")."""
+
+    label: str
+    url: Annotated[str, Field(description="meter's account page of the site, in the reader's language.")]
+
+
 class EmbedAccess(TypedDict):
     """The embed's access answer: the decision, the banner to show when it is allowed, the wall when not."""
 
@@ -329,6 +336,7 @@ class EmbedAccess(TypedDict):
     wall: Annotated[Wall | None, Field(description="Null when allowed.")]
     colour: Annotated[str, Field(description="The site's accent colour (CSS), for the wall.")]
     degraded: bool
+    account: Annotated[AccountLink | None, Field(description="When logged in: the account page. Else null.")]
 
 
 class EmbedResendSent(TypedDict):
