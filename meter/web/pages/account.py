@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from flask import Response, abort, flash, g, make_response, redirect, render_template, request, url_for
-from flask_babel import format_datetime
+from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 
 from meter.domain import passwords, tokens
@@ -44,7 +44,17 @@ def _signed_in() -> tuple[Reader, str]:
 
 @bp.errorhandler(NotSignedIn)
 def _to_login(_exc: NotSignedIn):
-    return redirect(url_for("pages.login", next=url_for("pages.account")), 303)
+    """To the login page, which returns here; a login cookie whose session has ended is dropped on the way
+    (the header would still offer "Akun Saya" for it)."""
+    response = redirect(url_for("pages.login", next=url_for("pages.account")), 303)
+    if cookies.reader_token(g.site):
+        cookies.clear_reader_token(response, g.site)
+    return response
+
+
+def _when(moment) -> str:
+    """A stored time as the reader reads it: date and hour in the site's time zone, in their language."""
+    return f"{format_date(moment, 'medium')} {format_time(moment, 'short')}"
 
 
 def _provider_labels() -> dict[str, str]:
@@ -62,20 +72,17 @@ def _page(reader: Reader, sid: str, status: int = 200, **forms):
         if name != "password"
     ]
     rows = [
-        {
-            "device": row.device,
-            "last_used": format_datetime(row.last_used_at or row.created_at, "medium"),
-            "current": row.id == sid,
-        }
+        {"device": row.device, "last_used": _when(row.last_used_at or row.created_at), "current": row.id == sid}
         for row in sessions.live_sessions(reader)
     ]
+    rows.sort(key=lambda row: not row["current"])  # this device first, then the others, last used first
     until = reader.subscription_until if reader.is_subscriber() else None
     context = {
         "reader": reader,
         "has_password": has_password,
         "methods": methods,
         "sessions": rows,
-        "subscriber_until": format_datetime(until, "medium") if until else None,
+        "subscriber_until": format_date(until, "long") if until else None,
         "password_form": forms.get("password_form") or PasswordChangeForm(formdata=None),
         "email_form": forms.get("email_form") or EmailChangeForm(formdata=None),
         "delete_form": forms.get("delete_form") or DeletionForm(formdata=None),
