@@ -245,3 +245,30 @@ def test_bad_address_changes_are_refused_without_a_trace(app, api, verified_read
     assert mailbox.messages == []
     with app.app_context():
         assert db.session.scalar(select(Reader.pending_email)) is None
+
+
+def test_bad_deletions_and_password_changes_are_4xx_and_delete_nothing(app, api, verified_reader):
+    app.config["RATELIMIT_ACCOUNT_CHANGE"] = "100/minute"
+    reader_id, token = verified_reader(EMAIL, PASSWORD)
+    headers = {**as_reader(token), "Content-Type": "application/json"}
+    for raw, status in (
+        (b"", 400),
+        (b"{", 400),
+        (b"[]", 422),
+        (b'{"password": 5}', 422),
+        (b'{"confirm_token": ""}', 422),
+        (b'{"confirm_token": "' + b"x" * 5000 + b'"}', 422),
+        (b'{"confirm_token": "bukan-token-sama-sekali"}', 400),
+        (b"{}", 401),  # an account with a password: the password is required
+        (b'{"password": "salah-sekali-ini"}', 401),
+        (b"\xff\xfe", 400),
+    ):
+        response = api.delete("/v1/readers/me", data=raw, headers=headers)
+        assert response.status_code == status, (raw, response.get_data(as_text=True))
+        assert response.mimetype == "application/problem+json"
+    for body in ({}, {"current_password": PASSWORD}, {"current_password": PASSWORD, "password": 12345678}):
+        response = api.post("/v1/readers/me/password", json=body, headers=as_reader(token))
+        assert response.status_code == 422, body
+    with app.app_context():
+        assert db.session.get(Reader, reader_id) is not None
+    assert login(api, EMAIL, PASSWORD).status_code == 200

@@ -47,11 +47,12 @@ class NoPassword(Exception):
 
 
 class ChangeError(ValueError):
-    """A field the change cannot take; `field` names it, `message` says why (in English, for the API)."""
+    """A field the change cannot take; `field` names it, `message` says why (in English, for the API), and
+    `same` is true when the new address is the account's own (the pages say that in the reader's words)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, same: bool = False) -> None:
         super().__init__(message)
-        self.field, self.message = field, message
+        self.field, self.message, self.same = field, message, same
 
 
 def check_password(reader: Reader, password: str) -> None:
@@ -138,7 +139,7 @@ def request_email_change(site: SiteInfo, reader: Reader, password: str, new_emai
         raise ChangeError("email", str(exc)) from None
     key = emails.lookup_key(address)
     if hmac.compare_digest(key.encode(), reader.email_key.encode()):
-        raise ChangeError("email", "this is the account's address already")
+        raise ChangeError("email", "this is the account's address already", same=True)
     mail_budget.spend(site.id, key)
     token = _change_token(reader, key)  # made either way: both answers cost the same
     holder = find_reader(site.id, address)

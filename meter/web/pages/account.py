@@ -130,10 +130,7 @@ def account_email():
         try:
             address = profile.request_email_change(g.site, reader, form.password.data, form.email.data)
         except profile.ChangeError as exc:
-            own = "already" in exc.message
-            form.email.errors = [
-                _("This is already your address.") if own else _("Enter a valid email address."),
-            ]
+            form.email.errors = [_("This is already your address.") if exc.same else _("Enter a valid email address.")]
         except (profile.WrongPassword, profile.NoPassword):
             form.password.errors = [_("The password is not correct.")]
         else:
