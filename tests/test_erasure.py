@@ -304,6 +304,32 @@ def test_with_redis_away_nothing_is_deleted_and_the_answer_says_try_again(app, a
     assert login(api).status_code == 200
 
 
+def test_a_social_link_mailed_before_the_deletion_dies_with_it(app, api, verified_reader, mailbox, deliver):
+    from meter.domain import tokens
+    from meter.domain.social import accounts as social
+
+    reader_id, token = verified_reader(EMAIL, PASSWORD)
+
+    def mailed_link(subject: str) -> str:
+        with app.app_context():
+            social.request_link(site_info(app), "facebook", social.Profile(subject), EMAIL, "id", None)
+        mailbox.clear()
+        deliver()
+        link = next(link for link in links_in(mailbox.to(EMAIL)[0]["msg"]) if "/login/facebook/link/" in link)
+        return link.split("?")[0].rsplit("/", 1)[1]
+
+    first = mailed_link("fb-1")
+    with app.app_context():  # a pending link does what it says while the account lives: it links
+        assert social.confirm_link(site_info(app), "facebook", first).reader.id == reader_id
+    second = mailed_link("fb-2")
+    assert api.delete("/v1/readers/me", json={"password": PASSWORD}, headers=as_reader(token)).status_code == 204
+    with app.app_context():
+        with pytest.raises(tokens.TokenError):
+            social.confirm_link(site_info(app), "facebook", second)
+        assert db.session.scalar(select(func.count()).select_from(Reader)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Identity)) == 0
+
+
 # --- operators ------------------------------------------------------------------------------------
 
 
