@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -90,6 +91,11 @@ def test_the_page_in_indonesian_and_english_in_the_sites_colour(app, runner, ver
     assert "Perangkat tidak dikenal" in html  # the activation's session, made by the API (no browser)
     english = account(client, lang="en").get_data(as_text=True)
     assert "<h1>My account</h1>" in english and "Change password" in english and "This device" in english
+    with app.app_context():
+        reader = db.session.scalar(select(Reader))
+        reader.subscription_until = datetime(2099, 1, 1, 5)  # naive UTC: noon in Jakarta
+        db.session.commit()
+    assert "Pelanggan hingga 1 Januari 2099" in account(client, lang="id").get_data(as_text=True)
 
 
 def test_every_form_needs_its_csrf_token(app, client, verified_reader):
