@@ -91,7 +91,7 @@ def live_sessions(reader: Reader) -> list[ReaderSession]:
             ReaderSession.revoked_at.is_(None),
             ReaderSession.created_at > since,
         )
-        .order_by(ReaderSession.last_used_at.desc(), ReaderSession.created_at.desc())
+        .order_by(ReaderSession.last_used_at.desc().nulls_last(), ReaderSession.created_at.desc())
     )
     return list(db.session.scalars(query))
 
