@@ -1,7 +1,7 @@
 """The reader's own account: sessions' device label and last use, a pending address change, retention's index
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-02 10:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
