@@ -88,6 +88,15 @@ class Config:
     ACTIVATION_MAX_AGE = _int("ACTIVATION_MAX_AGE", 3 * 24 * 3600)
     RESET_MAX_AGE = _int("RESET_MAX_AGE", 3600)
     READER_TOKEN_MAX_AGE = _int("READER_TOKEN_MAX_AGE", 30 * 24 * 3600)
+    # The link that moves an account to a new address (mailed there), and the one that confirms the
+    # deletion of an account without a password (mailed to its address).
+    EMAIL_CHANGE_MAX_AGE = _int("EMAIL_CHANGE_MAX_AGE", 24 * 3600)
+    ACCOUNT_DELETION_MAX_AGE = _int("ACCOUNT_DELETION_MAX_AGE", 24 * 3600)
+    # Retention (docs/security.md): accounts never activated are deleted after this many days, and mail
+    # the outbox sent (or gave up on) is deleted after SENT_MAIL_RETENTION_DAYS; the worker checks hourly.
+    UNVERIFIED_RETENTION_DAYS = _int("UNVERIFIED_RETENTION_DAYS", 30)
+    SENT_MAIL_RETENTION_DAYS = _int("SENT_MAIL_RETENTION_DAYS", 30)
+    RETENTION_EVERY_SECONDS = float(os.environ.get("RETENTION_EVERY_SECONDS", "3600"))
     # How long reader state (verified, subscription, live sessions) stays cached in Redis.
     READER_CACHE_TTL = _int("READER_CACHE_TTL", 3600)
     # How long a site and its API key hashes stay cached in each process (key revocation delay).
@@ -146,6 +155,9 @@ class Config:
     RATELIMIT_RESET_EMAIL = os.environ.get("RATELIMIT_RESET_EMAIL", "5/minute;10/day")
     RATELIMIT_RESET_IP = os.environ.get("RATELIMIT_RESET_IP", "20/minute")
     RATELIMIT_SOCIAL_IP = os.environ.get("RATELIMIT_SOCIAL_IP", "30/minute")  # sign-ins started with another account
+    # Changes a signed-in reader makes with their current password (password, address, deletion), per
+    # account, every attempt counted: bounds guessing with a stolen session, and the notices it mails.
+    RATELIMIT_ACCOUNT_CHANGE = os.environ.get("RATELIMIT_ACCOUNT_CHANGE", "5 per 15 minutes;20 per day")
     RATELIMIT_ACCESS_IP = os.environ.get("RATELIMIT_ACCESS_IP", "")  # empty: the access check is not limited
     # How many proxies in front set X-Forwarded-For (ProxyFix); 0 trusts none: the socket's address counts.
     TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
@@ -179,3 +191,4 @@ class TestConfig(Config):
     MAIL_RETRY_BASE = 0.0
     MAIL_RETRY_MAX = 0.0
     STATS_ROLL_UP_SECONDS = 0.0  # every worker pass rolls up (tests read the figures right after)
+    RETENTION_EVERY_SECONDS = 0.0  # every worker pass applies retention (tests travel in time, then run it)

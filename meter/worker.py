@@ -1,8 +1,9 @@
 """The background worker (`flask worker`, also `flask mail worker`): everything meter does outside requests.
 
 One loop, one pass a second when idle: deliver the mail that is due (the outbox), settle the unlocks
-left in doubt by a lost Redis reply, and once a minute roll the views counted in Redis up into the
-figures (`meter.domain.stats`). Each duty is a function of its own module; a duty that
+left in doubt by a lost Redis reply, once a minute roll the views counted in Redis up into the
+figures (`meter.domain.stats`), and once an hour apply retention (`meter.domain.reader_data.retention`:
+accounts never activated, old sent mail). Each duty is a function of its own module; a duty that
 fails is logged and tried again on the next pass, and never stops the others.
 
 SIGTERM (`systemctl stop` or `restart meter-worker`) stops it between passes, never in the middle
@@ -22,6 +23,7 @@ from flask import current_app
 
 from meter.domain import stats
 from meter.domain.metering import doubts
+from meter.domain.reader_data import retention
 from meter.infra import mail
 from meter.infra.db import db
 
@@ -50,11 +52,24 @@ def _roll_up_stats() -> int:
     return 0  # (not work that should shorten the idle wait)
 
 
+_last_retention = float("-inf")  # the first pass applies retention; then every RETENTION_EVERY_SECONDS
+
+
+def _apply_retention() -> int:
+    global _last_retention
+    if time.monotonic() - _last_retention < current_app.config["RETENTION_EVERY_SECONDS"]:
+        return 0
+    _last_retention = time.monotonic()
+    retention.apply()
+    return 0  # (not work that should shorten the idle wait)
+
+
 # (name, duty): each returns how much it did; a pass that did nothing waits before the next.
 DUTIES: list[tuple[str, Callable[[], int]]] = [
     ("mail", _deliver_mail),
     ("doubts", _settle_doubts),
     ("stats", _roll_up_stats),
+    ("retention", _apply_retention),
 ]
 
 

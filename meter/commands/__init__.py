@@ -478,10 +478,13 @@ def worker_command(once: bool, interval: float) -> None:
 def init_app(app: Flask) -> None:
     from meter.commands.article_keys import article_keys_cli
     from meter.commands.login_providers import login_providers_cli
+    from meter.commands.reader_data import delete_command, export_command
     from meter.commands.site_settings import settings_command
 
     sites_cli.add_command(settings_command)
     sites_cli.add_command(article_keys_cli)
     sites_cli.add_command(login_providers_cli)
+    readers_cli.add_command(export_command)
+    readers_cli.add_command(delete_command)
     for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command):
         app.cli.add_command(group)

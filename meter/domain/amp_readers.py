@@ -6,7 +6,8 @@ slot), so the access check's one script finds it while judging the rid: no extra
 Logging out (revoking the session) ends it on the next check, which then judges the rid as
 anonymous and drops the link. A process keeps the links it has seen for a minute, so a linked
 rid's steady state is one call as well; a rid linked to another reader within that minute is
-seen within it.
+seen within it. Each reader's linked rids are also listed under the reader (`redis_keys.amp_links_of`),
+for the reader's export and deletion (`links_of`, `unlink_reader`).
 """
 
 from __future__ import annotations
@@ -41,13 +42,12 @@ def link(site: SiteInfo, rid: str, reader_token: str) -> bool:
     check = check_token(site, reader_token)
     if check.status != "valid" or not is_anonymous_id(rid):
         return False
+    lifetime = current_app.config["READER_TOKEN_MAX_AGE"]
+    listed = redis_keys.amp_links_of(site.id, check.reader_id)
     try:
-        conn().call(
-            conn().client.set,
-            key(site.id, rid),
-            f"{check.reader_id}:{check.session_id}",
-            ex=current_app.config["READER_TOKEN_MAX_AGE"],
-        )
+        conn().call(conn().client.set, key(site.id, rid), f"{check.reader_id}:{check.session_id}", ex=lifetime)
+        conn().call(conn().client.sadd, listed, rid)
+        conn().call(conn().client.expire, listed, lifetime)
     except RedisUnavailable:
         return False
     remember(site.id, rid, check.reader_id, check.session_id)
@@ -80,3 +80,25 @@ def forget(site_id: int, rid: str) -> None:
         _seen.pop((site_id, rid), None)
     with contextlib.suppress(RedisUnavailable):
         conn().call(conn().client.delete, key(site_id, rid))
+
+
+def links_of(site_id: int, reader_id: int) -> list[tuple[str, str]]:
+    """(rid, session id) of every AMP reader id still linked to this reader; raise RedisUnavailable."""
+    rids = sorted(conn().call(conn().client.smembers, redis_keys.amp_links_of(site_id, reader_id)) or ())
+    found = []
+    for rid in rids:
+        linked = parse(conn().call(conn().client.get, key(site_id, rid)) or "")
+        if linked is not None and linked[0] == reader_id:  # a rid linked to someone else since is theirs
+            found.append((rid, linked[1]))
+    return found
+
+
+def unlink_reader(site_id: int, reader_id: int) -> int:
+    """Drop every AMP link of this reader (and the list of them); returns how many; raise RedisUnavailable."""
+    links = links_of(site_id, reader_id)
+    for rid, _sid in links:
+        with _lock:
+            _seen.pop((site_id, rid), None)
+        conn().call(conn().client.delete, key(site_id, rid))
+    conn().call(conn().client.delete, redis_keys.amp_links_of(site_id, reader_id))
+    return len(links)

@@ -21,12 +21,16 @@ ACTIVATION = "activation"
 RESET = "password-reset"
 READER = "reader"
 SOCIAL_LINK = "social-link"  # the activation mail that links another account's identity (meter.domain.social)
+EMAIL_CHANGE = "email-change"  # the link mailed to a new address (meter.domain.accounts.profile)
+ACCOUNT_DELETION = "account-deletion"  # the link that confirms a deletion without a password (accounts.erasure)
 
 _SALTS = {
     ACTIVATION: "meter.activation.v1",
     RESET: "meter.password-reset.v1",
     READER: "meter.reader.v1",
     SOCIAL_LINK: "meter.social-link.v1",
+    EMAIL_CHANGE: "meter.email-change.v1",
+    ACCOUNT_DELETION: "meter.account-deletion.v1",
 }
 # How far the clock of the server that signed may run ahead of ours (several hosts behind a balancer).
 CLOCK_SKEW = 60
@@ -35,6 +39,8 @@ _MAX_AGE_SETTING = {
     RESET: "RESET_MAX_AGE",
     READER: "READER_TOKEN_MAX_AGE",
     SOCIAL_LINK: "ACTIVATION_MAX_AGE",
+    EMAIL_CHANGE: "EMAIL_CHANGE_MAX_AGE",
+    ACCOUNT_DELETION: "ACCOUNT_DELETION_MAX_AGE",
 }
 
 

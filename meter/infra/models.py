@@ -102,7 +102,11 @@ class LoginProvider(db.Model):
 
 class Reader(db.Model):
     __tablename__ = "readers"
-    __table_args__ = (UniqueConstraint("site_id", "email_key", name="uq_readers_site_email_key"),)
+    __table_args__ = (
+        UniqueConstraint("site_id", "email_key", name="uq_readers_site_email_key"),
+        # The worker's retention duty looks for accounts never activated, oldest first.
+        Index("ix_readers_unverified", "verified_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -121,6 +125,8 @@ class Reader(db.Model):
     # Bumped whenever the password changes: reset tokens and sessions made before die.
     auth_version: Mapped[int] = mapped_column(default=1)
     last_activation_sent_at: Mapped[datetime | None]
+    # An address the reader asked to move to, until the link mailed there is clicked (accounts.profile).
+    pending_email: Mapped[str | None] = mapped_column(String(320))
 
     @property
     def state(self) -> str:
@@ -133,7 +139,11 @@ class Reader(db.Model):
 
 
 class ReaderSession(db.Model):
-    """One login; a reader token names it, and revoking it kills the token everywhere."""
+    """One login; a reader token names it, and revoking it kills the token everywhere.
+
+    `device` is a short label made from the browser's User-Agent at login ("Chrome · Android"), kept
+    so the reader can tell their sessions apart on the account page; never the User-Agent itself.
+    """
 
     __tablename__ = "reader_sessions"
 
@@ -141,6 +151,9 @@ class ReaderSession(db.Model):
     reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    device: Mapped[str | None] = mapped_column(String(80))
+    # Last seen where meter looks the session up in SQL (pages, /v1/readers/me …), not on access checks.
+    last_used_at: Mapped[datetime | None]
 
 
 class Identity(db.Model):

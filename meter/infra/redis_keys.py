@@ -46,6 +46,12 @@ def amp_link(site_id: int, bucket: int, buckets: int, rid: str) -> str:
     return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:amp:{rid}"
 
 
+def amp_links_of(site_id: int, reader_id: int) -> str:
+    """The AMP reader ids a reader's logins linked (a set), so that the reader's export and deletion find
+    them: each link itself lives under its rid's key (`amp_link`), which names no reader in its name."""
+    return f"{PREFIX}:amp-of:{site_id}:{reader_id}"
+
+
 # --- accounts ---------------------------------------------------------------------------
 
 

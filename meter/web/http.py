@@ -79,6 +79,8 @@ def site_or_404(slug: str) -> sites.SiteInfo:
 
 def _begin() -> None:
     g.request_started, g.request_id = begin(request.headers.get("X-Request-ID"))
+    # A login made by this request labels its session with the device (meter.domain.accounts.devices).
+    g.user_agent = request.headers.get("User-Agent", "")
 
 
 def _finish(response: Response) -> Response:

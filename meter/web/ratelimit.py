@@ -36,7 +36,9 @@ from limits.strategies import STRATEGIES
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from meter.domain.accounts import emails, mail_budget
+from meter.domain.accounts.sessions import check_token
 from meter.infra import signals
+from meter.web import cookies
 from meter.web.limiter import Limiter, parse
 from meter.web.problems import problem_response
 
@@ -107,6 +109,16 @@ def account_and_ip_key() -> str:
     failures meet a higher ceiling (RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING)."""
     account = email_key()
     return f"{account}|{client_ip()}" if account else ""
+
+
+def reader_key() -> str:
+    """Key function: the signed-in reader of the request (X-Reader-Token, else meter's login cookie), or ""
+    (no reader: the view refuses the request itself). The token's signature only: no I/O."""
+    site = g.get("site")
+    if site is None:
+        return ""
+    check = check_token(site, request.headers.get("X-Reader-Token") or cookies.reader_token(site))
+    return f"site{site.id}:r{check.reader_id}" if check.status == "valid" else ""
 
 
 def no_email() -> bool:
@@ -223,6 +235,7 @@ RESEND_IP = Limit("RATELIMIT_RESEND_IP", "resend-ip")
 RESET_EMAIL = Limit("RATELIMIT_RESET_EMAIL", "reset-email", email_key)
 RESET_IP = Limit("RATELIMIT_RESET_IP", "reset-ip")
 ACCESS_IP = Limit("RATELIMIT_ACCESS_IP", "access-ip")
+ACCOUNT_CHANGE = Limit("RATELIMIT_ACCOUNT_CHANGE", "account-change", reader_key)
 
 
 def _decorators(methods: tuple[str, ...] | None = None) -> SimpleNamespace:
@@ -245,6 +258,8 @@ reset_email = _api.reset_email
 reset_ip = _api.reset_ip
 # Starting a sign-in with another account (each start keeps a state in Redis for SOCIAL_STATE_TTL).
 social_ip = guard(Limit("RATELIMIT_SOCIAL_IP", "social-ip"))
+# A signed-in reader's changes with the current password (every attempt counted, per account).
+account_change = guard(ACCOUNT_CHANGE, methods=("POST", "DELETE"))
 # The reader pages: counted on POST only (showing a form is free).
 pages = _decorators(methods=("POST",))
 

@@ -67,6 +67,104 @@ class ReaderToken(TypedDict):
     reader_token: str
 
 
+class ConfirmationSent(TypedDict):
+    status: Literal["confirmation_sent"]
+
+
+class EmailChanged(TypedDict):
+    email: Annotated[str, Field(description="The account's address from now on.")]
+
+
+# --- the reader's copy of their data (GET /v1/readers/me/export) ------------------------------------
+
+Time = Annotated[str, Field(description="ISO-8601 in UTC.")]
+
+
+class ExportSite(TypedDict):
+    slug: str
+    name: str
+
+
+class ExportAccount(TypedDict):
+    reader_id: int
+    email: str
+    pending_email: Annotated[str | None, Field(description="An address change waiting for its link to be opened.")]
+    state: State
+    locale: Literal["id", "en"]
+    has_password: bool
+    created_at: Time
+    verified_at: Time | None
+    last_activation_sent_at: Time | None
+
+
+class ExportSubscription(TypedDict):
+    until: Time | None
+    active: bool
+
+
+class ExportIdentity(TypedDict):
+    provider: str
+    subject: Annotated[str, Field(description="The provider's id of the person (`sub`).")]
+    email: Annotated[str | None, Field(description="The address the provider gave at the last sign-in.")]
+    email_verified: bool
+    created_at: Time
+    last_used_at: Time
+
+
+class ExportSession(TypedDict):
+    id: str
+    device: Annotated[str | None, Field(description='Browser and system at login, such as "Chrome · Android".')]
+    created_at: Time
+    last_used_at: Time | None
+    revoked_at: Time | None
+
+
+class ExportUnlock(TypedDict):
+    period: str
+    article_id: str
+    unlocked_at: Time
+
+
+class ExportDoubt(TypedDict):
+    article_id: str
+    checked_at: Time
+
+
+class ExportAmpLink(TypedDict):
+    rid: Annotated[str, Field(description="An AMP reader id a login linked to the account.")]
+    session_id: str
+
+
+class ExportMail(TypedDict):
+    id: int
+    kind: str
+    to: str
+    subject: str
+    body_text: Annotated[str, Field(description="The text of the mail, its links masked as [link].")]
+    created_at: Time
+    sent_at: Time | None
+    attempts: int
+    dead_at: Time | None
+    last_error: str | None
+
+
+class Export(TypedDict):
+    """Everything meter holds about the reader (docs/security.md: what meter stores)."""
+
+    format: Literal["meter.export.v1"]
+    exported_at: Time
+    site: ExportSite
+    account: ExportAccount
+    subscription: ExportSubscription
+    identities: list[ExportIdentity]
+    sessions: Annotated[list[ExportSession], Field(description="Every session, ended ones included.")]
+    unlocks: Annotated[list[ExportUnlock], Field(description="Every unlock of the ledger, every period.")]
+    unlocks_in_doubt: list[ExportDoubt]
+    amp_links: Annotated[list[ExportAmpLink] | None, Field(description="Null when Redis could not be read.")]
+    gifts: Annotated[list[dict[str, str]], Field(description="Gift articles made by the reader (none yet).")]
+    mails: Annotated[list[ExportMail], Field(description="The outbox's mails to the account's addresses.")]
+
+
 class MeterSummary(TypedDict):
     used: int
     limit: int
@@ -208,6 +306,13 @@ class QuotaWall(TypedDict):
 Wall = Annotated[RegisterWall | VerifyWall | SubscribeWall | QuotaWall, Field(discriminator="kind")]
 
 
+class AccountLink(TypedDict):
+    """The signed-in reader's way to their account page ("Akun Saya")."""
+
+    label: str
+    url: Annotated[str, Field(description="meter's account page of the site, in the reader's language.")]
+
+
 class EmbedAccess(TypedDict):
     """The embed's access answer: the decision, the banner to show when it is allowed, the wall when not."""
 
@@ -222,6 +327,7 @@ class EmbedAccess(TypedDict):
     wall: Annotated[Wall | None, Field(description="Null when allowed.")]
     colour: Annotated[str, Field(description="The site's accent colour (CSS), for the wall.")]
     degraded: bool
+    account: Annotated[AccountLink | None, Field(description="When logged in: the account page. Else null.")]
 
 
 class EmbedResendSent(TypedDict):

@@ -83,6 +83,28 @@ class ResetConfirmBody(Body):
     password: NewPassword
 
 
+class PasswordChangeBody(Body):
+    current_password: Password
+    password: NewPassword
+
+
+class EmailChangeBody(Body):
+    password: Password
+    email: NewEmail
+
+
+class TokenBody(Body):
+    token: TokenStr
+
+
+class DeletionBody(Body):
+    """The account's password; or, for an account without one, nothing (a confirmation link is mailed)
+    and then the `confirm_token` of that link."""
+
+    password: Password | None = None
+    confirm_token: TokenStr | None = None
+
+
 def _aware(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)

@@ -1,18 +1,22 @@
 """Logins: a reader token names a session row; logout and password changes revoke sessions.
 
 Checking a token's signature needs no I/O; whether its session is still alive is answered by the
-cached reader state in Redis on the access check, and by SQL elsewhere.
+cached reader state in Redis on the access check, and by SQL elsewhere. A session keeps a short
+device label (`devices`) and when it was last used where SQL sees it (`live_reader`, at most once
+every TOUCH_EVERY): the access check, which answers from Redis, writes nothing.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, g, has_app_context
 from sqlalchemy import update
 
 from meter.domain import metering, passwords, tokens
+from meter.domain.accounts import devices
 from meter.domain.accounts.common import find_reader
 from meter.domain.sites import SiteInfo
 from meter.infra import signals
@@ -27,9 +31,18 @@ class TokenCheck:
     session_id: str = ""
 
 
+TOUCH_EVERY = timedelta(minutes=5)  # a session's last use is written at most this often
+
+
+def _device() -> str | None:
+    """The device label of the request that logs in: the web layer leaves its User-Agent in `g`."""
+    return devices.label(g.get("user_agent")) if has_app_context() else None
+
+
 def create_session(reader: Reader) -> str:
     sid = secrets.token_hex(16)
-    db.session.add(ReaderSession(id=sid, reader_id=reader.id))
+    now = utcnow()
+    db.session.add(ReaderSession(id=sid, reader_id=reader.id, device=_device(), created_at=now, last_used_at=now))
     db.session.commit()
     signals.session_created.send(current_app._get_current_object(), reader=reader, session_id=sid)
     return tokens.make(tokens.READER, {"r": reader.id, "s": reader.site_id, "sid": sid})
@@ -57,7 +70,42 @@ def live_reader(site: SiteInfo, token: str | None) -> tuple[str, Reader | None]:
     reader = db.session.get(Reader, check.reader_id)
     if session is None or session.revoked_at is not None or session.reader_id != check.reader_id or reader is None:
         return "revoked", None
+    _touch(session)
     return "valid", reader
+
+
+def _touch(session: ReaderSession) -> None:
+    now = utcnow()
+    if session.last_used_at is None or now - session.last_used_at > TOUCH_EVERY:
+        session.last_used_at = now
+        db.session.commit()
+
+
+def live_sessions(reader: Reader) -> list[ReaderSession]:
+    """The sessions whose tokens still work (not revoked, not older than a token lives), last used first."""
+    since = utcnow() - timedelta(seconds=current_app.config["READER_TOKEN_MAX_AGE"])
+    query = (
+        db.select(ReaderSession)
+        .where(
+            ReaderSession.reader_id == reader.id,
+            ReaderSession.revoked_at.is_(None),
+            ReaderSession.created_at > since,
+        )
+        .order_by(ReaderSession.last_used_at.desc().nulls_last(), ReaderSession.created_at.desc())
+    )
+    return list(db.session.scalars(query))
+
+
+def end_other_sessions(reader: Reader, keep: str) -> int:
+    """Revoke every session of the reader but `keep` (the caller's own); returns how many ended."""
+    ended = db.session.execute(
+        update(ReaderSession)
+        .where(ReaderSession.reader_id == reader.id, ReaderSession.id != keep, ReaderSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    metering.forget_reader_state(reader.site_id, reader.id)
+    return ended
 
 
 def login(site: SiteInfo, email: str, password: str, anonymous_id: str | None = None) -> tuple[str, Reader] | None:

@@ -7,7 +7,8 @@
   address proved it, and whoever registered the address before keeps nothing (no pre-account take-over).
 - A new identity without a verified address asks the reader for one (`request_link`): the usual
   activation mail goes there, and the identity is linked when its link is clicked (`confirm_link`),
-  by the same rules, since the click proves the address.
+  by the same rules, since the click proves the address. The link names the account the address
+  had when it was mailed, and dies when that changes (the account deleted or moved away).
 
 Signing in is `sessions.create_session`, exactly as a password login does; the web layer sets the
 cookie and links an AMP reader id.
@@ -31,6 +32,7 @@ from meter.infra.db import db
 from meter.infra.models import Identity, Reader, utcnow
 
 SUBJECT_MAX = 255
+HOLDER_PURPOSE = "social-link-holder"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,29 @@ def logins(reader: Reader) -> list[str]:
     return (["password"] if passwords.usable(reader.password_hash) else []) + list(names)
 
 
+class LastWayIn(Exception):
+    """Removing this sign-in would leave the reader no way to sign in (no password, no other provider)."""
+
+
+def remove_identities(reader: Reader, provider: str) -> int:
+    """Unlink the reader's identities at `provider` (the account page); returns how many went.
+
+    Allowed only while another way to sign in remains: a password, or an identity at another
+    provider. The address alone does not count: it gets a reader in only through a password reset,
+    and a reader who wants that can set a password first. Raise LastWayIn otherwise.
+    """
+    linked = db.session.scalars(db.select(Identity).filter_by(reader_id=reader.id)).all()
+    leaving = [identity for identity in linked if identity.provider == provider]
+    if not leaving:
+        return 0
+    if not passwords.usable(reader.password_hash) and len(leaving) == len(linked):
+        raise LastWayIn()
+    for identity in leaving:
+        db.session.delete(identity)
+    db.session.commit()
+    return len(leaving)
+
+
 def sign_in(
     site: SiteInfo, provider: str, profile: Profile, locale: str, anonymous_id: str | None = None
 ) -> SignedIn | NeedsAddress:
@@ -120,6 +145,7 @@ def request_link(
         "a": address,
         "e": profile.email[:320] if profile.email else None,
         "l": locale,
+        "h": tokens.fingerprint(HOLDER_PURPOSE, _holder(site, address)),
     }
     next_url = safe_next(site, next_url)
     if next_url:
@@ -139,6 +165,8 @@ def confirm_link(site: SiteInfo, provider: str, token: str, anonymous_id: str | 
         raise tokens.TokenError("invalid")
     if not isinstance(address, str) or locale not in ("id", "en"):
         raise tokens.TokenError("invalid")
+    if not tokens.fingerprint_matches(HOLDER_PURPOSE, _holder(site, address), payload.get("h")):
+        raise tokens.TokenError("invalid")  # the address's account went (deleted, moved) or came since the mail
     if _identity(site.id, provider, subject) is not None:
         raise tokens.TokenError("invalid")  # the link was used: it is not a login link
     given = payload.get("e") if isinstance(payload.get("e"), str) else None
@@ -153,6 +181,14 @@ def confirm_link(site: SiteInfo, provider: str, token: str, anonymous_id: str | 
 
 
 # --- the rules -------------------------------------------------------------------------------------
+
+
+def _holder(site: SiteInfo, address: str) -> str:
+    """Which account an address names now ("none", or the reader's id and when it was made), so that a
+    link mailed while one account held the address dies with it: a reader who deleted their account
+    does not get it back, linked to the provider, from a mail they were sent before."""
+    reader = find_reader(site.id, address)
+    return "none" if reader is None else f"{reader.id}:{reader.created_at.isoformat()}"
 
 
 def _identity(site_id: int, provider: str, subject: str) -> Identity | None:

@@ -173,6 +173,9 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
         wall=wall,
         colour=site.colour,
         degraded=decision.degraded,
+        account={"label": texts(lang).gettext("My account"), "url": page_url(site, "account", lang, None)}
+        if logged_in
+        else None,
     )
     headers = [*cors, cookies.anonymous_id_header(anonymous_id)] if new_anonymous else cors
     return json_answer(payload, headers=headers)

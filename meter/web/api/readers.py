@@ -18,6 +18,15 @@ from meter.web.problems import Problem
 from meter.web.schemas import SubscriptionBody
 from meter.web.validation import parse
 
+READER_TOKEN = {
+    "X-Reader-Token": {
+        "name": "X-Reader-Token",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 4096},
+    }
+}
+
 
 def reader_json(reader: Reader) -> out.ReaderOut:
     until = reader.subscription_until
@@ -34,14 +43,7 @@ def reader_json(reader: Reader) -> out.ReaderOut:
     "The reader of X-Reader-Token, with this period's meter.",
     {200: Answer("The reader.", out.Me)},
     errors={401: "Missing or wrong site key, or a bad, expired or revoked reader token."},
-    params={
-        "X-Reader-Token": {
-            "name": "X-Reader-Token",
-            "in": "header",
-            "required": True,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 4096},
-        }
-    },
+    params=READER_TOKEN,
 )
 @bp.get("/readers/me")
 def me():

@@ -5,6 +5,7 @@
  * refusal hides the body and shows the wall meter sends (texts come localised from meter).
  * Optional: data-lang="id|en" (else <html lang>), data-subscribe-url="https://site/langganan"; on the
  * article, data-meter-expires and data-meter-sig: the publisher's signature of id and class (docs/api.md).
+ * A logged-in reader gets a link to their account page ("Akun Saya") at the top of the article.
  * Plain JavaScript, no build step. Fires "meter:answer" on the article with the answer as detail. */
 (function () {
   "use strict";
@@ -20,7 +21,8 @@
     "text-decoration:none;cursor:pointer;border:1px solid var(--meter-brand,#b00);background:var(--meter-brand,#b00);color:#fff}" +
     ".meter-wall .meter-login,.meter-wall .meter-provider{background:#fff;color:var(--meter-brand,#b00)}" +
     ".meter-wall .meter-providers{flex-basis:100%;display:flex;flex-wrap:wrap;gap:.5rem}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
-    ".meter-wall .meter-lead{align-self:center}.meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}";
+    ".meter-wall .meter-lead{align-self:center}.meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}" +
+    ".meter-account{font:.9rem system-ui,sans-serif;margin:.5rem 0;text-align:right}.meter-account a{color:var(--meter-brand,#b00);font-weight:600}";
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag), k;
@@ -88,6 +90,11 @@
       if (a.colour) article.style.setProperty("--meter-brand", a.colour);
       if (!a.allowed && a.wall) showWall(article, body, a.wall);
       else if (a.banner) article.insertBefore(el("p", {"class": "meter-banner", role: "status"}, a.banner), article.firstChild);
+      if (a.account) {  /* logged in: a way to "Akun Saya" */
+        var line = el("p", {"class": "meter-account"});
+        line.appendChild(el("a", {href: a.account.url}, a.account.label));
+        article.insertBefore(line, article.firstChild);
+      }
       article.dispatchEvent(new CustomEvent("meter:answer", {detail: a, bubbles: true}));
       if (!req.record) {  /* prerendered: count it when the reader actually sees the page */
         document.addEventListener("prerenderingchange", function () { post("/access", {article: item, record: true}); }, {once: true});

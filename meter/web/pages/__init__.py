@@ -12,7 +12,19 @@ import math
 import secrets
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, abort, g, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    g,
+    has_request_context,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from meter.domain import amp_readers, tokens
@@ -70,7 +82,17 @@ def too_many_attempts(exc: ratelimit.RateLimited | mail_budget.Spent):
 
 @bp.app_context_processor
 def inject_nonce() -> dict:
-    return {"csp_nonce": g.get("csp_nonce", ""), "lang_url": _lang_url}
+    return {"csp_nonce": g.get("csp_nonce", ""), "lang_url": _lang_url, "signed_in": signed_in}
+
+
+def signed_in() -> bool:
+    """Whether this browser carries a login of the site (the header then links "Akun Saya"). The token's
+    signature and age only: a session ended elsewhere still shows the link, and the account page then
+    asks for a login."""
+    site = g.get("site")
+    if site is None or not has_request_context():
+        return False
+    return sessions.check_token(site, cookies.reader_token(site)).status == "valid"
 
 
 def _lang_url(code: str) -> str:
@@ -91,8 +113,10 @@ def add_site(_endpoint, values) -> None:
 
 
 def _next() -> str | None:
-    """The safe `next` of this request (form first, then query), else None."""
-    return safe_next(g.site, request.form.get("next") or request.args.get("next"))
+    """The safe `next` of this request (form first, then query), else None: a URL on one of the site's
+    origins, or the path of this site's account page (where a login asked for by that page returns)."""
+    raw = request.form.get("next") or request.args.get("next")
+    return safe_next(g.site, raw) or (raw if raw == url_for("pages.account") else None)
 
 
 def _carry(form) -> None:
@@ -283,7 +307,7 @@ def reset_password(token: str):
 
 
 def init_app(app: Flask) -> None:
-    from meter.web.pages import errors
+    from meter.web.pages import account, errors  # noqa: F401  (account's routes register on import)
 
     app.register_blueprint(bp)
     errors.init_app(app)

@@ -58,3 +58,33 @@ class ConfirmForm(FlaskForm):
 
 class LogoutForm(_Carry):
     pass
+
+
+# --- the account page (meter.web.pages.account) -------------------------------------------------------
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)]
+    )
+    password = PasswordField(
+        _l("New password (at least 8 characters)"),
+        validators=[DataRequired(_l("Choose a password.")), _PASSWORD_LENGTH],
+    )
+
+
+class EmailChangeForm(FlaskForm):
+    email = EmailField(
+        _l("New email address"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)]
+    )
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)])
+
+
+class DeletionForm(FlaskForm):
+    """The password when the account has one (the view checks it); without one, a link is mailed."""
+
+    password = PasswordField(_l("Password"), validators=[Length(max=1024)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (end other sessions, remove a sign-in, confirm a link): the CSRF token."""

@@ -1,0 +1,169 @@
+"""Deleting a reader: the account and everything that names the person goes; the figures stay right.
+
+What goes, in one transaction: the `readers` row, its identities, its sessions (every token of the
+reader is then `revoked`: its session is gone), its unlocks in doubt, the outbox rows addressed to
+it (any state: sent, waiting or dead), and the gifts it made (a hook below: gifts do not exist yet).
+The unlock ledger's rows are kept but unlinked: each gets a subject of its own that names nobody
+("x:" and random), so counts of unlocks per article and period stay right while no row leads back
+to the person, nor to the reader's other rows. `daily_stats` and `activation_times` never named a
+reader (meter.domain.stats) and are not touched, so `GET /v1/stats` is the same before and after.
+
+In Redis: the reader's cached state, the meter's unlock fields of the reader's subject (this period
+and the last, kept a grace week after it ends; a rolling window's key), and the AMP reader ids its
+logins linked. These go before the transaction (Redis away: nothing is deleted, the caller says
+"try again") and once more after it, in case an access check cached the reader again meanwhile.
+Left to expire on their own, because they guard others: the mail budget of the address (a day at
+most; deleting it would let anyone who can delete an account mail an address again at once) and
+failed-login counters (minutes).
+
+A reader without a password (social sign-in only) confirms by a link mailed to the address
+(`request_deletion`, then `reader_for_deletion`): the mailbox is what proves the account there.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from meter.domain import amp_readers, tokens
+from meter.domain.accounts import mail_budget
+from meter.domain.accounts.common import mail_context, page_url
+from meter.domain.metering import forget_reader_state
+from meter.domain.metering.layout import buckets, place, reader_subject, unlock_place
+from meter.domain.reader_data.export import addresses_of, mails_to
+from meter.domain.sites import SiteInfo
+from meter.infra import clock, mail, redis_keys, signals
+from meter.infra.db import db
+from meter.infra.models import Identity, OutboxMail, Reader, ReaderSession, Unlock, UnlockDoubt
+from meter.infra.redis_conn import RedisUnavailable, conn
+
+log = logging.getLogger(__name__)
+
+UNLINKED_PREFIX = "x:"  # a ledger subject that names nobody (neither "r:" nor "a:")
+EMAIL_PURPOSE = "deletion-email"
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What one deletion removed (counts), for the operator's command and the log."""
+
+    identities: int
+    sessions: int
+    mails: int
+    unlocks_unlinked: int
+    doubts: int
+    gifts: int
+    amp_links: int
+
+
+def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
+    """Delete the reader as the module says; raise RedisUnavailable (nothing deleted) when Redis is away.
+
+    `why` ("reader", "operator", "retention") goes to the log line and the `reader_deleted` signal.
+    """
+    reader_id = reader.id
+    amp_links = _forget_in_redis(site, reader_id)
+    subject = reader_subject(reader_id)
+    mail_ids = [row.id for row in mails_to(site.id, addresses_of(reader))]
+    gifts = _erase_gifts(site, reader)
+    identities = db.session.execute(delete(Identity).where(Identity.reader_id == reader_id)).rowcount
+    sessions = db.session.execute(delete(ReaderSession).where(ReaderSession.reader_id == reader_id)).rowcount
+    doubts = db.session.execute(
+        delete(UnlockDoubt).where(UnlockDoubt.site_id == site.id, UnlockDoubt.subject == subject)
+    ).rowcount
+    mails = db.session.execute(delete(OutboxMail).where(OutboxMail.id.in_(mail_ids))).rowcount if mail_ids else 0
+    unlinked = _unlink_ledger(site.id, subject)
+    db.session.execute(delete(Reader).where(Reader.id == reader_id))
+    db.session.commit()
+    db.session.expunge_all()  # the deleted reader must not linger in the identity map
+    try:
+        amp_links += _forget_in_redis(site, reader_id)
+    except RedisUnavailable:
+        log.warning("reader %s deleted; its Redis keys expire on their own (Redis went away)", reader_id)
+    erased = Erased(identities, sessions, mails, unlinked, doubts, gifts, amp_links)
+    log.info("reader %s of site %s deleted (%s): %s", reader_id, site.slug, why, erased)
+    signals.reader_deleted.send(current_app._get_current_object(), site_id=site.id, reader_id=reader_id, why=why)
+    return erased
+
+
+def _erase_gifts(site: SiteInfo, reader: Reader) -> int:
+    """Gifts they made: delete them here, so their links stop working, once gifts exist.
+
+    Gift articles are another piece of work; when they land, their rows (and any Redis keys of
+    them) are deleted here, in the same transaction, and `export` lists them under "gifts". The
+    `gifts_made` figure of `daily_stats` is not touched: it names nobody.
+    """
+    return 0
+
+
+def _unlink_ledger(site_id: int, subject: str) -> int:
+    """Give each of the subject's ledger rows a random subject of its own; returns how many."""
+    ids = db.session.scalars(select(Unlock.id).where(Unlock.site_id == site_id, Unlock.subject == subject)).all()
+    for row_id in ids:
+        db.session.execute(
+            update(Unlock).where(Unlock.id == row_id).values(subject=UNLINKED_PREFIX + secrets.token_hex(16))
+        )
+    return len(ids)
+
+
+def _forget_in_redis(site: SiteInfo, reader_id: int) -> int:
+    """Drop the reader's keys and fields (module docstring); returns how many AMP links went."""
+    subject = reader_subject(reader_id)
+    now = clock.now()
+    current = site.policy.period_at(now)
+    redis = conn()
+    for period in (current, site.policy.period_at(current.start - timedelta(seconds=1))):
+        key, field = unlock_place(site.id, subject, period)
+        if period.rolling_seconds:
+            redis.call(redis.client.delete, key)
+        else:
+            redis.call(redis.client.hdel, key, field)
+    count = buckets()
+    bucket, _ = place(subject, count)
+    redis.call(redis.client.delete, redis_keys.rolling_unlocks(site.id, bucket, count, subject))  # a former policy's
+    forget_reader_state(site.id, reader_id)
+    return amp_readers.unlink_reader(site.id, reader_id)
+
+
+# --- confirming by mail (readers without a password) --------------------------------------------------
+
+
+def _created(reader: Reader) -> int:
+    return int(reader.created_at.replace(tzinfo=UTC).timestamp())
+
+
+def request_deletion(site: SiteInfo, reader: Reader) -> None:
+    """Mail the link that confirms this reader's deletion; raise mail_budget.Spent past the address's budget.
+
+    The link names the reader, its address (keyed fingerprint), its password version and when it was
+    made, so it dies when any of them changes, and never fits another reader given the same id.
+    """
+    mail_budget.spend(site.id, reader.email_key)
+    payload = {
+        "r": reader.id,
+        "s": site.id,
+        "e": tokens.fingerprint(EMAIL_PURPOSE, reader.email_key),
+        "v": reader.auth_version,
+        "c": _created(reader),
+    }
+    link = page_url(site, "account/delete/" + tokens.make(tokens.ACCOUNT_DELETION, payload), reader.locale)
+    context = mail_context(site, link=link, email=reader.email)
+    mail.queue("account_deletion", reader.email, reader.locale, site.id, **context)
+    db.session.commit()
+
+
+def reader_for_deletion(site: SiteInfo, token: str) -> Reader:
+    """The reader a deletion link names; raise tokens.TokenError ("expired" | "invalid")."""
+    payload = tokens.load(tokens.ACCOUNT_DELETION, token).payload
+    reader = db.session.get(Reader, payload["r"]) if isinstance(payload.get("r"), int) else None
+    if reader is None or payload.get("s") != site.id or reader.site_id != site.id:
+        raise tokens.TokenError("invalid")
+    same = tokens.fingerprint_matches(EMAIL_PURPOSE, reader.email_key, payload.get("e"))
+    if not same or payload.get("v") != reader.auth_version or payload.get("c") != _created(reader):
+        raise tokens.TokenError("invalid")
+    return reader
