@@ -42,6 +42,9 @@ REASONS = (
     "verification_required",
     "degraded_allow",
     "degraded_deny",
+    "gift",
+    "crawler",
+    "preview",
 )
 EVENTS = ("registrations", "activations", "subscriptions_started", "gifts_made")
 KEEP_DAYS = 2  # a day's counts stay in Redis this long after it ends: the worker drains them well before

@@ -28,7 +28,16 @@ Reason = Literal[
     "verification_required",
     "degraded_allow",
     "degraded_deny",
+    "gift",
+    "crawler",
+    "preview",
 ]
+GiftRefusal = Literal["expired", "revoked", "device_limit", "invalid"]
+GIFT_FIELD = Field(
+    description="Only when a gift_token was given and not used: why (the reader was judged without it). "
+    "`invalid`: not a gift of this site, made for another article, or no reader or anonymous id to count the "
+    "device by."
+)
 State = Literal["registered", "verified", "subscriber"]
 Judged = Literal["anonymous", "registered", "verified", "subscriber"]
 
@@ -109,8 +118,15 @@ class AccessAnswer(TypedDict):
     allowed: bool
     reason: Reason
     reader: AccessReader
-    meter: AccessMeter
+    meter: Annotated[
+        AccessMeter,
+        Field(
+            description="With `gift`, `crawler` and `preview` no meter was read: `used` is 0 and `limit` the "
+            "anonymous quota."
+        ),
+    ]
     degraded: bool
+    gift: NotRequired[Annotated[GiftRefusal, GIFT_FIELD]]
 
 
 class Health(TypedDict):
@@ -231,6 +247,14 @@ class EmbedAccess(TypedDict):
     wall: Annotated[Wall | None, Field(description="Null when allowed.")]
     colour: Annotated[str, Field(description="The site's accent colour (CSS), for the wall.")]
     degraded: bool
+    can_give: Annotated[
+        bool,
+        Field(
+            description="A subscriber on a site with gifts: the script shows the gift button "
+            "(GET /embed/{site_slug}/gifts says how many are left)."
+        ),
+    ]
+    gift: NotRequired[Annotated[GiftRefusal, GIFT_FIELD]]
 
 
 class EmbedResendSent(TypedDict):
