@@ -26,7 +26,7 @@ from meter.domain import amp_readers, clients, stats
 from meter.domain.accounts.sessions import TokenCheck, check_token
 from meter.domain.gifts import hot as gifts
 from meter.domain.metering import Decision, Subject, check
-from meter.domain.metering.check import current_period, period_end, refusal_reason
+from meter.domain.metering.check import current_period, period_end
 from meter.domain.metering.layout import anonymous_subject, reader_subject
 from meter.domain.sites import SiteInfo
 from meter.infra import clock, metrics

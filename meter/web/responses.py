@@ -269,6 +269,51 @@ class EmbedResendWait(TypedDict):
     message: str
 
 
+# --- gift articles (/v1/gifts and the embed's gift button) ---------------------------------------------
+
+
+class GiftMade(TypedDict):
+    gift_token: str
+    url: Annotated[str, Field(description="The article's URL with `gift=<gift_token>`: the link to share.")]
+    expires_at: Annotated[str, Field(description="When the link stops working (ISO-8601, UTC).")]
+    gifts_left: Annotated[int, Field(ge=0, description="Gifts the reader may still make this period.")]
+
+
+# "class" is a Python keyword: the functional form names the key.
+GiftArticleOut = TypedDict("GiftArticleOut", {"id": str, "class": Literal["metered", "premium"]})
+
+
+class GiftOut(TypedDict):
+    gift_token: str
+    url: str
+    article: GiftArticleOut
+    created_at: str
+    expires_at: str
+    state: Literal["active", "expired", "revoked"]
+    devices: Annotated[int, Field(ge=0, description="Different readers or visitors who opened it.")]
+    device_limit: Annotated[int, Field(ge=1, description="How many may open it (the policy's gifts.devices then).")]
+    opened: Annotated[int, Field(ge=0, description="Gifted reads it gave (every opening, devices repeated).")]
+
+
+class GiftList(TypedDict):
+    gifts: Annotated[list[GiftOut], Field(description="This period's gifts, newest first.")]
+    gifts_left: Annotated[int, Field(ge=0)]
+
+
+class EmbedGifts(TypedDict):
+    """The gift button of the reader of this browser: how many gifts are left, the button's label."""
+
+    gifts_left: Annotated[int, Field(ge=0)]
+    label: Annotated[str, Field(description='"Hadiahkan artikel ini (N tersisa)" / "Gift this article (N left)".')]
+
+
+class EmbedGiftMade(GiftMade):
+    label: Annotated[str, Field(description="The button's label now (with the gifts left).")]
+    message: Annotated[str, Field(description="What to tell the reader about the link.")]
+    copy_label: Annotated[str, Field(description='The copy button: "Salin tautan" / "Copy link".')]
+    copied_label: Annotated[str, Field(description='The copy button once copied: "Tersalin" / "Copied".')]
+
+
 # --- the figures (GET /v1/stats) ---------------------------------------------------------------------
 
 

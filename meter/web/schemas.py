@@ -137,15 +137,18 @@ class Client(Body):
     """The reader's client as the publisher's server saw it: only used to recognise search engines' crawlers
     and link-preview fetchers (docs/api.md), never stored with the reader."""
 
-    ip: Annotated[
-        str,
-        StringConstraints(min_length=2, max_length=64),
-        AfterValidator(_ip),
-        Field(
-            description="The client's address (IPv4 or IPv6), as your server saw it behind your own proxies.",
-            json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
-        ),
-    ] | None = None
+    ip: (
+        Annotated[
+            str,
+            StringConstraints(min_length=2, max_length=64),
+            AfterValidator(_ip),
+            Field(
+                description="The client's address (IPv4 or IPv6), as your server saw it behind your own proxies.",
+                json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+            ),
+        ]
+        | None
+    ) = None
     user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
         None, description="The client's User-Agent header."
     )

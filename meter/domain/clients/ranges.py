@@ -67,7 +67,7 @@ def networks(feed: Any) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     for entry in feed["prefixes"]:
         if not isinstance(entry, dict) or len(entry) != 1:
             raise RangesError(f"not a prefix entry: {entry!r}"[:200])
-        (kind, text), = entry.items()
+        ((kind, text),) = entry.items()
         if kind not in ("ipv4Prefix", "ipv6Prefix") or not isinstance(text, str):
             raise RangesError(f"not a prefix entry: {entry!r}"[:200])
         try:

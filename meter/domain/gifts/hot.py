@@ -62,7 +62,15 @@ def _read(site_id: int, token: str, article_id: str, device: str | None, record:
         return "invalid"  # nobody to count as a device: the gift cannot be limited, so it is not used
     device_hash = hash64(device)
     keys = [redis_keys.gift_state(site_id, nonce), redis_keys.gift_devices(site_id, nonce)]
-    argv = [int(clock.now().timestamp()), hash64(article_id), device_hash, "1" if record else "0", b"", b"", store.KEY_GRACE]
+    argv = [
+        int(clock.now().timestamp()),
+        hash64(article_id),
+        device_hash,
+        "1" if record else "0",
+        b"",
+        b"",
+        store.KEY_GRACE,
+    ]
     redis = conn()
     try:
         code, _devices = redis.run_script("gift", keys, argv)
