@@ -21,7 +21,9 @@ from .conftest import Api, _config_dict
 from .test_gifts import set_policy
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-BINGBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"
+BINGBOT = (
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"
+)
 BROWSER = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"
 WHATSAPP = "WhatsApp/2.23.20.0 A"
 FACEBOOK = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
@@ -90,7 +92,9 @@ def crawling(app, api):
     return api
 
 
-def ask(api: Api, ip: str | None, user_agent: str | None, cls: str = "metered", article: str = "tempo:koran:1", **extra):
+def ask(
+    api: Api, ip: str | None, user_agent: str | None, cls: str = "metered", article: str = "tempo:koran:1", **extra
+):
     body = {"article": {"id": article, "class": cls}, "anonymous_id": "visitor-0001", **extra}
     body["client"] = {k: v for k, v in (("ip", ip), ("user_agent", user_agent)) if v is not None}
     response = api.post("/v1/access", json=body)
@@ -169,7 +173,11 @@ def test_a_dns_server_that_does_not_answer_verifies_nobody(app, crawling):
 def test_link_previews_never_read_and_never_count(app, api, verified_reader):
     _reader_id, token = verified_reader()
     for agent in (WHATSAPP, FACEBOOK):
-        for cls, expected in (("metered", (False, "preview")), ("premium", (False, "preview")), ("free", (True, "free_content"))):
+        for cls, expected in (
+            ("metered", (False, "preview")),
+            ("premium", (False, "preview")),
+            ("free", (True, "free_content")),
+        ):
             answer = ask(api, IN_RANGES, agent, cls, reader_token=token)
             assert (answer["allowed"], answer["reason"]) == expected, (agent, cls)
     me = api.get("/v1/readers/me", headers={"X-Reader-Token": token}).get_json()
@@ -182,7 +190,10 @@ def test_the_embed_and_amp_use_their_own_request_address_and_agent(app, crawling
     origin = {"Origin": "https://tempo.co"}
     page = {"article": {"id": "tempo:koran:1", "class": "metered"}}
     crawler = client.post(
-        "/embed/tempo/access", json=page, headers={**origin, "User-Agent": GOOGLEBOT}, environ_base={"REMOTE_ADDR": IN_RANGES}
+        "/embed/tempo/access",
+        json=page,
+        headers={**origin, "User-Agent": GOOGLEBOT},
+        environ_base={"REMOTE_ADDR": IN_RANGES},
     ).get_json()
     assert (crawler["allowed"], crawler["reason"], crawler["wall"]) == (True, "crawler", None)
     preview = client.post("/embed/tempo/access", json=page, headers={**origin, "User-Agent": WHATSAPP}).get_json()
@@ -193,23 +204,38 @@ def test_the_embed_and_amp_use_their_own_request_address_and_agent(app, crawling
     assert forwarded["reason"] == "registration_required"  # X-Forwarded-For is not trusted without TRUSTED_PROXIES
     query = {"rid": "amp-reader-0001", "url": "https://tempo.co/amp/1", "article": "tempo:koran:1"}
     amp = client.get(
-        "/amp/tempo/authorization", query_string=query, headers={"User-Agent": GOOGLEBOT}, environ_base={"REMOTE_ADDR": IN_RANGES}
+        "/amp/tempo/authorization",
+        query_string=query,
+        headers={"User-Agent": GOOGLEBOT},
+        environ_base={"REMOTE_ADDR": IN_RANGES},
     ).get_json()
     assert (amp["granted"], amp["grantReason"], amp["reason"]) == (True, "FREE", "crawler")
 
 
 def test_behind_trusted_proxies_the_forwarded_address_is_the_clients(app, database_url, redis_url, crawling):
-    proxied = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, "TRUSTED_PROXIES": 1})
-    answer = proxied.test_client().post(
-        "/embed/tempo/access",
-        json={"article": {"id": "tempo:koran:1", "class": "metered"}},
-        headers={"Origin": "https://tempo.co", "User-Agent": GOOGLEBOT, "X-Forwarded-For": IN_RANGES},
-    ).get_json()
+    proxied = create_app(
+        {**_config_dict(), "SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, "TRUSTED_PROXIES": 1}
+    )
+    answer = (
+        proxied.test_client()
+        .post(
+            "/embed/tempo/access",
+            json={"article": {"id": "tempo:koran:1", "class": "metered"}},
+            headers={"Origin": "https://tempo.co", "User-Agent": GOOGLEBOT, "X-Forwarded-For": IN_RANGES},
+        )
+        .get_json()
+    )
     assert answer["reason"] == "crawler"
 
 
 def test_a_bad_client_is_a_422_never_a_500(app, api):
-    for client in ({"ip": "not-an-address"}, {"ip": 12}, {"user_agent": "x" * 1025}, "66.249.66.1", {"ip": "1.2.3.4.5"}):
+    for client in (
+        {"ip": "not-an-address"},
+        {"ip": 12},
+        {"user_agent": "x" * 1025},
+        "66.249.66.1",
+        {"ip": "1.2.3.4.5"},
+    ):
         response = api.post("/v1/access", json={"article": {"id": "tempo:1"}, "client": client})
         assert response.status_code == 422, client
         assert response.get_json()["type"].endswith("/validation-failed")
@@ -234,7 +260,12 @@ def test_flask_crawlers_update_from_a_file(app, crawling, runner, tmp_path):
     assert written["operators"]["google"]["creationTime"] == "2026-12-01T00:00:00"
     assert written["operators"]["google"]["copied_from"] == f"the file {feed}"
 
-    for bad in ({"prefixes": [{"ipv4Prefix": "10.0.0.0/8"}]}, {"prefixes": []}, {"prefixes": [{"ipv4Prefix": "0.0.0.0/0"}]}, [1]):
+    for bad in (
+        {"prefixes": [{"ipv4Prefix": "10.0.0.0/8"}]},
+        {"prefixes": []},
+        {"prefixes": [{"ipv4Prefix": "0.0.0.0/0"}]},
+        [1],
+    ):
         feed.write_text(json.dumps(bad))
         refused = runner.invoke(args=["crawlers", "update", "--from", str(feed), "--operator", "google"])
         assert refused.exit_code != 0 and "nothing written" in refused.output, refused.output

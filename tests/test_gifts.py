@@ -115,7 +115,11 @@ def test_the_eleventh_device_is_refused_and_the_first_ten_keep_reading(app, gift
     for n in range(10):
         assert read(api, token, anonymous_id=f"device-{n:04d}")["reason"] == "gift"
     eleventh = read(api, token, anonymous_id="device-0010")
-    assert (eleventh["allowed"], eleventh["reason"], eleventh["gift"]) == (False, "registration_required", "device_limit")
+    assert (eleventh["allowed"], eleventh["reason"], eleventh["gift"]) == (
+        False,
+        "registration_required",
+        "device_limit",
+    )
     assert read(api, token, anonymous_id="device-0010")["gift"] == "device_limit"  # remembered, same answer
     assert read(api, token, anonymous_id="device-0003")["reason"] == "gift"
 

@@ -473,8 +473,12 @@ def test_steady_state_of_a_crawler_a_preview_and_a_gifted_read(app, redis_client
     assert (commands, statements) == ([], [])
     commands, statements = _counted(app, redis_client, lambda: [ask(gift_token=gift) for _ in range(3)])
     assert (commands, statements) == (["EVALSHA"] * 3, [])
-    commands, statements = _counted(app, redis_client, lambda: [ask(browser, anonymous_id="visitor-0002") for _ in range(3)])
+    commands, statements = _counted(
+        app, redis_client, lambda: [ask(browser, anonymous_id="visitor-0002") for _ in range(3)]
+    )
     assert (commands, statements) == (["EVALSHA"] * 3, [])
     bad_gift = gift[:-2] + ("AA" if not gift.endswith("AA") else "BB")
-    commands, statements = _counted(app, redis_client, lambda: [ask(browser, bad_gift, "visitor-0002") for _ in range(3)])
+    commands, statements = _counted(
+        app, redis_client, lambda: [ask(browser, bad_gift, "visitor-0002") for _ in range(3)]
+    )
     assert (commands, statements) == (["EVALSHA"] * 3, [])  # a forged token costs no call of its own

@@ -1,6 +1,7 @@
 """The embed's gift button: `GET /embed/<site>/gifts` (how many are left, the label) and `POST` (give
 this article), for the logged-in subscriber of this browser (meter's login cookie, CORS like the rest
-of the embed). Not on the access check's path: meter.js asks only when the check said `can_give`.
+of the embed; a GET without Origin, which browsers send on the same origin, is answered without CORS
+headers). Not on the access check's path: meter.js asks only when the check said `can_give`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,12 @@ def _json(payload: dict, headers: dict, status: int = 200) -> Response:
 @embed_access.describe_preflight("the gift button")
 @bp.route("/<site_slug>/gifts", methods=["GET", "POST", "OPTIONS"])
 def gifts() -> Response:
-    headers = _cors()
+    if request.method == "GET" and "Origin" not in request.headers:
+        # A browser sends no Origin on a same-origin GET (meter serving the publisher's pages itself, as the
+        # demo site does). Reading the count changes nothing, and no other page can read it without CORS.
+        headers: dict[str, str] = {"Cache-Control": "no-store", "Vary": "Origin"}
+    else:
+        headers = _cors()
     if request.method == "OPTIONS":
         return Response(status=204, headers=headers)
     reader = _giver()
