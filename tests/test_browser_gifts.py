@@ -21,8 +21,8 @@ pytestmark = pytest.mark.browser
 EMAIL, PASSWORD = "pelanggan@example.com", "rahasia-sekali"
 
 
-def make_subscriber(live) -> None:
-    with live.app.app_context():
+def make_subscriber(server) -> None:
+    with server.app.app_context():
         site = sites.by_slug("demo")
         site.policy = {**site.policy, "gifts": {"per_period": 10, "days": 14, "devices": 10}}
         reader = Reader(
@@ -38,7 +38,7 @@ def make_subscriber(live) -> None:
         sites.forget_cached()
 
 
-def test_a_subscriber_gifts_an_article_and_a_friend_reads_it_without_a_wall(live, chromium):
+def test_a_subscriber_gifts_an_article_and_a_friend_reads_it_without_a_wall(live, chromium):  # noqa: F811 (the imported fixtures)
     make_subscriber(live)
     article = f"{live.base}/demo-site/koran-harga-beras"
     giver = chromium.new_context(

@@ -281,7 +281,7 @@ def test_redis_for_a_cluster_url_is_a_cluster_client(redis_url):
 
 
 @pytest.mark.cluster
-def test_a_gifts_keys_share_one_slot_and_its_reads_touch_no_readers_slot(app, gifting, redis_cluster):
+def test_a_gifts_keys_share_one_slot_and_its_reads_touch_no_readers_slot(app, gifting, redis_cluster):  # noqa: F811 (the imported fixtures)
     from .test_gifts import give, read
 
     api, giver = gifting

@@ -235,7 +235,7 @@ def test_a_redis_that_lost_the_gift_rebuilds_it_from_sql_and_the_limit_holds(app
 
 
 def test_the_embed_opens_a_gift_link_and_a_subscriber_gets_the_gift_button(app, gifting, client):
-    api, giver = gifting
+    _api, giver = gifting
     origin = {"Origin": "https://tempo.co"}
     subscriber_browser = app.test_client()
     subscriber_browser.set_cookie("meter_r_tempo", giver)

@@ -22,7 +22,11 @@ pytestmark = [pytest.mark.servers, pytest.mark.timeout(180)]
 
 
 def test_200_concurrent_openings_across_two_servers_let_exactly_the_device_limit_in(
-    app, gifting, database_url, redis_url, tmp_path
+    app,
+    gifting,  # noqa: F811 (the imported fixture)
+    database_url,
+    redis_url,
+    tmp_path,
 ):
     api, giver = gifting
     token = give(api, giver).get_json()["gift_token"]
