@@ -141,6 +141,12 @@ def prepare(workdir: Path, redis_url: str, readers: int) -> tuple[dict, str, lis
 
 def _give_the_new_articles(app, client, auth: dict, prepared: list[dict]) -> None:
     """A subscriber gives each reader's new article, so that the access target's gift tokens are real gifts."""
+    from sqlalchemy import select
+
+    from meter.domain import sites
+    from meter.infra.db import db
+    from meter.infra.models import OutboxMail
+
     with app.app_context():
         site = sites.by_slug("bench")
         site.policy = {**site.policy, "gifts": {"per_period": 1000, "days": 14, "devices": 10}}
