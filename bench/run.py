@@ -162,7 +162,9 @@ def _give_the_new_articles(app, client, auth: dict, prepared: list[dict]) -> Non
     assert client.put(f"/v1/readers/{activated['reader_id']}/subscription", json=until, headers=auth).status_code == 200
     for r in prepared:
         article = {"id": r["new"], "class": "metered", "url": f"{ORIGIN}/{r['new']}"}
-        made = client.post("/v1/gifts", json={"reader_token": activated["reader_token"], "article": article}, headers=auth)
+        made = client.post(
+            "/v1/gifts", json={"reader_token": activated["reader_token"], "article": article}, headers=auth
+        )
         assert made.status_code == 201, made.get_data(as_text=True)
         r["gift"] = made.get_json()["gift_token"]
 
