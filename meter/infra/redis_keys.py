@@ -63,10 +63,10 @@ def social_state(site_id: int, provider: str, state: str) -> str:
 # --- clients and gifts ------------------------------------------------------------------------
 
 
-def crawler_dns(operator: str, ip: str) -> str:
-    """Whether DNS verified `ip` as `operator`'s crawler: "1" (kept a day) or "0" (an hour)
-    (meter.domain.clients.dns_check). One key, read alone: any slot will do."""
-    return f"{PREFIX}:crawler:{operator}:{ip}"
+def crawler_dns(operator: str, address_hash: str) -> str:
+    """Whether DNS verified an address (its 64-bit hash in hex: no address is kept) as `operator`'s
+    crawler: "1" (kept a day) or "0" (an hour) (meter.domain.clients.dns_check). One key, read alone."""
+    return f"{PREFIX}:crawler:{operator}:{address_hash}"
 
 
 def gift_tag(site_id: int, nonce: str) -> str:

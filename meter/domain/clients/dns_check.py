@@ -7,7 +7,8 @@ closed): a PTR elsewhere, no PTR, a name that resolves elsewhere or not at all.
 
 It runs only for a user agent that claims a crawler from outside its operator's published ranges,
 and never twice for one address: answers are kept in this process and in Redis (shared by every
-process and host), a yes for YES_TTL (a day), a no for NO_TTL (an hour). A DNS server that does not
+process and host, under a hash of the address, not the address), a yes for YES_TTL (a day), a no for
+NO_TTL (an hour). A DNS server that does not
 answer is neither: that "unknown" is kept in this process for UNKNOWN_TTL only, and the crawler is
 judged as an ordinary visitor meanwhile. CRAWLER_DNS_SERVER (`host` or `host:port`) names the
 resolver to ask (else the system's), CRAWLER_DNS_TIMEOUT bounds the whole lookup.
@@ -25,6 +26,7 @@ import dns.resolver
 import dns.reversename
 from flask import current_app
 
+from meter.domain.metering.layout import hash64
 from meter.infra import clock, redis_keys
 from meter.infra.redis_conn import RedisUnavailable, conn
 
@@ -91,7 +93,7 @@ def _lock_for(key: tuple[str, str]) -> threading.Lock:
 def _from_redis(operator: str, ip: str) -> bool | None:
     redis = conn()
     try:
-        value = redis.call(redis.client.get, redis_keys.crawler_dns(operator, ip))
+        value = redis.call(redis.client.get, redis_keys.crawler_dns(operator, hash64(ip).hex()))
     except RedisUnavailable:
         return None
     return None if value is None else value == "1"
@@ -133,6 +135,7 @@ def _lookup(ip: str, suffixes: tuple[str, ...]) -> bool | None:
     """True or False as DNS says; None when DNS could not answer (timeout, no server)."""
     address = ipaddress.ip_address(ip)
     ask = resolver()
+    # (Addresses stay out of the logs: a client that claims a crawler may be a reader with a changed User-Agent.)
     try:
         names = [str(r.target) for r in ask.resolve(dns.reversename.from_address(ip), "PTR")][:MAX_NAMES]
         for name in names:
@@ -148,8 +151,8 @@ def _lookup(ip: str, suffixes: tuple[str, ...]) -> bool | None:
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return False
     except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout, OSError) as exc:
-        log.warning("crawler DNS check of %s not answered: %s", ip, exc)
+        log.warning("a crawler's DNS check was not answered: %s", type(exc).__name__)
         return None
     except dns.exception.DNSException as exc:
-        log.warning("crawler DNS check of %s failed: %s", ip, exc)
+        log.warning("a crawler's DNS check failed: %s", type(exc).__name__)
         return None
