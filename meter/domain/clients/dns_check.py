@@ -102,12 +102,8 @@ def _from_redis(operator: str, ip: str) -> bool | None:
 def _to_redis(operator: str, ip: str, answer: bool) -> None:
     redis = conn()
     try:
-        redis.call(
-            redis.client.set,
-            redis_keys.crawler_dns(operator, ip),
-            "1" if answer else "0",
-            ex=YES_TTL if answer else NO_TTL,
-        )
+        key = redis_keys.crawler_dns(operator, hash64(ip).hex())
+        redis.call(redis.client.set, key, "1" if answer else "0", ex=YES_TTL if answer else NO_TTL)
     except RedisUnavailable:
         log.info("crawler DNS answer for %s kept in this process only: Redis unreachable", ip)
 
