@@ -105,7 +105,7 @@ def _to_redis(operator: str, ip: str, answer: bool) -> None:
         key = redis_keys.crawler_dns(operator, hash64(ip).hex())
         redis.call(redis.client.set, key, "1" if answer else "0", ex=YES_TTL if answer else NO_TTL)
     except RedisUnavailable:
-        log.info("crawler DNS answer for %s kept in this process only: Redis unreachable", ip)
+        log.info("a %s crawler's DNS answer kept in this process only: Redis unreachable", operator)
 
 
 def resolver() -> dns.resolver.Resolver:
