@@ -278,3 +278,51 @@ def test_flask_crawlers_update_from_a_file(app, crawling, runner, tmp_path):
     whole.write_text(runner.invoke(args=["crawlers", "show", "--json"]).output)
     assert runner.invoke(args=["crawlers", "update", "--from", str(whole)]).exit_code == 0
     ranges.forget()
+
+
+def test_flask_crawlers_update_downloads_each_feed_and_keeps_a_list_whose_download_fails(
+    app, crawling, runner, tmp_path, monkeypatch
+):
+    from meter.commands import crawlers as command
+
+    app.config["CRAWLER_RANGES_FILE"] = str(tmp_path / "crawler_ranges.json")
+    ranges.forget()
+    asked: list[str] = []
+
+    def download(url: str) -> dict:
+        asked.append(url)
+        if "bing" in url:
+            raise OSError("no route to host")
+        return {"creationTime": "2026-12-01T00:00:00", "prefixes": [{"ipv4Prefix": "17.241.75.0/24"}]}
+
+    monkeypatch.setattr(command, "_download", download)
+    done = runner.invoke(args=["crawlers", "update"])
+    assert done.exit_code != 0 and "not updated: bing" in done.output, done.output
+    assert sorted(asked) == sorted(
+        [
+            "https://developers.google.com/static/search/apis/ipranges/googlebot.json",
+            "https://www.bing.com/toolbox/bingbot.json",
+            "https://search.developer.apple.com/applebot.json",
+            "https://duckduckgo.com/duckduckbot.json",
+        ]
+    )  # Yandex publishes no feed: its shipped list stays
+    written = json.loads((tmp_path / "crawler_ranges.json").read_text())["operators"]
+    assert written["apple"]["prefixes"] == [{"ipv4Prefix": "17.241.75.0/24"}]
+    assert len(written["bing"]["prefixes"]) == 28 and len(written["yandex"]["prefixes"]) == 14  # kept
+    assert ask(crawling, "157.55.39.10", BINGBOT)["reason"] == "crawler"
+    ranges.forget()
+
+
+def test_the_policy_keys_on_the_command_line(app, api, runner):
+    import json as json_lib
+
+    done = runner.invoke(
+        args=["sites", "policy", "tempo", "--set", "crawlers=verified", "--set", "gifts.per_period=10"]
+    )
+    assert done.exit_code == 0, done.output
+    policy = json_lib.loads(done.output)
+    assert policy["crawlers"] == "verified"
+    assert policy["gifts"] == {"per_period": 10, "days": 14, "devices": 10}
+    for bad in ("crawlers=maybe", "gifts.devices=0", "gifts.days=x", "gifts.colour=1"):
+        refused = runner.invoke(args=["sites", "policy", "tempo", "--set", bad])
+        assert refused.exit_code != 0, bad
