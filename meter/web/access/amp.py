@@ -10,9 +10,11 @@ origins* only (`www.tempo.co` → `www-tempo-co.cdn.ampproject.org`), and a CORS
 `__amp_source_origin`, one of the site's origins, as the AMP runtime always does: a page on another
 publisher's cache subdomain cannot read or spend a reader's meter.
 
-A gift link's token is read from the page's URL (`url`, AMP's SOURCE_URL, with `gift=`). The class
-comes from the page, so with `signed_articles: required` it counts only when the publisher signed it (`meter.domain.article_signing`). An AMP viewer that never sends the pingback is never
-counted; a site that wants every authorized view counted sets `amp_counts_on: authorization`.
+A gift link's token is read from the page's URL (`url`, AMP's SOURCE_URL, with `gift=`); crawlers
+and link previews are recognised by the request's own address and User-Agent. The class comes from
+the page, so with `signed_articles: required` it counts only when the publisher signed it
+(`meter.domain.article_signing`). An AMP viewer that never sends the pingback is never counted; a
+site that wants every authorized view counted sets `amp_counts_on: authorization`.
 """
 
 from __future__ import annotations
