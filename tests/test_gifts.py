@@ -262,3 +262,20 @@ def test_the_embed_opens_a_gift_link_and_a_subscriber_gets_the_gift_button(app, 
     assert (opened["allowed"], opened["reason"], opened["wall"], opened["banner"]) == (True, "gift", None, None)
     assert stranger.get("/embed/tempo/gifts", headers=origin).status_code == 401
     assert subscriber_browser.get("/embed/tempo/gifts", headers={"Origin": "https://evil.example"}).status_code == 403
+
+
+def test_an_amp_page_opened_from_a_gift_link_is_granted(app, gifting, client):
+    api, giver = gifting
+    token = give(api, giver).get_json()["gift_token"]
+    query = {
+        "rid": "amp-friend-0001",
+        "url": f"https://tempo.co/amp/koran/beras?gift={token}",
+        "article": ARTICLE["id"],
+    }
+    granted = client.get("/amp/tempo/authorization", query_string=query).get_json()
+    assert (granted["granted"], granted["grantReason"], granted["reason"]) == (True, "FREE", "gift")
+    assert client.post("/amp/tempo/pingback", query_string=query).status_code == 204
+    listed = api.get("/v1/gifts", headers={"X-Reader-Token": giver}).get_json()["gifts"][0]
+    assert listed["devices"] == 1  # the pingback counted the rid as a device; the authorization did not
+    plain = client.get("/amp/tempo/authorization", query_string={**query, "url": "https://tempo.co/amp/koran/beras"})
+    assert plain.get_json()["granted"] is False
