@@ -1,7 +1,7 @@
 """gifts and gift_openings: articles subscribers give, and the devices that opened them
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0016
 Create Date: 2026-11-30 17:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0018"
-down_revision = "0014"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
