@@ -114,6 +114,13 @@ class Config:
     # How long a started sign-in may take at the provider before its state expires (seconds).
     SOCIAL_STATE_TTL = _int("SOCIAL_STATE_TTL", 600)
 
+    # Search crawlers (policy crawlers: verified): the updated address ranges (`flask crawlers update`; else
+    # the copy shipped in the package), and the DNS server ("host" or "host:port"; else the system's) and
+    # timeout (s) of the reverse-DNS check (meter/domain/clients/).
+    CRAWLER_RANGES_FILE = os.environ.get("CRAWLER_RANGES_FILE", "")
+    CRAWLER_DNS_SERVER = os.environ.get("CRAWLER_DNS_SERVER", "")
+    CRAWLER_DNS_TIMEOUT = float(os.environ.get("CRAWLER_DNS_TIMEOUT", "2"))
+
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     # When set, GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` (else open: restrict at the proxy).
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
@@ -192,3 +199,8 @@ class TestConfig(Config):
     MAIL_RETRY_MAX = 0.0
     STATS_ROLL_UP_SECONDS = 0.0  # every worker pass rolls up (tests read the figures right after)
     RETENTION_EVERY_SECONDS = 0.0  # every worker pass applies retention (tests travel in time, then run it)
+    # No test reads or writes instance/'s crawler ranges, and none asks the machine's DNS (there is no network):
+    # a port where nothing listens answers "unknown" at once; tests/test_crawlers.py runs its own DNS server.
+    CRAWLER_RANGES_FILE = os.path.join(tempfile.gettempdir(), f"meter-test-crawler-ranges-{os.getpid()}-absent.json")
+    CRAWLER_DNS_SERVER = "127.0.0.1:9"
+    CRAWLER_DNS_TIMEOUT = 0.5

@@ -133,13 +133,50 @@ def prepare(workdir: Path, redis_url: str, readers: int) -> tuple[dict, str, lis
             ).get_json()
             assert answer["reason"] == "unlocked_now", answer
         prepared.append({"token": reader_token, "unlocked": unlocked, "new": f"bench:koran:{n}:new"})
+    _give_the_new_articles(app, client, auth, prepared)
     with app.app_context():
         db.engine.dispose()
     return env, key, prepared
 
 
+def _give_the_new_articles(app, client, auth: dict, prepared: list[dict]) -> None:
+    """A subscriber gives each reader's new article, so that the access target's gift tokens are real gifts."""
+    from sqlalchemy import select
+
+    from meter.domain import sites
+    from meter.infra.db import db
+    from meter.infra.models import OutboxMail
+
+    with app.app_context():
+        site = sites.by_slug("bench")
+        site.policy = {**site.policy, "gifts": {"per_period": 1000, "days": 14, "devices": 10}}
+        db.session.commit()
+        sites.forget_cached()
+    email = "giver@example.com"
+    client.post("/v1/readers", json={"email": email, "password": "rahasia-sekali"}, headers=auth)
+    with app.app_context():
+        body = db.session.scalar(select(OutboxMail.body_text).where(OutboxMail.to_addr == email))
+    token = re.search(r"/activate/([^\s?]+)", body).group(1)
+    activated = client.post("/v1/activations", json={"token": token}, headers=auth).get_json()
+    until = {"until": "2099-01-01T00:00:00+00:00"}
+    assert client.put(f"/v1/readers/{activated['reader_id']}/subscription", json=until, headers=auth).status_code == 200
+    for r in prepared:
+        article = {"id": r["new"], "class": "metered", "url": f"{ORIGIN}/{r['new']}"}
+        made = client.post(
+            "/v1/gifts", json={"reader_token": activated["reader_token"], "article": article}, headers=auth
+        )
+        assert made.status_code == 201, made.get_data(as_text=True)
+        r["gift"] = made.get_json()["gift_token"]
+
+
 ORIGIN = "https://bench.example"
 TARGETS = ("access", "embed", "amp")  # the three ways a check is asked, each compared with hello-world
+# What the publisher's server sends of an ordinary reader's browser: never a crawler or a preview.
+CLIENT = {
+    "ip": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (Linux; Android 14; SM-A155F) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36",
+}
 
 
 def bodies_for(prepared: list[dict]) -> list[str]:
@@ -154,7 +191,9 @@ def bodies_for(prepared: list[dict]) -> list[str]:
 def requests_for(target: str, key: str, prepared: list[dict]) -> list[tuple[str, str, dict, str | None]]:
     """(method, path, headers, body) of each request of a target; the same readers and articles for all three.
 
-    access: the API with the site's key and the reader token in the body. embed: meter.js's call, with
+    access: the API with the site's key and the reader token in the body, with the reader's `client` and, for
+    the new article, the gift link a subscriber made of it (a gifted read); access-plain: the same without
+    client and gift_token (the body before gifts and crawlers). embed: meter.js's call, with
     the reader's login cookie and the site's Origin. amp: AMP's authorization, with the reader's login
     cookie, the site's Origin and __amp_source_origin (record false: authorization never counts).
     """
@@ -168,9 +207,14 @@ def requests_for(target: str, key: str, prepared: list[dict]) -> list[tuple[str,
         cookie = {"Cookie": f"meter_r_bench={r['token']}; meter_anon=mv-bench-{n:08d}", "Origin": ORIGIN}
         for article in [*r["unlocked"], r["new"]]:
             item = {"id": article, "class": "metered"}
-            if target == "access":
+            if target in ("access", "access-plain"):
                 headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-                out.append(("POST", "/v1/access", headers, json.dumps({"reader_token": r["token"], "article": item})))
+                body = {"reader_token": r["token"], "article": item}
+                if target == "access":
+                    body["client"] = CLIENT
+                    if article == r["new"] and r.get("gift"):
+                        body["gift_token"] = r["gift"]
+                out.append(("POST", "/v1/access", headers, json.dumps(body)))
             elif target == "embed":
                 body = json.dumps({"article": item, "record": True, "url": f"{ORIGIN}/{n}"})
                 out.append(("POST", "/embed/bench/access", {**cookie, "Content-Type": "text/plain"}, body))

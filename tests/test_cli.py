@@ -24,6 +24,8 @@ DEFAULT_POLICY = {
     "period": "month",
     "timezone": "Asia/Jakarta",
     "degraded_mode": "allow",
+    "crawlers": "off",
+    "gifts": {"per_period": 0, "days": 14, "devices": 10},
 }
 
 

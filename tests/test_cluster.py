@@ -25,6 +25,13 @@ from meter.infra.db import db
 from meter.infra.models import Reader, Unlock
 
 from .conftest import Api, make_site, redis_for
+from .test_gifts import (  # noqa: F401  (the gift script on the cluster: its keys share the gift's slot)
+    gifting,
+    test_a_gift_lets_a_visitor_and_a_reader_with_none_left_read_and_neither_meter_moves,
+    test_a_redis_that_lost_the_gift_rebuilds_it_from_sql_and_the_limit_holds,
+    test_a_revoked_link_stops_at_once_everywhere,
+    test_the_eleventh_device_is_refused_and_the_first_ten_keep_reading,
+)
 from .test_journey import test_register_mail_activate_and_meter  # noqa: F401  (runs here on the cluster)
 from .test_meter import (  # noqa: F401  (each runs here again, on the cluster)
     test_a_flush_between_unlocks_loses_and_grants_nothing,
@@ -271,3 +278,16 @@ def test_master_failover_during_traffic_gives_no_wrong_answer(app, redis_cluster
 def test_redis_for_a_cluster_url_is_a_cluster_client(redis_url):
     client = redis_for(redis_url)
     assert client.ping()
+
+
+@pytest.mark.cluster
+def test_a_gifts_keys_share_one_slot_and_its_reads_touch_no_readers_slot(app, gifting, redis_cluster):  # noqa: F811 (the imported fixtures)
+    from .test_gifts import give, read
+
+    api, giver = gifting
+    token = give(api, giver).get_json()["gift_token"]
+    before = set(_all_keys(redis_cluster))
+    assert read(api, token, anonymous_id="visitor-0001")["reason"] == "gift"
+    added = set(_all_keys(redis_cluster)) - before
+    assert added and all(token[:16] in key for key in added)  # the gift's state and devices only
+    assert len({key_slot(key.encode()) for key in added}) == 1

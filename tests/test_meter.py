@@ -431,3 +431,54 @@ def test_steady_state_of_the_embed_and_amp_is_one_redis_call_and_no_sql(app, red
     commands, statements = _counted(app, redis_client, lambda: [checks() for _ in range(3)])
     assert statements == []
     assert commands == ["EVALSHA"] * 12
+
+
+def test_steady_state_of_a_crawler_a_preview_and_a_gifted_read(app, redis_client):
+    """A verified crawler (its published ranges) and a link preview cost no Redis call and no SQL; a gifted
+    read costs its gift's one script call and no SQL; an ordinary reader's client costs nothing extra."""
+    from datetime import UTC, datetime, timedelta
+
+    from .test_gifts import set_policy
+
+    app.config["SITE_CACHE_TTL"] = 60.0
+    api = Api(app.test_client(), make_site(app, "hot"), "hot")
+    set_policy(app, "hot", crawlers="verified", gifts__per_period="10")
+    giver = verified_login(app, api, "giver@example.com")
+    giver_id = api.get("/v1/readers/me", headers={"X-Reader-Token": giver}).get_json()["reader_id"]
+    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    assert api.put(f"/v1/readers/{giver_id}/subscription", json={"until": until}).status_code == 200
+    article = {"id": "hot:koran:1", "class": "metered", "url": "https://tempo.co/koran/1"}
+    gift = api.post("/v1/gifts", json={"reader_token": giver, "article": article}).get_json()["gift_token"]
+    googlebot = {"ip": "66.249.66.1", "user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}
+    whatsapp = {"ip": "203.0.113.9", "user_agent": "WhatsApp/2.23.20.0 A"}
+    browser = {"ip": "203.0.113.10", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36"}
+
+    def ask(client: dict | None = None, gift_token: str | None = None, anonymous_id: str = "visitor-0001") -> str:
+        body = {"article": {"id": "hot:koran:1", "class": "metered"}, "anonymous_id": anonymous_id}
+        if client:
+            body["client"] = client
+        if gift_token:
+            body["gift_token"] = gift_token
+        response = api.post("/v1/access", json=body)
+        assert response.status_code == 200
+        return response.get_json()["reason"]
+
+    assert ask(googlebot) == "crawler" and ask(whatsapp) == "preview"  # warms the ranges and the site cache
+    assert ask(gift_token=gift) == "gift"  # the cold start: the gift read from SQL once, this device written
+    assert ask(browser, anonymous_id="visitor-0002") == "registration_required"  # this visitor's meter loaded
+
+    commands, statements = _counted(app, redis_client, lambda: [ask(googlebot) for _ in range(3)])
+    assert (commands, statements) == ([], [])
+    commands, statements = _counted(app, redis_client, lambda: [ask(whatsapp) for _ in range(3)])
+    assert (commands, statements) == ([], [])
+    commands, statements = _counted(app, redis_client, lambda: [ask(gift_token=gift) for _ in range(3)])
+    assert (commands, statements) == (["EVALSHA"] * 3, [])
+    commands, statements = _counted(
+        app, redis_client, lambda: [ask(browser, anonymous_id="visitor-0002") for _ in range(3)]
+    )
+    assert (commands, statements) == (["EVALSHA"] * 3, [])
+    bad_gift = gift[:-2] + ("AA" if not gift.endswith("AA") else "BB")
+    commands, statements = _counted(
+        app, redis_client, lambda: [ask(browser, bad_gift, "visitor-0002") for _ in range(3)]
+    )
+    assert (commands, statements) == (["EVALSHA"] * 3, [])  # a forged token costs no call of its own

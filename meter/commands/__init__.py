@@ -477,6 +477,7 @@ def worker_command(once: bool, interval: float) -> None:
 
 def init_app(app: Flask) -> None:
     from meter.commands.article_keys import article_keys_cli
+    from meter.commands.crawlers import crawlers_cli
     from meter.commands.login_providers import login_providers_cli
     from meter.commands.reader_data import delete_command, export_command
     from meter.commands.site_settings import settings_command
@@ -486,5 +487,5 @@ def init_app(app: Flask) -> None:
     sites_cli.add_command(login_providers_cli)
     readers_cli.add_command(export_command)
     readers_cli.add_command(delete_command)
-    for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command):
+    for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command, crawlers_cli):
         app.cli.add_command(group)

@@ -1,6 +1,9 @@
 """A site's metering policy and the periods it counts in.
 
-Calendar periods are computed in the site's time zone; `rolling:Nd` is a sliding window.
+Calendar periods are computed in the site's time zone; `rolling:Nd` is a sliding window. Beside the
+quotas: `crawlers` (`off`, or `verified`: search engines' verified crawlers read everything,
+meter.domain.clients) and `gifts` (`per_period` gifts a subscriber may make per period, 0 = off;
+`days` a gift link works; `devices` different readers or visitors that may open one gift).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ DEFAULT_POLICY: dict[str, Any] = {
     "period": "month",
     "timezone": "Asia/Jakarta",
     "degraded_mode": "allow",
+    "crawlers": "off",
+    "gifts": {"per_period": 0, "days": 14, "devices": 10},
 }
+GIFT_LIMITS = {"per_period": (0, 1000), "days": (1, 365), "devices": (1, 1000)}
 
 
 class PolicyError(ValueError):
@@ -42,6 +48,10 @@ class Policy:
     period: str
     timezone: str
     degraded_mode: str
+    crawlers: str = "off"
+    gifts_per_period: int = 0
+    gifts_days: int = 14
+    gifts_devices: int = 10
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Policy:
@@ -54,6 +64,10 @@ class Policy:
             merged["period"],
             merged["timezone"],
             merged["degraded_mode"],
+            merged["crawlers"],
+            merged["gifts"]["per_period"],
+            merged["gifts"]["days"],
+            merged["gifts"]["devices"],
         )
 
     def quota_for(self, state: str) -> int:
@@ -125,20 +139,40 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
     degraded = data.get("degraded_mode", DEFAULT_POLICY["degraded_mode"])
     if degraded not in ("allow", "deny"):
         raise PolicyError("degraded_mode must be allow or deny")
-    return {"quota": quota, "period": period, "timezone": timezone, "degraded_mode": degraded}
+    crawlers = data.get("crawlers", DEFAULT_POLICY["crawlers"])
+    if crawlers not in ("off", "verified"):
+        raise PolicyError("crawlers must be off or verified")
+    gifts = dict(DEFAULT_POLICY["gifts"])
+    given_gifts = data.get("gifts", {})
+    if not isinstance(given_gifts, dict) or set(given_gifts) - set(gifts):
+        raise PolicyError("gifts takes per_period, days and devices")
+    for name, value in given_gifts.items():
+        low, high = GIFT_LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise PolicyError(f"gifts.{name} must be a whole number from {low} to {high}")
+        gifts[name] = value
+    return {
+        "quota": quota,
+        "period": period,
+        "timezone": timezone,
+        "degraded_mode": degraded,
+        "crawlers": crawlers,
+        "gifts": gifts,
+    }
 
 
 def set_dotted(policy: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
     """Apply one `KEY=VALUE` from `flask sites policy --set`; returns the validated new policy."""
     new = normalise(policy)
     value: Any = raw
-    if dotted.startswith("quota."):
+    if dotted.startswith(("quota.", "gifts.")):
         try:
             value = int(raw)
         except ValueError:
             raise PolicyError(f"{dotted} must be a whole number") from None
-        new["quota"] = {**new["quota"], dotted.split(".", 1)[1]: value}
-    elif dotted in ("period", "timezone", "degraded_mode"):
+        group, name = dotted.split(".", 1)
+        new[group] = {**new[group], name: value}
+    elif dotted in ("period", "timezone", "degraded_mode", "crawlers"):
         new[dotted] = value
     else:
         raise PolicyError(f"unknown policy key: {dotted}")

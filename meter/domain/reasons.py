@@ -4,13 +4,23 @@ One list, so that a new reason (a gift, a crawler) is added once and every place
 follows it.
 """
 
-ALLOWED_REASONS = ("free_content", "subscriber", "already_unlocked", "unlocked_now", "would_unlock", "degraded_allow")
+ALLOWED_REASONS = (
+    "free_content",
+    "subscriber",
+    "already_unlocked",
+    "unlocked_now",
+    "would_unlock",
+    "degraded_allow",
+    "gift",  # a gift link for this article (meter.domain.gifts)
+    "crawler",  # a verified search engine crawler (meter.domain.clients)
+)
 REFUSED_REASONS = (
     "quota_exhausted",
     "subscription_required",
     "registration_required",
     "verification_required",
     "degraded_deny",
+    "preview",  # a link-preview fetcher: never the body, never counted
 )
 REASONS = ALLOWED_REASONS + REFUSED_REASONS
 # The figures count recording answers only: a `would_unlock` (record false) is never one.

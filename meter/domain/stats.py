@@ -83,6 +83,12 @@ def take(site_id: int, day: date) -> str:
     return ";".join(f"{reason}={n}" for reason, n in counts.items()) if counts else ""
 
 
+def forget_pending() -> None:
+    """Drop every waiting count (a test's app starts afresh: its database numbers sites from 1 again)."""
+    with _lock:
+        _pending.clear()
+
+
 def give_back(site_id: int, day: date, taken: str) -> None:
     """The script did not run (Redis refused the call): keep the counts for the next one."""
     for part in filter(None, taken.split(";")):

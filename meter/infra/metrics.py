@@ -59,6 +59,14 @@ SOCIAL_FAILURES = Counter(
     "provider_error, id_token, unreachable, unavailable.",
     ["site", "provider", "kind"],
 )
+GIFTS_MADE = Counter("meter_gifts_made", "Articles subscribers gave (new gift links), by site.", ["site"])
+GIFT_READS = Counter(
+    "meter_gift_reads",
+    "Access checks that carried a gift link, by site and outcome: new_device (a device opened the gift for the "
+    "first time: the count of distinct devices), again (a device that had opened it), asked (record false), "
+    "expired, revoked, device_limit, invalid.",
+    ["site", "outcome"],
+)
 MAILS = Counter(
     "meter_mails",
     "Delivery attempts of the mail worker by outcome: sent, failed (will retry), dead (gave up).",
@@ -101,6 +109,14 @@ def signed_in(site_slug: str, method: str, created: bool) -> None:
 
 def social_failure(site_slug: str, provider: str, kind: str) -> None:
     SOCIAL_FAILURES.labels(site_slug, provider, kind).inc()
+
+
+def gift_made(site_slug: str) -> None:
+    GIFTS_MADE.labels(site_slug).inc()
+
+
+def gift_read(site_slug: str, outcome: str) -> None:
+    GIFT_READS.labels(site_slug, outcome).inc()
 
 
 def mail_outcome(outcome: str) -> None:

@@ -64,3 +64,28 @@ def mail_budget(site_id: int, email_key: str) -> str:
 def social_state(site_id: int, provider: str, state: str) -> str:
     """A started sign-in at a provider, until its callback takes it (meter.domain.social.state)."""
     return f"{PREFIX}:social:{site_id}:{provider}:{state}"
+
+
+# --- clients and gifts ------------------------------------------------------------------------
+
+
+def crawler_dns(operator: str, address_hash: str) -> str:
+    """Whether DNS verified an address (its 64-bit hash in hex: no address is kept) as `operator`'s
+    crawler: "1" (kept a day) or "0" (an hour) (meter.domain.clients.dns_check). One key, read alone."""
+    return f"{PREFIX}:crawler:{operator}:{address_hash}"
+
+
+def gift_tag(site_id: int, nonce: str) -> str:
+    """A gift's own hash tag: its state and its devices share one slot, so one script reads both."""
+    return f"{{g{site_id}:{nonce}}}"
+
+
+def gift_state(site_id: int, nonce: str) -> str:
+    """A gift as a gifted read needs it: field s → packed article hash, expiry, device limit, revoked
+    (meter.domain.gifts.hot), field c → how many gifted reads it gave; expires with the gift."""
+    return f"{PREFIX}:{gift_tag(site_id, nonce)}"
+
+
+def gift_devices(site_id: int, nonce: str) -> str:
+    """The devices (8-byte hashes of readers and anonymous ids) that opened a gift: a set."""
+    return f"{PREFIX}:{gift_tag(site_id, nonce)}:d"

@@ -19,6 +19,12 @@ from typing_extensions import TypedDict
 from meter.domain.reasons import REASONS
 
 Reason = Literal[REASONS]  # type: ignore[valid-type]  (the domain's one list of reasons)
+GiftRefusal = Literal["expired", "revoked", "device_limit", "invalid"]
+GIFT_FIELD = Field(
+    description="Only when a gift_token was given and not used: why (the reader was judged without it). "
+    "`invalid`: not a gift of this site, made for another article, or no reader or anonymous id to count the "
+    "device by."
+)
 State = Literal["registered", "verified", "subscriber"]
 Judged = Literal["anonymous", "registered", "verified", "subscriber"]
 
@@ -197,8 +203,15 @@ class AccessAnswer(TypedDict):
     allowed: bool
     reason: Reason
     reader: AccessReader
-    meter: AccessMeter
+    meter: Annotated[
+        AccessMeter,
+        Field(
+            description="With `gift`, `crawler` and `preview` no meter was read: `used` is 0 and `limit` the "
+            "anonymous quota."
+        ),
+    ]
     degraded: bool
+    gift: NotRequired[Annotated[GiftRefusal, GIFT_FIELD]]
 
 
 class Health(TypedDict):
@@ -328,6 +341,14 @@ class EmbedAccess(TypedDict):
     colour: Annotated[str, Field(description="The site's accent colour (CSS), for the wall.")]
     degraded: bool
     account: Annotated[AccountLink | None, Field(description="When logged in: the account page. Else null.")]
+    can_give: Annotated[
+        bool,
+        Field(
+            description="A subscriber on a site with gifts: the script shows the gift button "
+            "(GET /embed/{site_slug}/gifts says how many are left)."
+        ),
+    ]
+    gift: NotRequired[Annotated[GiftRefusal, GIFT_FIELD]]
 
 
 class EmbedResendSent(TypedDict):
@@ -340,6 +361,51 @@ class EmbedResendWait(TypedDict):
     status: Literal["wait"]
     retry_after: Annotated[int, Field(ge=1, description="Seconds left of the cool-down (also in Retry-After).")]
     message: str
+
+
+# --- gift articles (/v1/gifts and the embed's gift button) ---------------------------------------------
+
+
+class GiftMade(TypedDict):
+    gift_token: str
+    url: Annotated[str, Field(description="The article's URL with `gift=<gift_token>`: the link to share.")]
+    expires_at: Annotated[str, Field(description="When the link stops working (ISO-8601, UTC).")]
+    gifts_left: Annotated[int, Field(ge=0, description="Gifts the reader may still make this period.")]
+
+
+# "class" is a Python keyword: the functional form names the key.
+GiftArticleOut = TypedDict("GiftArticleOut", {"id": str, "class": Literal["metered", "premium"]})
+
+
+class GiftOut(TypedDict):
+    gift_token: str
+    url: str
+    article: GiftArticleOut
+    created_at: str
+    expires_at: str
+    state: Literal["active", "expired", "revoked"]
+    devices: Annotated[int, Field(ge=0, description="Different readers or visitors who opened it.")]
+    device_limit: Annotated[int, Field(ge=1, description="How many may open it (the policy's gifts.devices then).")]
+    opened: Annotated[int, Field(ge=0, description="Gifted reads it gave (every opening, devices repeated).")]
+
+
+class GiftList(TypedDict):
+    gifts: Annotated[list[GiftOut], Field(description="This period's gifts, newest first.")]
+    gifts_left: Annotated[int, Field(ge=0)]
+
+
+class EmbedGifts(TypedDict):
+    """The gift button of the reader of this browser: how many gifts are left, the button's label."""
+
+    gifts_left: Annotated[int, Field(ge=0)]
+    label: Annotated[str, Field(description='"Hadiahkan artikel ini (N tersisa)" / "Gift this article (N left)".')]
+
+
+class EmbedGiftMade(GiftMade):
+    label: Annotated[str, Field(description="The button's label now (with the gifts left).")]
+    message: Annotated[str, Field(description="What to tell the reader about the link.")]
+    copy_label: Annotated[str, Field(description='The copy button: "Salin tautan" / "Copy link".')]
+    copied_label: Annotated[str, Field(description='The copy button once copied: "Tersalin" / "Copied".')]
 
 
 # --- the figures (GET /v1/stats) ---------------------------------------------------------------------

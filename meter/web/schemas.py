@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -147,11 +148,48 @@ class SignedArticle(Article):
     )
 
 
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError("not an IPv4 or IPv6 address") from None
+
+
+class Client(Body):
+    """The reader's client as the publisher's server saw it: only used to recognise search engines' crawlers
+    and link-preview fetchers (docs/api.md), never stored with the reader."""
+
+    ip: (
+        Annotated[
+            str,
+            StringConstraints(min_length=2, max_length=64),
+            AfterValidator(_ip),
+            Field(
+                description="The client's address (IPv4 or IPv6), as your server saw it behind your own proxies.",
+                json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+            ),
+        ]
+        | None
+    ) = None
+    user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None, description="The client's User-Agent header."
+    )
+
+
+GiftToken = Annotated[
+    str,
+    StringConstraints(max_length=256),
+    Field(description="A gift link's token (its `gift` parameter); a bad one never fails the call (`gift`: invalid)."),
+]
+
+
 class AccessBody(Body):
     reader_token: str | None = None  # any string: a bad token is judged as anonymous, never refused
     anonymous_id: AnonymousId | None = None
     article: Article
     record: bool = True
+    client: Client | None = None
+    gift_token: GiftToken | None = None
 
 
 class EmbedAccessBody(Body):
@@ -166,3 +204,26 @@ class EmbedAccessBody(Body):
     subscribe_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
         None, description="Overrides the site's subscribe URL on the walls."
     )
+    gift_token: GiftToken | None = None
+
+
+class GiftArticle(Body):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
+    class_: Literal["metered", "premium"] = Field(
+        "metered", alias="class", description="A free article is free for everyone: it cannot be given (422)."
+    )
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2048)] = Field(
+        description="The article's URL, on one of the site's origins: the gift link is this URL with `gift=<token>`."
+    )
+
+
+class GiftBody(Body):
+    reader_token: TokenStr
+    article: GiftArticle
+
+
+class EmbedGiftBody(Body):
+    """What the embed's gift button sends (JSON as text/plain): the page's article and URL."""
+
+    article: SignedArticle
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2048)]

@@ -1,13 +1,15 @@
 """A demo publisher site on the same server (`/demo-site/`), enabled in development (`make run`) or
 with DEMO_SITE=1: a home page and article pages of each class, all metered by the embed, exactly as
-a publisher would paste it. It talks to meter only through the embed; it has no API key.
+a publisher would paste it. It talks to meter only through the embed; it has no API key. Its articles
+carry the schema.org structured data that tells search engines a metered or premium article's body is
+behind a wall (`isAccessibleForFree`, `hasPart`: docs/api.md), so the wall is not taken for cloaking.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, abort, current_app, render_template
+from flask import Blueprint, Flask, abort, current_app, render_template, url_for
 
 bp = Blueprint("demo", __name__, url_prefix="/demo-site")
 
@@ -83,6 +85,23 @@ STORIES = (
     ),
 )
 BY_SLUG = {story.slug: story for story in STORIES}
+BODY_CLASS = "meter-body"  # the walled part of an article page, named by its JSON-LD's cssSelector
+
+
+def structured_data(story: Story) -> dict:
+    """The article's schema.org NewsArticle: free articles are free; others say which part is walled."""
+    data: dict = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": story.title,
+        "description": story.lead,
+        "articleSection": story.rubric,
+        "url": url_for("demo.article", slug=story.slug, _external=True),
+        "isAccessibleForFree": story.cls == "free",
+    }
+    if story.cls != "free":
+        data["hasPart"] = {"@type": "WebPageElement", "isAccessibleForFree": False, "cssSelector": f".{BODY_CLASS}"}
+    return data
 
 
 @bp.get("/")
@@ -95,7 +114,13 @@ def article(slug: str):
     story = BY_SLUG.get(slug)
     if story is None:
         abort(404)
-    return render_template("demo/article.html", story=story, site=current_app.config["DEMO_SITE_SLUG"])
+    return render_template(
+        "demo/article.html",
+        story=story,
+        site=current_app.config["DEMO_SITE_SLUG"],
+        structured_data=structured_data(story),
+        body_class=BODY_CLASS,
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -10,9 +10,11 @@ origins* only (`www.tempo.co` → `www-tempo-co.cdn.ampproject.org`), and a CORS
 `__amp_source_origin`, one of the site's origins, as the AMP runtime always does: a page on another
 publisher's cache subdomain cannot read or spend a reader's meter.
 
-The class comes from the page, so with `signed_articles: required` it counts only when the publisher
-signed it (`meter.domain.article_signing`). An AMP viewer that never sends the pingback is never
-counted; a site that wants every authorized view counted sets `amp_counts_on: authorization`.
+A gift link's token is read from the page's URL (`url`, AMP's SOURCE_URL, with `gift=`); crawlers
+and link previews are recognised by the request's own address and User-Agent. The class comes from
+the page, so with `signed_articles: required` it counts only when the publisher signed it
+(`meter.domain.article_signing`). An AMP viewer that never sends the pingback is never counted; a
+site that wants every authorized view counted sets `amp_counts_on: authorization`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from meter.domain import article_signing, judge
+from meter.domain.gifts.links import token_in_url
 from meter.domain.identifiers import is_anonymous_id
 from meter.domain.sites import SiteInfo, normalise_origin
 from meter.infra.clock import now_epoch
@@ -36,7 +39,7 @@ from meter.web.problems import Problem
 from meter.web.validation import query_article
 
 AMP_CACHES = ("cdn.ampproject.org", "bing-amp.com")
-GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE"}
+GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE", "crawler": "FREE", "gift": "FREE"}
 PREFLIGHT = ("Access-Control-Allow-Methods", "GET, POST")
 
 
@@ -134,6 +137,9 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
         reader_token=cookies.reader_token_in(incoming.cookies, site),
         anonymous_id=rid,
         amp_rid=True,
+        client_ip=incoming.remote_addr,
+        user_agent=incoming.headers.get("User-Agent"),
+        gift_token=token_in_url(q.get("url")),
     )
 
 
@@ -150,7 +156,8 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
     headers = cors_headers(site, incoming)
     if incoming.method == "OPTIONS":
         return Answer(204, headers=[*headers, PREFLIGHT], site_slug=site.slug)
-    decision, logged_in, _token = _judge(site, incoming, record=site.amp_counts_on == "authorization")
+    judged = _judge(site, incoming, record=site.amp_counts_on == "authorization")
+    decision, logged_in = judged.decision, judged.logged_in
     granted = decision.allowed
     meter = decision.meter()
     answer = json_answer(

@@ -1,6 +1,7 @@
 """`POST /v1/access`: may this reader read this article? For the publisher's server (API key).
 
-Steady state: one Redis call (the meter's script), no SQL. Refusals are problem documents: a
+Steady state: one Redis call (the meter's script, or a gift's), no SQL; none for a link preview or a
+crawler verified by its published ranges. `client` is the reader's as the publisher's server saw it. Refusals are problem documents: a
 missing or wrong key 401, a body too large 413, malformed 400, invalid 422, the per-address limit
 (RATELIMIT_ACCESS_IP, off by default) 429.
 """
@@ -37,22 +38,28 @@ def access(incoming: Incoming) -> Answer:
     if incoming.body is None:
         raise TOO_LARGE
     body = parse(AccessBody, load_json(incoming.body))
-    decision, _logged_in, token_status = judge.decide(
+    client = body.client
+    judged = judge.decide(
         site,
         body.article.id,
         body.article.class_,
         body.record,
         reader_token=body.reader_token,
         anonymous_id=body.anonymous_id,
+        client_ip=client.ip if client else None,
+        user_agent=client.user_agent if client else None,
+        gift_token=body.gift_token,
     )
-    answer = json_answer(
-        out.AccessAnswer(
-            allowed=decision.allowed,
-            reason=decision.reason,
-            reader=out.AccessReader(state=decision.state, token=token_status),
-            meter=decision.meter(),
-            degraded=decision.degraded,
-        )
+    decision = judged.decision
+    payload = out.AccessAnswer(
+        allowed=decision.allowed,
+        reason=decision.reason,
+        reader=out.AccessReader(state=decision.state, token=judged.token),
+        meter=decision.meter(),
+        degraded=decision.degraded,
     )
+    if judged.gift is not None:
+        payload["gift"] = judged.gift
+    answer = json_answer(payload)
     answer.site_slug = site.slug
     return answer

@@ -5,7 +5,9 @@ id cookie set here on the first visit); no API key is in the page. CORS answers 
 origins, with credentials; any other origin (or none) is refused before anything is read or
 counted, and every refusal after the origin was accepted carries the CORS headers, so the script
 can read it. The answer carries the wall to show, already in the reader's language, so the script
-holds no strings. meter.js asks with `record: false` while the page is prerendered.
+holds no strings. meter.js asks with `record: false` while the page is prerendered, and sends the
+page URL's `gift` parameter as `gift_token`. Crawlers and link previews are recognised by this
+request's own address (behind TRUSTED_PROXIES) and User-Agent; a preview gets the wall, never the body.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from flask import current_app
 from meter.domain import article_signing, judge
 from meter.domain.accounts.common import safe_next
 from meter.domain.metering import Decision
+from meter.domain.metering.check import refusal_reason
 from meter.domain.sites import SiteInfo, info_by_slug, normalise_origin
 from meter.infra.clock import now_epoch
 from meter.web import cookies
@@ -144,14 +147,18 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
         anonymous_id = cookies.new_anonymous_id()
     item = body.article
     article_class = article_signing.trusted_class(site, item.id, item.class_, item.expires, item.sig, now_epoch())
-    decision, logged_in, _token = judge.decide(
+    judged = judge.decide(
         site,
         item.id,
         article_class,
         body.record,
         reader_token=cookies.reader_token_in(incoming.cookies, site),
         anonymous_id=anonymous_id,
+        client_ip=incoming.remote_addr,
+        user_agent=incoming.headers.get("User-Agent"),
+        gift_token=body.gift_token,
     )
+    decision, logged_in = judged.decision, judged.logged_in
     meter = decision.meter()
     lang = language(site, incoming)
     banner = wall = None
@@ -162,7 +169,9 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     elif not decision.allowed:
         page = safe_next(site, body.url)
         subscribe = safe_next(site, body.subscribe_url) or site.subscribe_url
-        wall = _wall(site, texts(lang), decision, page, subscribe)
+        # A link preview sees what an anonymous visitor over the quota would: the wall, without the body.
+        reason = refusal_reason(site.policy, "anonymous", article_class) if decision.reason == "preview" else None
+        wall = _wall(site, texts(lang), decision, page, subscribe, reason)
     payload = out.EmbedAccess(
         allowed=decision.allowed,
         reason=decision.reason,
@@ -176,7 +185,10 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
         account={"label": texts(lang).gettext("My account"), "url": page_url(site, "account", lang, None)}
         if logged_in
         else None,
+        can_give=decision.state == "subscriber" and site.policy.gifts_per_period > 0,
     )
+    if judged.gift is not None:
+        payload["gift"] = judged.gift
     headers = [*cors, cookies.anonymous_id_header(anonymous_id)] if new_anonymous else cors
     return json_answer(payload, headers=headers)
 
@@ -203,10 +215,13 @@ def provider_actions(site: SiteInfo, words: Texts, page: str | None, signing_up:
     ]
 
 
-def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, subscribe: str | None) -> dict:
+def _wall(
+    site: SiteInfo, words: Texts, decision: Decision, page: str | None, subscribe: str | None, reason: str | None = None
+) -> dict:
     _, ngettext, lang = words.gettext, words.ngettext, words.lang
+    reason = reason or decision.reason
     login = {"label": _("Log in"), "url": page_url(site, "login", lang, page), "kind": "login"}
-    if decision.reason == "registration_required":
+    if reason == "registration_required":
         return {
             "kind": "register",
             "title": _("Register to keep reading"),
@@ -221,7 +236,7 @@ def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, su
                 *provider_actions(site, words, page, signing_up=True),
             ],
         }
-    if decision.reason == "verification_required":
+    if reason == "verification_required":
         return {
             "kind": "verify",
             "title": _("Confirm your email to keep reading"),
@@ -236,7 +251,7 @@ def _wall(site: SiteInfo, words: Texts, decision: Decision, page: str | None, su
             ],
         }
     subscribe_action = {"label": _("Subscribe"), "url": subscribe or "#", "kind": "subscribe"}
-    if decision.reason == "subscription_required":
+    if reason == "subscription_required":
         body = (
             _("Subscribe to read %(section)s and every article.", section=site.premium_name)
             if site.premium_name

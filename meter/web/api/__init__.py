@@ -16,7 +16,7 @@ def authenticate() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from meter.web.api import accounts, me, readers, stats  # noqa: F401  (routes register on import)
+    from meter.web.api import accounts, gifts, me, readers, stats  # noqa: F401  (routes register on import)
 
     csrf.exempt(bp)  # API keys, not cookies, authenticate these calls
     app.register_blueprint(bp)

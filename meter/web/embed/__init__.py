@@ -1,4 +1,5 @@
-"""The embed: `GET /embed/meter.js`, the script a publisher adds to its article pages, and its resend button.
+"""The embed: `GET /embed/meter.js`, the script a publisher adds to its article pages, its resend button
+and its gift button (`gifts`).
 
 The script asks `POST /embed/<site>/access` (served by `meter.web.access.embed`, with the other
 access answers) and, on the verify wall, `POST /embed/<site>/resend`: the activation mail again to
@@ -112,5 +113,7 @@ def resend() -> Response:
 
 
 def init_app(app: Flask) -> None:
+    from meter.web.embed import gifts  # noqa: F401  (its routes register on import)
+
     csrf.exempt(bp)  # the Origin check stands in for CSRF tokens: only the site's pages may ask
     app.register_blueprint(bp)

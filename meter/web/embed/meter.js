@@ -6,6 +6,8 @@
  * Optional: data-lang="id|en" (else <html lang>), data-subscribe-url="https://site/langganan"; on the
  * article, data-meter-expires and data-meter-sig: the publisher's signature of id and class (docs/api.md).
  * A logged-in reader gets a link to their account page ("Akun Saya") at the top of the article.
+ * A page opened from a gift link (?gift=TOKEN) sends that token: the article opens without a wall. A
+ * subscriber gets a "Gift this article (N left)" button that makes such a link, to copy.
  * Plain JavaScript, no build step. Fires "meter:answer" on the article with the answer as detail. */
 (function () {
   "use strict";
@@ -14,6 +16,8 @@
   var base = new URL(me.src).origin, site = me.getAttribute("data-site");
   var lang = (me.getAttribute("data-lang") || document.documentElement.lang || "id").slice(0, 2);
   var subscribe = me.getAttribute("data-subscribe-url");
+  var here = new URL(location.href), gift = here.searchParams.get("gift");
+  here.searchParams.delete("gift"); here.hash = "";
   var css = ".meter-wall{font:16px/1.5 system-ui,sans-serif;border:1px solid #d2d2d7;border-top:4px solid var(--meter-brand,#b00);" +
     "border-radius:6px;padding:1.25rem;margin:1.5rem 0;background:#fff;color:#1d1d1f}" +
     ".meter-wall h2{margin:0 0 .5rem;font-size:1.3rem}.meter-wall .meter-actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:1rem}" +
@@ -21,7 +25,11 @@
     "text-decoration:none;cursor:pointer;border:1px solid var(--meter-brand,#b00);background:var(--meter-brand,#b00);color:#fff}" +
     ".meter-wall .meter-login,.meter-wall .meter-provider{background:#fff;color:var(--meter-brand,#b00)}" +
     ".meter-wall .meter-providers{flex-basis:100%;display:flex;flex-wrap:wrap;gap:.5rem}.meter-wall button[disabled]{opacity:.6;cursor:not-allowed}" +
-    ".meter-wall .meter-lead{align-self:center}.meter-wall .meter-note:empty{display:none}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}" +
+    ".meter-wall .meter-lead{align-self:center}.meter-wall .meter-note:empty{display:none}" +
+    ".meter-gift{font:15px/1.4 system-ui,sans-serif;margin:1rem 0}.meter-gift button{padding:.5rem 1rem;border-radius:4px;cursor:pointer;" +
+    "font:600 .95rem system-ui,sans-serif;border:1px solid var(--meter-brand,#b00);background:#fff;color:var(--meter-brand,#b00)}" +
+    ".meter-gift-link{display:flex;gap:.5rem;margin-top:.5rem}.meter-gift-link input{flex:1;min-width:0;font:.9rem monospace;padding:.4rem}" +
+    ".meter-gift p{margin:.4rem 0}.meter-banner{font:600 .9rem system-ui,sans-serif;background:#fef7e0;color:#5f4200;padding:.4rem .75rem;border-radius:4px;margin:.5rem 0}" +
     ".meter-account{font:.9rem system-ui,sans-serif;margin:.5rem 0;text-align:right}.meter-account a{color:var(--meter-brand,#b00);font-weight:600}";
 
   function el(tag, attrs, text) {
@@ -37,6 +45,44 @@
       headers: {"Content-Type": "text/plain"},  /* a simple request: no preflight */
       body: JSON.stringify(body || {})
     }).then(function (r) { return r.json().then(function (j) { j.httpStatus = r.status; return j; }); });
+  }
+
+  function get(path) {
+    return fetch(base + "/embed/" + encodeURIComponent(site) + path + "?lang=" + encodeURIComponent(lang), {
+      credentials: "include", mode: "cors"
+    }).then(function (r) { return r.json().then(function (j) { j.httpStatus = r.status; return j; }); });
+  }
+
+  function copy(input, button, labels) {
+    function done() { button.textContent = labels.copied_label; }
+    input.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(done, function () { if (document.execCommand("copy")) done(); });
+    } else if (document.execCommand("copy")) { done(); }
+  }
+
+  function giftButton(article, body, item) {
+    get("/gifts").then(function (g) {
+      if (g.httpStatus !== 200) return;
+      var box = el("div", {"class": "meter-gift"}), b = el("button", {type: "button", "class": "meter-gift-button"}, g.label);
+      box.appendChild(b);
+      b.addEventListener("click", function () {
+        b.disabled = true;
+        post("/gifts", {article: item, url: here.href}).then(function (m) {
+          b.disabled = false;
+          if (m.httpStatus !== 200 && m.httpStatus !== 201) return;
+          b.textContent = m.label;
+          var old = box.querySelector(".meter-gift-made"); if (old) box.removeChild(old);
+          var made = el("div", {"class": "meter-gift-made"}), row = el("div", {"class": "meter-gift-link"});
+          var input = el("input", {type: "text", readonly: "readonly", value: m.url, "aria-label": m.copy_label});
+          var c = el("button", {type: "button", "class": "meter-gift-copy"}, m.copy_label);
+          c.addEventListener("click", function () { copy(input, c, m); });
+          row.appendChild(input); row.appendChild(c);
+          made.appendChild(el("p", null, m.message)); made.appendChild(row); box.appendChild(made);
+        }, function () { b.disabled = false; });
+      });
+      (body && body.parentNode ? body.parentNode : article).insertBefore(box, body ? body.nextSibling : null);
+    });
   }
 
   function resendButton(action, note) {
@@ -84,6 +130,7 @@
     if (sig) { item.sig = sig; item.expires = parseInt(expires, 10); }
     var req = {article: item, record: !document.prerendering, url: location.href.split("#")[0]};
     if (subscribe) req.subscribe_url = subscribe;
+    if (gift) req.gift_token = gift;
     return post("/access", req).then(function (a) {
       if (a.httpStatus !== 200) return;
       article.setAttribute("data-meter-state", a.allowed ? "allowed" : "refused");
@@ -95,9 +142,12 @@
         line.appendChild(el("a", {href: a.account.url}, a.account.label));
         article.insertBefore(line, article.firstChild);
       }
+      if (a.can_give) giftButton(article, body, item);
       article.dispatchEvent(new CustomEvent("meter:answer", {detail: a, bubbles: true}));
       if (!req.record) {  /* prerendered: count it when the reader actually sees the page */
-        document.addEventListener("prerenderingchange", function () { post("/access", {article: item, record: true}); }, {once: true});
+        var later = {article: item, record: true};
+        if (gift) later.gift_token = gift;
+        document.addEventListener("prerenderingchange", function () { post("/access", later); }, {once: true});
       }
     });
   }
