@@ -1,7 +1,7 @@
 """The background worker (`flask worker`, also `flask mail worker`): everything meter does outside requests.
 
 One loop, one pass a second when idle: deliver the mail that is due (the outbox), settle the unlocks
-left in doubt by a lost Redis reply, and once a minute roll the views counted in Redis up into the
+left in doubt by a lost Redis reply, work through the console's bulk resends, and once a minute roll the views counted in Redis up into the
 figures (`meter.domain.stats`). Each duty is a function of its own module; a duty that
 fails is logged and tried again on the next pass, and never stops the others.
 
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from flask import current_app
 
 from meter.domain import stats
+from meter.domain.console import bulk
 from meter.domain.metering import doubts
 from meter.infra import mail
 from meter.infra.db import db
@@ -55,6 +56,7 @@ DUTIES: list[tuple[str, Callable[[], int]]] = [
     ("mail", _deliver_mail),
     ("doubts", _settle_doubts),
     ("stats", _roll_up_stats),
+    ("bulk resend", bulk.work),  # the console's bulk resends of activation mail, a batch a pass
 ]
 
 

@@ -479,9 +479,10 @@ def init_app(app: Flask) -> None:
     from meter.commands.article_keys import article_keys_cli
     from meter.commands.login_providers import login_providers_cli
     from meter.commands.site_settings import settings_command
+    from meter.commands.staff import audit_cli, staff_cli
 
     sites_cli.add_command(settings_command)
     sites_cli.add_command(article_keys_cli)
     sites_cli.add_command(login_providers_cli)
-    for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command):
+    for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command, staff_cli, audit_cli):
         app.cli.add_command(group)
