@@ -14,6 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from meter.domain.social.providers import KINDS
@@ -72,7 +73,10 @@ class PolicyForm(FlaskForm):
     timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
     degraded_mode = SelectField(
         _l("When Redis is unreachable"),
-        choices=[("allow", _l("allow metered articles")), ("deny", _l("refuse metered articles"))],
+        choices=[
+            SelectChoice("allow", _l("allow metered articles")),
+            SelectChoice("deny", _l("refuse metered articles")),
+        ],
     )
     base = HiddenField()  # the version of the policy the preview was made from
 
@@ -83,7 +87,7 @@ class OriginForm(FlaskForm):
 
 class ProviderForm(FlaskForm):
     name = StringField(_l("Name (in the URLs)"), validators=[DataRequired(), Length(max=32)])
-    kind = SelectField(_l("Kind"), choices=[(kind, kind) for kind in KINDS])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(kind, kind) for kind in KINDS])
     label = StringField(_l("Button text (optional)"), validators=[Optional(), Length(max=80)])
     client_id = StringField(_l("Client id"), validators=[DataRequired(), Length(max=255)])
     secret = TextAreaField(
