@@ -99,7 +99,7 @@ def work(batch: int = BATCH) -> int:
         except Exception as exc:  # noqa: BLE001 - one bad row is counted and logged; the batch goes on
             db.session.rollback()
             counts["failed"] += 1
-            log.warning("bulk resend %s: reader %s failed: %s", job_id, reader_id, exc)
+            log.warning("bulk resend %s: reader %s failed: %s", job_id, reader_id, exc, exc_info=True)
     job = db.session.get(BulkResend, job_id)
     job.cursor = ids[-1] if ids else cursor
     job.done += len(ids)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from flask import abort, current_app, g, redirect, render_template, request, url_for
+from flask import abort, current_app, g, has_request_context, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -107,12 +107,16 @@ def view(rule: str, role: str, methods: tuple[str, ...] = ("GET",)) -> Callable:
 
 @bp.app_context_processor
 def _console_context() -> dict:
-    if not g.get("console"):
+    # (On the path, not a blueprint hook: an error met before the blueprint's hooks is a console page too.)
+    if not has_request_context() or not request.path.startswith("/console"):
         return {}
     return {"me": g.get("staff"), "allows": lambda needed: roles.allows(g.get("role"), needed), "lang_link": _lang_link}
 
 
 def _lang_link(code: str) -> str:
+    """This page in another language (a GET; the choice then sticks); the console's start after a POST."""
+    if request.url_rule is None:
+        return f"{request.path}?lang={code}"
     if request.method != "GET":
         return url_for("console.home", lang=code)
     return url_for(request.endpoint, **{**(request.view_args or {}), **request.args.to_dict(), "lang": code})
