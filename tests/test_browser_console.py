@@ -29,35 +29,35 @@ READER = "pembaca@example.com"
 NEWCOMER = "lupa.aktivasi@example.com"
 
 
-def _api(live) -> Api:
-    with live.app.app_context():
+def _api(server) -> Api:
+    with server.app.app_context():
         key = sites.new_key(sites.by_slug("demo"))
         db.session.commit()
-    return Api(live.app.test_client(), key, "demo")
+    return Api(server.app.test_client(), key, "demo")
 
 
-def _journey(api: Api, live, mailbox) -> str:
+def _journey(api: Api, server, mailbox) -> str:
     """3 register walls, 1 registration, 1 activation, 2 unlocks, 1 quota wall; returns the reader token."""
     for n in range(3):
         assert api.access(f"demo:koran:{n}", anonymous_id="visitor-0001")["reason"] == "registration_required"
     assert api.post("/v1/readers", json={"email": READER, "password": "rahasia-sekali"}).status_code == 202
-    live.deliver()
+    server.deliver()
     link = next(x for x in links_in(mailbox.to(READER)[-1]["msg"]) if "/activate/" in x)
     token = api.post("/v1/activations", json={"token": link.rsplit("/activate/", 1)[1].split("?")[0]}).get_json()
     reader_token = token["reader_token"]
     assert api.access("demo:koran:a", reader_token=reader_token)["reason"] == "unlocked_now"
-    with live.app.app_context():
+    with server.app.app_context():
         stats.roll_up()  # part of the figures rolled up into SQL, the rest read live from Redis
     assert api.access("demo:koran:b", reader_token=reader_token)["reason"] == "unlocked_now"
     assert api.access("demo:koran:c", reader_token=reader_token)["reason"] == "quota_exhausted"
     return reader_token
 
 
-def _figure(page, name: str) -> int:
-    return int(page.locator(f'[data-figure="{name}"] .value').inner_text())
+def _figure(browser_page, name: str) -> int:
+    return int(browser_page.locator(f'[data-figure="{name}"] .value').inner_text())
 
 
-def test_a_staff_member_sets_up_signs_in_sees_the_figures_helps_a_reader_and_steers_the_policy(live, page, mailbox):
+def test_a_staff_member_sets_up_signs_in_sees_the_figures_helps_a_reader_and_steers_the_policy(live, page, mailbox):  # noqa: F811
     api = _api(live)
     reader_token = _journey(api, live, mailbox)
 
