@@ -486,3 +486,7 @@ def init_app(app: Flask) -> None:
     sites_cli.add_command(login_providers_cli)
     for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command, staff_cli, audit_cli):
         app.cli.add_command(group)
+    if app.config.get("DEMO_SITE") or app.config.get("ENV_NAME") == "development":
+        from meter.commands.demo_traffic import demo_cli
+
+        app.cli.add_command(demo_cli)

@@ -281,3 +281,16 @@ def today(site: SiteInfo) -> date:
 
 def parse_day(value: str) -> date:
     return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).date()
+
+
+def add_views(site_id: int, day: date, counts: dict[str, int]) -> None:
+    """Views of a day older than yesterday, added straight to `daily_stats` (committed).
+
+    Only for `flask demo traffic`, whose access checks run with meter's clock moved back: Redis expires
+    a day's counts on its own clock (KEEP_DAYS after the day), so those of a month ago vanish at once,
+    and `roll_up` only looks at today and yesterday. The counts come from the answers the real check gave.
+    """
+    for reason, n in counts.items():
+        if n:
+            _add(site_id, day, "views", reason, n)
+    db.session.commit()
