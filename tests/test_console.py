@@ -266,7 +266,15 @@ def test_the_policy_shows_its_change_refuses_bad_values_and_a_stale_preview(app,
     assert stale.status_code == 200 and "changed meanwhile" in stale.get_data(as_text=True)
     assert api.access("tempo:x", anonymous_id="visitor-0009")["meter"]["limit"] == 1  # nothing saved
     fresh = stale.get_data(as_text=True).split('name="base" type="hidden" value="', 1)[1].split('"', 1)[0]
-    assert client.post("/console/tempo/policy", data={**fields, "base": fresh, "save": "1"}).status_code == 303
+    shown = stale.get_data(as_text=True).split('name="shown" value="', 1)[1].split('"', 1)[0]
+    edited = client.post(
+        "/console/tempo/policy", data={**fields, "quota_verified": "6", "base": fresh, "shown": shown, "save": "1"}
+    )
+    assert edited.status_code == 200 and 'data-key="quota.verified"' in edited.get_data(
+        as_text=True
+    )  # shown, not saved
+    saved = client.post("/console/tempo/policy", data={**fields, "base": fresh, "shown": shown, "save": "1"})
+    assert saved.status_code == 303
     assert api.access("tempo:x", anonymous_id="visitor-0009")["meter"]["limit"] == 0
 
 

@@ -59,14 +59,18 @@ def policy():
         return render_template("console/policy.html", form=form, changes=None), 422
     made = site_admin.changes(site.policy, asked)
     stale = form.base.data != site_admin.version(site.policy)
-    if "save" in request.form and not stale:
+    # Saved only as previewed: a field edited after the preview (then Enter, which presses "save") is shown first.
+    unseen = request.form.get("shown") != site_admin.version(asked)
+    if "save" in request.form and not stale and not unseen:
         site_admin.save_policy(site, asked, g.staff)
         flash(_("The policy is saved: the next access checks follow it.") if made else _("Nothing changed."), "notice")
         return redirect(url_for("console.policy", site_slug=g.site.slug), 303)
     if stale and "save" in request.form:
         flash(_("The policy was changed meanwhile: check the change again before saving."), "error")
     form.base.data = site_admin.version(site.policy)
-    return render_template("console/policy.html", form=form, changes=made, preview=True)
+    return render_template(
+        "console/policy.html", form=form, changes=made, preview=True, shown=site_admin.version(asked)
+    )
 
 
 @view("/keys", "owner")
