@@ -54,9 +54,15 @@ def sign_in(client, email: str, secret: str, password: str = PASSWORD, steps_ahe
     return client.post("/console/signin", data={**data, "code": code(secret, steps_ahead)})
 
 
+def english(client):
+    """The console in English from now on for this client (`?lang=en` sticks in a cookie); Indonesian is the default."""
+    client.get("/console/signin?lang=en")
+    return client
+
+
 def staff_client(app, runner, email: str, slug: str, role: str):
-    """A fresh test client signed in as a new member with `role` on `slug`."""
-    client = app.test_client()
+    """A fresh test client signed in as a new member with `role` on `slug`, reading the console in English."""
+    client = english(app.test_client())
     secret = set_up(client, create_staff(runner, email, slug, role))
     answer = sign_in(client, email, secret)
     assert answer.status_code == 303, answer.get_data(as_text=True)

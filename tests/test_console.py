@@ -16,7 +16,7 @@ from meter.infra.db import db
 from meter.infra.models import OutboxMail, Reader, utcnow
 
 from .conftest import make_site, past_the_mail_budget
-from .console_helpers import PASSWORD, code, create_staff, csrf_of, set_up, sign_in, staff_client
+from .console_helpers import PASSWORD, code, create_staff, csrf_of, english, set_up, sign_in, staff_client
 
 
 def _token(client) -> str:
@@ -38,7 +38,7 @@ def _audit(runner, *args) -> list[dict]:
 
 def test_set_up_link_works_once_and_sign_in_needs_password_and_a_fresh_code(app, runner, api):
     link = create_staff(runner, "ed@tempo.co", "tempo", "editor")
-    client = app.test_client()
+    client = english(app.test_client())
     secret = set_up(client, link)
     path = "/" + link.split("/", 3)[3]
     assert client.get(path).status_code == 404  # spent
@@ -311,3 +311,39 @@ def test_a_member_of_several_sites_chooses_and_sees_only_theirs(app, runner, api
     assert client.get("/console/tempo/").status_code == 403  # support: no figures on tempo
     assert client.get("/console/other/").status_code == 200
     assert PASSWORD and code  # (helpers shared with the browser test)
+
+
+# --- languages -------------------------------------------------------------------------------------
+
+
+def test_the_console_catalog_is_complete_and_compiled():
+    from pathlib import Path
+
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "meter" / "translations"
+    with open(root / "console.pot", "rb") as f:
+        template = read_po(f)
+    with open(root / "id" / "LC_MESSAGES" / "console.po", "rb") as f:
+        catalog = read_po(f)
+    missing = [m.id for m in template if m.id and not (catalog.get(m.id) and all(catalog.get(m.id).string))]
+    assert missing == []
+
+    def norm(value):
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    with open(root / "id" / "LC_MESSAGES" / "console.mo", "rb") as f:
+        compiled = {norm(m.id): norm(m.string) for m in read_mo(f) if m.id}
+    expected = {norm(m.id): norm(m.string) for m in catalog if m.id}
+    assert compiled == expected, "run pybabel compile -D console -d meter/translations"
+
+
+def test_the_console_speaks_indonesian_by_default_and_english_when_asked(app, runner, api):
+    client = app.test_client()
+    assert "Masuk ke konsol" in client.get("/console/signin").get_data(as_text=True)
+    assert "Sign in to the console" in client.get("/console/signin?lang=en").get_data(as_text=True)
+    assert "Sign in to the console" in client.get("/console/signin").get_data(as_text=True)  # the choice sticks
+    editor = staff_client(app, runner, "ed@tempo.co", "tempo", "editor")
+    assert "Dinding pendaftaran" in editor.get("/console/tempo/?lang=id").get_data(as_text=True)
+    assert "Registration wall" in editor.get("/console/tempo/?lang=en").get_data(as_text=True)
