@@ -347,3 +347,55 @@ def test_the_console_speaks_indonesian_by_default_and_english_when_asked(app, ru
     editor = staff_client(app, runner, "ed@tempo.co", "tempo", "editor")
     assert "Dinding pendaftaran" in editor.get("/console/tempo/?lang=id").get_data(as_text=True)
     assert "Registration wall" in editor.get("/console/tempo/?lang=en").get_data(as_text=True)
+
+
+# --- bad input ---------------------------------------------------------------------------------------
+
+
+def test_bad_input_is_a_page_never_a_500(app, runner, api):
+    client = staff_client(app, runner, "own@tempo.co", "tempo", "owner")
+    token = _token(client)
+    huge = "9" * 30
+    gets = [
+        f"/console/tempo/readers/{huge}",
+        f"/console/tempo/bulk-resend/{huge}",
+        "/console/tempo/readers?q=%00%00",
+        "/console/tempo/readers?q=" + "a" * 5000,
+        "/console/tempo/?from=0001-01-01&to=0001-01-02",
+        "/console/tempo/?to=0001-01-05",
+        "/console/tempo/figures.csv?from=9999-12-01&to=9999-12-31",
+        "/console/setup/" + "x" * 300,
+        "/console/setup/%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00",
+        "/console/" + "a" * 200 + "/",
+    ]
+    for path in gets:
+        answer = client.get(path)
+        assert answer.status_code < 500 and answer.mimetype in ("text/html", "text/csv"), path
+    reader = client.get("/console/tempo/readers")  # (any page: the posts below carry the session's token)
+    assert reader.status_code == 200
+    posts = [
+        (f"/console/tempo/readers/{huge}/resend", {}),
+        ("/console/tempo/mail/retry", {"id": huge}),
+        ("/console/tempo/bulk-resend", {"since": "0001-01-01"}),
+        ("/console/tempo/bulk-resend", {"since": "9999-12-31"}),
+        ("/console/tempo/keys/revoke", {"prefix": "\x00" * 100}),
+        ("/console/tempo/origins", {"origin": "https://[::1"}),
+        ("/console/tempo/origins/remove", {"origin": "\x00"}),
+        (
+            "/console/tempo/providers",
+            {"name": "x\x00", "kind": "oidc", "client_id": "a", "secret": "b", "issuer": "ftp://x"},
+        ),
+        ("/console/signin", {"email": "a" * 400, "password": "x", "code": "1" * 20}),
+    ]
+    for path, data in posts:
+        answer = client.post(path, data={"csrf_token": token, **data})
+        assert answer.status_code < 500 and answer.mimetype == "text/html", path
+    with app.app_context():
+        from meter.infra.models import Reader as R
+
+        db.session.add(R(site_id=1, email="a@b.example", email_key="a@b.example", password_hash="!"))
+        db.session.commit()
+    late = client.post("/console/tempo/readers/1/subscription", data={"csrf_token": token, "until": "9999-12-31"})
+    assert late.status_code == 303
+    assert api.get("/v1/stats", query_string={"from": "9999-12-01", "to": "9999-12-31"}).status_code == 200
+    assert api.get("/v1/stats", query_string={"to": "0001-01-05"}).status_code == 200

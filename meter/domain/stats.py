@@ -248,8 +248,8 @@ def figures(site: SiteInfo, first: date, last: date, live: bool = True) -> list[
     ):
         times.setdefault(day, []).append(seconds)
     days: dict[date, dict] = {}
-    day = first
-    while day <= last:
+    for offset in range((last - first).days + 1):  # (not day += 1: 9999-12-31 has no next day)
+        day = first + timedelta(days=offset)
         days[day] = {
             "date": day.isoformat(),
             "views": dict.fromkeys(REASONS, 0),
@@ -257,7 +257,6 @@ def figures(site: SiteInfo, first: date, last: date, live: bool = True) -> list[
             "median_activation_seconds": None,
             "signins": {"password": 0},
         }
-        day += timedelta(days=1)
     for day, metric, key, value in rows:
         entry = days[day]
         if metric == "views":

@@ -27,6 +27,7 @@ from meter.web.console.forms import ActionForm, SetupForm, SigninForm
 from meter.web.ratelimit import Limit, guard
 
 COOKIE = "meter_console"
+MAX_ID = 2**63 - 1
 # Every console route's least role: filled by `view` (and "member" for routes any signed-in member may
 # open, "public" for set-up and sign-in). The table-driven test of every route and role reads it.
 ROLES: dict[str, str] = {}
@@ -95,6 +96,8 @@ def view(rule: str, role: str, methods: tuple[str, ...] = ("GET",)) -> Callable:
             g.role, g.site_row, g.site = granted, row, sites.info(row)
             if not roles.allows(granted, role):
                 abort(403)
+            if any(isinstance(v, int) and not 0 < v < MAX_ID for v in kwargs.values()):
+                abort(404)  # no row has such an id (and the database would refuse the number)
             return func(**kwargs)
 
         endpoint = func.__name__

@@ -27,8 +27,10 @@ def _range() -> tuple[date, date, str | None]:
     try:
         last = stats.parse_day(request.args["to"]) if request.args.get("to") else today
         first = stats.parse_day(request.args["from"]) if request.args.get("from") else last - timedelta(days=29)
-    except ValueError:
+    except (ValueError, OverflowError):
         return (*default, _("A date is written YYYY-MM-DD: the last 30 days are shown."))
+    if not (first.year >= 2000 and last.year <= 2999):
+        return (*default, _("Choose days from 2000 to 2999: the last 30 days are shown."))
     if first > last or (last - first).days >= MAX_DAYS:
         return (
             *default,

@@ -15,7 +15,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from meter.domain.social.providers import KINDS
 
@@ -49,12 +49,20 @@ class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
 
 
+def _within_years(_form, field) -> None:
+    """Dates from 2000 to 2999: anything else is a typing slip (and year 9999 has no next day to end on)."""
+    if field.data is not None and not 2000 <= field.data.year <= 2999:
+        raise ValidationError(_l("Choose a date from 2000 to 2999."))
+
+
 class SubscriptionForm(FlaskForm):
-    until = DateField(_l("Subscribed until (inclusive)"), validators=[InputRequired(_l("Choose a date."))])
+    until = DateField(
+        _l("Subscribed until (inclusive)"), validators=[InputRequired(_l("Choose a date.")), _within_years]
+    )
 
 
 class BulkForm(FlaskForm):
-    since = DateField(_l("Registered on or after"), validators=[InputRequired(_l("Choose a date."))])
+    since = DateField(_l("Registered on or after"), validators=[InputRequired(_l("Choose a date.")), _within_years])
 
 
 class PolicyForm(FlaskForm):

@@ -11,7 +11,7 @@ from meter.domain.console import outbox
 from meter.domain.staff import audit
 from meter.infra.db import db
 from meter.infra.models import StaffGrant
-from meter.web.console.auth import view
+from meter.web.console.auth import MAX_ID, view
 from meter.web.console.forms import ActionForm
 
 
@@ -37,7 +37,7 @@ def retry_mail():
             ids = [int(value) for value in request.form.getlist("id")][:500]
         except ValueError:
             abort(400)
-        if not ids:
+        if not ids or not all(0 < i < MAX_ID for i in ids):
             abort(400)
     count = outbox.retry(g.site, ids, g.staff)
     flash(_("%(n)d mails are queued again; the worker sends them on its next pass.", n=count), "notice")
