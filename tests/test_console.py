@@ -399,3 +399,8 @@ def test_bad_input_is_a_page_never_a_500(app, runner, api):
     assert late.status_code == 303
     assert api.get("/v1/stats", query_string={"from": "9999-12-01", "to": "9999-12-31"}).status_code == 200
     assert api.get("/v1/stats", query_string={"to": "0001-01-05"}).status_code == 200
+
+
+def test_console_is_not_a_sites_slug(runner, app):
+    made = runner.invoke(args=["sites", "create", "console", "--name", "Console"])
+    assert made.exit_code != 0 and "taken by meter itself" in made.output
