@@ -1,7 +1,7 @@
 """the publisher console: staff, their grants per site and sessions, the audit log, bulk resends
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0018
 Create Date: 2026-12-01 10:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = "0015"
-down_revision = "0014"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
