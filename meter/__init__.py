@@ -4,7 +4,7 @@ The package shows its layers, each importing only those below it (kept by import
 
     meter.dev        development tooling: `make run`'s server, mail catcher, Redis and demo site
     meter.commands   the operator's command line (`flask …`)   meter.worker  the background loop
-    meter.web        HTTP: the API, reader pages, embed, AMP, operations, OpenAPI
+    meter.web        HTTP: the API, reader pages, the publisher console, embed, AMP, operations, OpenAPI
     meter.domain     the rules: sites and policies, accounts, tokens, the meter
     meter.infra      the database, Redis, mail, logs, metrics, the clock
 
@@ -43,7 +43,21 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     from meter import commands
     from meter.domain import stats
     from meter.infra import db, logs, mail, metrics, redis_conn
-    from meter.web import access, api, csrf, embed, http, i18n, openapi, ops, pages, problems, ratelimit, social
+    from meter.web import (
+        access,
+        api,
+        console,
+        csrf,
+        embed,
+        http,
+        i18n,
+        openapi,
+        ops,
+        pages,
+        problems,
+        ratelimit,
+        social,
+    )
 
     db.db.init_app(app)
     db.migrate.init_app(
@@ -65,6 +79,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     api.init_app(app)
     pages.init_app(app)
     social.init_app(app)
+    console.init_app(app)
     access.init_app(app)
     embed.init_app(app)
     openapi.init_app(app)

@@ -1,9 +1,10 @@
 """The background worker (`flask worker`, also `flask mail worker`): everything meter does outside requests.
 
 One loop, one pass a second when idle: deliver the mail that is due (the outbox), settle the unlocks
-left in doubt by a lost Redis reply, once a minute roll the views counted in Redis up into the
-figures (`meter.domain.stats`), and once an hour apply retention (`meter.domain.reader_data.retention`:
-accounts never activated, old sent mail). Each duty is a function of its own module; a duty that
+left in doubt by a lost Redis reply, work through the console's bulk resends, once a minute roll the
+views counted in Redis up into the figures (`meter.domain.stats`), and once an hour apply retention
+(`meter.domain.reader_data.retention`: accounts never activated, old sent mail). Each duty is a function
+of its own module; a duty that
 fails is logged and tried again on the next pass, and never stops the others.
 
 SIGTERM (`systemctl stop` or `restart meter-worker`) stops it between passes, never in the middle
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from flask import current_app
 
 from meter.domain import stats
+from meter.domain.console import bulk
 from meter.domain.metering import doubts
 from meter.domain.reader_data import retention
 from meter.infra import mail
@@ -70,6 +72,7 @@ DUTIES: list[tuple[str, Callable[[], int]]] = [
     ("doubts", _settle_doubts),
     ("stats", _roll_up_stats),
     ("retention", _apply_retention),
+    ("bulk resend", bulk.work),  # the console's bulk resends of activation mail, a batch a pass
 ]
 
 

@@ -481,11 +481,16 @@ def init_app(app: Flask) -> None:
     from meter.commands.login_providers import login_providers_cli
     from meter.commands.reader_data import delete_command, export_command
     from meter.commands.site_settings import settings_command
+    from meter.commands.staff import audit_cli, staff_cli
 
     sites_cli.add_command(settings_command)
     sites_cli.add_command(article_keys_cli)
     sites_cli.add_command(login_providers_cli)
     readers_cli.add_command(export_command)
     readers_cli.add_command(delete_command)
-    for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command, crawlers_cli):
+    for group in (sites_cli, readers_cli, meter_cli, mail_cli, worker_command, crawlers_cli, staff_cli, audit_cli):
         app.cli.add_command(group)
+    if app.config.get("DEMO_SITE") or app.config.get("ENV_NAME") == "development":
+        from meter.commands.demo_traffic import demo_cli
+
+        app.cli.add_command(demo_cli)

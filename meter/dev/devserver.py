@@ -31,7 +31,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meter.dev import mail_catcher, redis_server
+from meter.dev import console_owner, mail_catcher, redis_server
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # development only: nothing listens beyond loopback
@@ -461,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         say((upgraded.stdout + upgraded.stderr).rstrip())
         checkpoint()
         key, created = ensure_demo_site(env, instance, [base, f"http://localhost:{args.port}"])
+        lines += console_owner.banner_lines(flask_command, env, base)
         checkpoint()
 
         children.append(spawn("worker", [sys.executable, "-m", "flask", "mail", "worker"], env, "33"))

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_COLOUR = "#b00"
+RESERVED_SLUGS = frozenset({"console"})  # /console/ is the publisher console, not a site's reader pages
 KEY_PREFIX_LEN = 12  # "mk_" + 9 characters; enough to find the row, useless to an attacker
 
 
@@ -122,6 +123,8 @@ def create_site(
 ) -> tuple[Site, str]:
     if not SLUG_RE.match(slug):
         raise ValueError("slug must be lower-case letters, digits and dashes (at most 63)")
+    if slug in RESERVED_SLUGS:
+        raise ValueError(f"{slug!r} is taken by meter itself (/{slug}/): choose another slug")
     if not name.strip() or len(name) > 200 or any(ch < " " or ch == "\x7f" for ch in name):
         raise ValueError("name must be 1 to 200 printable characters")
     if db.session.scalar(db.select(Site).filter_by(slug=slug)):

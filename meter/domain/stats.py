@@ -244,8 +244,8 @@ def figures(site: SiteInfo, first: date, last: date, live: bool = True) -> list[
     ):
         times.setdefault(day, []).append(seconds)
     days: dict[date, dict] = {}
-    day = first
-    while day <= last:
+    for offset in range((last - first).days + 1):  # (not day += 1: 9999-12-31 has no next day)
+        day = first + timedelta(days=offset)
         days[day] = {
             "date": day.isoformat(),
             "views": dict.fromkeys(REASONS, 0),
@@ -253,7 +253,6 @@ def figures(site: SiteInfo, first: date, last: date, live: bool = True) -> list[
             "median_activation_seconds": None,
             "signins": {"password": 0},
         }
-        day += timedelta(days=1)
     for day, metric, key, value in rows:
         entry = days[day]
         if metric == "views":
@@ -277,3 +276,16 @@ def today(site: SiteInfo) -> date:
 
 def parse_day(value: str) -> date:
     return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).date()
+
+
+def add_views(site_id: int, day: date, counts: dict[str, int]) -> None:
+    """Views of a day older than yesterday, added straight to `daily_stats` (committed).
+
+    Only for `flask demo traffic`, whose access checks run with meter's clock moved back: Redis expires
+    a day's counts on its own clock (KEEP_DAYS after the day), so those of a month ago vanish at once,
+    and `roll_up` only looks at today and yesterday. The counts come from the answers the real check gave.
+    """
+    for reason, n in counts.items():
+        if n:
+            _add(site_id, day, "views", reason, n)
+    db.session.commit()

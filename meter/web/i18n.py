@@ -104,5 +104,8 @@ def remember_language(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "id")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Jakarta")
+    # Two catalogs in meter/translations: `messages` (readers: pages, mail, embed) and `console` (staff).
+    app.config.setdefault("BABEL_DOMAIN", "messages;console")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations;translations")
     babel.init_app(app, locale_selector=_locale_selector, timezone_selector=_timezone_selector)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks collapse their whitespace

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from flask import g, request
 
@@ -43,7 +43,7 @@ def _day(name: str, default):
 def figures():
     site = g.site
     last = _day("to", stats.today(site))
-    first = _day("from", last - timedelta(days=29))
+    first = _day("from", last - timedelta(days=29) if last > date.min + timedelta(days=29) else date.min)
     if first > last or (last - first).days >= MAX_DAYS:
         message = f"from must not be after to, and at most {MAX_DAYS} days"
         raise Problem(422, "validation-failed", "Validation failed", message, {"from": message})

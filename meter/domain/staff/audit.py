@@ -1,0 +1,55 @@
+"""The audit log: one row for everything done through the console or the staff commands.
+
+Who (the staff member, or "command line"), when, what (an action name such as `reader.resend` and
+its detail) and on which site. Written in the same transaction as the change where there is one, so
+a change is never without its row; shown in the console (owners) and by `flask audit show`. A
+detail never holds a secret: a key's prefix, never the key; a provider's name, never its secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from meter.infra.db import db
+from meter.infra.models import AuditEntry, Site, Staff
+
+COMMAND_LINE = "command line"
+
+
+def record(
+    action: str,
+    *,
+    staff: Staff | None = None,
+    site: Site | Any | None = None,
+    detail: dict[str, Any] | None = None,
+    commit: bool = True,
+) -> AuditEntry:
+    """Add the row (and commit, unless the caller commits it with its change). `site` is a row or a SiteInfo."""
+    entry = AuditEntry(
+        staff_id=staff.id if staff is not None else None,
+        actor=staff.email if staff is not None else COMMAND_LINE,
+        site_id=getattr(site, "id", None),
+        site_slug=getattr(site, "slug", None),
+        action=action,
+        detail=detail or {},
+    )
+    db.session.add(entry)
+    if commit:
+        db.session.commit()
+    return entry
+
+
+def entries(site_id: int | None = None, since: datetime | None = None, limit: int = 500) -> list[AuditEntry]:
+    """Newest first; of one site when `site_id` is given; from `since` (naive UTC) when given."""
+    query = db.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    if site_id is not None:
+        query = query.where(AuditEntry.site_id == site_id)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    return list(db.session.scalars(query))
+
+
+def describe(detail: dict[str, Any]) -> str:
+    """The detail on one line: `key=value`, sorted."""
+    return " ".join(f"{key}={value}" for key, value in sorted((detail or {}).items()))

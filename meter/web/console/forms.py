@@ -1,0 +1,106 @@
+"""The console's forms (Flask-WTF: each carries its CSRF token); labels and messages from the `console` catalog."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from meter.domain.social.providers import KINDS
+
+STAFF_PASSWORD_MIN = 12  # staff reach every reader of a site: longer than a reader's minimum
+_CODE = [DataRequired(_l("Enter the 6-digit code from your authenticator app.")), Length(max=16)]
+
+
+class SetupForm(FlaskForm):
+    password = PasswordField(
+        _l("New password (at least 12 characters)"),
+        validators=[
+            DataRequired(_l("Choose a password.")),
+            Length(min=STAFF_PASSWORD_MIN, max=1024, message=_l("The password needs at least 12 characters.")),
+        ],
+    )
+    confirm = PasswordField(
+        _l("The same password again"),
+        validators=[DataRequired(_l("Type the password again.")), EqualTo("password", _l("The passwords differ."))],
+    )
+    code = StringField(_l("Code from the authenticator app"), validators=_CODE)
+
+
+class SigninForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)])
+    code = StringField(_l("Code from the authenticator app"), validators=_CODE)
+    next = HiddenField()
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+def _within_years(_form, field) -> None:
+    """Dates from 2000 to 2999: anything else is a typing slip (and year 9999 has no next day to end on)."""
+    if field.data is not None and not 2000 <= field.data.year <= 2999:
+        raise ValidationError(_l("Choose a date from 2000 to 2999."))
+
+
+class SubscriptionForm(FlaskForm):
+    until = DateField(
+        _l("Subscribed until (inclusive)"), validators=[InputRequired(_l("Choose a date.")), _within_years]
+    )
+
+
+class BulkForm(FlaskForm):
+    since = DateField(_l("Registered on or after"), validators=[InputRequired(_l("Choose a date.")), _within_years])
+
+
+class PolicyForm(FlaskForm):
+    quota_anonymous = IntegerField(
+        _l("Free articles for anonymous visitors"), validators=[InputRequired(), NumberRange(0, 10_000)]
+    )
+    quota_registered = IntegerField(
+        _l("Free articles for registered readers"), validators=[InputRequired(), NumberRange(0, 10_000)]
+    )
+    quota_verified = IntegerField(
+        _l("Free articles for verified readers"), validators=[InputRequired(), NumberRange(0, 10_000)]
+    )
+    period = StringField(
+        _l("Period (day, week, month, year or rolling:30d)"), validators=[DataRequired(), Length(max=16)]
+    )
+    timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
+    degraded_mode = SelectField(
+        _l("When Redis is unreachable"),
+        choices=[
+            SelectChoice("allow", _l("allow metered articles")),
+            SelectChoice("deny", _l("refuse metered articles")),
+        ],
+    )
+    base = HiddenField()  # the version of the policy the preview was made from
+
+
+class OriginForm(FlaskForm):
+    origin = StringField(_l("Origin (such as https://www.tempo.co)"), validators=[DataRequired(), Length(max=2048)])
+
+
+class ProviderForm(FlaskForm):
+    name = StringField(_l("Name (in the URLs)"), validators=[DataRequired(), Length(max=32)])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(kind, kind) for kind in KINDS])
+    label = StringField(_l("Button text (optional)"), validators=[Optional(), Length(max=80)])
+    client_id = StringField(_l("Client id"), validators=[DataRequired(), Length(max=255)])
+    secret = TextAreaField(
+        _l("Client secret (Apple: the private key, PEM)"), validators=[DataRequired(), Length(max=8192)]
+    )
+    issuer = StringField(_l("Issuer (kind oidc only)"), validators=[Optional(), Length(max=512)])
+    team_id = StringField(_l("Team id (Apple only)"), validators=[Optional(), Length(max=32)])
+    key_id = StringField(_l("Key id (Apple only)"), validators=[Optional(), Length(max=32)])

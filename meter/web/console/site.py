@@ -1,0 +1,161 @@
+"""The site itself: the policy (editors; its change is shown before it is saved), and for owners the
+API keys (a new key is shown once), origins and sign-in providers (secrets never shown).
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from meter.domain.console import site_admin
+from meter.domain.policy import PolicyError, normalise
+from meter.domain.social import providers
+from meter.web.console.auth import view
+from meter.web.console.forms import ActionForm, OriginForm, PolicyForm, ProviderForm
+
+
+def _policy_form(policy: dict) -> PolicyForm:
+    current = normalise(policy)
+    form = PolicyForm(formdata=None)
+    form.quota_anonymous.data = current["quota"]["anonymous"]
+    form.quota_registered.data = current["quota"]["registered"]
+    form.quota_verified.data = current["quota"]["verified"]
+    form.period.data = current["period"]
+    form.timezone.data = current["timezone"]
+    form.degraded_mode.data = current["degraded_mode"]
+    form.base.data = site_admin.version(policy)
+    return form
+
+
+def _asked(form: PolicyForm) -> dict:
+    return {
+        "quota": {
+            "anonymous": form.quota_anonymous.data,
+            "registered": form.quota_registered.data,
+            "verified": form.quota_verified.data,
+        },
+        "period": (form.period.data or "").strip(),
+        "timezone": (form.timezone.data or "").strip(),
+        "degraded_mode": form.degraded_mode.data,
+    }
+
+
+@view("/policy", "editor", methods=("GET", "POST"))
+def policy():
+    """GET: the form. POST with `preview`: the change, key by key, and a button to save exactly that.
+    POST with `save`: saved, unless someone changed the policy since the preview (then shown again)."""
+    site = g.site_row
+    if request.method == "GET":
+        return render_template("console/policy.html", form=_policy_form(site.policy), changes=None)
+    form = PolicyForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return render_template("console/policy.html", form=form, changes=None), 422
+    try:
+        asked = normalise(_asked(form))
+    except PolicyError as exc:
+        form.period.errors = [str(exc)]
+        return render_template("console/policy.html", form=form, changes=None), 422
+    made = site_admin.changes(site.policy, asked)
+    stale = form.base.data != site_admin.version(site.policy)
+    # Saved only as previewed: a field edited after the preview (then Enter, which presses "save") is shown first.
+    unseen = request.form.get("shown") != site_admin.version(asked)
+    if "save" in request.form and not stale and not unseen:
+        site_admin.save_policy(site, asked, g.staff)
+        flash(_("The policy is saved: the next access checks follow it.") if made else _("Nothing changed."), "notice")
+        return redirect(url_for("console.policy", site_slug=g.site.slug), 303)
+    if stale and "save" in request.form:
+        flash(_("The policy was changed meanwhile: check the change again before saving."), "error")
+    form.base.data = site_admin.version(site.policy)
+    return render_template(
+        "console/policy.html", form=form, changes=made, preview=True, shown=site_admin.version(asked)
+    )
+
+
+@view("/keys", "owner")
+def keys():
+    return render_template("console/keys.html", keys=site_admin.keys(g.site_row), action=ActionForm(), new_key=None)
+
+
+@view("/keys/new", "owner", methods=("POST",))
+def new_key():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    key = site_admin.new_key(g.site_row, g.staff)
+    page = render_template("console/keys.html", keys=site_admin.keys(g.site_row), action=ActionForm(), new_key=key)
+    return page, 201
+
+
+@view("/keys/revoke", "owner", methods=("POST",))
+def revoke_key():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    prefix = request.form.get("prefix", "")[:64]
+    if site_admin.revoke_key(g.site_row, prefix, g.staff):
+        flash(_("Key %(prefix)s… is revoked: it stops working within seconds.", prefix=prefix), "notice")
+    else:
+        flash(_("No live key starts with %(prefix)s.", prefix=prefix), "error")
+    return redirect(url_for("console.keys", site_slug=g.site.slug), 303)
+
+
+@view("/origins", "owner", methods=("GET", "POST"))
+def origins():
+    form = OriginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            origin = site_admin.add_origin(g.site_row, form.origin.data, g.staff)
+        except ValueError:
+            form.origin.errors = [_("Write an origin as https://host (a port may follow; no path).")]
+        else:
+            flash(_("%(origin)s is one of the site's origins.", origin=origin), "notice")
+            return redirect(url_for("console.origins", site_slug=g.site.slug), 303)
+    if form.errors:
+        status = 422
+    return render_template("console/origins.html", form=form, action=ActionForm()), status
+
+
+@view("/origins/remove", "owner", methods=("POST",))
+def remove_origin():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    origin = request.form.get("origin", "")[:2048]
+    if site_admin.remove_origin(g.site_row, origin, g.staff):
+        flash(_("%(origin)s is no longer one of the site's origins.", origin=origin), "notice")
+    return redirect(url_for("console.origins", site_slug=g.site.slug), 303)
+
+
+@view("/providers", "owner", methods=("GET", "POST"))
+def login_providers():
+    form = ProviderForm()
+    status = 200
+    if form.validate_on_submit():
+        fields = {name: (field.data or "").strip() for name, field in form._fields.items() if name != "csrf_token"}
+        try:
+            replaced = site_admin.save_provider(g.site_row, fields, g.staff)
+        except providers.ProviderError as exc:
+            form.name.errors = [str(exc)]
+        else:
+            flash(
+                _("Provider %(name)s replaced.", name=fields["name"])
+                if replaced
+                else _("Provider %(name)s added.", name=fields["name"]),
+                "notice",
+            )
+            return redirect(url_for("console.login_providers", site_slug=g.site.slug), 303)
+    if form.errors:
+        status = 422
+    form.secret.data = ""  # a secret typed in is never sent back, not even to the one who typed it
+    rows = providers.listing(g.site_row)
+    return render_template("console/providers.html", form=form, rows=rows, action=ActionForm()), status
+
+
+@view("/providers/remove", "owner", methods=("POST",))
+def remove_provider():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    name = request.form.get("name", "")[:32]
+    if site_admin.remove_provider(g.site_row, name, g.staff):
+        flash(_("Provider %(name)s removed; readers it signed in keep their accounts.", name=name), "notice")
+    return redirect(url_for("console.login_providers", site_slug=g.site.slug), 303)
