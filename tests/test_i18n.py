@@ -154,3 +154,17 @@ def test_lifetimes_are_said_exactly_in_the_readers_language():
     assert {key: duration(*key) for key in said} == said
     assert on_colour("#b00") == "#ffffff" and on_colour("#0055aa") == "#ffffff"
     assert on_colour("#ffcc00") == "#1d1d1f" and on_colour("#fff") == "#1d1d1f"  # a light colour gets dark text
+
+
+def test_every_indonesian_catalog_has_one_plural_form():
+    """Flask-Babel merges the domains (messages, console): one catalog with English plural rules would make
+    every Indonesian plural of the other fall back to English (as it did once: the activation mail)."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    for po in sorted(Path("meter/translations/id/LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        assert catalog.num_plurals == 1, po
+        assert not catalog.fuzzy, f"{po}: a fuzzy header is not compiled"
