@@ -1,10 +1,10 @@
-# meter: `make run` starts everything for development; `make test` runs the whole suite.
+# meter: `make run` starts everything for development; `make check` runs the fast tier, `make test` the whole suite.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format clean chromium nginx oidc soak bench
+.PHONY: install run check test lint format clean chromium nginx oidc php soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,22 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The whole suite on SQLite; then again on PostgreSQL where one answers (CI here: 127.0.0.1:5432,
-# database test). Without one, the PostgreSQL pass is skipped and says so.
+# The suite runs on every core (pytest-xdist; PYTEST_WORKERS=1 for one process), one worker more than
+# there are cores: its tests wait on sockets and subprocesses about as much as they compute. Each worker
+# starts its own redis-server and SMTP server; the tests of one Chromium or one Redis Cluster stay in one worker.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+# The slow tier: tests marked browser, cluster, servers (subprocess gunicorn, nginx, make run), fuzz, soak.
+SLOW := browser or cluster or servers or fuzz or soak
+
+# The fast tier while you work (lint, then every test not marked slow, on SQLite): about a minute.
+check: lint
+	$(PY) -m pytest -p no:cacheprovider $(XDIST) -m "not ($(SLOW))"
+
+# The whole suite on SQLite; then again on PostgreSQL where one answers (CI here: 127.0.0.1:5432; each
+# worker uses a database of its own beside PG_TEST_URL's, test_gw0, test_gw1…, made when missing): the
+# tests that use the database, less those marked database_agnostic (tests/conftest.py says why).
+# Without one, the PostgreSQL pass is skipped and says so.
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 # The browser tests drive Debian's Chromium; install it where we can (root with apt-get), else they skip and say so.
@@ -61,11 +75,20 @@ oidc:
 			|| echo "== tests/oidc could not be installed: the OpenID provider tests will be skipped"; \
 	fi
 
-test: lint chromium nginx oidc
-	$(PY) -m pytest
+# The PHP examples of docs/api.md (tests/test_docs_examples.py) run on Debian's php-cli with its curl
+# extension; install them where we can (root with apt-get), else that test is skipped and says so.
+php:
+	@if ! command -v php >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "== installing php-cli and php-curl for the PHP examples of docs/api.md (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli php-curl >/dev/null \
+			|| echo "== php could not be installed: the PHP examples will be skipped"; \
+	fi
+
+test: lint chromium nginx oidc php
+	$(PY) -m pytest $(XDIST)
 	@if $(PY) -c "import sqlalchemy as s; s.create_engine('$(PG_TEST_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_TEST_URL))"; \
-		METER_TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -p no:cacheprovider; \
+		METER_TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -p no:cacheprovider $(XDIST); \
 	else \
 		echo "== PostgreSQL not reachable at $(PG_TEST_URL): PostgreSQL pass SKIPPED (SQLite pass above is complete)"; \
 	fi

@@ -41,9 +41,31 @@ def _bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# Settings whose value cannot be read, each a line naming it: create_app refuses to start with them
+# (meter.infra.settings.ConfigError), so a typo stops the start instead of raising a traceback here.
+UNREADABLE: list[str] = []
+
+
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        UNREADABLE.append(f"{name} must be a whole number, not {value!r}")
+        return default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        UNREADABLE.append(f"{name} must be a number of seconds, such as {default}, not {value!r}")
+        return default
 
 
 def _list(name: str) -> list[str]:
@@ -59,16 +81,19 @@ class Config:
     SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE", "")
     SECRET_KEY_FALLBACKS_FILE = os.environ.get("SECRET_KEY_FALLBACKS_FILE", "")
 
-    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'meter.sqlite3'}"
+    # Required outside development (create_app says so and stops); in development, SQLite under instance/.
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
+        f"sqlite:///{INSTANCE_DIR / 'meter.sqlite3'}" if ENV_NAME == "development" else ""
+    )
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # Required outside development; in development, `make run`'s own redis-server under instance/.
     REDIS_URL = os.environ.get("REDIS_URL") or (
         f"unix://{dev_redis_socket(INSTANCE_DIR)}" if ENV_NAME == "development" else ""
     )
     # The access check must answer even when Redis hangs: short timeouts, then degraded mode.
-    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.25"))
+    REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 0.25)
     # After a Redis failure, skip Redis for this long instead of paying a timeout per request.
-    REDIS_RETRY_AFTER = float(os.environ.get("REDIS_RETRY_AFTER", "1.0"))
+    REDIS_RETRY_AFTER = _float("REDIS_RETRY_AFTER", 1.0)
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
     MAIL_PORT = _int("MAIL_PORT", 1025)
@@ -78,10 +103,10 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "meter <no-reply@localhost>")
     # Flask-Mail sets no timeout; a hanging SMTP server must not stall the worker.
-    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+    MAIL_TIMEOUT = _float("MAIL_TIMEOUT", 10.0)
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 12)  # then the row is a dead letter
-    MAIL_RETRY_BASE = float(os.environ.get("MAIL_RETRY_BASE", "30"))  # seconds, doubled per attempt
-    MAIL_RETRY_MAX = float(os.environ.get("MAIL_RETRY_MAX", "3600"))
+    MAIL_RETRY_BASE = _float("MAIL_RETRY_BASE", 30.0)  # seconds, doubled per attempt
+    MAIL_RETRY_MAX = _float("MAIL_RETRY_MAX", 3600.0)
 
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
 
@@ -100,7 +125,7 @@ class Config:
     # How long reader state (verified, subscription, live sessions) stays cached in Redis.
     READER_CACHE_TTL = _int("READER_CACHE_TTL", 3600)
     # How long a site and its API key hashes stay cached in each process (key revocation delay).
-    SITE_CACHE_TTL = float(os.environ.get("SITE_CACHE_TTL", "10"))
+    SITE_CACHE_TTL = _float("SITE_CACHE_TTL", 10.0)
 
     # Sign-in with other accounts (docs/social-login.md). Where each kind of provider lives: Google and
     # Apple by their OpenID Connect discovery document under the issuer, Facebook by its dialog and
@@ -187,6 +212,8 @@ class Config:
     # much of them is lost with Redis's data.
     STATS_ROLL_UP_SECONDS = float(os.environ.get("STATS_ROLL_UP_SECONDS", "60"))
 
+    UNREADABLE_SETTINGS = UNREADABLE  # read by create_app: a non-empty list stops the start
+
 
 class TestConfig(Config):
     ENV_NAME = "testing"
@@ -200,6 +227,9 @@ class TestConfig(Config):
     ARGON2_MEMORY_COST = 1024
     ARGON2_PARALLELISM = 1
     SITE_CACHE_TTL = 0.0
+    # The suite runs on every core of a machine that may be busy: a Redis reply can wait for CPU longer
+    # than production's 0.25 s, and a check would then answer degraded. Tests of a silent Redis set their own.
+    REDIS_SOCKET_TIMEOUT = 2.0
     MAIL_TIMEOUT = 2.0
     MAIL_SUPPRESS_SEND = False  # Flask-Mail would swallow mail when TESTING; tests use a real SMTP server
     MAIL_RETRY_BASE = 0.0

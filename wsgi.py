@@ -1,5 +1,8 @@
-"""Entry point for gunicorn (`gunicorn wsgi:app`) and the flask command (`FLASK_APP=wsgi`)."""
+"""Entry point for gunicorn (`gunicorn wsgi:app`) and the flask command (`FLASK_APP=wsgi`, bin/meter).
 
-from meter import create_app
+A configuration error stops either with one line naming the setting and its fix (meter.app_or_exit).
+"""
 
-app = create_app()
+from meter import app_or_exit
+
+app = app_or_exit()

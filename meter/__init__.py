@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         app.config.from_object(test_config)
     elif test_config is not None:
         app.config.from_mapping(test_config)
+    _check_settings(app)
     if _uses_instance_dir(app):
         os.makedirs(app.instance_path, exist_ok=True)
     _secret_key(app)
@@ -46,6 +48,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     from meter.web import (
         access,
         api,
+        body_limit,
         console,
         csrf,
         embed,
@@ -59,7 +62,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         social,
     )
 
-    db.db.init_app(app)
+    _init_database(app, db.db)
     db.migrate.init_app(
         app,
         db.db,
@@ -88,8 +91,71 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         from meter.dev import demo
 
         demo.init_app(app)
+    app.wsgi_app = body_limit.DrainOversized(app, app.wsgi_app)  # type: ignore[method-assign]  (in front of all)
     _proxy_fix(app)
     return app
+
+
+def app_or_exit() -> Flask:
+    """`create_app()` for the entry points (wsgi.py: gunicorn and the `flask` command; bin/meter).
+
+    A configuration error is one line on stderr, naming the setting and the fix, and exit status 4,
+    never a traceback. 4 is what gunicorn's master reads as "App failed to load" when a worker exits
+    with it: it stops, instead of booting workers that fail again and again.
+    """
+    from meter.infra.settings import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        print(f"meter: configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(4) from None
+
+
+DATABASE_EXAMPLE = "postgresql+psycopg://meter@/meter"
+
+
+def _check_settings(app: Flask) -> None:
+    """Outside development, meter needs its database, its Redis and a signing key given: a fallback
+    (SQLite under instance/, a local Redis socket) would look like it works, then lose the data or
+    with `degraded_mode: allow` let everyone read. Every problem is named at once, on one line."""
+    from meter.infra.settings import ConfigError
+
+    config = app.config
+    problems = list(config.get("UNREADABLE_SETTINGS") or [])
+    if config.get("ENV_NAME") != "development":
+        fixes = {
+            "DATABASE_URL": f"DATABASE_URL to the database's URL, such as {DATABASE_EXAMPLE}",
+            "REDIS_URL": "REDIS_URL, such as redis://127.0.0.1:6379/0",
+            "SECRET_KEY": "SECRET_KEY_FILE to a file holding one key (or SECRET_KEY)",
+        }
+        given = {
+            "DATABASE_URL": config.get("SQLALCHEMY_DATABASE_URI"),
+            "REDIS_URL": config.get("REDIS_URL"),
+            "SECRET_KEY": config.get("SECRET_KEY") or config.get("SECRET_KEY_FILE"),
+        }
+        missing = [name for name, value in given.items() if not value]
+        if missing:
+            names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+            verb = "is" if len(missing) == 1 else "are"
+            problems.append(
+                f"{names} {verb} not set: set {'; '.join(fixes[name] for name in missing)} (docs/operations.md). "
+                "On a developer's machine, METER_ENV=development keeps them under instance/ instead"
+            )
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _init_database(app: Flask, database: Any) -> None:
+    """A DATABASE_URL that SQLAlchemy cannot use (a typo, a driver not installed) stops the start in one line."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from meter.infra.settings import ConfigError
+
+    try:
+        database.init_app(app)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(f"DATABASE_URL cannot be used ({exc}): give one such as {DATABASE_EXAMPLE}") from None
 
 
 def _proxy_fix(app: Flask) -> None:
@@ -136,7 +202,9 @@ def _secret_key(app: Flask) -> None:
     if app.config.get("SECRET_KEY"):
         return
     if app.config.get("ENV_NAME") != "development":
-        raise RuntimeError(
+        from meter.infra.settings import ConfigError
+
+        raise ConfigError(
             "SECRET_KEY is not set: set SECRET_KEY_FILE or SECRET_KEY (or METER_ENV=development to have one made)"
         )
     os.makedirs(app.instance_path, exist_ok=True)

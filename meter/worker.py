@@ -96,7 +96,6 @@ class _Stop(Exception):
 
 def run(poll_interval: float = 1.0, once: bool = False) -> None:
     config = current_app.config
-    log.info("worker started (SMTP %s:%s)", config["MAIL_SERVER"], config["MAIL_PORT"])
     state = {"busy": False, "stop": False}
 
     def on_term(_signum, _frame) -> None:
@@ -107,6 +106,8 @@ def run(poll_interval: float = 1.0, once: bool = False) -> None:
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_term) if main else None
     try:
+        # Said once SIGTERM is handled: from this line on, a stop is the graceful one.
+        log.info("worker started (SMTP %s:%s)", config["MAIL_SERVER"], config["MAIL_PORT"])
         while not state["stop"]:
             state["busy"] = True
             done = run_once()

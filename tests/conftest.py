@@ -2,18 +2,30 @@
 
 Real parts only: a redis-server process this suite starts (or METER_TEST_REDIS_URL), an aiosmtpd
 SMTP server on a loopback port, and a database migrated with the project's own migrations.
+
+Under pytest-xdist (`make test` runs `-n 2`) each worker is a process with its own session: its own
+redis-server, SMTP port and SQLite files, and on PostgreSQL a database of its own (`test_gw0`, …,
+made when missing). A test's settings are given before its app is built, as a deployment's are:
+`@pytest.mark.config(RATELIMIT_ACCESS_IP="2/minute")` (the closest marker wins); a test that needs
+other settings mid-way builds the app again with them (`rebuilt`), as a restart would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
 import re
 import shutil
+import tempfile
 import threading
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis as redis_lib
@@ -27,6 +39,7 @@ from meter.domain import sites, stats
 from meter.infra import clock
 from meter.infra.db import db
 
+from . import app_reuse  # noqa: F401  (the suite's caches across its apps)
 from .openapi_check import CheckedClient
 
 LINK_RE = re.compile(r"https?://\S+")
@@ -35,11 +48,18 @@ LINK_RE = re.compile(r"https?://\S+")
 # --- servers (one per test session) ------------------------------------------------------------
 
 
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under pytest-xdist; "" in one process
+
+
+def worker_number() -> int:
+    return int(WORKER.removeprefix("gw")) if WORKER.startswith("gw") else 0
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     url = os.environ.get("METER_TEST_REDIS_URL")
-    if url:
-        yield url
+    if url:  # an existing Redis: each xdist worker flushes a database number of its own
+        yield url if not WORKER else urlunsplit(urlsplit(url)._replace(path=f"/{worker_number()}"))
         return
     server = RedisProcess(str(tmp_path_factory.mktemp("redis"))).start()
     yield server.url
@@ -80,6 +100,11 @@ def links_in(message) -> list[str]:
     return LINK_RE.findall(text_of(message))
 
 
+def token_of(link: str) -> str:
+    """The token of a mailed link (its last path segment, without the `?lang=` the link carries)."""
+    return urlsplit(link).path.rsplit("/", 1)[1]
+
+
 @pytest.fixture(scope="session")
 def smtp_server():
     mailbox = Mailbox()
@@ -92,8 +117,42 @@ def smtp_server():
 POSTGRES_URL = os.environ.get("METER_TEST_DATABASE_URL", "")
 
 
+def postgres_of_this_worker() -> str:
+    """METER_TEST_DATABASE_URL, or under xdist a database of this worker's own next to it (made when
+    missing: the suite's PostgreSQL lets it CREATE DATABASE), so that workers never share tables."""
+    if not POSTGRES_URL or not WORKER:
+        return POSTGRES_URL
+    base = sqlalchemy.engine.make_url(POSTGRES_URL)
+    name = f"{base.database}_{WORKER}"
+    admin = sqlalchemy.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def database_template(tmp_path_factory, redis_url):
+def postgres_url() -> str:
+    """This worker's PostgreSQL database ("" when the suite runs on SQLite)."""
+    return postgres_of_this_worker()
+
+
+@pytest.fixture(scope="session")
+def sqlite_dir(tmp_path_factory):
+    """Where the tests' SQLite files live: in memory (/dev/shm) where there is one, since every commit
+    of a file on disk waits for its fsync (~10 ms on a busy disk, hundreds of commits a minute here)."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK):
+        path = tempfile.mkdtemp(prefix=f"meter-tests-{WORKER or 'main'}-", dir=shm)
+        yield Path(path)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        yield tmp_path_factory.mktemp("sqlite")
+
+
+@pytest.fixture(scope="session")
+def database_template(sqlite_dir, redis_url, postgres_url):
     """The schema made once by the project's migrations (`flask db upgrade`).
 
     SQLite (default): a migrated file that each test copies. PostgreSQL (METER_TEST_DATABASE_URL):
@@ -101,15 +160,15 @@ def database_template(tmp_path_factory, redis_url):
     """
     from flask_migrate import upgrade
 
-    if POSTGRES_URL:
-        url = POSTGRES_URL
+    if postgres_url:
+        url = postgres_url
         engine = sqlalchemy.create_engine(url)
         with engine.begin() as conn:
             conn.execute(sqlalchemy.text("DROP SCHEMA public CASCADE"))
             conn.execute(sqlalchemy.text("CREATE SCHEMA public"))
         engine.dispose()
     else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.sqlite3'}"
+        url = f"sqlite:///{sqlite_dir / 'template.sqlite3'}"
     app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
     with app.app_context():
         upgrade()
@@ -117,19 +176,41 @@ def database_template(tmp_path_factory, redis_url):
     return url
 
 
-@pytest.fixture
-def database_url(tmp_path, database_template) -> str:
-    """A database of the migrated schema with no rows, for this test alone."""
-    if database_template.startswith("sqlite:///"):
-        path = tmp_path / "meter.sqlite3"
-        shutil.copy(database_template.removeprefix("sqlite:///"), path)
-        return f"sqlite:///{path}"
-    engine = sqlalchemy.create_engine(database_template)
+@contextlib.contextmanager
+def empty_database(sqlite_dir: Path, template: str) -> Iterator[str]:
+    """A database of the migrated schema with no rows: a copy of the SQLite template (removed after),
+    or the worker's PostgreSQL database with every table truncated."""
+    if template.startswith("sqlite:///"):
+        path = sqlite_dir / f"{uuid.uuid4().hex}.sqlite3"
+        shutil.copy(template.removeprefix("sqlite:///"), path)
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for leftover in sqlite_dir.glob(f"{path.name}*"):  # the file and any -journal or -wal beside it
+                leftover.unlink(missing_ok=True)
+        return
+    clear_database(template)
+    yield template
+
+
+def clear_database(url: str) -> None:
+    """Every row gone, ids starting at 1 again (for a server that keeps its database between tests)."""
+    engine = sqlalchemy.create_engine(url)
     with engine.begin() as conn:
-        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-        conn.execute(sqlalchemy.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        if url.startswith("sqlite"):
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())  # no AUTOINCREMENT: an empty table's ids start at 1 again
+        else:
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            conn.execute(sqlalchemy.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return database_template
+
+
+@pytest.fixture
+def database_url(sqlite_dir, database_template):
+    """A database of the migrated schema with no rows, for this test alone."""
+    with empty_database(sqlite_dir, database_template) as url:
+        yield url
 
 
 def _config_dict() -> dict:
@@ -139,8 +220,49 @@ def _config_dict() -> dict:
 # --- per test ----------------------------------------------------------------------------------
 
 
+DATABASE_FIXTURES = {"database_url", "database_template", "postgres_url"}
+
+
+SLOW = ("fuzz", "soak", "servers", "cluster", "browser")  # the longest kinds first
+
+
+def _tier(item) -> int:
+    return next((rank for rank, kind in enumerate(SLOW) if item.get_closest_marker(kind)), len(SLOW))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slow tier first, so that pytest-xdist's workers start on the long tests and finish together
+    on the short ones, instead of one worker finishing a long test alone at the end.
+
+    The PostgreSQL pass (METER_TEST_DATABASE_URL) runs the tests that use the suite's database; the
+    others (`make run` with its own SQLite, installation checks, settings errors, pure functions) would
+    only repeat the SQLite pass's run, and are deselected, as the summary says; so are those marked
+    database_agnostic, whose subject does not depend on the database (pyproject.toml)."""
+    items.sort(key=_tier)
+    if not POSTGRES_URL:
+        return
+    kept = [
+        item
+        for item in items
+        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and not item.get_closest_marker("database_agnostic")
+    ]
+    if len(kept) < len(items):
+        kept_ids = {id(item) for item in kept}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
+        items[:] = kept
+
+
+def marked_settings(node) -> dict:
+    """The settings of `@pytest.mark.config(...)` on a test, its class and its module; the closest wins."""
+    settings: dict = {}
+    for marker in reversed(list(node.iter_markers("config"))):
+        settings.update(marker.kwargs)
+    return settings
+
+
 @pytest.fixture
-def app(redis_url, smtp_server, database_url):
+def app(request, redis_url, smtp_server, database_url):
     controller, mailbox = smtp_server
     flush_redis(redis_url)
     mailbox.clear()
@@ -154,6 +276,7 @@ def app(redis_url, smtp_server, database_url):
             "REDIS_URL": redis_url,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": controller.port,
+            **marked_settings(request.node),
         }
     )
     app.test_client_class = CheckedClient  # every answer checked against /openapi.json (tests/openapi_check.py)
@@ -161,6 +284,12 @@ def app(redis_url, smtp_server, database_url):
     with app.app_context():
         db.engine.dispose()
     clock.reset()
+
+
+def rebuilt(app, **settings):
+    """The same deployment (database, Redis, SMTP) made again with other settings, as a restart with a
+    changed environment would: for a test whose point is what changes when a setting does."""
+    return create_app({**app.config, **settings})
 
 
 @pytest.fixture
@@ -281,7 +410,7 @@ def verified_reader(api, register):
 
     def run(email_addr="pembaca@example.com", password="rahasia-sekali") -> tuple[int, str]:
         link = register(email_addr, password)
-        token = link.rsplit("/activate/", 1)[1]
+        token = token_of(link)
         response = api.post("/v1/activations", json={"token": token})
         assert response.status_code == 200, response.get_data(as_text=True)
         body = response.get_json()

@@ -13,7 +13,6 @@ import contextlib
 import os
 import socket
 import threading
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 from meter.dev.redis_server import free_port
@@ -28,6 +27,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self.drop_replies = False  # True: requests still reach the service, its replies never come back
         self.cut_after_request = False  # True: the next request reaches the service, then its connection breaks
+        self._answered = threading.Event()  # the service's reply to the cut request arrived (and was dropped)
 
     def start(self) -> TcpProxy:
         server = socket.socket()
@@ -59,11 +59,13 @@ class TcpProxy:
         try:
             while data := src.recv(65536):
                 if replies and self.drop_replies:
+                    self._answered.set()
                     continue  # the service did the work; its answer is lost on the way back
                 if not replies and self.cut_after_request:
                     self.cut_after_request, self.drop_replies = False, True  # once: the next connection works
+                    self._answered.clear()
                     dst.sendall(data)
-                    time.sleep(0.2)  # the service acts on the request and answers into the void ...
+                    self._answered.wait(5)  # the service acts on the request and answers into the void ...
                     src.shutdown(socket.SHUT_RDWR)  # ... and the client's connection breaks
                     self.drop_replies = False
                     return

@@ -74,6 +74,7 @@ class Gunicorn:
         self.port = listener.getsockname()[1] if listener is not None else free_port()
         self.log = log
         self.process: subprocess.Popen | None = None
+        self._replaced: set[int] = set()  # the workers the last reload replaces
 
     @property
     def url(self) -> str:
@@ -84,7 +85,10 @@ class Gunicorn:
         if self.config is not None:
             args += ["-c", str(self.config), "wsgi:app"]
         else:
-            args += ["-k", self.worker_class, "--threads", str(self.threads), "--graceful-timeout", "5", "wsgi:app"]
+            # --preload as deployed (deploy/gunicorn.conf.py): the app is made once in the master and each
+            # worker is a fork, instead of every worker importing and making it again
+            args += ["-k", self.worker_class, "--threads", str(self.threads), "--graceful-timeout", "5", "--preload"]
+            args += ["--no-control-socket", "wsgi:app"]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
         fds: tuple[int, ...] = ()
         if self.listener is not None:
@@ -107,9 +111,38 @@ class Gunicorn:
         raise RuntimeError("gunicorn did not answer in time")
 
     def reload(self) -> None:
-        """A graceful reload (HUP), as `systemctl reload meter-web` sends."""
+        """A graceful reload (HUP), as `systemctl reload meter-web` sends; it returns at once, as
+        systemctl does. `reloaded()` waits until the workers forked before it have all gone."""
         assert self.process is not None
+        self._replaced = self.worker_pids()
         os.kill(self.process.pid, signal.SIGHUP)
+
+    def worker_pids(self) -> set[int]:
+        """The master's children now (read from /proc)."""
+        assert self.process is not None
+        master, children = self.process.pid, set()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master and fields[0] != "Z":
+                children.add(int(entry))
+        return children
+
+    def reloaded(self, timeout: float = 20.0) -> None:
+        """Wait until the last reload is over: no worker from before it is left, and all new ones run.
+        Until then a request may still reach an old worker, with the old settings."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.worker_pids()
+            if not now & self._replaced and len(now) >= self.workers:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the reload did not end in {timeout} s: workers {self.worker_pids()}")
 
     def stop(self) -> None:
         stop_process(self.process, timeout=15)

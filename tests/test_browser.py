@@ -24,6 +24,8 @@ from meter.infra.db import db
 
 from .conftest import _config_dict, links_in, past_the_mail_budget
 
+pytestmark = [pytest.mark.database_agnostic, pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
 CHROMIUM = os.environ.get("METER_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--headless",
@@ -292,3 +294,55 @@ def test_a_prerendered_page_counts_only_once_shown(live, page):
         page.wait_for_timeout(100)
     with live.app.app_context():
         assert unlocks() == 1
+
+
+def _header(page) -> list[str]:
+    return [link.inner_text() for link in page.locator("#account a:not([hidden])").all() if link.is_visible()]
+
+
+def test_the_demo_header_follows_the_reader_and_the_language(live, page, mailbox):
+    """The demo site learns who reads only from the embed's answer (`logged_in`): Masuk and Daftar for
+    a visitor, Keluar once logged in; `?lang=en` makes it, and meter's walls through it, English."""
+    page.goto(f"{live.base}/demo-site/")
+    page.wait_for_selector("article[data-meter-state=allowed]")  # its lead story: free, never counted
+    assert _header(page) == ["Masuk", "Daftar", "English"]
+    page.goto(f"{live.base}/demo/register?next={live.base}/demo-site/")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Kata sandi (minimal 8 karakter)").fill(PASSWORD)
+    page.get_by_role("button", name="Daftar").click()
+    page.wait_for_url(re.compile(r"/demo/activation-sent"))
+    live.deliver()
+    [link] = [link for link in links_in(mailbox.to(EMAIL)[0]["msg"]) if "/activate/" in link]
+    page.goto(link)
+    page.wait_for_selector("text=Email Anda sudah terkonfirmasi")
+    page.get_by_role("link", name="Lanjutkan membaca").click()
+    page.wait_for_selector("article[data-meter-state=allowed]")
+    assert _header(page) == ["Keluar", "English"]
+
+    page.goto(f"{live.base}/demo-site/laput-anggaran?lang=en")
+    answered(page, "refused")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "This article is for subscribers" in page.locator(".meter-wall-subscribe").inner_text()
+    assert _header(page) == ["Log out", "Bahasa Indonesia"]
+    page.goto(f"{live.base}/demo-site/")  # English sticks (the demo's own cookie)
+    page.wait_for_selector("article[data-meter-state=allowed]")
+    assert page.locator("h1").inner_text() == "Latest news and reports"
+
+
+def test_controls_use_the_texts_typeface_and_dates_stay_whole_on_a_phone(live, page):
+    page.goto(f"{live.base}/demo/register")
+    fonts = page.evaluate(
+        "[...document.querySelectorAll('body, button, input[type=email]')].map(e => getComputedStyle(e).fontFamily)"
+    )
+    assert len(set(fonts)) == 1, fonts
+    with live.app.app_context():
+        site = db.session.scalar(db.select(sites.Site).filter_by(slug="demo"))
+        site.policy = {**site.policy, "quota": {"anonymous": 0, "registered": 0, "verified": 0}}
+        db.session.commit()
+    sites.forget_cached()
+    page.set_viewport_size({"width": WIDTHS["phone"], "height": 900})
+    page.goto(f"{live.base}/demo-site/koran-harga-beras")
+    answered(page, "refused")
+    wall = page.locator(".meter-wall-quota p").first
+    assert re.search(r"\d{1,2}\u00a0\w+\u00a0\d{4}", wall.inner_text()), wall.inner_text()
+    shoot(page, "quota-wall-date")

@@ -16,7 +16,7 @@ from meter.infra import clock
 from meter.infra.db import db
 from meter.infra.models import OutboxMail
 
-from .conftest import Api, _config_dict, links_in
+from .conftest import Api, _config_dict, links_in, token_of
 
 KEY_RE = re.compile(r"^mk_[A-Za-z0-9]{20,}$")
 DEFAULT_POLICY = {
@@ -119,7 +119,10 @@ def test_key_rotation_create_then_revoke(runner, client, api):
 
     fails(runner, "sites", "keys", "revoke", "tempo", "mk_zzzzzzzzz")  # unknown prefix
     fails(runner, "sites", "keys", "revoke", "tempo", old[:12])  # already revoked
-    fails(runner, "sites", "keys", "revoke", "tempo", "mk_")  # too short to name one key
+    short = one_line_error(fails(runner, "sites", "keys", "revoke", "tempo", "mk_Y2"))  # too short to name one key
+    assert "at least 6 characters" in short and "'mk_Y2' has 5" in short, short
+    missing = one_line_error(fails(runner, "sites", "keys", "revoke", "tempo", "mk_zzzzzz"))
+    assert "no live key of tempo starts with 'mk_zzzzzz'" in missing, missing
     fails(runner, "sites", "keys", "revoke", "nosuchsite", new[:12], reason="unknown site")
     fails(runner, "sites", "keys", "create", "nosuchsite", reason="unknown site")
     assert access_status(client, new) == 200
@@ -193,6 +196,7 @@ def test_readers_show_text_and_json_with_this_periods_unlocks(runner, api, verif
     shown = json.loads(ok(runner, "readers", "show", "tempo", "pembaca@example.com", "--json")[0])
     assert (shown["reader_id"], shown["email"], shown["state"]) == (reader_id, "pembaca@example.com", "verified")
     assert shown["unlocked"] == [] and shown["subscription_until"] is None and shown["verified_at"]
+    assert shown["verified_at"].endswith("+00:00") and shown["created_at"].endswith("+00:00")  # times say their zone
 
     api.access("tempo:koran:b", reader_token=token)
     api.access("tempo:koran:a", reader_token=token)
@@ -208,6 +212,7 @@ def test_readers_show_text_and_json_with_this_periods_unlocks(runner, api, verif
     assert fields["state"] == "verified"
     assert fields["reader_id"] == str(reader_id)
     assert fields["unlocked"] == "tempo:koran:a, tempo:koran:b"
+    assert fields["created_at"].endswith("+00:00") and fields["verified_at"].endswith("+00:00")
 
 
 def test_readers_show_of_an_unknown_site_or_reader(runner, api, verified_reader):
@@ -235,7 +240,7 @@ def test_readers_resend_activation_queues_one_mail_that_arrives(app, runner, api
     assert envelope["to"] == ["pembaca@example.com"]
     [link] = [link for link in links_in(envelope["msg"]) if "/activate/" in link]
     assert link.startswith("http://meter.test/tempo/activate/") and first
-    activated = api.post("/v1/activations", json={"token": link.rsplit("/", 1)[1]})
+    activated = api.post("/v1/activations", json={"token": token_of(link)})
     assert activated.status_code == 200 and activated.get_json()["state"] == "verified"
 
     one_line_error(fails(runner, "readers", "resend-activation", "tempo", "pembaca@example.com", reason="verified"))
@@ -272,22 +277,26 @@ def test_readers_subscribe_and_unsubscribe(runner, api, verified_reader):
     refused = api.access("tempo:laput:1", cls="premium", reader_token=token)
     assert (refused["allowed"], refused["reason"]) == (False, "subscription_required")
 
-    ok(runner, "readers", "subscribe", "tempo", "pembaca@example.com", "--until", "2099-01-01")
+    ok(runner, "readers", "subscribe", "tempo", "pembaca@example.com", "--until", "2099-01-01T00:00:00Z")
     allowed = api.access("tempo:laput:1", cls="premium", reader_token=token)
     assert (allowed["allowed"], allowed["reason"], allowed["reader"]["state"]) == (True, "subscriber", "subscriber")
     shown = json.loads(ok(runner, "readers", "show", "tempo", "pembaca@example.com", "--json")[0])
-    assert (shown["state"], shown["subscription_until"]) == ("subscriber", "2099-01-01T00:00:00")
+    assert (shown["state"], shown["subscription_until"]) == ("subscriber", "2099-01-01T00:00:00+00:00")
     me = api.get("/v1/readers/me", headers={"X-Reader-Token": token}).get_json()
     assert me["state"] == "subscriber" and me["subscription_until"].startswith("2099-01-01T00:00:00")
 
-    ok(runner, "readers", "unsubscribe", "tempo", "pembaca@example.com")
+    ended = ok(runner, "readers", "unsubscribe", "tempo", "pembaca@example.com")
+    assert ended == ["ended the subscription of pembaca@example.com (it ran until 2099-01-01T00:00:00+00:00)"]
     again = api.access("tempo:laput:1", cls="premium", reader_token=token)
     assert (again["allowed"], again["reason"], again["reader"]["state"]) == (False, "subscription_required", "verified")
 
+    assert ok(runner, "readers", "unsubscribe", "tempo", "pembaca@example.com") == [
+        "pembaca@example.com had no running subscription; nothing changed"
+    ]
     for bad in ("next-year", "2099-13-01", "01/01/2099", ""):
         fails(runner, "readers", "subscribe", "tempo", "pembaca@example.com", "--until", bad, reason="ISO-8601")
     assert json.loads(ok(runner, "readers", "show", "tempo", "pembaca@example.com", "--json")[0])["state"] == "verified"
-    fails(runner, "readers", "subscribe", "tempo", "nobody@example.com", "--until", "2099-01-01")
+    fails(runner, "readers", "subscribe", "tempo", "nobody@example.com", "--until", "2099-01-01T00:00:00Z")
     fails(runner, "readers", "unsubscribe", "nosuchsite", "pembaca@example.com")
     assert reader_id
 
@@ -303,7 +312,20 @@ def test_subscribe_with_an_offset_is_kept_in_utc(runner, api, verified_reader):
     verified_reader("pembaca@example.com")
     ok(runner, "readers", "subscribe", "tempo", "pembaca@example.com", "--until", "2099-01-01T07:00:00+07:00")
     shown = json.loads(ok(runner, "readers", "show", "tempo", "pembaca@example.com", "--json")[0])
-    assert shown["subscription_until"] == "2099-01-01T00:00:00"
+    assert shown["subscription_until"] == "2099-01-01T00:00:00+00:00"
+    text = dict(line.split(": ", 1) for line in ok(runner, "readers", "show", "tempo", "pembaca@example.com"))
+    assert text["subscription_until"] == "2099-01-01T00:00:00+00:00 (2099-01-01 07:00 Asia/Jakarta)"
+
+
+@pytest.mark.parametrize("until", ["2027-01-01", "2027-01-01T00:00:00", "2027-01-01 07:00"])
+def test_subscribe_refuses_a_time_without_a_utc_offset_as_the_api_does(runner, api, verified_reader, until):
+    """A time without an offset is any zone's: refused, saying what to write, rather than taken as UTC."""
+    verified_reader("pembaca@example.com")
+    refused = fails(runner, "readers", "subscribe", "tempo", "pembaca@example.com", "--until", until)
+    assert "no UTC offset" in refused and "2027-01-01T00:00:00+07:00" in refused, refused
+    assert json.loads(ok(runner, "readers", "show", "tempo", "pembaca@example.com", "--json")[0])["state"] == "verified"
+    put = api.put("/v1/readers/1/subscription", json={"until": until.replace(" ", "T")})
+    assert put.status_code == 422  # the API refuses the same
 
 
 # --- meter and mail ---------------------------------------------------------------------------

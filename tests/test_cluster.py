@@ -47,6 +47,8 @@ from .test_stats import (  # noqa: F401  (the figures' counting and roll-up, on 
     test_the_figures_survive_a_loss_of_redis_but_for_what_was_not_rolled_up,
 )
 
+pytestmark = [pytest.mark.database_agnostic, pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
+
 
 def _cluster_port() -> int:
     """A free port whose cluster bus port (port + 10000) is free too."""
@@ -246,12 +248,12 @@ def test_master_failover_during_traffic_gives_no_wrong_answer(app, redis_cluster
     threads = [threading.Thread(target=traffic, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    RedisCluster._wait(lambda: len(answers) >= 20)  # traffic flows
     before = len(answers)
     redis_cluster.node(replica).execute_command("CLUSTER FAILOVER")
     RedisCluster._wait(lambda: redis_cluster.node(replica).info("replication")["role"] == "master", timeout=20)
     promoted_at = len(answers)
-    time.sleep(1.5)
+    RedisCluster._wait(lambda: len(answers) >= promoted_at + 40 or bool(errors))  # and goes on after it
     stop.set()
     for t in threads:
         t.join(10)

@@ -95,6 +95,7 @@ def test_the_worker_unit_makes_the_shared_directory_and_empties_nothing(tmp_path
     assert (metrics / "counter_1.db").exists()
 
 
+@pytest.mark.servers  # a Python process of its own
 def test_meter_flask_runs_a_command_with_the_environment_files(api, database_url, redis_url, tmp_path):
     """The main file, then a second one whose DATABASE_URL wins (the migrations' owner role)."""
     env_file, migrate_file = tmp_path / "meter.env", tmp_path / "migrate.env"
@@ -129,7 +130,6 @@ def test_the_worker_stops_on_sigterm_between_passes(app, database_url, redis_url
         while "worker started" not in log.read_text() and time.monotonic() < deadline:
             assert worker.poll() is None, log.read_text()
             time.sleep(0.1)
-        time.sleep(0.5)  # a few passes
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0
     finally:

@@ -33,8 +33,9 @@ EMAIL = "pembaca@example.com"
 PASSWORD = "rahasia-sekali"
 
 pytestmark = [
+    pytest.mark.servers,
     pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="finds child processes through /proc"),
-    pytest.mark.timeout(90),
+    pytest.mark.timeout(120),
 ]
 
 
@@ -159,9 +160,11 @@ def alive(pid: int) -> bool:
         return False
 
 
-def http(method, url, body=None, key=None, opener=None, form=None):
+def http(method, url, body=None, key=None, opener=None, form=None, request_id=None):
     data = None
     request = urllib.request.Request(url, method=method)
+    if request_id:
+        request.add_header("X-Request-ID", request_id)
     if body is not None:
         data = json.dumps(body).encode()
         request.add_header("Content-Type", "application/json")
@@ -193,6 +196,32 @@ def access(server: Devserver, key: str, token: str, article: str) -> dict:
     status, text = http("POST", f"{server.base}/v1/access", body, key)
     assert status == 200, text
     return json.loads(text)
+
+
+def decisions(metrics: str) -> float:
+    """meter_access_decisions_total of the free-content answers, summed over the exposition."""
+    pattern = r'^meter_access_decisions_total\{[^}]*reason="free_content"[^}]*\} ([0-9.e+]+)$'
+    return sum(float(value) for value in re.findall(pattern, metrics, re.M))
+
+
+def production_like(server: Devserver, key: str) -> None:
+    """Two gunicorn workers whose metrics add up, one log line per request, an icon for browsers."""
+    before = decisions(http("GET", f"{server.base}/metrics")[1])  # the devserver's own probe of the key
+    mark = len(server.lines)
+    body = {"article": {"id": "demo:probe", "class": "free"}, "record": False}
+    for i in range(8):
+        assert http("POST", f"{server.base}/v1/access", body, key, request_id=f"one-line-{i}")[0] == 200
+    scrapes = {decisions(http("GET", f"{server.base}/metrics")[1]) for _ in range(8)}
+    assert scrapes == {before + 8}, (before, scrapes)  # whichever worker answers, it counts both workers' checks
+    request = urllib.request.Request(f"{server.base}/favicon.ico", headers={"X-Request-ID": "one-line-icon"})
+    with urllib.request.urlopen(request, timeout=10) as icon:
+        assert icon.status == 200 and icon.headers["Content-Type"] == "image/x-icon"
+    ids = [f"one-line-{i}" for i in range(8)] + ["one-line-icon"]
+    for request_id in ids:
+        server.wait_for(rf'"request_id": "{request_id}"', mark)
+    output = "\n".join(server.lines[mark:])
+    assert all(output.count(f'"{request_id}"') == 1 for request_id in ids), output  # one line each...
+    assert not re.search(r'"(GET|POST) /\S* HTTP/1\.[01]" \d{3}', output), output  # ...and no access log line
 
 
 def test_make_run_serves_catches_mail_stops_cleanly_and_keeps_data(tmp_path):
@@ -242,7 +271,14 @@ def test_make_run_serves_catches_mail_stops_cleanly_and_keeps_data(tmp_path):
         reader_token = json.loads(text)["reader_token"]
         assert access(first, key, reader_token, "demo:koran:a")["reason"] == "unlocked_now"
 
-        assert first.interrupt() == 0
+        production_like(first, key)
+
+        # stopped from a script: the devserver's pid is in instance/devserver.pid
+        pid = int((instance / "devserver.pid").read_text())
+        assert pid == first.process.pid
+        os.kill(pid, signal.SIGINT)
+        assert first.process.wait(timeout=30) == 0
+        assert not (instance / "devserver.pid").exists()
         assert "stopped." in first.output()
         assert [pid for pid in started if alive(pid)] == []
     finally:

@@ -42,6 +42,7 @@ def proxied(app, proxy):
             **_config_dict(),
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
+            "REDIS_SOCKET_TIMEOUT": 0.25,  # production's: a lost reply costs this long
         }
     )
 

@@ -18,18 +18,20 @@ ROUNDS = 25
 UNLIMITED = "100000/minute"
 
 
+LIMITS = (
+    "RATELIMIT_REGISTER_IP",
+    "RATELIMIT_LOGIN_FAIL_IP",
+    "RATELIMIT_LOGIN_FAIL_ACCOUNT",
+    "RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING",
+    "RATELIMIT_RESEND_EMAIL",
+    "RATELIMIT_RESET_EMAIL",
+    "RATELIMIT_RESET_IP",
+)
+pytestmark = pytest.mark.config(**dict.fromkeys(LIMITS, UNLIMITED))  # about answers and time, not limits
+
+
 @pytest.fixture
 def people(app, api, verified_reader):
-    for name in (
-        "RATELIMIT_REGISTER_IP",
-        "RATELIMIT_LOGIN_FAIL_IP",
-        "RATELIMIT_LOGIN_FAIL_ACCOUNT",
-        "RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING",
-        "RATELIMIT_RESEND_EMAIL",
-        "RATELIMIT_RESET_EMAIL",
-        "RATELIMIT_RESET_IP",
-    ):
-        app.config[name] = UNLIMITED  # this test is about answers and time, not limits
     verified_reader("verified@example.com", PASSWORD)
     assert api.post("/v1/readers", json={"email": "unverified@example.com", "password": PASSWORD}).status_code == 202
     return {"verified": "verified@example.com", "unverified": "unverified@example.com", "unknown": "nobody@example.com"}

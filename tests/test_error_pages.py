@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .conftest import make_site
+from .conftest import make_site, rebuilt
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 WERKZEUG_HTML = ("<title>400 Bad Request</title>", "<title>404 Not Found</title>", "The requested URL", "CSRF token")
@@ -111,10 +111,11 @@ def test_api_paths_keep_problem_json(client, site):
 
 
 def test_the_language_cookie_is_secure_where_the_session_cookie_is(app, client, site):
-    app.config["SESSION_COOKIE_SECURE"] = True
-    cookie = client.get("/tempo/login?lang=en").headers["Set-Cookie"]
+    secure = rebuilt(app, SESSION_COOKIE_SECURE=True).test_client()
+    cookie = secure.get("/tempo/login?lang=en").headers["Set-Cookie"]
     assert cookie.startswith("meter_lang=en") and "Secure" in cookie and "HttpOnly" in cookie
-    app.config["SESSION_COOKIE_SECURE"] = False  # development's plain http
+    assert app.config["SESSION_COOKIE_SECURE"] is False  # development's plain http, as in TestConfig
+    client.set_cookie("meter_lang", "en")
     other = client.get("/tempo/login?lang=id").headers.get_all("Set-Cookie")
     lang = next(c for c in other if c.startswith("meter_lang="))
     assert "Secure" not in lang

@@ -6,14 +6,15 @@ tests/test_mail.py, tests/test_servers.py (real gunicorn) and tests/test_model.p
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
 from meter import create_app
-from meter.infra import mail
+from meter.infra import clock, mail
 from meter.infra.db import db
 
-from .conftest import Api, links_in, make_site
+from .conftest import Api, links_in, make_site, token_of
 from .faults import DatabaseCut
 
 PASSWORD = "rahasia-sekali"
@@ -22,7 +23,7 @@ PASSWORD = "rahasia-sekali"
 @pytest.fixture
 def cut_app(app, database_url):
     cut = DatabaseCut(database_url)
-    fresh = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": cut.url, "SITE_CACHE_TTL": 0.3})
+    fresh = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": cut.url, "SITE_CACHE_TTL": 60.0})
     yield fresh, cut
     cut.close()
     with fresh.app_context():
@@ -37,7 +38,7 @@ def test_database_unreachable_readyz_503_and_cached_readers_still_answered(cut_a
     with app.app_context():
         mail.deliver_due()
     link = next(link for m in mailbox.to("pembaca@example.com") for link in links_in(m["msg"]) if "/activate/" in link)
-    reader_token = api.post("/v1/activations", json={"token": link.rsplit("/", 1)[1]}).get_json()["reader_token"]
+    reader_token = api.post("/v1/activations", json={"token": token_of(link)}).get_json()["reader_token"]
     first = api.access("tempo:koran:1", reader_token=reader_token)  # warms the site cache and Redis
     assert first["reason"] == "unlocked_now"
     assert client.get("/readyz").status_code == 200
@@ -48,7 +49,8 @@ def test_database_unreachable_readyz_503_and_cached_readers_still_answered(cut_a
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.mimetype == "application/problem+json"
         assert "database" in ready.get_json()["detail"]
-        time.sleep(0.4)  # past SITE_CACHE_TTL: the site entry is stale, and the database cannot refresh it
+        clock.travel(timedelta(seconds=61))  # past SITE_CACHE_TTL: the site entry is stale, and the database
+        # cannot refresh it
         again = api.access("tempo:koran:1", reader_token=reader_token)
         assert again["allowed"] and again["reason"] == "already_unlocked" and not again["degraded"]
         second = api.access("tempo:koran:2", reader_token=reader_token)  # decided in Redis; ledger write fails

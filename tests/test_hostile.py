@@ -24,6 +24,7 @@ from meter.domain.accounts import emails
 from meter.infra.db import db
 from meter.infra.models import OutboxMail, Reader
 
+from .conftest import token_of
 from .test_bad_input import (
     ACT,
     DEEP,
@@ -289,7 +290,7 @@ def test_dotless_i_is_another_mailbox_and_ohm_sign_meets_omega(app, api, mailbox
 )
 def test_next_to_a_foreign_origin_is_dropped(app, api, register, client, next_url):
     link = register(EMAIL, next=next_url)
-    token = link.rsplit("/activate/", 1)[1]
+    token = token_of(link)
     with app.app_context():
         payload = tokens.load(tokens.ACTIVATION, token).payload
     assert "n" not in payload
@@ -299,7 +300,7 @@ def test_next_to_a_foreign_origin_is_dropped(app, api, register, client, next_ur
 
 def test_next_on_the_sites_origin_is_kept(app, api, register):
     link = register(EMAIL, next="https://tempo.co/koran/2026/artikel")
-    body = api.post(ACT, json={"token": link.rsplit("/activate/", 1)[1]}).get_json()
+    body = api.post(ACT, json={"token": token_of(link)}).get_json()
     assert body["next"] == "https://tempo.co/koran/2026/artikel"
 
 
@@ -307,7 +308,7 @@ def test_confirm_link_opened_while_logged_in_as_another_reader(app, api, registe
     """The link activates its own account only; the other reader's session is untouched and not used."""
     other_id, other_token = verified_reader("lain@example.com")
     link = register(EMAIL)
-    token = link.rsplit("/activate/", 1)[1]
+    token = token_of(link)
     response = api.post(ACT, json={"token": token}, headers={"X-Reader-Token": other_token})
     body = response.get_json()
     assert response.status_code == 200 and body["reader_id"] != other_id

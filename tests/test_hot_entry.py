@@ -9,13 +9,15 @@ import json
 import logging
 
 import pytest
-from flask import request_started
+from flask import request, request_started
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from meter.infra.db import db
 from meter.infra.models import Unlock
+
+from .conftest import Api, rebuilt
 
 
 @pytest.fixture
@@ -65,13 +67,17 @@ def test_every_access_answer_skips_flask_and_everything_else_goes_to_it(app, api
     assert api.client.head("/amp/tempo/authorization", query_string=amp).status_code == 200
     assert len(through_flask) == 3
 
-    app.config["METER_FAST_ACCESS"] = False
-    assert api.access("koran:1", reader_token=token)["reason"] == "already_unlocked"
-    assert through_flask[-1] == "POST /v1/access"
+    flask_only = rebuilt(app, METER_FAST_ACCESS=False)  # the same deployment restarted with the entry off
+    through = []
+    request_started.connect(lambda sender, **_: through.append(request.path), flask_only, weak=False)
+    assert Api(flask_only.test_client(), api.key, "tempo").access("koran:1", reader_token=token)["reason"] == (
+        "already_unlocked"
+    )
+    assert through == ["/v1/access"]
 
 
+@pytest.mark.config(RATELIMIT_ACCESS_IP="2/minute")
 def test_the_access_rate_limit_is_kept_by_the_hot_entry(app, api, through_flask):
-    app.config["RATELIMIT_ACCESS_IP"] = "2/minute"
     answers = [api.post("/v1/access", json=_body(cls="free")) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert int(answers[-1].headers["Retry-After"]) >= 1
@@ -147,11 +153,11 @@ def test_an_error_while_deciding_is_answered_by_the_apps_own_handlers(
 
     monkeypatch.setattr("meter.domain.judge.decide", fail)
     answers = []
-    for fast in (True, False):
-        app.config["METER_FAST_ACCESS"] = fast
+    headers = {"X-Request-ID": "err-1", "Authorization": f"Bearer {api.key}"}
+    for served in (app, rebuilt(app, METER_FAST_ACCESS=False)):  # the hot entry, then Flask's view
         with caplog.at_level(logging.INFO):
             caplog.clear()
-            response = api.post("/v1/access", json=_body(), headers={"X-Request-ID": "err-1"})
+            response = served.test_client().post("/v1/access", json=_body(), headers=headers)
         assert response.status_code == status
         assert response.mimetype == "application/problem+json"
         assert response.get_json()["type"].endswith(f"/problems/{name}")
@@ -191,8 +197,8 @@ def test_a_body_cut_short_is_a_400_problem(app, api, through_flask, stream):
     assert json.loads(b"".join(app_iter))["status"] == 400
 
 
+@pytest.mark.config(MAX_CONTENT_LENGTH=200)
 def test_a_body_over_the_limit_is_a_413_problem(app, api, through_flask):
-    app.config["MAX_CONTENT_LENGTH"] = 200
     response = api.post("/v1/access", json=_body("x" * 300))
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"

@@ -58,6 +58,7 @@ sys.meta_path.insert(0, DevOnly())
 """
 
 
+@pytest.mark.servers  # a Python process of its own
 def test_the_app_runs_on_the_runtime_requirements_and_makes_no_instance_dir(tmp_path):
     """The app is made and answers with every development package unimportable, and with
     DATABASE_URL set it creates no instance/ directory."""
@@ -80,6 +81,7 @@ def test_the_app_runs_on_the_runtime_requirements_and_makes_no_instance_dir(tmp_
     assert not instance.exists()
 
 
+@pytest.mark.servers  # a Python process of its own
 def test_dotenv_is_read_in_development_only(tmp_path):
     """config.py next to a `.env`: production ignores the file, development reads it."""
     shutil.copy(ROOT / "config.py", tmp_path / "config.py")

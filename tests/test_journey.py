@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from meter.infra import clock
 
-from .conftest import links_in, text_of
+from .conftest import links_in, text_of, token_of
 
 
 def test_register_mail_activate_and_meter(api, mailbox, deliver):
@@ -23,7 +23,7 @@ def test_register_mail_activate_and_meter(api, mailbox, deliver):
     [link] = [link for link in links_in(mail["msg"]) if "/activate/" in link]
     assert link.startswith("http://meter.test/tempo/activate/")
 
-    activated = api.post("/v1/activations", json={"token": link.rsplit("/", 1)[1]})
+    activated = api.post("/v1/activations", json={"token": token_of(link)})
     assert activated.status_code == 200
     body = activated.get_json()
     assert body["state"] == "verified" and body["reader_token"]

@@ -26,7 +26,7 @@ from meter.infra import clock, mail
 from meter.infra.db import db
 from meter.infra.models import OutboxMail, utcnow
 
-from .conftest import Api, Mailbox, _config_dict, html_of, links_in, make_site, past_the_mail_budget, text_of
+from .conftest import Api, Mailbox, _config_dict, html_of, links_in, make_site, past_the_mail_budget, text_of, token_of
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -379,7 +379,7 @@ def test_activation_mail_default_is_indonesian(api, mailbox, deliver, client):
     body = page.get_data(as_text=True)
     form = re.search(r'<form[^>]*method="post"[^>]*action="([^"]+)"', body)
     assert form, body
-    assert form.group(1).split("?")[0] == path  # the page posts to itself
+    assert form.group(1).split("?")[0] == path.split("?")[0]  # the page posts to itself
     # a GET (a mail scanner following the link) activates nothing
     login = api.post("/v1/sessions", json={"email": "pembaca@example.com", "password": "rahasia-sekali"})
     assert login.get_json()["reader"]["state"] == "registered"
@@ -445,7 +445,7 @@ def test_registering_an_unverified_address_again_sends_a_new_activation(api, mai
     assert msg["Subject"] == "Aktifkan akun Tempo Anda"
     [second] = [link for link in links_in(msg) if "/activate/" in link]
     assert second.startswith("http://meter.test/tempo/activate/")
-    activated = api.post("/v1/activations", json={"token": second.rsplit("/", 1)[1]})
+    activated = api.post("/v1/activations", json={"token": token_of(second)})
     assert activated.status_code == 200 and activated.get_json()["state"] == "verified"
     assert first  # the first link was a real one too
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from meter.infra import clock
 
 from .conftest import links_in
@@ -122,8 +124,8 @@ def test_each_site_has_its_own_budget_for_an_address(app, api, mailbox, deliver)
     assert len(mailbox.to("dua@example.com")) == 2
 
 
+@pytest.mark.config(RATELIMIT_RESEND_IP="3/hour")
 def test_resends_are_limited_per_ip_too(app, api, client):
-    app.config["RATELIMIT_RESEND_IP"] = "3/hour"
     assert [
         api.post("/v1/readers/resend-activation", json={"email": f"r{i}@example.com"}).status_code for i in range(2)
     ] == [202, 202]

@@ -17,7 +17,7 @@ from meter.infra import clock
 from meter.infra.db import db
 from meter.infra.models import Unlock
 
-from .conftest import Api, make_site
+from .conftest import Api, make_site, rebuilt, token_of
 
 
 def ledger(app, subject_prefix="r:") -> list[tuple[str, str]]:
@@ -94,7 +94,7 @@ def test_anonymous_quota_and_carry_over_into_the_account(app, client, mailbox, d
         for line in mailbox.to("anon@example.com")[0]["msg"].get_body(("plain",)).get_content().split()
         if "/activate/" in line
     )
-    token = api.post("/v1/activations", json={"token": link.rsplit("/", 1)[1]}).get_json()["reader_token"]
+    token = api.post("/v1/activations", json={"token": token_of(link)}).get_json()["reader_token"]
 
     carried = api.access("koran:a", reader_token=token)
     assert (carried["reason"], carried["meter"]["used"], carried["meter"]["limit"]) == ("already_unlocked", 1, 2)
@@ -185,7 +185,6 @@ def own_redis(tmp_path):
 
 @pytest.fixture
 def app_on_own_redis(app, own_redis):
-    app.config["REDIS_URL"] = own_redis.url
     fresh = create_app({**app.config, "REDIS_URL": own_redis.url, "REDIS_RETRY_AFTER": 0.0})
     return fresh
 
@@ -262,8 +261,8 @@ def monitor_commands(redis_client, action) -> list[str]:
     return seen
 
 
+@pytest.mark.config(SITE_CACHE_TTL=60.0)
 def test_steady_state_check_is_one_redis_call_and_no_sql(app, redis_client):
-    app.config["SITE_CACHE_TTL"] = 60.0
     api = Api(app.test_client(), make_site(app, "hot"), "hot")
     api.post("/v1/readers", json={"email": "h@example.com", "password": "rahasia-sekali"})
     token = api.post("/v1/sessions", json={"email": "h@example.com", "password": "rahasia-sekali"}).get_json()[
@@ -304,9 +303,9 @@ def _commandstats(redis_client) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): v["calls"] for name, v in redis_client.info("commandstats").items()}
 
 
+@pytest.mark.config(SITE_CACHE_TTL=60.0)
 def test_steady_state_recording_checks_are_one_redis_call_and_sql_only_for_a_new_unlock(app, redis_client):
     """record=true: re-reads and refusals cost one EVALSHA and no SQL; a new unlock adds its one ledger INSERT."""
-    app.config["SITE_CACHE_TTL"] = 60.0
     api = Api(app.test_client(), make_site(app, "hot", policy={"quota": {"verified": 3, "registered": 3}}), "hot")
     api.post("/v1/readers", json={"email": "h@example.com", "password": "rahasia-sekali"})
     token = api.post("/v1/sessions", json={"email": "h@example.com", "password": "rahasia-sekali"}).get_json()[
@@ -365,7 +364,7 @@ def test_changing_meter_buckets_keeps_the_meter_exact(app, api, verified_reader,
     """METER_BUCKETS is in the key names: after a change every meter is reloaded from the ledger."""
     _, token = verified_reader()
     assert api.access("tempo:koran:a", reader_token=token)["reason"] == "unlocked_now"
-    app.config["METER_BUCKETS"] = 7
+    api = Api(rebuilt(app, METER_BUCKETS=7).test_client(), api.key, "tempo")  # restarted with 7 buckets
     assert api.access("tempo:koran:a", reader_token=token)["reason"] == "already_unlocked"
     assert api.access("tempo:koran:b", reader_token=token)["reason"] == "unlocked_now"
     assert api.access("tempo:koran:c", reader_token=token)["reason"] == "quota_exhausted"
@@ -389,10 +388,10 @@ def _counted(app, redis_client, action) -> tuple[list[str], list[str]]:
     return commands, statements
 
 
+@pytest.mark.config(SITE_CACHE_TTL=60.0)
 def test_steady_state_of_the_embed_and_amp_is_one_redis_call_and_no_sql(app, redis_client):
     """The browser's and AMP's checks cost what the API's does: the site by slug is cached, the reader
     found from cookies, and an AMP reader id's link to a login is read by the same script."""
-    app.config["SITE_CACHE_TTL"] = 60.0
     api = Api(app.test_client(), make_site(app, "hot", origins=("https://hot.example",)), "hot")
     api.post("/v1/readers", json={"email": "h@example.com", "password": "rahasia-sekali"})
     token = api.post("/v1/sessions", json={"email": "h@example.com", "password": "rahasia-sekali"}).get_json()[

@@ -10,23 +10,23 @@ from flask_migrate import downgrade, upgrade
 from meter import create_app
 from meter.infra.db import db
 
-from .conftest import POSTGRES_URL, _config_dict
+from .conftest import _config_dict
 
 
-def _fresh_url(tmp_path) -> str:
-    if not POSTGRES_URL:
+def _fresh_url(tmp_path, postgres_url) -> str:
+    if not postgres_url:
         return f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
-    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    engine = sqlalchemy.create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(sqlalchemy.text("DROP SCHEMA IF EXISTS migration_check CASCADE"))
         conn.execute(sqlalchemy.text("CREATE SCHEMA migration_check"))
     engine.dispose()
-    return POSTGRES_URL
+    return postgres_url
 
 
-def test_upgrade_matches_models_and_downgrade_removes_everything(tmp_path, redis_url):
-    url = _fresh_url(tmp_path)
-    options = {"connect_args": {"options": "-csearch_path=migration_check"}} if POSTGRES_URL else {}
+def test_upgrade_matches_models_and_downgrade_removes_everything(tmp_path, redis_url, postgres_url):
+    url = _fresh_url(tmp_path, postgres_url)
+    options = {"connect_args": {"options": "-csearch_path=migration_check"}} if postgres_url else {}
     app = create_app(
         {**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": options, "REDIS_URL": redis_url}
     )

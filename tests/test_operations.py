@@ -15,7 +15,7 @@ from meter import create_app
 from meter.dev.redis_server import RedisProcess, free_port
 
 from . import openapi_check as openapi
-from .conftest import _config_dict
+from .conftest import _config_dict, rebuilt, token_of
 
 
 def samples(client) -> dict[tuple[str, tuple], float]:
@@ -40,7 +40,7 @@ def decisions(values, site: str) -> dict[str, float]:
 
 def test_metrics_token_when_set_is_required_in_constant_time_and_never_a_500(app, client):
     assert client.get("/metrics").status_code == 200  # unset: open (the proxy restricts it)
-    app.config["METRICS_TOKEN"] = "s3cret-scraper-token"
+    client = rebuilt(app, METRICS_TOKEN="s3cret-scraper-token").test_client()
     for headers in (
         {},
         {"Authorization": "Bearer wrong"},
@@ -68,7 +68,7 @@ def test_metrics_after_the_journey_count_decisions_by_reason(app, client, api, m
     link = next(
         line for line in mailbox.messages[-1]["msg"].get_body(("plain",)).get_content().split() if "/activate/" in line
     )
-    token = api.post("/v1/activations", json={"token": link.rsplit("/", 1)[1]}).get_json()["reader_token"]
+    token = api.post("/v1/activations", json={"token": token_of(link)}).get_json()["reader_token"]
     for article in ("a", "b", "a", "c"):
         api.access(f"tempo:koran:{article}", reader_token=token)
     api.access("tempo:news", cls="free")
@@ -196,7 +196,7 @@ def test_tokens_in_urls_never_reach_the_log(app, client, api, register, caplog):
     caplog.set_level(logging.INFO)
     path = link.removeprefix("http://meter.test")
     assert client.get(path).status_code == 200
-    token = path.rsplit("/", 1)[1]
+    token = token_of(path)
     [record] = request_lines(caplog)
     assert record.route == "/<site_slug>/activate/<token>" and record.site == "tempo"
     assert token not in openapi_free_format(record)

@@ -5,12 +5,14 @@ The limiter stores its counters in the suite's real Redis (flushed before each t
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from meter import create_app
 from meter.dev.redis_server import RedisProcess
 
-from .conftest import Api, links_in, make_site, redis_for
+from .conftest import Api, links_in, make_site, rebuilt, redis_for
 
 PASSWORD = "rahasia-sekali"
 
@@ -37,8 +39,8 @@ def test_register_is_limited_per_ip_at_twenty_a_minute(api, redis_client):
     assert other.status_code == 202
 
 
+@pytest.mark.config(RATELIMIT_REGISTER_IP="2/minute")
 def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(app, api):
-    app.config["RATELIMIT_REGISTER_IP"] = "2/minute"
     for i in range(2):
         assert registration(api, f"f{i}@example.com", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code == 202
     # a forged X-Forwarded-For does not buy a new budget when no proxy is trusted
@@ -55,8 +57,8 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_the_key(app):
     assert registration(api, "p3@example.com", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 202
 
 
+@pytest.mark.config(RATELIMIT_REGISTER_IP="1/minute")
 def test_requests_without_a_valid_key_spend_no_budget(app, api):
-    app.config["RATELIMIT_REGISTER_IP"] = "1/minute"
     for _ in range(5):
         r = api.client.post("/v1/readers", json={"email": "x@example.com", "password": PASSWORD})
         assert r.status_code == 401
@@ -107,6 +109,22 @@ def test_an_attacker_cannot_lock_the_owner_out_with_five_guesses(api, verified_r
     assert login(api, "mike@example.com", PASSWORD).status_code == 200
 
 
+def test_json_labelled_as_a_form_is_read_as_json_and_counted_against_the_account(api, verified_reader):
+    """`curl -d` labels a JSON body application/x-www-form-urlencoded: the API reads it as JSON anyway,
+    and so does the account's limit (a form label must not hide the address from it)."""
+    verified_reader("mike@example.com", PASSWORD)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def as_form(password: str):
+        body = json.dumps({"email": "mike@example.com", "password": password})
+        return api.client.post("/v1/sessions", data=body, headers={"Authorization": f"Bearer {api.key}", **form})
+
+    assert as_form(PASSWORD).status_code == 200
+    for _ in range(5):
+        assert as_form("guess").status_code == 401
+    assert_429(as_form(PASSWORD))
+
+
 def test_guesses_from_many_addresses_meet_a_ceiling_per_account(app, api, verified_reader, mailbox, deliver):
     """Guessing from many addresses: RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING (20 per 5 minutes) counts
     the account's failures from all addresses together; a password reset lifts it."""
@@ -148,8 +166,8 @@ def test_resend_is_limited_per_normalised_email(api):
     assert api.post("/v1/readers/resend-activation", json={"email": "anna@example.com"}).status_code == 202
 
 
+@pytest.mark.config(RATELIMIT_RESEND_EMAIL="100/minute;3/day")
 def test_resend_daily_cap_is_a_knob(app, api):
-    app.config["RATELIMIT_RESEND_EMAIL"] = "100/minute;3/day"
     for _ in range(3):
         assert api.post("/v1/readers/resend-activation", json={"email": "mike@example.com"}).status_code == 202
     assert_429(api.post("/v1/readers/resend-activation", json={"email": "mike@example.com"}))
@@ -164,11 +182,12 @@ def test_reset_request_is_limited_per_email_and_per_ip(api):
     assert_429(api.post("/v1/password-resets", json={"email": "u99@example.com"}))
 
 
+@pytest.mark.config(RATELIMIT_RESET_EMAIL="100/minute;3/day")
 def test_reset_mail_to_one_address_is_capped_per_day(app, api):
+    from config import Config
     from meter.web.limiter import parse
 
-    assert any(item.GRANULARITY.name == "day" for item in parse(app.config["RATELIMIT_RESET_EMAIL"]))
-    app.config["RATELIMIT_RESET_EMAIL"] = "100/minute;3/day"
+    assert any(item.GRANULARITY.name == "day" for item in parse(Config.RATELIMIT_RESET_EMAIL))  # the default too
     for _ in range(3):
         assert api.post("/v1/password-resets", json={"email": "mike@example.com"}).status_code == 202
     refused = api.post("/v1/password-resets", json={"email": "mike@example.com"})
@@ -181,8 +200,8 @@ def test_the_access_check_is_not_limited_by_default(api):
         api.access(f"tempo:free:{i}", cls="free")
 
 
+@pytest.mark.config(RATELIMIT_ACCESS_IP="3/minute")
 def test_the_access_check_can_be_limited(app, api):
-    app.config["RATELIMIT_ACCESS_IP"] = "3/minute"
     for i in range(3):
         api.access(f"tempo:free:{i}", cls="free")
     assert_429(api.post("/v1/access", json={"article": {"id": "tempo:free:9", "class": "free"}}))
@@ -281,7 +300,9 @@ def test_the_storage_is_redis_url_in_the_limits_librarys_schemes(app):
 
 
 def test_a_malformed_limit_stops_the_start(app):
-    with pytest.raises(ValueError):
+    from meter.infra.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="RATELIMIT_RESET_IP is not a limit: 'twenty a minute'"):
         create_app({**app.config, "RATELIMIT_RESET_IP": "twenty a minute"})
 
 
@@ -290,7 +311,9 @@ def test_access_ip_wait_counts_the_access_limit_without_a_request(app, api):
 
     with app.app_context():
         assert access_ip_wait("192.0.2.1") == 0  # RATELIMIT_ACCESS_IP empty: not limited
-        app.config["RATELIMIT_ACCESS_IP"] = "2/minute"
+    limited = rebuilt(app, RATELIMIT_ACCESS_IP="2/minute")
+    api = Api(limited.test_client(), api.key, "tempo")
+    with limited.app_context():
         assert [access_ip_wait("192.0.2.1") for _ in range(2)] == [0, 0]
         assert 1 <= access_ip_wait("192.0.2.1") <= 60
         assert access_ip_wait("192.0.2.2") == 0
@@ -347,8 +370,8 @@ def test_login_page_failures_are_limited_per_account_and_showing_the_form_is_fre
     assert api.post("/v1/sessions", json={"email": "halaman@example.com", "password": PASSWORD}).status_code == 429
 
 
+@pytest.mark.config(RATELIMIT_REGISTER_IP="2/minute")
 def test_register_page_posts_count_against_the_ip_budget(app, api, client):
-    app.config["RATELIMIT_REGISTER_IP"] = "2/minute"
     token = _page_csrf(client, "/tempo/register")
     for i in range(2):
         form = {"csrf_token": token, "email": f"page{i}@example.com", "password": PASSWORD}
@@ -403,8 +426,8 @@ def test_a_limited_resend_answers_a_page_in_indonesian_then_english(app, api, cl
     assert "We have already sent you the email. Check your inbox or spam folder." in html
 
 
+@pytest.mark.config(RATELIMIT_LOGIN_FAIL_IP="1/minute")
 def test_a_limited_login_page_keeps_next_and_says_one_minute_in_the_singular(app, api, client):
-    app.config["RATELIMIT_LOGIN_FAIL_IP"] = "1/minute"
     token = _page_csrf(client, "/tempo/login?lang=en")
     form = {"csrf_token": token, "email": "nobody@example.com", "password": "salah-salah"}
     next_ = "https://tempo.co/koran/a"

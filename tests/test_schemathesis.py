@@ -18,6 +18,8 @@ from werkzeug.serving import make_server
 
 from meter.dev.redis_server import free_port
 
+pytestmark = [pytest.mark.fuzz]
+
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"
 
 

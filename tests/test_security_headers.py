@@ -82,6 +82,7 @@ def test_session_cookie_is_secure_with_the_production_setting(app):
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+@pytest.mark.servers  # a Python process of its own
 @pytest.mark.parametrize(("env", "secure"), [("production", "True"), ("development", "False"), ("testing", "True")])
 def test_secure_cookies_are_the_default_outside_development(env, secure):
     code = "import config; print(config.Config.SESSION_COOKIE_SECURE)"
@@ -92,3 +93,10 @@ def test_secure_cookies_are_the_default_outside_development(env, secure):
         [sys.executable, "-c", code], env=environ, cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == secure
+
+
+def test_the_favicon_is_an_icon_not_a_404_on_every_page(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/x-icon"
+    assert icon.get_data()[:4] == b"\x00\x00\x01\x00" and "max-age=86400" in icon.headers["Cache-Control"]
+    icon.close()

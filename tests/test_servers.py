@@ -29,7 +29,23 @@ from meter.infra.models import OutboxMail, Site, Unlock
 from .conftest import Mailbox
 from .servers import Gunicorn, server_env
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.servers, pytest.mark.timeout(180)]
+
+
+def until(condition, what: str, timeout: float = 20.0) -> None:
+    """Poll `condition` (every 50 ms) instead of sleeping a fixed time; fail saying what never happened."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def outbox_row(app) -> OutboxMail:
+    with app.app_context():
+        db.session.expire_all()
+        [row] = db.session.scalars(select(OutboxMail)).all()
+        db.session.expunge(row)
+        return row
 
 
 def post(url: str, key: str, body: dict, timeout: float = 20.0) -> tuple[int, dict]:
@@ -136,14 +152,13 @@ def test_redis_stopped_mid_run_no_5xx_degraded_then_recovers(app, api, verified_
         workers = [threading.Thread(target=traffic) for _ in range(4)]
         for w in workers:
             w.start()
-        time.sleep(0.5)
+        until(lambda: len(seen) >= 10, "traffic to flow")
         redis_server.stop()
-        time.sleep(1.5)
+        until(lambda: any(degraded for _, degraded, _ in seen), "a degraded answer")
         redis_server.start()  # an empty Redis: rebuilt from the ledger on the next check
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (seen and seen[-1][1] is False):
-            time.sleep(0.1)
-        time.sleep(0.3)
+        until(lambda: seen[-1][1] is False, "an answer from Redis again")
+        recovered = len(seen)
+        until(lambda: len(seen) >= recovered + 8, "more answers after the recovery")
         stop.set()
         for w in workers:
             w.join()
@@ -202,20 +217,13 @@ def test_smtp_down_registration_202_and_the_worker_process_delivers_once_when_it
             server.url + "/v1/readers", api.key, {"email": "pembaca@example.com", "password": "rahasia-sekali"}
         )
         assert (status, body) == (202, {"status": "activation_sent"})
-        deadline = time.monotonic() + 30  # the worker starts, tries and fails (however loaded the machine)
-        while True:
-            with app.app_context():
-                [row] = db.session.scalars(select(OutboxMail)).all()
-                if row.attempts >= 1 or time.monotonic() > deadline:
-                    break
-            time.sleep(0.2)
-        assert row.sent_at is None and row.attempts >= 1 and row.last_error
+        until(lambda: outbox_row(app).attempts >= 2, "the worker to try and fail twice")
+        row = outbox_row(app)
+        assert row.sent_at is None and row.last_error
         controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
         controller.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not mailbox.messages:
-            time.sleep(0.1)
-        time.sleep(1.5)  # a second delivery, if there were one, would arrive by now
+        # sent_at is committed after the SMTP server accepted the mail: from then on no pass claims it again
+        until(lambda: outbox_row(app).sent_at is not None, "the delivery to be recorded")
     finally:
         worker.terminate()
         worker.wait(timeout=15)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .conftest import links_in, past_the_mail_budget, text_of
+from .conftest import links_in, past_the_mail_budget, text_of, token_of
 
 VICTIM = "korban@example.com"
 ATTACKER_PASSWORD = "punya-penyerang"
@@ -29,7 +29,7 @@ def last_activation_mail(mailbox, deliver, email: str = VICTIM):
     deliver()
     message = mailbox.to(email)[-1]["msg"]
     [link] = [link for link in links_in(message) if "/activate/" in link]
-    return message, link.rsplit("/activate/", 1)[1].split("?")[0]
+    return message, token_of(link)
 
 
 def activate(api, token: str):
@@ -118,7 +118,7 @@ def test_a_password_reset_of_an_unverified_account_also_ends_the_attackers_acces
     [link] = [link for link in links_in(mailbox.to(VICTIM)[-1]["msg"]) if "/reset-password/" in link]
     reset = api.post(
         "/v1/password-resets/confirm",
-        json={"token": link.rsplit("/", 1)[1].split("?")[0], "password": VICTIM_PASSWORD},
+        json={"token": token_of(link), "password": VICTIM_PASSWORD},
     )
     assert reset.status_code == 200
     assert token_state(api, attacker_token) == "revoked"

@@ -24,7 +24,7 @@ from meter.infra import clock
 from meter.infra.db import db
 from meter.infra.models import Reader, ReaderSession
 
-from .conftest import links_in
+from .conftest import Api, links_in, rebuilt, token_of
 
 PASSWORD = "rahasia-sekali"
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +32,6 @@ PURPOSES = (tokens.ACTIVATION, tokens.RESET, tokens.READER)
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def token_of(link: str) -> str:
-    return link.rsplit("/", 1)[1]
 
 
 def reset_link(api, mailbox, deliver, address: str) -> str:
@@ -86,19 +82,20 @@ def load_kind(purpose: str, token: str) -> str:
 
 @pytest.mark.parametrize("purpose", PURPOSES)
 def test_secret_key_fallbacks_verify_old_tokens_and_new_tokens_use_the_current_key(app, purpose):
-    with app.app_context():
-        app.config.update(SECRET_KEY="key-2025", SECRET_KEY_FALLBACKS=[])
+    def keys(key: str, *fallbacks: str):
+        """The app as a deployment with these keys runs it (each rotation step is a restart or reload)."""
+        return rebuilt(app, SECRET_KEY=key, SECRET_KEY_FALLBACKS=list(fallbacks)).app_context()
+
+    with keys("key-2025"):
         old = tokens.make(purpose, {"r": 1})
-
-        app.config.update(SECRET_KEY="key-2026", SECRET_KEY_FALLBACKS=[])
+    with keys("key-2026"):
         assert load_kind(purpose, old) == "invalid"  # a rotated-out key is not trusted...
-        app.config["SECRET_KEY_FALLBACKS"] = ["key-2024", "key-2025"]
+    with keys("key-2026", "key-2024", "key-2025"):
         assert tokens.load(purpose, old).payload == {"r": 1}  # ...unless it is listed as a fallback
-
         new = tokens.make(purpose, {"r": 2})
-        app.config["SECRET_KEY_FALLBACKS"] = []
+    with keys("key-2026"):
         assert tokens.load(purpose, new).payload == {"r": 2}  # signed with the current key
-        app.config.update(SECRET_KEY="key-2025", SECRET_KEY_FALLBACKS=["key-2024"])
+    with keys("key-2025", "key-2024"):
         assert load_kind(purpose, new) == "invalid"  # and with no fallback key
 
 
@@ -107,18 +104,21 @@ def test_key_rotation_over_http(app, api, register):
     second = token_of(register("dua@example.com"))
     old_key = app.config["SECRET_KEY"]
 
-    app.config.update(SECRET_KEY="rotated-key", SECRET_KEY_FALLBACKS=[old_key])
-    activated = api.post("/v1/activations", json={"token": first})
+    rotating = Api(
+        rebuilt(app, SECRET_KEY="rotated-key", SECRET_KEY_FALLBACKS=[old_key]).test_client(), api.key, "tempo"
+    )
+    activated = rotating.post("/v1/activations", json={"token": first})
     assert activated.status_code == 200, activated.get_data(as_text=True)
     reader_token = activated.get_json()["reader_token"]
 
-    app.config["SECRET_KEY_FALLBACKS"] = []  # the rotation is over
-    assert me(api, reader_token).status_code == 200  # issued after rotation: signed with the new key
-    late = api.post("/v1/activations", json={"token": second})
+    rotated = Api(rebuilt(app, SECRET_KEY="rotated-key", SECRET_KEY_FALLBACKS=[]).test_client(), api.key, "tempo")
+    assert me(rotated, reader_token).status_code == 200  # issued after rotation: signed with the new key
+    late = rotated.post("/v1/activations", json={"token": second})
     assert (late.status_code, problem_name(late)) == (400, "token-invalid")
     assert reader_row(app, "dua@example.com").verified_at is None
 
 
+@pytest.mark.servers  # a Python process of its own
 def test_secret_key_fallbacks_is_read_comma_separated_from_the_environment():
     env = {**os.environ, "SECRET_KEY_FALLBACKS": " old-1 , old-2,,", "METER_ENV": "production"}
     out = subprocess.run(
@@ -309,10 +309,9 @@ def test_a_link_does_not_confirm_a_guessed_address(app, api, register, mailbox, 
                 assert not any(value in guess for guess in guesses), (token, value)  # ...but says nothing of it
     with app.app_context():  # keyed: the same address under another key has another fingerprint
         ours = tokens.fingerprint("activation-email", address)
-        app.config["SECRET_KEY"] = "another-key"
+    with rebuilt(app, SECRET_KEY="another-key").app_context():
         assert tokens.fingerprint("activation-email", address) != ours
         assert tokens.fingerprint("reset-email", address) != tokens.fingerprint("activation-email", address)
-        app.config["SECRET_KEY"] = "test-secret-key"
     assert api.post("/v1/activations", json={"token": activation}).status_code == 200
 
 

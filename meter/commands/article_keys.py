@@ -11,6 +11,7 @@ import json
 import click
 from flask.cli import AppGroup
 
+from meter.commands.common import site_of
 from meter.domain import article_signing, sites
 from meter.infra.db import db
 from meter.infra.models import ArticleKey
@@ -20,18 +21,11 @@ article_keys_cli = AppGroup(
 )
 
 
-def _site(slug: str) -> sites.Site:
-    site = sites.by_slug(slug)
-    if site is None:
-        raise click.ClickException(f"unknown site: {slug}")
-    return site
-
-
 @article_keys_cli.command("create")
 @click.argument("slug")
 def create(slug: str) -> None:
     """Make a signing key; its secret is printed once, on the last line."""
-    site = _site(slug)
+    site = site_of(slug)
     kid, secret = article_signing.new_key(site)
     db.session.commit()
     sites.forget_cached()
@@ -44,7 +38,7 @@ def create(slug: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 def list_keys(slug: str, as_json: bool) -> None:
     """The site's signing keys by id, with their state (never the secrets)."""
-    site = _site(slug)
+    site = site_of(slug)
     rows = [
         {
             "kid": key.kid,
@@ -65,7 +59,7 @@ def list_keys(slug: str, as_json: bool) -> None:
 @click.argument("kid")
 def revoke(slug: str, kid: str) -> None:
     """Stop accepting signatures made with this key (within SITE_CACHE_TTL in every process)."""
-    site = _site(slug)
+    site = site_of(slug)
     if not article_signing.revoke(site, kid):
         raise click.ClickException(
             f"{slug} has no live article signing key {kid!r} (see: flask sites article-keys list {slug})"

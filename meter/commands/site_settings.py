@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import click
 from flask.cli import with_appcontext
 
+from meter.commands.common import site_of
 from meter.domain import sites
 from meter.domain.accounts import emails
 from meter.infra.db import db
@@ -139,9 +140,7 @@ CHECKS = {
 @click.option("--amp-counts-on", help="pingback (default) or authorization: when an AMP view counts.")
 def settings_command(slug: str, **given: str | None) -> None:
     """Show or change a site's settings: what readers see, and how far the pages it serves are trusted."""
-    site = sites.by_slug(slug)
-    if site is None:
-        raise click.ClickException(f"no site {slug!r}")
+    site = site_of(slug)
     settings = dict(site.settings or {})
     changes = {name: CHECKS[name](site, value) for name, value in given.items() if value is not None}
     if changes:

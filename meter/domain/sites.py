@@ -12,7 +12,6 @@ import logging
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -24,6 +23,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from meter.domain.policy import Policy, normalise
+from meter.infra import clock
 from meter.infra.db import db
 from meter.infra.models import ApiKey, Site, utcnow
 
@@ -171,7 +171,7 @@ class Cache:
         self._items: dict[str, tuple[float, Any]] = {}
 
     def get(self, key: str, ttl: float, load: Callable[[], Any]) -> Any:
-        now = time.monotonic()
+        now = clock.monotonic()
         with self._lock:
             hit = self._items.get(key)
         if hit and now - hit[0] < ttl:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)
@@ -13,6 +14,11 @@ def now() -> datetime:
 
 def now_epoch() -> int:
     return int(now().timestamp())
+
+
+def monotonic() -> float:
+    """time.monotonic(), moved by the same travel: for durations such as a cache entry's age."""
+    return time.monotonic() + _offset.total_seconds()
 
 
 def travel(delta: timedelta) -> None:

@@ -18,12 +18,14 @@ import stat
 from collections.abc import MutableMapping
 from typing import Any
 
+from meter.infra.settings import ConfigError
+
 log = logging.getLogger(__name__)
 
 MIN_KEY_LENGTH = 16  # a key file holding "changeme" is a mistake worth refusing
 
 
-class KeyFileError(RuntimeError):
+class KeyFileError(ConfigError):
     """A key file is missing, unreadable, empty where a key is needed, or contradicts its variable."""
 
 

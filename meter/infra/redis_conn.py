@@ -20,6 +20,8 @@ from flask import Flask, current_app
 from redis.commands.core import Script
 from redis.connection import Connection
 
+from meter.infra.settings import ConfigError
+
 try:
     from hiredis import pack_command
 except ImportError:  # pragma: no cover - hiredis is in requirements.txt
@@ -173,10 +175,13 @@ def register_script(name: str, source: Traversable) -> None:
 def init_app(app: Flask, on_error: Callable[[], None] = lambda: None) -> None:
     url = app.config.get("REDIS_URL") or ""
     if not url:
-        raise RuntimeError("REDIS_URL is not set")
-    app.extensions[EXT_KEY] = RedisConn(
-        url, app.config["REDIS_SOCKET_TIMEOUT"], app.config["REDIS_RETRY_AFTER"], on_error=on_error
-    )
+        raise ConfigError("REDIS_URL is not set: set it, such as redis://127.0.0.1:6379/0")
+    try:
+        app.extensions[EXT_KEY] = RedisConn(
+            url, app.config["REDIS_SOCKET_TIMEOUT"], app.config["REDIS_RETRY_AFTER"], on_error=on_error
+        )
+    except ValueError as exc:  # the URL itself (never echoed: it may hold a password)
+        raise ConfigError(f"REDIS_URL cannot be used ({exc}): give one such as redis://127.0.0.1:6379/0") from None
 
 
 def conn() -> RedisConn:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Response, abort, current_app, g, request, send_from_directory
 
 from meter.domain import sites
 from meter.infra import logs
@@ -99,6 +99,15 @@ def _finish(response: Response) -> Response:
     return response
 
 
+def favicon() -> Response:
+    """Browsers ask every site for /favicon.ico: a small icon (cached for a day) instead of a 404
+    on every page view, in the logs and in the error metrics."""
+    response = send_from_directory(current_app.static_folder or "static", "favicon.ico", max_age=86400)
+    response.mimetype = "image/x-icon"
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_begin)
     app.after_request(_finish)
+    app.add_url_rule("/favicon.ico", "favicon", favicon)

@@ -38,6 +38,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from meter.domain.accounts import emails, mail_budget
 from meter.domain.accounts.sessions import check_token
 from meter.infra import signals
+from meter.infra.settings import ConfigError
 from meter.web import cookies
 from meter.web.limiter import Limiter, parse
 from meter.web.problems import problem_response
@@ -70,18 +71,23 @@ def client_ip() -> str:
 def _body_email() -> str | None:
     """The normalised lookup key of the JSON body's or the form's `email`, or None (none, or not an address).
 
-    A body that is not JSON or holds no address is not an error: such a request sends no mail and
+    The body is read as JSON first, whatever its Content-Type, exactly as the API's views read it
+    (`curl -d` labels JSON as a form): a JSON body sent as a form must neither dodge the address's
+    limit nor lose its body to form parsing. Only a body that is not JSON is a form (the reader pages').
+    A body that is neither, or holds no address, is not an error: such a request sends no mail and
     finds nobody, and its view refuses it. Anything else (413 while reading the body) propagates.
     """
     if "_rl_email" in g:
         return g._rl_email
     key = None
     try:
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            raw = request.form.get("email")  # the reader pages' forms
-        else:
-            data = json.loads(request.get_data(cache=True).decode("utf-8"))
+        body = request.get_data(cache=True)  # kept: the view and the form parser read it again
+        try:
+            data = json.loads(body.decode("utf-8"))
             raw = data.get("email") if isinstance(data, dict) else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            form = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+            raw = request.form.get("email") if form else None  # the reader pages' forms
         if isinstance(raw, str):
             key = emails.lookup_key(emails.normalise(raw))
     except (ValueError, UnicodeDecodeError, RecursionError, emails.BadEmail):
@@ -311,9 +317,14 @@ def init_app(app: Flask) -> None:
     for name in [n for n in app.config if n.startswith("RATELIMIT_")]:  # a malformed limit stops the start
         value = app.config[name]
         if isinstance(value, str) and value and name not in ("RATELIMIT_REDIS_URL", "RATELIMIT_STRATEGY"):
-            parse(value)
+            try:
+                parse(value)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} is not a limit: {value!r}; write one such as 20/minute or '1 per 3 minutes;5 per day'"
+                ) from None
     if app.config["RATELIMIT_STRATEGY"] not in STRATEGIES:
-        raise RuntimeError(f"RATELIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}")
+        raise ConfigError(f"RATELIMIT_STRATEGY must be one of {', '.join(STRATEGIES)}")
     app.extensions[EXT_KEY] = Limiter(app)
     signals.password_reset.connect(_on_password_reset, weak=False)
 

@@ -45,6 +45,11 @@ class EmailBody(Body):
     email: Email
 
 
+class ResendBody(Body):
+    email: Email
+    next: Annotated[str, StringConstraints(max_length=2048)] | None = None  # as at registration
+
+
 class ActivationBody(Body):
     token: TokenStr
     anonymous_id: AnonymousId | None = None

@@ -1,17 +1,26 @@
 """A demo publisher site on the same server (`/demo-site/`), enabled in development (`make run`) or
 with DEMO_SITE=1: a home page and article pages of each class, all metered by the embed, exactly as
-a publisher would paste it. It talks to meter only through the embed; it has no API key. Its articles
-carry the schema.org structured data that tells search engines a metered or premium article's body is
-behind a wall (`isAccessibleForFree`, `hasPart`: docs/api.md), so the wall is not taken for cloaking.
+a publisher would paste it. It talks to meter only through the embed; it has no API key.
+
+Like a publisher's site it speaks its readers' language (Indonesian, or English with `?lang=en`, kept
+in its own cookie) and tells meter.js so through `<html lang>`. Its header shows "Masuk" and
+"Daftar", or "Keluar", from what the embed's answer says of the reader (`logged_in`): the home page
+asks about its lead story (a free article, never counted) to learn it.
+
+Its articles carry the schema.org structured data that tells search engines a metered or premium
+article's body is behind a wall (`isAccessibleForFree`, `hasPart`: docs/api.md), so the wall is not
+taken for cloaking.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, abort, current_app, render_template, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
 
 bp = Blueprint("demo", __name__, url_prefix="/demo-site")
+root = Blueprint("demo_root", __name__)
+LANG_COOKIE = "demo_lang"  # the demo site's own, as a publisher keeps its own
 
 
 @dataclass(frozen=True)
@@ -20,81 +29,116 @@ class Story:
     article_id: str
     cls: str  # free | metered | premium
     rubric: str
-    title: str
-    lead: str
-    paragraphs: tuple[str, ...]
+    title: dict[str, str]  # by language
+    lead: dict[str, str]
+    paragraphs: dict[str, tuple[str, ...]]
 
 
-_BODY = (
-    "Paragraf pertama laporan ini menjelaskan duduk perkaranya: siapa, apa, kapan dan di mana.",
-    "Paragraf berikutnya memuat keterangan narasumber dan data yang dihimpun redaksi selama peliputan.",
-    "Bagian akhir tulisan menimbang dampaknya bagi pembaca dan apa yang perlu diperhatikan berikutnya.",
-)
+_BODY = {
+    "id": (
+        "Paragraf pertama laporan ini menjelaskan duduk perkaranya: siapa, apa, kapan dan di mana.",
+        "Paragraf berikutnya memuat keterangan narasumber dan data yang dihimpun redaksi selama peliputan.",
+        "Bagian akhir tulisan menimbang dampaknya bagi pembaca dan apa yang perlu diperhatikan berikutnya.",
+    ),
+    "en": (
+        "The first paragraph of this report sets out the matter: who, what, when and where.",
+        "The next paragraph gives the sources' accounts and the figures the newsroom gathered while reporting.",
+        "The end of the piece weighs what it means for readers and what to watch for next.",
+    ),
+}
+
+
+def _story(slug, article_id, cls, rubric, title, lead, extra=None) -> Story:
+    extra = extra or {"id": (), "en": ()}
+    return Story(slug, article_id, cls, rubric, title, lead, {k: (*extra[k], *_BODY[k]) for k in _BODY})
+
 
 STORIES = (
-    Story(
+    _story(
         "nato-siagakan-pasukan",
         "demo:2022-01-31:nato",
         "free",
         "Internasional",
-        "NATO Siagakan Pasukan di Eropa Timur, Ketegangan di Perbatasan Ukraina Meningkat",
-        "NATO menempatkan pasukan dalam status siaga dan mengirim kapal serta jet tempur tambahan ke Eropa Timur.",
-        (
-            "Aliansi pertahanan Atlantik Utara menyatakan menyiagakan pasukan dan menambah kapal serta jet tempur "
-            "di Eropa Timur, sementara Rusia menumpuk pasukan di dekat perbatasan Ukraina.",
-            "Moskow membantah berencana menyerang dan menuding Barat memperkeruh suasana; negara-negara Barat "
-            "menyiapkan sanksi bila Rusia bergerak.",
-            *_BODY,
-        ),
+        {
+            "id": "NATO Siagakan Pasukan di Eropa Timur, Ketegangan di Perbatasan Ukraina Meningkat",
+            "en": "NATO Puts Forces on Standby in Eastern Europe as Tension Rises on Ukraine's Border",
+        },
+        {
+            "id": "NATO menempatkan pasukan dalam status siaga dan mengirim kapal serta jet tempur tambahan ke Eropa "
+            "Timur.",
+            "en": "NATO puts forces on standby and sends more ships and fighter jets to Eastern Europe.",
+        },
+        {
+            "id": (
+                "Aliansi pertahanan Atlantik Utara menyatakan menyiagakan pasukan dan menambah kapal serta jet tempur "
+                "di Eropa Timur, sementara Rusia menumpuk pasukan di dekat perbatasan Ukraina.",
+                "Moskow membantah berencana menyerang dan menuding Barat memperkeruh suasana; negara-negara Barat "
+                "menyiapkan sanksi bila Rusia bergerak.",
+            ),
+            "en": (
+                "The North Atlantic alliance said it was putting forces on standby and adding ships and fighter jets "
+                "in Eastern Europe, while Russia massed troops near Ukraine's border.",
+                "Moscow denied planning an attack and accused the West of stoking tension; Western governments "
+                "prepared sanctions should Russia move.",
+            ),
+        },
     ),
-    Story(
+    _story(
         "koran-harga-beras",
         "demo:koran:2026-01-31:beras",
         "metered",
         "Koran Tempo",
-        "Harga Beras Naik di Tengah Musim Panen",
-        "Pedagang di pasar induk mencatat kenaikan harga beras medium selama dua pekan terakhir.",
-        _BODY,
+        {"id": "Harga Beras Naik di Tengah Musim Panen", "en": "Rice Prices Rise in the Middle of the Harvest"},
+        {
+            "id": "Pedagang di pasar induk mencatat kenaikan harga beras medium selama dua pekan terakhir.",
+            "en": "Traders at the wholesale market have seen medium-grade rice prices rise for two weeks.",
+        },
     ),
-    Story(
+    _story(
         "koran-transportasi",
         "demo:koran:2026-01-31:krl",
         "metered",
         "Koran Tempo",
-        "Penumpang KRL Melonjak, Jadwal Ditambah",
-        "Operator menambah perjalanan pada jam sibuk setelah jumlah penumpang melampaui perkiraan.",
-        _BODY,
+        {"id": "Penumpang KRL Melonjak, Jadwal Ditambah", "en": "Commuter Trains Fill Up, More Services Added"},
+        {
+            "id": "Operator menambah perjalanan pada jam sibuk setelah jumlah penumpang melampaui perkiraan.",
+            "en": "The operator adds rush-hour trips after passenger numbers beat its forecasts.",
+        },
     ),
-    Story(
+    _story(
         "majalah-tambang",
         "demo:majalah:2026-01-30:tambang",
         "metered",
         "Majalah Tempo",
-        "Jejak Izin Tambang di Kawasan Hutan",
-        "Penelusuran dokumen perizinan menunjukkan tumpang-tindih konsesi dengan kawasan lindung.",
-        _BODY,
+        {"id": "Jejak Izin Tambang di Kawasan Hutan", "en": "The Trail of Mining Permits in Forest Land"},
+        {
+            "id": "Penelusuran dokumen perizinan menunjukkan tumpang-tindih konsesi dengan kawasan lindung.",
+            "en": "A search of permit records shows concessions overlapping protected areas.",
+        },
     ),
-    Story(
+    _story(
         "laput-anggaran",
         "demo:laput:2026-01-30:anggaran",
         "premium",
         "Laporan Utama",
-        "Laporan Utama: Ke Mana Anggaran Mengalir",
-        "Liputan mendalam tentang perjalanan anggaran dari perencanaan hingga pelaksanaan.",
-        _BODY,
+        {"id": "Laporan Utama: Ke Mana Anggaran Mengalir", "en": "Cover Story: Where the Budget Goes"},
+        {
+            "id": "Liputan mendalam tentang perjalanan anggaran dari perencanaan hingga pelaksanaan.",
+            "en": "An in-depth look at the budget's journey from planning to spending.",
+        },
     ),
 )
 BY_SLUG = {story.slug: story for story in STORIES}
 BODY_CLASS = "meter-body"  # the walled part of an article page, named by its JSON-LD's cssSelector
 
 
-def structured_data(story: Story) -> dict:
+def structured_data(story: Story, lang: str) -> dict:
     """The article's schema.org NewsArticle: free articles are free; others say which part is walled."""
     data: dict = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
-        "headline": story.title,
-        "description": story.lead,
+        "headline": story.title[lang],
+        "description": story.lead[lang],
         "articleSection": story.rubric,
         "url": url_for("demo.article", slug=story.slug, _external=True),
         "isAccessibleForFree": story.cls == "free",
@@ -104,9 +148,58 @@ def structured_data(story: Story) -> dict:
     return data
 
 
+# The demo site's own words: a publisher's site translates itself; meter's catalogs are meter's.
+WORDS = {
+    "id": {
+        "home": "Beranda",
+        "latest": "Berita dan laporan terbaru",
+        "login": "Masuk",
+        "register": "Daftar",
+        "logout": "Keluar",
+        "subscribe": "Langganan: halaman berlangganan penerbit ada di sini.",
+        "footer": "Situs penerbit contoh untuk meter. Artikel di sini fiktif, kecuali ringkasan berita NATO/Ukraina.",
+        "other": "English",
+    },
+    "en": {
+        "home": "Home",
+        "latest": "Latest news and reports",
+        "login": "Log in",
+        "register": "Register",
+        "logout": "Log out",
+        "subscribe": "Subscribe: the publisher's subscription page would be here.",
+        "footer": "A sample publisher site for meter. Its articles are made up, except the NATO/Ukraine summary.",
+        "other": "Bahasa Indonesia",
+    },
+}
+
+
+def _lang() -> str:
+    asked = request.args.get("lang")
+    if asked in WORDS:
+        return asked
+    kept = request.cookies.get(LANG_COOKIE)
+    return kept if kept in WORDS else "id"
+
+
+def _page(template: str, **context) -> Response:
+    lang = _lang()
+    page = render_template(
+        template,
+        lang=lang,
+        words=WORDS[lang],
+        other_lang="en" if lang == "id" else "id",
+        site=current_app.config["DEMO_SITE_SLUG"],
+        **context,
+    )
+    response = Response(page, mimetype="text/html")
+    if request.args.get("lang") in WORDS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True)
+    return response
+
+
 @bp.get("/")
 def home():
-    return render_template("demo/home.html", stories=STORIES, site=current_app.config["DEMO_SITE_SLUG"])
+    return _page("demo/home.html", stories=STORIES, lead=STORIES[0])
 
 
 @bp.get("/<slug>")
@@ -114,15 +207,19 @@ def article(slug: str):
     story = BY_SLUG.get(slug)
     if story is None:
         abort(404)
-    return render_template(
-        "demo/article.html",
-        story=story,
-        site=current_app.config["DEMO_SITE_SLUG"],
-        structured_data=structured_data(story),
-        body_class=BODY_CLASS,
+    return _page(
+        "demo/article.html", story=story, structured_data=structured_data(story, _lang()), body_class=BODY_CLASS
     )
+
+
+@root.get("/")
+def to_the_demo():
+    """The demo site is the development server's home: a page with no `next` offers the site's first
+    origin, which under `make run` is this server."""
+    return redirect(url_for("demo.home"))
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("DEMO_SITE_SLUG", "demo")
     app.register_blueprint(bp)
+    app.register_blueprint(root)

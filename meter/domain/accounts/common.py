@@ -25,9 +25,10 @@ def find_reader(site_id: int, email: str) -> Reader | None:
 
 
 def page_url(site: SiteInfo, path: str, locale: str | None = None) -> str:
-    """An absolute link for mail; carries the reader's language so the page speaks it too."""
+    """An absolute link for mail, carrying the mail's language (Indonesian too): the page it opens
+    speaks the language the mail spoke, whatever the browser that opens it prefers."""
     url = f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{path}"
-    return f"{url}?lang={locale}" if locale and locale != "id" else url
+    return f"{url}?lang={locale}" if locale else url
 
 
 def safe_next(site: SiteInfo, url: str | None) -> str | None:

@@ -67,11 +67,13 @@ def queue_activation(site: SiteInfo, reader: Reader, next_url: str | None = None
     signals.activation_sent.send(current_app._get_current_object(), reader=reader, link=link)
 
 
-def resend(site: SiteInfo, email: str) -> None:
+def resend(site: SiteInfo, email: str, next_url: str | None = None) -> None:
     """Send the activation mail again to an unverified reader; silently nothing otherwise.
 
     The address's mail budget is spent first, whoever it belongs to (raise mail_budget.Spent when
-    there is none left): an unknown address answers and costs the same as a known one.
+    there is none left): an unknown address answers and costs the same as a known one. `next_url`
+    (kept only when on one of the site's origins) is where the new link returns the reader, as the
+    first mail's did: a resend must not lose the way back to the article.
     """
     try:
         key = emails.lookup_key(emails.normalise(email))
@@ -81,7 +83,7 @@ def resend(site: SiteInfo, email: str) -> None:
         mail_budget.spend(site.id, key)
     reader = find_reader(site.id, email)
     if reader is not None and reader.verified_at is None:
-        queue_activation(site, reader)
+        queue_activation(site, reader, safe_next(site, next_url))
         db.session.commit()
     else:
         decoy_mail(site, "activation")  # the same work for an unknown or verified address

@@ -193,6 +193,12 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     return json_answer(payload, headers=headers)
 
 
+def _unbroken(text: str) -> str:
+    """A date as no-break spaces join it: "1 Desember 2026" never splits across lines on a phone (the
+    wall is text that meter.js sets, so no markup can keep it together)."""
+    return text.replace(" ", "\u00a0")
+
+
 def page_url(site: SiteInfo, page: str, lang: str, next_url: str | None) -> str:
     """A reader page of meter, absolute, in this language, returning to `next_url`."""
     query = {"next": next_url, "lang": lang} if next_url else {"lang": lang}
@@ -268,7 +274,7 @@ def _wall(
         "title": _("You have read all your free articles"),
         "body": _(
             "Subscribe to keep reading. Your free articles come back on %(date)s.",
-            date=format_date(decision.period_end, "long", locale=words.locale),
+            date=_unbroken(format_date(decision.period_end, "long", locale=words.locale)),
         ),
         "actions": [subscribe_action],
     }

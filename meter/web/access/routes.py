@@ -54,6 +54,9 @@ def incoming_of(request: Request) -> Incoming:
             body = request.get_data(cache=True)
         except RequestEntityTooLarge:
             body = None
+        if body is not None and limit is not None and len(body) > limit:
+            body = None  # a body of unknown length (chunked) that turned out too large: the hot entry's
+            # werkzeug Request has no limit of its own, so the length read is checked here
     return Incoming(
         request.method,
         request.args,

@@ -19,6 +19,7 @@ from meter.web.schemas import (
     LoginBody,
     LogoutBody,
     RegisterBody,
+    ResendBody,
     ResetConfirmBody,
     SessionBody,
     SocialLoginBody,
@@ -51,15 +52,16 @@ def create_reader():
 
 
 @describe(
-    "Send the activation mail again (202 whether or not the address exists).",
+    "Send the activation mail again (202 whether or not the address exists). `next`, as at registration, "
+    "is where the new link's page returns the reader.",
     {202: Answer("Accepted.", out.Accepted)},
-    body=EmailBody,
+    body=ResendBody,
 )
 @bp.post("/readers/resend-activation")
 @ratelimit.resend_ip
 def resend_activation():
-    body = parse(EmailBody)
-    confirm.resend(g.site, body.email)
+    body = parse(ResendBody)
+    confirm.resend(g.site, body.email, body.next)
     return ACCEPTED
 
 

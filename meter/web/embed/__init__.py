@@ -70,7 +70,9 @@ def _cors() -> dict[str, str]:
 
 @describe(
     "Send the activation mail again to the logged-in reader of this browser (cookies, CORS; no API key); "
-    "within the address's mail budget (RATELIMIT_RESEND_EMAIL) and the per-IP resend limit. The body is ignored.",
+    "within the address's mail budget (RATELIMIT_RESEND_EMAIL) and the per-IP resend limit. The body, JSON sent as "
+    "text/plain, may name the page the new link returns the reader to (`url`, on one of the site's origins, as in the "
+    "access check); anything else in it is ignored.",
     {
         200: Answer("Sent (nothing is sent to a verified reader).", out.EmbedResendSent),
         429: Answer(
@@ -96,7 +98,7 @@ def resend() -> Response:
         _status, reader = live_reader(g.site, cookies.reader_token(g.site))
         if reader is None:
             raise Problem(401, "unauthorized", "Unauthorized", "Log in first.", headers=headers)
-        confirm.resend(g.site, reader.email)  # the address's mail budget, shared with every other path
+        confirm.resend(g.site, reader.email, _page())  # the address's mail budget, shared with every other path
     except (ratelimit.RateLimited, mail_budget.Spent) as exc:
         answer = out.EmbedResendWait(
             status="wait", retry_after=exc.retry_after, message=_("Wait a moment before asking for the link again.")
@@ -110,6 +112,17 @@ def resend() -> Response:
     wait = mail_budget.wait(g.site.id, reader.email_key)
     answer = out.EmbedResendSent(status="sent", retry_after=wait, message=_("Sent. Check your email."))
     return Response(json.dumps(answer), mimetype="application/json", headers=headers)
+
+
+def _page() -> str | None:
+    """The `url` meter.js sends with the resend (the article being read), if the body holds one; a body
+    that is not such JSON is ignored, as it was before the button sent one."""
+    try:
+        body = json.loads(request.get_data(cache=True) or b"{}")
+    except (ValueError, RecursionError):
+        return None
+    url = body.get("url") if isinstance(body, dict) else None
+    return url if isinstance(url, str) else None
 
 
 def init_app(app: Flask) -> None:

@@ -89,7 +89,7 @@
     var b = el("button", {type: "button", "class": "meter-resend"}, action.label);
     b.addEventListener("click", function () {
       b.disabled = true;
-      post("/resend").then(function (a) {
+      post("/resend", {url: location.href.split("#")[0]}).then(function (a) {  /* the new link returns here */
         note.textContent = a.message || "";
         var left = a.retry_after || 60;
         var t = setInterval(function () {

@@ -184,7 +184,7 @@ def activation_sent():
     status, resent, wait = 200, False, 0
     if form.validate_on_submit():
         try:
-            confirm.resend(g.site, pending["email"])
+            confirm.resend(g.site, pending["email"], _next())
             resent = True
         except mail_budget.Spent as exc:
             status, wait = 429, exc.retry_after
@@ -210,7 +210,7 @@ def resend_activation():
     except emails.BadEmail:
         form.email.errors = [_("Enter a valid email address.")]
         return _result("expired", 422, form=form)
-    confirm.resend(g.site, address)
+    confirm.resend(g.site, address, _next())
     session["pending"] = {"email": address, "site": g.site.id}
     return redirect(url_for("pages.activation_sent", next=_next()), 303)
 

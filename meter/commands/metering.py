@@ -1,0 +1,43 @@
+"""`flask meter …`: the meter of one reader, and the unlocks a lost Redis reply left in doubt."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from meter.commands.common import reader_of, site_of
+from meter.domain import metering, sites
+from meter.domain.metering import doubts
+from meter.infra.db import db
+from meter.infra.models import UnlockDoubt
+from meter.infra.redis_conn import RedisUnavailable
+
+meter_cli = AppGroup("meter", help="The meter of one reader.")
+
+
+@meter_cli.command("reset")
+@click.argument("slug")
+@click.argument("email")
+def meter_reset(slug: str, email: str) -> None:
+    """Clear this period's unlocks of one reader."""
+    site = site_of(slug)
+    reader = reader_of(site, email)
+    try:
+        count = metering.reset(sites.info(site), metering.Subject.reader(reader.id).key)
+    except RedisUnavailable as exc:
+        raise click.ClickException(
+            f"Redis unreachable ({exc}): the cached unlocks of {reader.email} remain; run this again"
+        ) from None
+    click.echo(f"cleared {count} unlocks of {reader.email}")
+
+
+@meter_cli.command("settle")
+def meter_settle() -> None:
+    """Settle unlocks left in doubt by a lost Redis reply (the mail worker does this on every pass)."""
+    pending = db.session.scalar(select(func.count()).select_from(UnlockDoubt))
+    kept, forgotten = doubts.settle()
+    left = pending - kept - forgotten
+    click.echo(f"{kept} into the ledger (found in Redis), {forgotten} forgotten (not in Redis), {left} left")
+    if left:
+        raise click.ClickException("some remain (Redis unreachable, or too recent to settle): run this again")

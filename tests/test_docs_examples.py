@@ -1,0 +1,168 @@
+"""The examples of docs/api.md, run as written against a real gunicorn: the curl lines with bash, the
+Python with requests, the PHP with php-cli and its curl extension (skipped, saying so, where there is
+no php). Only the server's address is replaced; their names for what the page around them provides
+(a reader token, a wall to show) are given stand-ins."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from meter import create_app
+from meter.infra.db import db
+
+from .conftest import _config_dict, clear_database, empty_database, flush_redis, make_site
+from .servers import Gunicorn, server_env
+
+pytestmark = [
+    pytest.mark.database_agnostic,
+    pytest.mark.servers,
+    pytest.mark.timeout(120),
+    pytest.mark.xdist_group("docs_examples"),
+]
+ROOT = Path(__file__).resolve().parent.parent
+DOC = (ROOT / "docs" / "api.md").read_text()
+DOCUMENTED_BASE = "http://127.0.0.1:5000"
+
+
+def blocks(lang: str, containing: str = "") -> list[str]:
+    return [b for b in re.findall(rf"```{lang}\n(.*?)```", DOC, re.S) if containing in b]
+
+
+def one(lang: str, containing: str) -> str:
+    [block] = blocks(lang, containing)
+    return block
+
+
+def documents(text: str) -> list[dict]:
+    """The JSON documents printed one after another (curl -s prints no newline between them)."""
+    decoder, found, i = json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) != -1:
+        document, i = decoder.raw_decode(text, i)
+        found.append(document)
+    return found
+
+
+@pytest.fixture(scope="module")
+def gunicorn(sqlite_dir, database_template, redis_url, tmp_path_factory):
+    """One gunicorn for the module; each test empties its database first (`served`)."""
+    with empty_database(sqlite_dir, database_template) as url:
+        log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+        server = Gunicorn(server_env(url, redis_url), workers=1, log=log).start()
+        try:
+            yield server, url
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def served(gunicorn, redis_url, tmp_path):
+    """The demo site of `make run` on a real gunicorn with nothing else in it, its key in
+    instance/demo-api-key (the examples read it there)."""
+    server, url = gunicorn
+    clear_database(url)
+    flush_redis(redis_url)
+    app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
+    key = make_site(app, "demo", origins=(DOCUMENTED_BASE,))
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "demo-api-key").write_text(key + "\n")
+    yield server, tmp_path
+    with app.app_context():
+        db.engine.dispose()
+
+
+def here(code: str, server: Gunicorn) -> str:
+    return code.replace(f'"{DOCUMENTED_BASE}"', f'"{server.url}"').replace(f"={DOCUMENTED_BASE}\n", f"={server.url}\n")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="no curl or bash")
+def test_the_curl_examples(served):
+    server, cwd = served
+    script = "\n".join(
+        [
+            here(one("sh", "BASE="), server),
+            one("sh", "/v1/readers \\"),  # register, log in, who am I
+            'echo; echo "token: ${READER_TOKEN:0:3}"',
+            one("sh", "/v1/access \\"),
+            one("sh", "/subscription"),
+        ]
+    )
+    out = subprocess.run(["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    registered, me, access, subscribed, *_ = documents(out.stdout)
+    assert registered == {"status": "activation_sent"}
+    assert me["email"] == "pembaca@example.com" and me["state"] == "registered"
+    assert "token: rt_" in out.stdout or ("token: " in out.stdout and access["reader"]["token"] == "valid")
+    assert access["reader"]["token"] == "valid" and access["reason"] == "verification_required"
+    assert subscribed["subscription_until"].startswith("2026-12-31T17:00:00")
+
+
+def test_the_python_examples(served, monkeypatch):
+    server, cwd = served
+    monkeypatch.chdir(cwd)
+    register = {"email": "pembaca@example.com", "password": "rahasia-sekali"}
+    key = (cwd / "instance" / "demo-api-key").read_text().strip()
+    assert requests.post(f"{server.url}/v1/readers", json=register, headers={"Authorization": f"Bearer {key}"}).ok
+    flashed, walls = [], []
+    names = {
+        "email": "pembaca@example.com",
+        "password": "rahasia-sekali",
+        "visitor_cookie": "visitor-0001",
+        "flash": flashed.append,
+        "show_wall": lambda *shown: walls.append(shown),
+        "KID": "k1",
+        "SECRET": "s" * 32,
+    }
+    exec(here(one("python", "requests.Session()"), server), names)
+    exec(one("python", "/v1/sessions"), names)
+    assert flashed == [] and names["reader_token"]
+    exec(one("python", "/v1/access"), names)
+    assert names["answer"]["reason"] == "verification_required" and walls == [
+        ("verification_required", names["answer"]["meter"])
+    ]
+    exec(one("python", "def meter_sig"), names)
+    assert names["sig"].startswith("v1.k1.") and "=" not in names["sig"]
+
+
+@pytest.mark.skipif(
+    shutil.which("php") is None, reason="no php-cli (apt-get install php-cli php-curl) to run the PHP examples"
+)
+def test_the_php_examples(served):
+    server, cwd = served
+    key = (cwd / "instance" / "demo-api-key").read_text().strip()
+    register = {"email": "pembaca@example.com", "password": "rahasia-sekali"}
+    assert requests.post(f"{server.url}/v1/readers", json=register, headers={"Authorization": f"Bearer {key}"}).ok
+    setup = here(one("php", "function meter("), server)
+    script = "\n".join(
+        [
+            setup,
+            '$email = "pembaca@example.com"; $password = "rahasia-sekali"; $_SESSION = []; $walls = [];',
+            "function show_wall($reason) { global $walls; $walls[] = $reason; }",
+            one("php", '"/v1/sessions"'),
+            "$readerToken = $_SESSION['reader_token'];",
+            one("php", '"/v1/access"'),
+            one("php", "function meter_sig"),
+            'echo json_encode(["me" => $me, "access" => $answer, "walls" => $walls,'
+            ' "sig" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:2026-01-31:beras", "metered", 1900000000)]);',
+        ]
+    )
+    out = subprocess.run(["php"], input=script, cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout)
+    assert result["me"]["email"] == "pembaca@example.com"
+    assert result["access"]["reason"] == "verification_required" and result["walls"] == ["verification_required"]
+    names: dict = {}
+    exec(one("python", "def meter_sig"), {"KID": "k1", "SECRET": "s" * 32} | names)
+    python_sig = {}
+    exec(
+        one("python", "def meter_sig").split("expires =")[0]
+        + 'sig = meter_sig("k1", "s" * 32, "tempo:koran:2026-01-31:beras", "metered", 1900000000)',
+        python_sig,
+    )
+    assert result["sig"] == python_sig["sig"]  # the PHP and the Python signatures agree
