@@ -122,7 +122,7 @@ def test_the_python_examples(served, monkeypatch):
     exec(here(one("python", "requests.Session()"), server), names)
     exec(one("python", "/v1/sessions"), names)
     assert flashed == [] and names["reader_token"]
-    exec(one("python", "/v1/access"), names)
+    exec(one("python", "show_wall("), names)
     assert names["answer"]["reason"] == "verification_required" and walls == [
         ("verification_required", names["answer"]["meter"])
     ]
@@ -146,7 +146,7 @@ def test_the_php_examples(served):
             "function show_wall($reason) { global $walls; $walls[] = $reason; }",
             one("php", '"/v1/sessions"'),
             "$readerToken = $_SESSION['reader_token'];",
-            one("php", '"/v1/access"'),
+            one("php", "show_wall("),
             one("php", "function meter_sig"),
             'echo json_encode(["me" => $me, "access" => $answer, "walls" => $walls,'
             ' "sig" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:2026-01-31:beras", "metered", 1900000000)]);',
