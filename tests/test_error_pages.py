@@ -96,6 +96,16 @@ def test_an_oversized_form_gets_meters_413_page(app, client, site):
     assert_meter_page(response, 413, "What you sent is too large")
 
 
+def test_a_nul_in_a_field_is_meters_400_page_on_every_database(app, client, site):
+    """PostgreSQL cannot compare text with a NUL (SQLite can): refused before a view reads it."""
+    assert_meter_page(client.get("/tempo/login?next=%00", headers=EN), 400)
+    token = CSRF_RE.search(client.get("/tempo/forgot-password").get_data(as_text=True)).group(1)
+    response = client.post(
+        "/tempo/forgot-password", data={"csrf_token": token, "email": "a\x00@example.com"}, headers=EN
+    )
+    assert_meter_page(response, 400)
+
+
 def test_the_page_of_a_known_site_links_back_to_its_login_and_switches_language(client, site):
     text = assert_meter_page(client.get("/tempo/nothing-here", headers=ID), 404)
     assert 'href="/tempo/login' in text and "?lang=en" in text

@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from meter.domain.accounts import mail_budget
-from meter.web import http, problems, ratelimit
+from meter.web import http, problems, ratelimit, validation
 from meter.web.i18n import choose_language, remember_language
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ def _begin() -> None:
     g.csp_nonce = secrets.token_urlsafe(16)
     g.lang = choose_language()
     g.console = True
+
+
+bp.before_request(validation.no_nul_in_fields)  # after _begin: the error page has its language
 
 
 @bp.after_request

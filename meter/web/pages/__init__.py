@@ -31,7 +31,7 @@ from meter.domain import amp_readers, tokens
 from meter.domain.accounts import confirm, emails, mail_budget, recover, register, sessions
 from meter.domain.accounts.common import safe_next
 from meter.domain.identifiers import is_anonymous_id
-from meter.web import cookies, http, problems, ratelimit
+from meter.web import cookies, http, problems, ratelimit, validation
 from meter.web.i18n import choose_language, remember_language
 from meter.web.pages.forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm
 
@@ -47,6 +47,9 @@ def load_site(_endpoint, values) -> None:
 @bp.before_request
 def make_nonce() -> None:
     g.csp_nonce = secrets.token_urlsafe(16)
+
+
+bp.before_request(validation.no_nul_in_fields)
 
 
 @bp.after_request
