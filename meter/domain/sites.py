@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,6 +92,7 @@ def mail_sender(site: SiteInfo) -> str:
     return str(Address(display_name=name or site.name, addr_spec=address))
 
 
+@lru_cache(maxsize=1024)  # the embed checks every request's Origin; a site has a handful
 def normalise_origin(url: str) -> str | None:
     """`https://Example.com/path` → `https://example.com`; None when it is not an http(s) origin."""
     try:

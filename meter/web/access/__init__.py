@@ -24,7 +24,7 @@ bp = Blueprint("access", __name__)
 
 def respond(route: Route, params: dict[str, str]) -> Response:
     """The Flask adapter: the route's answer as a Flask response (http.py's after-request finishes it)."""
-    answer = serve(route, incoming_of(request), params)
+    answer = serve(route, incoming_of(request.environ), params)
     g.site_slug = answer.site_slug
     response = Response(answer.body, answer.status, headers=answer.headers)
     if answer.mimetype:

@@ -13,6 +13,8 @@ request's own address (behind TRUSTED_PROXIES) and User-Agent; a preview gets th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from babel.dates import format_date
@@ -201,8 +203,18 @@ def _unbroken(text: str) -> str:
 
 def page_url(site: SiteInfo, page: str, lang: str, next_url: str | None) -> str:
     """A reader page of meter, absolute, in this language, returning to `next_url`."""
+    return _page_url(current_app.config["PUBLIC_BASE_URL"], site.slug, page, lang, next_url)
+
+
+@lru_cache(maxsize=4096)  # the walls of a site's articles repeat: encoding their links is most of a wall's cost
+def _page_url(base: str, slug: str, page: str, lang: str, next_url: str | None) -> str:
     query = {"next": next_url, "lang": lang} if next_url else {"lang": lang}
-    return f"{current_app.config['PUBLIC_BASE_URL']}/{site.slug}/{page}?{urlencode(query)}"
+    return f"{base}/{slug}/{page}?{urlencode(query)}"
+
+
+@lru_cache(maxsize=256)  # a period's end, in a handful of languages: Babel's formatting once each
+def _long_date(day: datetime, locale: str) -> str:
+    return _unbroken(format_date(day, "long", locale=locale))
 
 
 def provider_actions(site: SiteInfo, words: Texts, page: str | None, signing_up: bool) -> list[dict]:
@@ -274,7 +286,7 @@ def _wall(
         "title": _("You have read all your free articles"),
         "body": _(
             "Subscribe to keep reading. Your free articles come back on %(date)s.",
-            date=_unbroken(format_date(decision.period_end, "long", locale=words.locale)),
+            date=_long_date(decision.period_end, words.locale),
         ),
         "actions": [subscribe_action],
     }

@@ -10,22 +10,51 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import parse_cookie
+from werkzeug.wrappers import Request
 
 from meter.web.problems import PROBLEM_MIMETYPE, Problem, problem_body
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 JSON = "application/json"
 
 
-@dataclass
 class Incoming:
-    method: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]
-    cookies: Mapping[str, str]
-    body: bytes | None  # None: larger than MAX_CONTENT_LENGTH (not read)
-    secure: bool
-    remote_addr: str
+    """A request's inputs, read from its WSGI environ in the same way whoever serves it.
+
+    The method, the headers (a view of the environ), the scheme and the client's address cost
+    nothing to read; the query and the cookies are parsed the first time a handler asks (the API
+    reads neither, the embed and AMP read them), because this runs on every article view.
+    """
+
+    __slots__ = ("_cookies", "_query", "body", "environ", "headers", "method", "remote_addr", "secure")
+
+    def __init__(self, environ: WSGIEnvironment, body: bytes | None) -> None:
+        self.environ = environ
+        self.method: str = environ.get("REQUEST_METHOD", "")
+        self.headers: Mapping[str, str] = EnvironHeaders(environ)
+        self.body = body  # None: larger than MAX_CONTENT_LENGTH (not read)
+        self.secure: bool = environ.get("wsgi.url_scheme") == "https"  # ProxyFix has set it when trusted
+        self.remote_addr: str = environ.get("REMOTE_ADDR") or ""
+        self._query: Mapping[str, str] | None = None
+        self._cookies: Mapping[str, str] | None = None
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        if self._query is None:
+            self._query = Request(self.environ).args
+        return self._query
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        if self._cookies is None:  # the one Cookie header WSGI gives, parsed as werkzeug's request.cookies does
+            self._cookies = parse_cookie(self.environ.get("HTTP_COOKIE", ""))
+        return self._cookies
 
 
 @dataclass

@@ -19,10 +19,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from flask import Flask, g
-from werkzeug.wrappers import Request
 
 from meter.web import http
-from meter.web.access.exchange import Answer
+from meter.web.access.exchange import Answer, Incoming
 from meter.web.access.routes import ROUTES, incoming_of, serve
 
 if TYPE_CHECKING:
@@ -47,15 +46,16 @@ class HotEntry:
             return self.wsgi_app(environ, start_response)
         if not self.app.config["METER_FAST_ACCESS"]:
             return self.wsgi_app(environ, start_response)
-        request = Request(environ)
         with self.app.app_context():
             started, request_id = http.begin(environ.get("HTTP_X_REQUEST_ID"))
             g.request_started, g.request_id = started, request_id  # log lines of this request name it
+            incoming = None
             try:
-                answer = serve(route, incoming_of(request), match.groupdict())
+                incoming = incoming_of(environ)
+                answer = serve(route, incoming, match.groupdict())
             except Exception as exc:  # noqa: BLE001 (any error: the app's handlers answer it, as for the view)
-                return self._failed(environ, start_response, request, exc)
-            headers = self._headers(answer, environ.get("wsgi.url_scheme") == "https", request_id)
+                return self._failed(environ, start_response, incoming, exc)
+            headers = self._headers(answer, incoming.secure, request_id)
             http.log(method, route.rule, answer.status, answer.site_slug, request_id, started)
         start_response(_STATUS_LINES[answer.status], headers)
         return [answer.body]
@@ -68,14 +68,11 @@ class HotEntry:
         return own + [(name, value) for name, value in common if name.lower() not in names]
 
     def _failed(
-        self, environ: WSGIEnvironment, start_response: StartResponse, request: Request, exc: Exception
+        self, environ: WSGIEnvironment, start_response: StartResponse, incoming: Incoming | None, exc: Exception
     ) -> Iterable[bytes]:
         """Answer an exception with the app's own handlers and after-request hooks (as a view's would be)."""
         app = self.app
-        try:
-            body = request.get_data(cache=True)  # read already, unless reading it was what failed
-        except Exception:  # noqa: BLE001
-            body = b""
+        body = incoming.body if incoming is not None and incoming.body is not None else b""  # read already
         environ["wsgi.input"] = io.BytesIO(body)
         with app.request_context(environ):
             try:

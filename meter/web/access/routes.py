@@ -10,14 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wrappers import Request
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from meter.web.access import amp, api, embed
 from meter.web.access.exchange import Answer, Incoming, problem_answer
 from meter.web.problems import Problem
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 
 @dataclass(frozen=True)
@@ -42,30 +46,22 @@ ROUTES = (
 )
 
 
-def incoming_of(request: Request) -> Incoming:
-    """A request's inputs, read the same way for Flask's request and the hot entry's werkzeug Request."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    length = request.content_length
-    body: bytes | None
+def incoming_of(environ: WSGIEnvironment) -> Incoming:
+    """A request's inputs, read the same way for Flask's views (`request.environ`) and the hot entry."""
+    return Incoming(environ, read_body(environ, current_app.config["MAX_CONTENT_LENGTH"]))
+
+
+def read_body(environ: WSGIEnvironment, limit: int | None) -> bytes | None:
+    """The body, or None when it is larger than `limit` (refused by Content-Length without reading it;
+    a body of unknown length, chunked, is read and then found too large)."""
+    length = get_content_length(environ)
     if limit is not None and length is not None and length > limit:
-        body = None
-    else:
-        try:
-            body = request.get_data(cache=True)
-        except RequestEntityTooLarge:
-            body = None
-        if body is not None and limit is not None and len(body) > limit:
-            body = None  # a body of unknown length (chunked) that turned out too large: the hot entry's
-            # werkzeug Request has no limit of its own, so the length read is checked here
-    return Incoming(
-        request.method,
-        request.args,
-        request.headers,
-        request.cookies,
-        body,
-        request.scheme == "https",
-        request.remote_addr or "",
-    )
+        return None
+    try:  # one byte past the limit is read: werkzeug's stream stops at its bound without saying so
+        body = get_input_stream(environ, max_content_length=None if limit is None else limit + 1).read()
+    except RequestEntityTooLarge:
+        return None
+    return None if limit is not None and len(body) > limit else body
 
 
 def serve(route: Route, incoming: Incoming, params: dict[str, str]) -> Answer:
