@@ -143,6 +143,14 @@ def test_the_dashboard_and_its_csv_are_the_figures_of_v1_stats(app, runner, api,
         assert f'data-figure="{name}"><span class="value">{value}</span>' in html
 
 
+def test_the_sign_in_methods_are_named_in_the_consoles_language(app, runner, api):
+    client = staff_client(app, runner, "ed@tempo.co", "tempo", "editor")
+    english = client.get("/console/tempo/", query_string={"lang": "en"}).get_data(as_text=True)
+    indonesian = client.get("/console/tempo/", query_string={"lang": "id"}).get_data(as_text=True)
+    assert '<span class="pill">Password: 0</span>' in english
+    assert '<span class="pill">Kata sandi: 0</span>' in indonesian
+
+
 def test_a_range_that_is_not_one_shows_the_last_30_days_and_says_why(app, runner, api):
     client = staff_client(app, runner, "ed@tempo.co", "tempo", "editor")
     for query in ({"from": "2026-02-30"}, {"from": "2026-11-02", "to": "2026-11-01"}, {"from": "x" * 5000}):

@@ -234,32 +234,39 @@ def _failed(row: OutboxMail, exc: BaseException) -> None:
     db.session.commit()
 
 
-def outbox_status() -> dict:
-    """Counts of the outbox for operators: queued, failing, dead, sent, oldest waiting (seconds)."""
+def outbox_counts(site_id: int | None = None) -> dict:
+    """The outbox's mails (one site's, or all): queued (never tried), failing (tried, waiting for
+    the next attempt), dead, sent, and the oldest waiting mail's age in seconds (None when none waits)."""
     waiting = OutboxMail.sent_at.is_(None) & OutboxMail.dead_at.is_(None)
-    queued, failing, dead, sent, oldest = db.session.execute(
-        select(
-            func.count().filter(waiting & (OutboxMail.attempts == 0)),
-            func.count().filter(waiting & (OutboxMail.attempts > 0)),
-            func.count().filter(OutboxMail.dead_at.is_not(None)),
-            func.count().filter(OutboxMail.sent_at.is_not(None)),
-            func.min(OutboxMail.created_at).filter(waiting),
-        )
-    ).one()
-    last_error = db.session.scalar(
-        select(OutboxMail.last_error)
-        .where(waiting | OutboxMail.dead_at.is_not(None), OutboxMail.last_error.is_not(None))
-        .order_by(OutboxMail.id.desc())
-        .limit(1)
+    query = select(
+        func.count().filter(waiting & (OutboxMail.attempts == 0)),
+        func.count().filter(waiting & (OutboxMail.attempts > 0)),
+        func.count().filter(OutboxMail.dead_at.is_not(None)),
+        func.count().filter(OutboxMail.sent_at.is_not(None)),
+        func.min(OutboxMail.created_at).filter(waiting),
     )
+    if site_id is not None:
+        query = query.where(OutboxMail.site_id == site_id)
+    queued, failing, dead, sent, oldest = db.session.execute(query).one()
     return {
         "queued": queued,
         "failing": failing,
         "dead": dead,
         "sent": sent,
         "oldest_waiting_seconds": max((utcnow() - oldest).total_seconds(), 0.0) if oldest else None,
-        "last_error": last_error,
     }
+
+
+def outbox_status() -> dict:
+    """The whole outbox's counts for operators, and the last error of a mail still waiting or dead."""
+    waiting = OutboxMail.sent_at.is_(None) & OutboxMail.dead_at.is_(None)
+    last_error = db.session.scalar(
+        select(OutboxMail.last_error)
+        .where(waiting | OutboxMail.dead_at.is_not(None), OutboxMail.last_error.is_not(None))
+        .order_by(OutboxMail.id.desc())
+        .limit(1)
+    )
+    return {**outbox_counts(), "last_error": last_error}
 
 
 def dead_letters(limit: int) -> list[OutboxMail]:

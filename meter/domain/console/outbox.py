@@ -6,33 +6,26 @@ and retries only the mail of the sites they work on.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from meter.domain.sites import SiteInfo
 from meter.domain.staff import audit
+from meter.infra import mail
 from meter.infra.db import db
 from meter.infra.models import OutboxMail, Staff, utcnow
 
 
 def status(site: SiteInfo) -> dict:
-    """queued (never tried), retrying (tried, waiting for its next attempt), dead, sent, and the oldest
-    waiting mail's age in seconds (None when nothing waits)."""
-    waiting = OutboxMail.sent_at.is_(None) & OutboxMail.dead_at.is_(None)
-    queued, retrying, dead, sent, oldest = db.session.execute(
-        select(
-            func.count().filter(waiting & (OutboxMail.attempts == 0)),
-            func.count().filter(waiting & (OutboxMail.attempts > 0)),
-            func.count().filter(OutboxMail.dead_at.is_not(None)),
-            func.count().filter(OutboxMail.sent_at.is_not(None)),
-            func.min(OutboxMail.created_at).filter(waiting),
-        ).where(OutboxMail.site_id == site.id)
-    ).one()
+    """The site's outbox: queued (never tried), retrying (tried, waiting for its next attempt), dead,
+    sent, and the oldest waiting mail's age in whole seconds (None when nothing waits)."""
+    counts = mail.outbox_counts(site.id)
+    oldest = counts["oldest_waiting_seconds"]
     return {
-        "queued": queued,
-        "retrying": retrying,
-        "dead": dead,
-        "sent": sent,
-        "oldest_waiting_seconds": max(int((utcnow() - oldest).total_seconds()), 0) if oldest else None,
+        "queued": counts["queued"],
+        "retrying": counts["failing"],
+        "dead": counts["dead"],
+        "sent": counts["sent"],
+        "oldest_waiting_seconds": int(oldest) if oldest is not None else None,
     }
 
 
