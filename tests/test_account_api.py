@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from meter.infra import clock
@@ -218,8 +219,8 @@ def test_the_new_address_spends_its_mail_budget(app, api, verified_reader, mailb
     assert len(mailbox.to("baru@example.com")) == 1
 
 
+@pytest.mark.config(RATELIMIT_ACCOUNT_CHANGE="100/minute")  # every attempt counts; this test makes many
 def test_bad_address_changes_are_refused_without_a_trace(app, api, verified_reader, mailbox, deliver):
-    app.config["RATELIMIT_ACCOUNT_CHANGE"] = "100/minute"  # every attempt counts; this test makes many
     _, token = verified_reader(EMAIL, PASSWORD)
     mailbox.clear()
     for body, status in (
@@ -247,8 +248,8 @@ def test_bad_address_changes_are_refused_without_a_trace(app, api, verified_read
         assert db.session.scalar(select(Reader.pending_email)) is None
 
 
+@pytest.mark.config(RATELIMIT_ACCOUNT_CHANGE="100/minute")
 def test_bad_deletions_and_password_changes_are_4xx_and_delete_nothing(app, api, verified_reader):
-    app.config["RATELIMIT_ACCOUNT_CHANGE"] = "100/minute"
     reader_id, token = verified_reader(EMAIL, PASSWORD)
     headers = {**as_reader(token), "Content-Type": "application/json"}
     for raw, status in (

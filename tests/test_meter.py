@@ -432,6 +432,7 @@ def test_steady_state_of_the_embed_and_amp_is_one_redis_call_and_no_sql(app, red
     assert commands == ["EVALSHA"] * 12
 
 
+@pytest.mark.config(SITE_CACHE_TTL=60.0)
 def test_steady_state_of_a_crawler_a_preview_and_a_gifted_read(app, redis_client):
     """A verified crawler (its published ranges) and a link preview cost no Redis call and no SQL; a gifted
     read costs its gift's one script call and no SQL; an ordinary reader's client costs nothing extra."""
@@ -439,7 +440,6 @@ def test_steady_state_of_a_crawler_a_preview_and_a_gifted_read(app, redis_client
 
     from .test_gifts import set_policy
 
-    app.config["SITE_CACHE_TTL"] = 60.0
     api = Api(app.test_client(), make_site(app, "hot"), "hot")
     set_policy(app, "hot", crawlers="verified", gifts__per_period="10")
     giver = verified_login(app, api, "giver@example.com")

@@ -267,9 +267,9 @@ def test_the_embeds_walls_carry_the_provider_actions(app, client, facebook):
     assert subscribe["actions"][-1]["label"] == "Sign in with Facebook"
 
 
+@pytest.mark.config(SITE_CACHE_TTL=5.0)
 def test_a_provider_added_elsewhere_appears_within_the_site_cache_time(app, client, facebook):
     """Another process's `add` (here: the domain call, without this process's cache being told)."""
-    app.config["SITE_CACHE_TTL"] = 5.0
 
     def labels():
         body = {"article": {"id": "a-1", "class": "metered"}}
