@@ -315,7 +315,7 @@ def test_access_ip_wait_counts_the_access_limit_without_a_request(app, api):
     api = Api(limited.test_client(), api.key, "tempo")
     with limited.app_context():
         assert [access_ip_wait("192.0.2.1") for _ in range(2)] == [0, 0]
-        assert 1 <= access_ip_wait("192.0.2.1") <= 60
+        assert 0 < access_ip_wait("192.0.2.1") <= 60
         assert access_ip_wait("192.0.2.2") == 0
         assert [access_ip_wait("127.0.0.1") for _ in range(2)] == [0, 0]
     # the same counters as the view's limit: the test client's address has spent its two
