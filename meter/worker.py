@@ -42,36 +42,29 @@ def _settle_doubts() -> int:
     return kept + forgotten
 
 
-_last_roll_up = float("-inf")  # the first pass rolls up; then every STATS_ROLL_UP_SECONDS
+def _every(setting: str, work: Callable[[], object]) -> Callable[[], int]:
+    """A duty that does `work` on the first pass, then once every `setting` seconds (read each pass).
 
+    It reports no work done: a periodic duty must not shorten the idle wait between passes.
+    """
+    last = float("-inf")
 
-def _roll_up_stats() -> int:
-    global _last_roll_up
-    if time.monotonic() - _last_roll_up < current_app.config["STATS_ROLL_UP_SECONDS"]:
+    def duty() -> int:
+        nonlocal last
+        if time.monotonic() - last >= current_app.config[setting]:
+            last = time.monotonic()
+            work()
         return 0
-    _last_roll_up = time.monotonic()
-    stats.roll_up()
-    return 0  # (not work that should shorten the idle wait)
 
-
-_last_retention = float("-inf")  # the first pass applies retention; then every RETENTION_EVERY_SECONDS
-
-
-def _apply_retention() -> int:
-    global _last_retention
-    if time.monotonic() - _last_retention < current_app.config["RETENTION_EVERY_SECONDS"]:
-        return 0
-    _last_retention = time.monotonic()
-    retention.apply()
-    return 0  # (not work that should shorten the idle wait)
+    return duty
 
 
 # (name, duty): each returns how much it did; a pass that did nothing waits before the next.
 DUTIES: list[tuple[str, Callable[[], int]]] = [
     ("mail", _deliver_mail),
     ("doubts", _settle_doubts),
-    ("stats", _roll_up_stats),
-    ("retention", _apply_retention),
+    ("stats", _every("STATS_ROLL_UP_SECONDS", stats.roll_up)),
+    ("retention", _every("RETENTION_EVERY_SECONDS", retention.apply)),
     ("bulk resend", bulk.work),  # the console's bulk resends of activation mail, a batch a pass
 ]
 

@@ -32,7 +32,7 @@ if not os.path.exists(CHROMIUM):
     pytest.skip(f"Chromium not found at {CHROMIUM}: browser tests skipped", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
 
-from .test_browser import ARGS, answered, shoot  # noqa: E402  (after the skip: that module needs Chromium too)
+from .test_browser import answered, chromium, shoot  # noqa: E402, F401  (after the skip: that module needs Chromium too; fixtures)
 
 LABEL = "Akun Demo"
 
@@ -87,16 +87,8 @@ def live(redis_url, smtp_server, database_url, tmp_path):
         db.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def page(chromium):
+def page(chromium):  # noqa: F811  (the fixture imported from test_browser)
     context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="id-ID")
     page = context.new_page()
     page.set_default_timeout(15_000)

@@ -13,8 +13,10 @@ activation link does: a mail scanner that follows links changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import Response, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 
@@ -138,18 +140,26 @@ def account_email():
     return _page(reader, sid, 422, email_form=form)
 
 
-@bp.route("/account/email/<token>", methods=["GET", "POST"])
-def confirm_email(token: str):
+def _mailed_link(kind: str, token: str, expired: str, use: Callable[[str], ResponseReturnValue]) -> ResponseReturnValue:
+    """A link the account page mailed: a GET shows the button (mail scanners open links and must change
+    nothing), the POST uses the token; an expired or bad one gets its page, 400."""
     form = ActionForm()
     if request.method == "GET":
-        return render_template("pages/account_link.html", kind="email", token=token, form=form)
+        return render_template("pages/account_link.html", kind=kind, token=token, form=form)
     if not form.validate_on_submit():
         abort(400)
     try:
-        reader = profile.confirm_email_change(g.site, token)
+        return use(token)
     except tokens.TokenError as exc:
-        return _result("expired_change" if exc.kind == "expired" else "invalid", 400)
-    return _result("email_changed", email=reader.email)
+        return _result(expired if exc.kind == "expired" else "invalid", 400)
+
+
+@bp.route("/account/email/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    def use(token: str) -> ResponseReturnValue:
+        return _result("email_changed", email=profile.confirm_email_change(g.site, token).email)
+
+    return _mailed_link("email", token, "expired_change", use)
 
 
 @bp.post("/account/sessions/end-others")
@@ -219,13 +229,6 @@ def account_delete():
 
 @bp.route("/account/delete/<token>", methods=["GET", "POST"])
 def confirm_delete(token: str):
-    form = ActionForm()
-    if request.method == "GET":
-        return render_template("pages/account_link.html", kind="delete", token=token, form=form)
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        reader = erasure.reader_for_deletion(g.site, token)
-    except tokens.TokenError as exc:
-        return _result("expired_delete" if exc.kind == "expired" else "invalid", 400)
-    return _erase(reader)
+    return _mailed_link(
+        "delete", token, "expired_delete", lambda token: _erase(erasure.reader_for_deletion(g.site, token))
+    )
