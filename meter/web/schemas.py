@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -154,8 +155,17 @@ class SignedArticle(Article):
 
 
 def _ip(value: str) -> str:
+    """The address, written as Python writes it. An IPv4 address in its usual form (the common case, and
+    one that comes with every access check) is checked by the C library (`inet_pton` refuses what
+    `ipaddress` refuses: leading zeros, short forms), not parsed into an object only to be printed back."""
+    value = value.strip()
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        socket.inet_pton(socket.AF_INET, value)
+        return value
+    except (OSError, ValueError):  # ValueError: a NUL in the text
+        pass
+    try:
+        return str(ipaddress.ip_address(value))
     except ValueError:
         raise ValueError("not an IPv4 or IPv6 address") from None
 

@@ -11,10 +11,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import parse_cookie
-from werkzeug.wrappers import Request
 
 from meter.web.problems import PROBLEM_MIMETYPE, Problem, problem_body
 
@@ -29,7 +29,10 @@ class Incoming:
 
     The method, the headers (a view of the environ), the scheme and the client's address cost
     nothing to read; the query and the cookies are parsed the first time a handler asks (the API
-    reads neither, the embed and AMP read them), because this runs on every article view.
+    reads neither, the embed and AMP read them), because this runs on every article view. Both are
+    plain dicts in which a name's first value wins, as werkzeug's `request.args.get` and
+    `request.cookies.get` answer (whose MultiDict raises and catches an HTTP exception for every
+    name that is absent, and the embed asks for absent ones on every call).
     """
 
     __slots__ = ("_cookies", "_query", "body", "environ", "headers", "method", "remote_addr", "secure")
@@ -46,15 +49,27 @@ class Incoming:
 
     @property
     def query(self) -> Mapping[str, str]:
-        if self._query is None:
-            self._query = Request(self.environ).args
+        if self._query is None:  # as werkzeug's request.args: blank values kept, bad escapes left as they are
+            pairs = parse_qsl(
+                self.environ.get("QUERY_STRING", "").encode("latin-1").decode(),
+                keep_blank_values=True,
+                errors="werkzeug.url_quote",
+            )
+            self._query = _first_wins(pairs)
         return self._query
 
     @property
     def cookies(self) -> Mapping[str, str]:
         if self._cookies is None:  # the one Cookie header WSGI gives, parsed as werkzeug's request.cookies does
-            self._cookies = parse_cookie(self.environ.get("HTTP_COOKIE", ""))
+            self._cookies = parse_cookie(self.environ.get("HTTP_COOKIE", ""), cls=_first_wins)
         return self._cookies
+
+
+def _first_wins(pairs=()) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        found.setdefault(name, value)
+    return found
 
 
 @dataclass
@@ -75,8 +90,11 @@ class Answer:
         return own + self.headers
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # made once: json.dumps makes an encoder per call
+
+
 def json_answer(payload: dict[str, Any], status: int = 200, headers: list[tuple[str, str]] | None = None) -> Answer:
-    return Answer(status, json.dumps(payload, separators=(",", ":")).encode() + b"\n", JSON, list(headers or ()))
+    return Answer(status, _compact(payload).encode() + b"\n", JSON, list(headers or ()))
 
 
 def problem_answer(problem: Problem, headers: list[tuple[str, str]] | None = None) -> Answer:

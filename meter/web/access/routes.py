@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from meter.web.access import amp, api, embed
@@ -57,6 +57,14 @@ def read_body(environ: WSGIEnvironment, limit: int | None) -> bytes | None:
     length = get_content_length(environ)
     if limit is not None and length is not None and length > limit:
         return None
+    if length is not None:  # the usual case, read as it is: werkzeug's stream would read it in a loop
+        try:
+            body = environ["wsgi.input"].read(length) if length else b""
+        except OSError:
+            body = b""
+        if len(body) < length:  # cut short, or the client went away: 400, as werkzeug's stream says it
+            raise ClientDisconnected()
+        return body
     try:  # one byte past the limit is read: werkzeug's stream stops at its bound without saying so
         body = get_input_stream(environ, max_content_length=None if limit is None else limit + 1).read()
     except RequestEntityTooLarge:
