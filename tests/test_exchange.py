@@ -1,0 +1,113 @@
+"""What the access routes read of a request (meter/web/access/exchange.py, routes.py, schemas.py), read
+without werkzeug's request object and `ipaddress` on the hot path, must mean what those would say.
+Each test holds the fast reading to its reference on inputs chosen to tell them apart."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from meter.web.access.exchange import Incoming
+from meter.web.schemas import AccessBody
+
+QUERIES = [
+    "",
+    "lang=en",
+    "lang=en&lang=id",  # the first wins, as request.args.get says
+    "lang=&lang=id",
+    "lang",
+    "a=1&&b=2&",
+    "next=https%3A%2F%2Ftempo.co%2Fa%3Fb%3Dc&lang=id",
+    "q=a+b%20c",
+    "bad=%zz%&ok=1",  # a bad escape is left as it is
+    "utf=%E2%9C%93&latin=%E9",  # a byte that is not UTF-8
+    "semi=a;b=c",
+    "__amp_source_origin=https%3A%2F%2Ftempo.co&rid=AMP-1&url=https%3A%2F%2Ftempo.co%2F1",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_the_query_reads_as_werkzeugs_request_args(query):
+    environ = EnvironBuilder(path="/amp/tempo/authorization", query_string=query).get_environ()
+    expected = Request(environ).args
+    got = Incoming(environ, b"").query
+    assert set(got) == set(expected)
+    assert {name: got[name] for name in got} == {name: expected.get(name) for name in expected}
+
+
+COOKIES = [
+    "",
+    "meter_anon=mv-1",
+    "meter_anon=mv-1; meter_anon=mv-2",  # the first wins, as request.cookies.get says
+    'meter_r_tempo="quoted\\"value"; lang=en',
+    "junk; meter_lang=id;;  other = x ",
+    "meter_lang=%E2%9C%93",
+]
+
+
+@pytest.mark.parametrize("cookie", COOKIES)
+def test_the_cookies_read_as_werkzeugs_request_cookies(cookie):
+    environ = EnvironBuilder(path="/embed/tempo/access", headers={"Cookie": cookie} if cookie else {}).get_environ()
+    expected = Request(environ).cookies
+    got = Incoming(environ, b"").cookies
+    assert {name: got[name] for name in got} == {name: expected.get(name) for name in expected}
+    assert got.get("absent") is None
+
+
+ADDRESSES = [
+    "203.0.113.7",
+    "0.0.0.0",
+    "255.255.255.255",
+    " 66.249.66.1 ",  # surrounding space is trimmed, as before
+    "01.2.3.4",  # leading zeros: refused by both
+    "1.2.3",
+    "1.2.3.4.5",
+    "256.1.1.1",
+    "1.2.3.-1",
+    "0x1.2.3.4",
+    "127.1",
+    "1.2.3.4/8",
+    "1.2.3.4\x00",
+    "\u0661.2.3.4",  # a digit that is not ASCII (ARABIC-INDIC ONE)
+    "2001:db8::1",
+    "2001:DB8:0:0:0:0:0:1",  # written back as Python writes it
+    "::ffff:66.249.66.1",
+    "fe80::1%eth0",
+    "not-an-address",
+]
+
+
+def _reference(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("value", ADDRESSES)
+def test_a_client_address_is_accepted_and_written_as_ipaddress_would(value):
+    body = {"article": {"id": "tempo:1"}, "client": {"ip": value}}
+    expected = _reference(value)
+    if expected is None:
+        with pytest.raises(ValueError, match="not an IPv4 or IPv6 address"):
+            AccessBody.model_validate(body)
+    else:
+        assert AccessBody.model_validate(body).client.ip == expected
+
+
+def test_the_c_librarys_ipv4_check_refuses_what_ipaddress_refuses():
+    """The premise of the fast check: every string inet_pton takes as IPv4 is one that `ipaddress`
+    takes and writes back unchanged (checked over every shape of short dotted number)."""
+    parts = ["0", "00", "01", "1", "9", "10", "099", "255", "256", "1000", "", "-1", "+1", " 1"]
+    for a in parts:
+        for b in parts:
+            text = f"{a}.{b}.3.4"
+            try:
+                socket.inet_pton(socket.AF_INET, text)
+            except OSError:
+                continue
+            assert _reference(text) == text
