@@ -91,7 +91,9 @@ def main() -> None:
                 )
             )
             logging.getLogger().setLevel(logging.WARNING)  # as bench.run's gunicorn (LOG_LEVEL=WARNING)
-            requests = {name: requests_for(name, key, prepared) for name in ("hello", "access-plain", *TARGETS)}
+            requests = {
+                name: requests_for(name, key, prepared) for name in ("hello", "hello_redis", "access-plain", *TARGETS)
+            }
 
             def start_response(status: str, headers: list, exc_info: object = None) -> None:
                 assert status.startswith("200"), status
@@ -107,7 +109,7 @@ def main() -> None:
                         pass
                 return (time.process_time() - started) / args.calls * 1e6
 
-            variants = ["hello", "access-plain", "access", "embed", "amp", "access (Flask)"]
+            variants = ["hello", "hello_redis", "access-plain", "access", "embed", "amp", "access (Flask)"]
             for variant in variants:
                 run(variant)  # warm: caches, connections, the script
             samples: dict[str, list[float]] = {v: [] for v in variants}

@@ -201,6 +201,8 @@ def requests_for(target: str, key: str, prepared: list[dict]) -> list[tuple[str,
         return [("GET", "/bench/hello", {}, None)]
     if target == "bare":
         return [("GET", "/bench/bare", {}, None)]
+    if target == "hello_redis":
+        return [("GET", "/bench/hello-redis", {}, None)]
     out = []
     for n, r in enumerate(prepared):
         # A returning browser: meter's login cookie and its anonymous id cookie (set on its first visit).
@@ -300,8 +302,9 @@ def targets_of(
     for name in TARGETS:
         targets[name] = (server.port, scripts[name], pids_of(server))
     targets["access_flask"] = (flask_server.port, scripts["access"], pids_of(flask_server))
-    if "bare" in scripts:
-        targets["bare"] = (server.port, scripts["bare"], pids_of(server))
+    for extra in ("bare", "hello_redis"):
+        if extra in scripts:
+            targets[extra] = (server.port, scripts[extra], pids_of(server))
     return targets
 
 
@@ -427,6 +430,9 @@ def pair(targets: dict, connections: int, duration: int, rounds: int) -> dict:
         }
     if "bare" in row:  # --floor: what the access check costs above gunicorn's own floor
         row["access_to_floor"] = round(row["access"]["rps"] / row["bare"]["rps"], 3)
+    if "hello_redis" in row:  # --hello-redis: the checks against hello-world with one round trip
+        for name in TARGETS:
+            row[f"{name}_to_hello_redis"] = round(row[name]["rps"] / row["hello_redis"]["rps"], 3)
     for name, suffix in (("access", ""), ("embed", "_embed"), ("amp", "_amp"), ("access_flask", "_flask")):
         if name in row:
             row[f"ratio{suffix}"] = round(row[name]["rps"] / row["hello"]["rps"], 3)
@@ -484,6 +490,11 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="also measure a bare WSGI hello in front of Flask (gunicorn's floor)"
     )
+    parser.add_argument(
+        "--hello-redis",
+        action="store_true",
+        help="also measure hello-world with one Redis round trip (the access check's own call)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -499,6 +510,8 @@ def main() -> None:
         requests = {name: requests_for(name, key, prepared) for name in ("hello", *TARGETS)}
         if args.floor:
             requests["bare"] = requests_for("bare", key, prepared)
+        if args.hello_redis:
+            requests["hello_redis"] = requests_for("hello_redis", key, prepared)
         scripts = {name: lua_script(reqs, workdir / f"{name}.lua") for name, reqs in requests.items()}
         results: dict = {
             "machine": machine(),
@@ -577,6 +590,16 @@ def main() -> None:
                     f"{r['connections']:>6} | bare {b['rps']:>7.0f} req/s  p99 {b['p99_ms']:>6.1f} ms  "
                     f"CPU {b['cpu_us_per_request']:>5.0f} us | access / bare {r['access_to_floor']:.2f}, "
                     f"hello / bare {r['hello']['rps'] / b['rps']:.2f}"
+                )
+        if args.hello_redis:
+            print("\nhello-world with one Redis round trip (--hello-redis), the same gunicorn")
+            for r in sweep:
+                hr = r["hello_redis"]
+                print(
+                    f"{r['connections']:>6} | hello-redis {hr['rps']:>7.0f} req/s  CPU {hr['cpu_us_per_request']:>5.0f} us "
+                    f"(redis-server {hr['redis_cpu_us_per_request']:>3.0f}) | hello-redis / hello "
+                    f"{hr['rps'] / r['hello']['rps']:.2f} | access {r['access_to_hello_redis']:.2f}, "
+                    f"embed {r['embed_to_hello_redis']:.2f}, amp {r['amp_to_hello_redis']:.2f} of hello-redis"
                 )
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,2 @@
+-- bench only: the yardstick with one round trip (bench/hello.py, GET /bench/hello-redis)
+return "world"
