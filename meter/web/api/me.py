@@ -19,6 +19,7 @@ from meter.web import responses as out
 from meter.web.api import bp
 from meter.web.api.accounts import token_problem
 from meter.web.api.readers import READER_TOKEN
+from meter.web.export_answer import Export
 from meter.web.openapi import Answer, describe
 from meter.web.problems import Problem
 from meter.web.schemas import DeletionBody, EmailChangeBody, PasswordChangeBody, TokenBody
@@ -127,7 +128,7 @@ def confirm_email_change():
 
 @describe(
     "Everything meter holds about the reader, as JSON (the reader's copy of their data).",
-    {200: Answer("The account, sign-in methods, sessions, unlocks, gifts, subscription and mails.", out.Export)},
+    {200: Answer("The account, sign-in methods, sessions, unlocks, gifts, subscription and mails.", Export)},
     errors={401: TOKEN_401},
     params=READER_TOKEN,
 )
@@ -135,7 +136,7 @@ def confirm_email_change():
 def export_data():
     reader = signed_in()
     response = export.export(g.site, reader)
-    return out.Export(**response)
+    return Export(**response)
 
 
 @describe(
