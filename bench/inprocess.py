@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench.hello import with_hello
-from bench.run import TARGETS, prepare, requests_for
+from bench.load import TARGETS, prepare, requests_for
 from meter import create_app
 from meter.dev.redis_server import RedisProcess
 
