@@ -211,6 +211,30 @@ def plot(results: dict, dest: Path) -> None:
     fig.savefig(dest, dpi=110)
 
 
+def _print_rows(title: str, sweep: list[dict], row_text) -> None:
+    print("\n" + title)
+    for r in sweep:
+        print(f"{r['connections']:>6} | {row_text(r)}")
+
+
+def _floor_row(r: dict) -> str:
+    b = r["bare"]
+    return (
+        f"bare {b['rps']:>7.0f} req/s  p99 {b['p99_ms']:>6.1f} ms  CPU {b['cpu_us_per_request']:>5.0f} us | "
+        f"access / bare {r['access_to_floor']:.2f}, hello / bare {r['hello']['rps'] / b['rps']:.2f}"
+    )
+
+
+def _redis_row(r: dict) -> str:
+    hr = r["hello_redis"]
+    return (
+        f"hello-redis {hr['rps']:>7.0f} req/s  CPU {hr['cpu_us_per_request']:>5.0f} us "
+        f"(redis-server {hr['redis_cpu_us_per_request']:>3.0f}) | hello-redis / hello "
+        f"{hr['rps'] / r['hello']['rps']:.2f} | access {r['access_to_hello_redis']:.2f}, "
+        f"embed {r['embed_to_hello_redis']:.2f}, amp {r['amp_to_hello_redis']:.2f} of hello-redis"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run")
@@ -321,24 +345,11 @@ def main() -> None:
                 f"{f['rps']:>10.0f} {r['ratio_flask']:>5.2f}"
             )
         if args.floor:
-            print("\nthe floor (--floor): a bare WSGI hello in front of Flask, the same gunicorn")
-            for r in sweep:
-                b = r["bare"]
-                print(
-                    f"{r['connections']:>6} | bare {b['rps']:>7.0f} req/s  p99 {b['p99_ms']:>6.1f} ms  "
-                    f"CPU {b['cpu_us_per_request']:>5.0f} us | access / bare {r['access_to_floor']:.2f}, "
-                    f"hello / bare {r['hello']['rps'] / b['rps']:.2f}"
-                )
+            _print_rows(
+                "the floor (--floor): a bare WSGI hello in front of Flask, the same gunicorn", sweep, _floor_row
+            )
         if args.hello_redis:
-            print("\nhello-world with one Redis round trip (--hello-redis), the same gunicorn")
-            for r in sweep:
-                hr = r["hello_redis"]
-                print(
-                    f"{r['connections']:>6} | hello-redis {hr['rps']:>7.0f} req/s  CPU {hr['cpu_us_per_request']:>5.0f} us "
-                    f"(redis-server {hr['redis_cpu_us_per_request']:>3.0f}) | hello-redis / hello "
-                    f"{hr['rps'] / r['hello']['rps']:.2f} | access {r['access_to_hello_redis']:.2f}, "
-                    f"embed {r['embed_to_hello_redis']:.2f}, amp {r['amp_to_hello_redis']:.2f} of hello-redis"
-                )
+            _print_rows("hello-world with one Redis round trip (--hello-redis), the same gunicorn", sweep, _redis_row)
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {out}")
