@@ -1,11 +1,12 @@
-"""What the command groups share: looking up a site or a reader by what the operator typed, and the
-progress bar. Every refusal is a `click.ClickException`: one line, exit 1, never a traceback."""
+"""What the command groups share: looking up a site or a reader by what the operator typed, a
+`--since` window, and the progress bar. Every refusal is a `click.ClickException`: one line, exit 1, never a traceback."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 from rich.console import Console
@@ -21,6 +22,16 @@ def site_of(slug: str) -> sites.Site:
     if site is None:
         raise click.ClickException(f"unknown site: {slug} (see: flask sites list)")
     return site
+
+
+def parse_since(value: str | None) -> timedelta | None:
+    """A `--since` window such as 12h, 7d or 2w; None when not given."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"(\d+)([hdw])", value)
+    if not m:
+        raise click.BadParameter("use a number and h, d or w, such as 7d")
+    return timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[m.group(2)]: int(m.group(1))})
 
 
 def reader_of(site: sites.Site, email: str) -> Reader:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import update
 
-from meter.commands.common import progress, reader_of, site_of, utc_text
+from meter.commands.common import parse_since, progress, reader_of, site_of, utc_text
 from meter.domain import metering, sites, subscriptions
 from meter.domain.accounts import confirm, mail_budget
 from meter.infra.db import db
@@ -45,15 +44,6 @@ def parse_until(value: str) -> datetime:
         return parsed.astimezone(UTC).replace(tzinfo=None)
     except OverflowError:
         raise click.BadParameter(f"out of range in UTC: {value}") from None
-
-
-def _parse_since(value: str | None) -> timedelta | None:
-    if value is None:
-        return None
-    m = re.fullmatch(r"(\d+)([hdw])", value)
-    if not m:
-        raise click.BadParameter("use a number and h, d or w, such as 7d")
-    return timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[m.group(2)]: int(m.group(1))})
 
 
 def _local(site: sites.Site, value: datetime) -> str:
@@ -133,7 +123,7 @@ def readers_resend(
         spent = "" if force else " (it spent the address's mail budget: another resend waits, or needs --force)"
         click.echo(f"queued activation mail to {reader.email}{spent}")
         return
-    window = _parse_since(since)
+    window = parse_since(since)
     summary = bulk_resend(info, window, dry_run, show_progress=not as_json, force=force)
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, **summary}))

@@ -8,13 +8,12 @@ with "command line" as who did it.
 from __future__ import annotations
 
 import json
-import re
-from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from meter.commands.common import parse_since
 from meter.domain import sites
 from meter.domain.social import sealing
 from meter.domain.staff import accounts, audit, roles
@@ -100,15 +99,6 @@ def staff_reseal() -> None:
     click.echo(f"resealed {count} authenticator secrets")
 
 
-def _since(value: str | None) -> timedelta | None:
-    if value is None:
-        return None
-    m = re.fullmatch(r"(\d+)([hdw])", value)
-    if not m:
-        raise click.BadParameter("use a number and h, d or w, such as 7d")
-    return timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[m.group(2)]: int(m.group(1))})
-
-
 @audit_cli.command("show")
 @click.option("--site", "slug", help="Only this site's rows.")
 @click.option("--since", help="Only rows this recent, such as 7d or 12h.")
@@ -122,7 +112,7 @@ def audit_show(slug: str | None, since: str | None, limit: int, as_json: bool) -
         if site is None:
             raise click.ClickException(f"unknown site: {slug}")
         site_id = site.id
-    window = _since(since)
+    window = parse_since(since)
     rows = audit.entries(site_id=site_id, since=utcnow() - window if window else None, limit=limit)
     if as_json:
         click.echo(
