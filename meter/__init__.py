@@ -58,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         ops,
         pages,
         problems,
+        query_bytes,
         ratelimit,
         social,
     )
@@ -92,6 +93,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
 
         demo.init_app(app)
     app.wsgi_app = body_limit.DrainOversized(app, app.wsgi_app)  # type: ignore[method-assign]  (in front of all)
+    app.wsgi_app = query_bytes.EscapeRawQueryBytes(app.wsgi_app)  # type: ignore[method-assign]  (before anything reads the query)
     _proxy_fix(app)
     return app
 

@@ -106,6 +106,32 @@ def test_a_nul_in_a_field_is_meters_400_page_on_every_database(app, client, site
     assert_meter_page(response, 400)
 
 
+@pytest.mark.parametrize(
+    ("path", "method", "headers", "body", "status"),
+    [
+        ("/tempo/login", "GET", {}, None, 200),
+        ("/console/signin", "GET", {}, None, 200),
+        ("/amp/tempo/authorization", "GET", {"Origin": "https://tempo.co"}, None, 400),
+        ("/embed/tempo/access", "POST", {"Origin": "https://tempo.co"}, b'{"article": {"id": "tempo:1"}}', 200),
+    ],
+)
+def test_raw_bytes_in_a_query_are_read_as_their_escapes_never_a_500(app, site, path, method, headers, body, status):
+    """A WSGI server that passes a byte above ASCII in the query (gunicorn and nginx refuse it) gets the
+    answer the escaped byte gets: werkzeug's request.args raised UnicodeDecodeError in the view and in
+    its error page before."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    answers = []
+    source = "__amp_source_origin=https%3A%2F%2Ftempo.co&article=tempo%3A1&"
+    for query in (source + "next=%E9&lang=en&rid=r%E9", source + "next=\xe9&lang=en&rid=r\xe9"):
+        environ = EnvironBuilder(path=path, method=method, headers=headers, data=body).get_environ()
+        environ["QUERY_STRING"] = query  # as a server would put the raw byte: a latin-1 character
+        app_iter, got, _headers = run_wsgi_app(app, environ)
+        answers.append((got, b"".join(app_iter)))
+    assert answers[0][0].startswith(f"{status} "), answers[0]
+    assert answers[1][0] == answers[0][0]
+
+
 def test_the_page_of_a_known_site_links_back_to_its_login_and_switches_language(client, site):
     text = assert_meter_page(client.get("/tempo/nothing-here", headers=ID), 404)
     assert 'href="/tempo/login' in text and "?lang=en" in text
