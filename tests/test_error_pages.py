@@ -116,7 +116,7 @@ def test_a_nul_in_a_field_is_meters_400_page_on_every_database(app, client, site
     ],
 )
 def test_raw_bytes_in_a_query_are_read_as_their_escapes_never_a_500(app, site, path, method, headers, body, status):
-    """A WSGI server that passes a byte above ASCII in the query (gunicorn and nginx refuse it) gets the
+    """A WSGI server that passes a byte above ASCII in the query (gunicorn refuses it) gets the
     answer the escaped byte gets: werkzeug's request.args raised UnicodeDecodeError in the view and in
     its error page before."""
     from werkzeug.test import EnvironBuilder, run_wsgi_app
