@@ -1,11 +1,11 @@
 """Raw bytes in a query string are percent-encoded before anything reads it.
 
 Why: HTTP allows only ASCII in a request target, and gunicorn answers anything else with its own
-400 (nginx passes such bytes on to it). A WSGI server that passes such bytes on (as latin-1 characters, PEP 3333) would make
-werkzeug's `request.args` raise UnicodeDecodeError in every view that reads the query, and again in
-the error page that would explain it. Each such byte is escaped here as a client should have sent
-it; werkzeug then reads it as any bad escape (left as it is) and the request gets its usual answer.
-The cost for every other request is one `str.isascii()`.
+400 (nginx passes such bytes on to it). A WSGI server that hands them to the app (as latin-1
+characters, PEP 3333) would make werkzeug's `request.args` raise UnicodeDecodeError in every view
+that reads the query, and again in the error page that would explain it. Each such byte is escaped
+here as a client should have sent it; werkzeug then reads it as any bad escape (left as it is) and
+the request gets its usual answer. The cost for every other request is one `str.isascii()`.
 """
 
 from __future__ import annotations
