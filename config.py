@@ -15,7 +15,10 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("METER_INSTANCE_DIR", BASE_DIR / "instance"))
 
-if os.environ.get("METER_ENV") == "development":
+_DEVELOPMENT = os.environ.get("METER_ENV") == "development"
+DEV_BASE_URL = "http://127.0.0.1:5000"
+
+if _DEVELOPMENT:
     try:  # python-dotenv (requirements-dev.txt): a development convenience, never required.
         from dotenv import load_dotenv
 
@@ -108,7 +111,9 @@ class Config:
     MAIL_RETRY_BASE = _float("MAIL_RETRY_BASE", 30.0)  # seconds, doubled per attempt
     MAIL_RETRY_MAX = _float("MAIL_RETRY_MAX", 3600.0)
 
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    # Every mailed link starts with it. Development defaults to make run's address; production has no
+    # default and refuses to start without it (meter.infra.settings.public_address_problems).
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", DEV_BASE_URL if _DEVELOPMENT else "").rstrip("/")
 
     ACTIVATION_MAX_AGE = _int("ACTIVATION_MAX_AGE", 3 * 24 * 3600)
     RESET_MAX_AGE = _int("RESET_MAX_AGE", 3600)

@@ -120,8 +120,10 @@ DATABASE_EXAMPLE = "postgresql+psycopg://meter@/meter"
 def _check_settings(app: Flask) -> None:
     """Outside development, meter needs its database, its Redis and a signing key given: a fallback
     (SQLite under instance/, a local Redis socket) would look like it works, then lose the data or
-    with `degraded_mode: allow` let everyone read. Every problem is named at once, on one line."""
-    from meter.infra.settings import ConfigError
+    with `degraded_mode: allow` let everyone read. In production the addresses it hands out (the
+    public base URL of every mailed link, the sender's domain of every Message-ID) must be given too.
+    Every problem is named at once, on one line."""
+    from meter.infra.settings import ConfigError, public_address_problems
 
     config = app.config
     problems = list(config.get("UNREADABLE_SETTINGS") or [])
@@ -130,12 +132,15 @@ def _check_settings(app: Flask) -> None:
             "DATABASE_URL": f"DATABASE_URL to the database's URL, such as {DATABASE_EXAMPLE}",
             "REDIS_URL": "REDIS_URL, such as redis://127.0.0.1:6379/0",
             "SECRET_KEY": "SECRET_KEY_FILE to a file holding one key (or SECRET_KEY)",
+            "PUBLIC_BASE_URL": "PUBLIC_BASE_URL to the public https:// address, such as https://meter.example.org",
         }
         given = {
             "DATABASE_URL": config.get("SQLALCHEMY_DATABASE_URI"),
             "REDIS_URL": config.get("REDIS_URL"),
             "SECRET_KEY": config.get("SECRET_KEY") or config.get("SECRET_KEY_FILE"),
         }
+        if config.get("ENV_NAME") != "testing":  # the suite's servers run as "testing", on loopback
+            given["PUBLIC_BASE_URL"] = config.get("PUBLIC_BASE_URL")
         missing = [name for name, value in given.items() if not value]
         if missing:
             names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
@@ -144,6 +149,8 @@ def _check_settings(app: Flask) -> None:
                 f"{names} {verb} not set: set {'; '.join(fixes[name] for name in missing)} (docs/operations.md). "
                 "On a developer's machine, METER_ENV=development keeps them under instance/ instead"
             )
+        if config.get("ENV_NAME") != "testing":
+            problems += public_address_problems(config.get("PUBLIC_BASE_URL") or "", config.get("MAIL_DEFAULT_SENDER"))
     if problems:
         raise ConfigError("; ".join(problems))
 

@@ -26,6 +26,8 @@ GIVEN = {
     "SECRET_KEY": "k" * 32,
     "DATABASE_URL": "sqlite:////nonexistent/meter.sqlite3",
     "REDIS_URL": "redis://127.0.0.1:1/0",
+    "PUBLIC_BASE_URL": "https://meter.example.org",
+    "MAIL_DEFAULT_SENDER": "Tempo <no-reply@tempo.co>",
 }
 
 
@@ -59,8 +61,11 @@ def test_the_command_line_and_the_flask_command_stop_with_one_line(tmp_path):
     )  # fmt: skip
     results = [subprocess.CompletedProcess(p.args, p.wait(60), *p.communicate()) for p in (bare, typo)]
     line = one_line(results[0])
-    assert line.startswith("meter: configuration error: DATABASE_URL, REDIS_URL and SECRET_KEY are not set"), line
+    assert line.startswith(
+        "meter: configuration error: DATABASE_URL, REDIS_URL, SECRET_KEY and PUBLIC_BASE_URL are not set"
+    ), line
     assert "postgresql+psycopg://" in line and "redis://" in line and "SECRET_KEY_FILE" in line, line
+    assert "https://meter.example.org" in line and "MAIL_DEFAULT_SENDER is on localhost" in line, line
     assert "METER_ENV=development" in line, line
     assert not (tmp_path / "instance").exists()
     line = one_line(results[1])
@@ -68,7 +73,13 @@ def test_the_command_line_and_the_flask_command_stop_with_one_line(tmp_path):
     assert "REDIS_SOCKET_TIMEOUT must be a number of seconds" in line, line
 
 
-PRODUCTION = {"ENV_NAME": "production", "SECRET_KEY": "k" * 32, "REDIS_URL": "redis://127.0.0.1:1/0"}
+PRODUCTION = {
+    "ENV_NAME": "production",
+    "SECRET_KEY": "k" * 32,
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "PUBLIC_BASE_URL": "https://meter.example.org",
+    "MAIL_DEFAULT_SENDER": "Tempo <no-reply@tempo.co>",
+}
 
 
 @pytest.mark.parametrize(
@@ -83,6 +94,12 @@ PRODUCTION = {"ENV_NAME": "production", "SECRET_KEY": "k" * 32, "REDIS_URL": "re
         ({"RATELIMIT_REGISTER_IP": "lots"}, "RATELIMIT_REGISTER_IP is not a limit: 'lots'"),
         ({"RATELIMIT_STRATEGY": "leaky"}, "RATELIMIT_STRATEGY must be one of"),
         ({"SECRET_KEY": None, "SECRET_KEY_FILE": "/nonexistent/key"}, "cannot read key file /nonexistent/key"),
+        ({"PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL is not set: set PUBLIC_BASE_URL to the public https:// address"),
+        ({"PUBLIC_BASE_URL": "http://meter.example.org"}, "PUBLIC_BASE_URL must be https:// outside development"),
+        ({"PUBLIC_BASE_URL": "meter.example.org"}, "PUBLIC_BASE_URL must be the public https:// address"),
+        ({"MAIL_DEFAULT_SENDER": "meter <no-reply@localhost>"}, "MAIL_DEFAULT_SENDER is on localhost"),
+        ({"MAIL_DEFAULT_SENDER": "no-reply@mail.localhost"}, "MAIL_DEFAULT_SENDER is on mail.localhost"),
+        ({"MAIL_DEFAULT_SENDER": "meter <x@127.0.0.1>"}, "MAIL_DEFAULT_SENDER is on 127.0.0.1"),
     ],
 )
 def test_each_setting_is_named_with_its_fix_and_nothing_falls_back(tmp_path, change, named):
@@ -93,6 +110,30 @@ def test_each_setting_is_named_with_its_fix_and_nothing_falls_back(tmp_path, cha
     assert named in message and "\n" not in message, message
     assert "user:pw" not in message  # a URL is never echoed: it may hold a password
     assert not (tmp_path / "meter.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    "base", ["https://meter.example.org", "https://meter.example.org:8443", "http://127.0.0.1:8080"]
+)
+def test_a_public_https_address_or_a_loopback_http_one_starts(tmp_path, base):
+    """http:// is refused only off loopback: a proxy on the same host (the deployment test's nginx) may use it."""
+    database = f"sqlite:///{tmp_path / 'meter.sqlite3'}"
+    app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": database, **PRODUCTION, "PUBLIC_BASE_URL": base})
+    assert app.config["PUBLIC_BASE_URL"] == base
+
+
+@pytest.mark.servers  # a Python process of its own
+def test_production_with_only_the_three_secrets_does_not_start_with_links_to_loopback(tmp_path):
+    """The operator's report: SECRET_KEY, DATABASE_URL and REDIS_URL set, nothing else; it used to start
+    with PUBLIC_BASE_URL http://127.0.0.1:5000 and a sender on localhost."""
+    three = {name: GIVEN[name] for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "sites", "list"], cwd=ROOT, env=production_env(**three),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    line = one_line(result)
+    assert line.startswith("meter: configuration error: PUBLIC_BASE_URL is not set"), line
+    assert "MAIL_DEFAULT_SENDER is on localhost" in line, line
 
 
 @pytest.mark.servers

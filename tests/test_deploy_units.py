@@ -102,7 +102,7 @@ def test_meter_flask_runs_a_command_with_the_environment_files(api, database_url
     env_file.write_text(
         f"# as /etc/meter/meter.env\nSECRET_KEY='{'k' * 32}'\nREDIS_URL={redis_url}\n"
         f"DATABASE_URL=sqlite:///{tmp_path / 'not-this-one.sqlite3'}\n"
-        'MAIL_DEFAULT_SENDER="Tempo <no-reply@tempo.co>"\n'
+        'MAIL_DEFAULT_SENDER="Tempo <no-reply@tempo.co>"\nPUBLIC_BASE_URL=https://meter.example.org\n'
     )
     migrate_file.write_text(f"DATABASE_URL={database_url}\n")
     env = {"PATH": "/usr/bin:/bin", "METER_HOME": str(ROOT), "METER_VENV": str(VENV)}

@@ -68,6 +68,8 @@ def test_the_app_runs_on_the_runtime_requirements_and_makes_no_instance_dir(tmp_
         SECRET_KEY="x" * 32,
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         REDIS_URL="redis://127.0.0.1:1/0",
+        PUBLIC_BASE_URL="https://meter.example.org",
+        MAIL_DEFAULT_SENDER="Tempo <no-reply@tempo.co>",
     )
     code = BLOCK_DEV_PACKAGES + (
         "from meter import create_app\n"
@@ -89,7 +91,7 @@ def test_dotenv_is_read_in_development_only(tmp_path):
     code = "import config; print(config.Config.PUBLIC_BASE_URL)"
     production = run_python(code, clean_env(METER_ENV="production"), cwd=tmp_path)
     development = run_python(code, clean_env(METER_ENV="development"), cwd=tmp_path)
-    assert production.stdout.strip() == "http://127.0.0.1:5000", production.stderr
+    assert production.stdout.strip() == "", production.stderr  # no default in production: it must be given
     assert development.stdout.strip() == "https://from-dotenv.example", development.stderr
 
 

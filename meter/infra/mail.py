@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select, update
 from meter.infra import metrics, signals, template_helpers
 from meter.infra.db import db
 from meter.infra.mail_message import SiteMessage, message_id
+from meter.infra.settings import ConfigError
 from meter.infra.models import OutboxMail, utcnow
 
 log = logging.getLogger(__name__)
@@ -297,6 +298,6 @@ def init_app(app: Flask) -> None:
     Message-ID domain come from it, and a request must not be the first to find out."""
     sender = app.config.get("MAIL_DEFAULT_SENDER")
     if not isinstance(sender, str) or "@" not in parseaddr(sender)[1]:
-        raise RuntimeError(f'MAIL_DEFAULT_SENDER must be "Name <address>" or an address, not {sender!r}')
+        raise ConfigError(f'MAIL_DEFAULT_SENDER must be "Name <address>" or an address, not {sender!r}')
     mailer.init_app(app)
     template_helpers.init_app(app)
