@@ -24,8 +24,8 @@ from sqlalchemy import func, or_, select, update
 from meter.infra import metrics, signals, template_helpers
 from meter.infra.db import db
 from meter.infra.mail_message import SiteMessage, message_id
-from meter.infra.settings import ConfigError
 from meter.infra.models import OutboxMail, utcnow
+from meter.infra.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
