@@ -147,7 +147,13 @@ class Config:
     # Search crawlers (policy crawlers: verified): the updated address ranges (`flask crawlers update`; else
     # the copy shipped in the package), and the DNS server ("host" or "host:port"; else the system's) and
     # timeout (s) of the reverse-DNS check (meter/domain/clients/).
+    # The one folder meter writes besides its database (the crawler ranges `flask crawlers update`
+    # fetches, the backup's last success): /var/lib/meter under systemd (StateDirectory=meter sets
+    # STATE_DIRECTORY), else METER_STATE_DIR, else instance/ (development).
+    STATE_DIR = os.environ.get("METER_STATE_DIR") or os.environ.get("STATE_DIRECTORY", "").split(":")[0]
     CRAWLER_RANGES_FILE = os.environ.get("CRAWLER_RANGES_FILE", "")
+    # Where deploy/meter-backup writes the time of its last good dump; /metrics reports it (unset: nothing).
+    BACKUP_STATUS_FILE = os.environ.get("BACKUP_STATUS_FILE", "")
     CRAWLER_DNS_SERVER = os.environ.get("CRAWLER_DNS_SERVER", "")
     CRAWLER_DNS_TIMEOUT = float(os.environ.get("CRAWLER_DNS_TIMEOUT", "2"))
 

@@ -12,8 +12,9 @@ Why each choice (docs/operations.md tells the operator what to do with them):
   settings are kept. Code and installed packages are not reloaded: an upgrade is a restart.
 - Every new worker reads the key files again (`meter.after_fork`), so a rotation of
   SECRET_KEY_FILE / SECRET_KEY_FALLBACKS_FILE is: edit the files, reload.
-- Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR): the directory is emptied when gunicorn
-  starts (the counts of a previous run would be added in), and `child_exit` marks each dead worker
+- Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR): the files of processes that are gone are
+  removed when gunicorn starts (the counts of a previous run would be added in; the worker's, which
+  shares the folder, stay while it runs), and `child_exit` marks each dead worker
   so that its live gauges leave the sums.
 - Under systemd the listening socket is systemd's (deploy/systemd/meter-web.socket) and gunicorn
   inherits it (`bind` below is then unused): a restart, which an upgrade needs, queues connections
@@ -66,10 +67,30 @@ def read_env_file(path: str) -> dict[str, str]:
     return values
 
 
-def on_starting(server):
-    if _metrics_dir and "GUNICORN_PID" not in os.environ:  # not after USR2: the old master's workers write there
-        for path in glob.glob(os.path.join(_metrics_dir, "*.db")):
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def remove_dead_metrics(directory: str) -> None:
+    """The files of processes that are gone (a previous run's, whose counts would be added in); a live
+    process's stay, whatever started first: the worker (meter-worker.service) shares the folder, and
+    after USR2 the old master's workers still write there. prometheus-client names each file
+    `<kind>_<pid>.db`."""
+    for path in glob.glob(os.path.join(directory, "*.db")):
+        pid = os.path.basename(path)[: -len(".db")].rpartition("_")[2]
+        if not pid.isdigit() or not _alive(int(pid)):
             os.unlink(path)
+
+
+def on_starting(server):
+    if _metrics_dir:
+        remove_dead_metrics(_metrics_dir)
     env_file = os.environ.get("METER_ENV_FILE")
     server.meter_env_names = set(read_env_file(env_file)) if env_file else set()
 

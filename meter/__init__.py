@@ -22,6 +22,10 @@ from typing import Any
 
 from flask import Flask
 
+# The release, as CHANGELOG.md names it (and pyproject.toml); `bin/meter --version` and
+# `deploy/meter-flask --version` print it, /healthz does not (it would tell attackers what runs).
+__version__ = "0.2.0"
+
 
 def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("METER_INSTANCE_DIR") or None, instance_relative_config=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A
@@ -326,3 +327,21 @@ def test_the_policy_keys_on_the_command_line(app, api, runner):
     for bad in ("crawlers=maybe", "gifts.devices=0", "gifts.days=x", "gifts.colour=1"):
         refused = runner.invoke(args=["sites", "policy", "tempo", "--set", bad])
         assert refused.exit_code != 0, bad
+
+
+@pytest.mark.config(CRAWLER_RANGES_FILE="")
+def test_the_update_writes_into_the_state_folder_not_the_checkout(app, crawling, runner, tmp_path):
+    """Deployed, the checkout is root's and read-only (ProtectSystem=strict): the one folder meter
+    writes is STATE_DIR (/var/lib/meter, StateDirectory=meter)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    app.config["STATE_DIR"] = str(state)
+    ranges.forget()
+    feed = tmp_path / "googlebot.json"
+    feed.write_text(json.dumps({"creationTime": "2026-12-01T00:00:00", "prefixes": [{"ipv4Prefix": "66.249.92.0/27"}]}))
+    done = runner.invoke(args=["crawlers", "update", "--from", str(feed), "--operator", "google"])
+    assert done.exit_code == 0, done.output
+    assert json.loads((state / "crawler_ranges.json").read_text())["operators"]["google"]["prefixes"]
+    assert not (Path(app.instance_path) / "crawler_ranges.json").exists()
+    assert ask(crawling, "66.249.92.5", GOOGLEBOT)["reason"] == "crawler"
+    ranges.forget()

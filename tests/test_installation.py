@@ -100,3 +100,17 @@ def test_dotenv_is_read_in_development_only(tmp_path):
 def test_local_environments_and_data_are_ignored_by_git(path):
     out = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT, capture_output=True)
     assert out.returncode == 0, f"{path} is not ignored"
+
+
+def test_one_version_in_the_package_the_project_file_the_changelog_and_the_commands():
+    import tomllib
+
+    import meter
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    first = next(line for line in (ROOT / "CHANGELOG.md").read_text().splitlines() if line.startswith("## "))
+    assert meter.__version__ == project and first.startswith(f"## {meter.__version__} ")
+    for command in (ROOT / "bin" / "meter", ROOT / "deploy" / "meter-flask"):
+        env = {**os.environ, "METER_HOME": str(ROOT), "METER_VENV": sys.prefix}
+        out = subprocess.run([str(command), "--version"], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.splitlines()[0] == f"meter {meter.__version__}", out

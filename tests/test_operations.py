@@ -57,6 +57,19 @@ def test_metrics_token_when_set_is_required_in_constant_time_and_never_a_500(app
     assert response.status_code == 200 and "meter_outbox_mails" in response.get_data(as_text=True)
 
 
+def test_the_last_backups_time_is_a_metric_and_a_missing_one_is_zero(app, client, tmp_path):
+    """deploy/meter-backup writes the time of its last good dump; its age drives the MeterBackupTooOld alert."""
+    name = "meter_backup_last_success_timestamp_seconds"
+    assert (name, ()) not in samples(client)  # BACKUP_STATUS_FILE unset: backups are made some other way
+    status = tmp_path / "last-success"
+    served = rebuilt(app, BACKUP_STATUS_FILE=str(status)).test_client()
+    assert samples(served)[(name, ())] == 0.0  # configured, never written: the alert fires
+    status.write_text("1765000000\n")
+    assert samples(served)[(name, ())] == 1765000000.0
+    status.write_text("garbage")
+    assert samples(served)[(name, ())] == 0.0
+
+
 def test_metrics_after_the_journey_count_decisions_by_reason(app, client, api, mailbox, deliver):
     before = samples(client)
     response = api.post("/v1/readers", json={"email": "m@example.com", "password": "rahasia-sekali"})

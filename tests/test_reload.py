@@ -159,7 +159,7 @@ def served(app, api, database_url, redis_url, tmp_path):
 
 def test_two_reloads_under_load_fail_nothing_and_stall_nothing(app, api, served):
     server = served()
-    assert not (served.metrics_dir / "counter_999999.db").exists()  # emptied at start
+    assert not (served.metrics_dir / "counter_999999.db").exists()  # a gone process's file: removed at start
     assert call("GET", server.url + "/metrics")[0] == 200
     booted = boots(served.log)
 

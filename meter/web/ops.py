@@ -1,7 +1,7 @@
 """Operations: liveness and readiness, Prometheus metrics (`GET /metrics`) and what they count from events.
 
-The counters live in `meter.infra.metrics`; this module serves them, adds the outbox backlog read
-at scrape time, and counts registrations, activations and sign-ins from the account flows' signals.
+The counters live in `meter.infra.metrics`; this module serves them, adds the outbox backlog and
+the last backup's time read at scrape time, and counts registrations, activations and sign-ins from the account flows' signals.
 """
 
 from __future__ import annotations
@@ -88,6 +88,28 @@ class OutboxCollector(Collector):
         )
 
 
+class BackupCollector(Collector):
+    """The time of the last good database dump, which deploy/meter-backup writes to BACKUP_STATUS_FILE:
+    the alert on its age (deploy/prometheus/meter-rules.yml) catches a timer that stopped running as
+    well as dumps that fail. 0 when the file is missing or unreadable, so the alert fires then too;
+    nothing when BACKUP_STATUS_FILE is not set (backups made some other way)."""
+
+    def collect(self) -> Iterator[Metric]:
+        path = current_app.config.get("BACKUP_STATUS_FILE") or ""
+        if not path:
+            return
+        try:
+            with open(path, encoding="ascii") as f:
+                when = float(f.read(32).strip())
+        except (OSError, ValueError):
+            when = 0.0
+        yield GaugeMetricFamily(
+            "meter_backup_last_success_timestamp_seconds",
+            "When the last database dump succeeded (Unix time; 0: none found).",
+            value=when,
+        )
+
+
 def _scraper_allowed() -> bool:
     """With METRICS_TOKEN set, only a scraper that sends it (`Authorization: Bearer <token>`) may read."""
     token = current_app.config.get("METRICS_TOKEN") or ""
@@ -116,7 +138,7 @@ def prometheus() -> Response:
             headers={"WWW-Authenticate": 'Bearer realm="meter-metrics"'},
         )
     try:
-        body = metrics.scrape(OutboxCollector())
+        body = metrics.scrape(OutboxCollector(), BackupCollector())
     finally:
         db.session.remove()
     return Response(body, mimetype=None, content_type=metrics.PROMETHEUS_TEXT)

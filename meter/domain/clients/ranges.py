@@ -3,7 +3,7 @@
 Why a file and not a table: the lists are public facts that change a few times a year, every process
 needs all of them in memory, and a crawler check must not cost SQL. The package ships a copy
 (`crawler_ranges.json`, each list with where and when it was taken); `flask crawlers update` writes
-a fresher one to CRAWLER_RANGES_FILE (instance/crawler_ranges.json by default), which wins over the
+a fresher one to CRAWLER_RANGES_FILE (crawler_ranges.json in STATE_DIR, or instance/, by default), which wins over the
 shipped copy once it exists. A process loads the file once and looks at its modification time again
 at most every RECHECK seconds, and only when a user agent claims to be a crawler: an ordinary
 reader's check never touches it.
@@ -113,8 +113,11 @@ def build(document: dict[str, Any]) -> Ranges:
 
 
 def path() -> str:
+    """CRAWLER_RANGES_FILE, else crawler_ranges.json in the state folder (STATE_DIR: /var/lib/meter as
+    deployed, the one place the service may write), else in instance/ (development)."""
     configured = current_app.config.get("CRAWLER_RANGES_FILE")
-    return configured or os.path.join(current_app.instance_path, "crawler_ranges.json")
+    folder = current_app.config.get("STATE_DIR") or current_app.instance_path
+    return configured or os.path.join(folder, "crawler_ranges.json")
 
 
 _lock = threading.Lock()
