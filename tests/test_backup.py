@@ -97,7 +97,7 @@ def test_a_failed_dump_fails_leaves_nothing_and_keeps_the_last_success(app, post
 def test_the_restore_drill_brings_back_every_row_and_the_journey_goes_on(
     app, api, verified_reader, postgres_only, redis_url, tmp_path
 ):
-    reader_id, token = verified_reader()
+    _reader_id, token = verified_reader()
     assert api.access("laput-1", reader_token=token)["reason"] == "unlocked_now"
     before = table_counts(postgres_only)
     done = run_backup(tmp_path, libpq_url(postgres_only))
