@@ -97,6 +97,8 @@ class Config:
     REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 0.25)
     # After a Redis failure, skip Redis for this long instead of paying a timeout per request.
     REDIS_RETRY_AFTER = _float("REDIS_RETRY_AFTER", 1.0)
+    # While Redis is away each process logs the outage once, then a summary this often, and its end.
+    REDIS_OUTAGE_LOG_SECONDS = _float("REDIS_OUTAGE_LOG_SECONDS", 60.0)
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
     MAIL_PORT = _int("MAIL_PORT", 1025)

@@ -42,6 +42,22 @@ keepalive = 5
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs on purpose
 accesslog = None  # meter writes one JSON line per request itself (request id, route, never the path)
 errorlog = "-"
+# gunicorn's own lines (boot, workers, reload errors and their tracebacks) in meter's format, so that
+# every line on stderr is one JSON object a log shipper can read (LOG_FORMAT=text: meter's text lines).
+_formatter = "TextFormatter" if os.environ.get("LOG_FORMAT", "json") == "text" else "JsonFormatter"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"meter": {"()": f"meter.infra.logs.{_formatter}"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "meter", "stream": "ext://sys.stderr"},
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False, "qualname": "gunicorn.error"},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
+    },
+}
 control_socket_disable = True  # gunicorn 27's control socket would live in ~/.gunicorn; nothing uses it
 proc_name = "meter-web"
 

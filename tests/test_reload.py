@@ -206,6 +206,11 @@ def test_a_reload_whose_settings_cannot_make_an_app_keeps_serving(app, api, serv
         {"Authorization": f"Bearer {api.key}"},
     )
     assert (status, body.get("reason")) == (200, "free_content")
+    # Every line gunicorn and meter wrote is one JSON object, the reload's traceback included.
+    lines = [json.loads(line) for line in served.log.read_text().splitlines() if line.strip()]
+    assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
+    [refused] = [line for line in lines if "running settings are kept" in line["message"]]
+    assert "Traceback" in refused["exception"] and "MAX_CONTENT_LENGTH" in refused["exception"]
 
 
 @pytest.mark.config(SECRET_KEY=OLD)

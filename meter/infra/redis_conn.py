@@ -3,11 +3,14 @@
 When a call fails, Redis is skipped for REDIS_RETRY_AFTER seconds, so that an outage costs each
 access check nothing rather than a socket timeout. Failures are reported through the `on_error`
 callback given at `init_app` (the app counts them in its metrics): this module knows nothing above it.
-Scripts are package data of the modules that own them, registered once by name (`register_script`).
+An outage is logged here, once when it starts, then a summary every REDIS_OUTAGE_LOG_SECONDS while it
+lasts, and once when Redis is back (`OutageLog`): not a line per request, which buried everything
+else (1,847 lines in 12 s under load). Each process logs its own. Scripts are package data of the modules that own them, registered once by name (`register_script`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -39,16 +42,62 @@ class RedisUnavailable(Exception):
         self.sent = sent
 
 
+log = logging.getLogger(__name__)
+
+
+class OutageLog:
+    """Redis's state as this process sees it, logged when it changes and summed up while it is away."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.since: float | None = None  # monotonic time of the first failure of this outage; None: up
+        self._failed = 0
+        self._logged = 0.0  # monotonic time of the last line
+        self._lock = threading.Lock()
+
+    def failed(self, cause: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._failed += 1
+            if self.since is None:
+                self.since = self._logged = now
+                log.warning("Redis unreachable (%s): answers are degraded until it is back", cause)
+            elif now - self._logged >= self.every:
+                self._logged = now
+                log.warning(
+                    "Redis still unreachable after %.0f s: %d calls failed or were skipped",
+                    now - self.since,
+                    self._failed,
+                )
+
+    def recovered(self) -> None:
+        with self._lock:
+            if self.since is None:
+                return
+            log.warning(
+                "Redis reachable again after %.1f s: %d calls failed or were skipped",
+                time.monotonic() - self.since,
+                self._failed,
+            )
+            self.since, self._failed = None, 0
+
+
 class _NotSent(redis.ConnectionError):
     """No connection could be made (refused, unreachable, timed out): the command never left."""
 
 
 class RedisConn:
     def __init__(
-        self, url: str, timeout: float, retry_after: float, on_error: Callable[[], None] = lambda: None
+        self,
+        url: str,
+        timeout: float,
+        retry_after: float,
+        on_error: Callable[[], None] = lambda: None,
+        outage_log_every: float = 60.0,
     ) -> None:
         self.url = url
         self.on_error = on_error
+        self.outage = OutageLog(outage_log_every)
         self.retry_after = retry_after
         self._down_until = 0.0
         if url.startswith("redis+cluster://"):
@@ -76,19 +125,25 @@ class RedisConn:
     def call(self, fn, *args, **kwargs):
         """Run one Redis operation; RedisUnavailable if Redis is down (now or very recently)."""
         if not self.available():
+            self.outage.failed("skipped")
             raise RedisUnavailable("redis marked down")
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._down_until = time.monotonic() + self.retry_after
             self.on_error()
+            self.outage.failed(exc)
             # Only a script call knows that nothing was sent (`_evalsha`); any other failure may
             # have come after Redis ran the command.
             raise RedisUnavailable(str(exc), sent=not isinstance(exc, _NotSent)) from exc
         except redis.exceptions.ResponseError as exc:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc) or "CLUSTERDOWN" in str(exc):
+                self.outage.failed(exc)
                 raise RedisUnavailable(str(exc)) from exc
             raise
+        if self.outage.since is not None:  # one attribute read per call while Redis is up
+            self.outage.recovered()
+        return result
 
     def _own_connection(self) -> Connection:
         """This thread's own connection for the scripts (made again after a fork)."""
@@ -178,7 +233,11 @@ def init_app(app: Flask, on_error: Callable[[], None] = lambda: None) -> None:
         raise ConfigError("REDIS_URL is not set: set it, such as redis://127.0.0.1:6379/0")
     try:
         app.extensions[EXT_KEY] = RedisConn(
-            url, app.config["REDIS_SOCKET_TIMEOUT"], app.config["REDIS_RETRY_AFTER"], on_error=on_error
+            url,
+            app.config["REDIS_SOCKET_TIMEOUT"],
+            app.config["REDIS_RETRY_AFTER"],
+            on_error=on_error,
+            outage_log_every=app.config.get("REDIS_OUTAGE_LOG_SECONDS", 60.0),
         )
     except ValueError as exc:  # the URL itself (never echoed: it may hold a password)
         raise ConfigError(f"REDIS_URL cannot be used ({exc}): give one such as redis://127.0.0.1:6379/0") from None
