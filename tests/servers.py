@@ -193,6 +193,7 @@ class Nginx:
             ("/var/log/nginx/", f"{self.logs}/"),
             ("/var/www/letsencrypt", str(self.root / "acme")),
             ("server_name meter.example.org;", "server_name 127.0.0.1;"),
+            ('set $meter_https_port "";', f'set $meter_https_port ":{self.https_port}";'),
         ]
         for old, new in replacements:
             assert old in text, f"{old!r} is no longer in {NGINX_CONFIG}"

@@ -201,6 +201,25 @@ def _health_within(url: str, seconds: float) -> float:
     return time.monotonic() - started
 
 
+def test_nginxs_own_answers_carry_hsts_and_nosniff_and_the_redirect_keeps_the_port(stack, api):
+    """nginx's 413 had neither header; meter's answers must not carry them twice; http → https kept
+    the default port and so sent a reader on :8443 to :443."""
+    browser = Browser(stack)
+    too_big = browser.call(
+        "POST", "/v1/access", data=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
+    assert too_big.status_code == 413
+    meters = browser.call("GET", "/healthz")
+    for response in (too_big, meters):
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000", response.headers
+        assert response.headers["X-Content-Type-Options"] == "nosniff", response.headers
+    raw = meters.raw.headers.getlist("Strict-Transport-Security")
+    assert raw == ["max-age=31536000"], raw  # one, not meter's and nginx's
+    plain = requests.get(f"http://127.0.0.1:{stack.http_port}/tempo/login?next=/x", allow_redirects=False, timeout=10)
+    assert plain.status_code == 308
+    assert plain.headers["Location"] == f"https://127.0.0.1:{stack.https_port}/tempo/login?next=/x"
+
+
 def test_slow_bodies_do_not_stall_meter_behind_nginx(stack):
     """Connections that send `Content-Length: 1000` and never finish: nginx buffers request bodies
     (proxy_request_buffering on), so none of them holds a gunicorn worker, and /healthz answers at once.

@@ -162,6 +162,25 @@ def test_degraded_answers_and_redis_errors_are_counted(app, own_redis_app):
     assert after[degraded] - before.get(degraded, 0) == 1
 
 
+def test_readyz_names_what_is_down_only_to_the_host_and_the_scraper(app, own_redis_app):
+    fresh, server = own_redis_app
+    outsider = {"REMOTE_ADDR": "203.0.113.9"}
+    client = fresh.test_client()
+    assert client.get("/readyz").get_json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+    assert client.get("/readyz", environ_base=outsider).get_json() == {"status": "ready"}
+    server.stop()
+    inside = client.get("/readyz")
+    assert inside.status_code == 503 and inside.get_json()["detail"] == "Unreachable: redis."
+    outside = client.get("/readyz", environ_base=outsider)
+    assert outside.status_code == 503 and outside.get_json()["detail"] == "Unavailable."
+    assert "redis" not in outside.get_data(as_text=True).lower()
+    scraper = rebuilt(fresh, METRICS_TOKEN="s3cret-scraper-token").test_client()
+    told = scraper.get("/readyz", environ_base=outsider, headers={"Authorization": "Bearer s3cret-scraper-token"})
+    assert told.get_json()["detail"] == "Unreachable: redis."
+    wrong = scraper.get("/readyz", environ_base=outsider, headers={"Authorization": "Bearer wrong"})
+    assert wrong.get_json()["detail"] == "Unavailable."
+
+
 class Lines(logging.Handler):
     """The messages one logger writes, whatever pytest's capture does with the root logger."""
 

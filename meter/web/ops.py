@@ -7,6 +7,7 @@ the last backup's time read at scrape time, and counts registrations, activation
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from collections.abc import Iterator
 
@@ -35,7 +36,8 @@ def healthz():
 
 
 @describe(
-    "Readiness: the database and Redis answer.",
+    "Readiness: the database and Redis answer. Which one does not is said only to the host itself (loopback) "
+    "and to a caller with METRICS_TOKEN; anyone else reads ready or unavailable.",
     {200: Answer("Ready.", out.Ready), 503: problem("The database or Redis is unreachable.")},
     secured=False,
 )
@@ -53,10 +55,23 @@ def readyz():
         redis.call(redis.client.ping)
     except RedisUnavailable:
         checks["redis"] = "unreachable"
+    insider = _insider()
     if any(v != "ok" for v in checks.values()):
         failed = ", ".join(k for k, v in checks.items() if v != "ok")
-        raise Problem(503, "not-ready", "Not ready", f"Unreachable: {failed}.")
-    return out.Ready(status="ready", checks=checks)
+        raise Problem(503, "not-ready", "Not ready", f"Unreachable: {failed}." if insider else "Unavailable.")
+    return out.Ready(status="ready", checks=checks) if insider else out.Ready(status="ready")
+
+
+def _insider() -> bool:
+    """Who may learn which of meter's servers is unreachable: the host itself (systemd, a check on
+    loopback) and a scraper that sends METRICS_TOKEN. Anyone else on the internet learns only ready
+    or not: what is down, and when, helps an attacker time an attack."""
+    try:
+        if ipaddress.ip_address(request.remote_addr or "").is_loopback:
+            return True
+    except ValueError:
+        pass
+    return bool(current_app.config.get("METRICS_TOKEN")) and _scraper_allowed()
 
 
 class OutboxCollector(Collector):

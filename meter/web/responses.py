@@ -130,7 +130,7 @@ class Health(TypedDict):
 
 class Ready(TypedDict):
     status: Literal["ready"]
-    checks: dict[str, Literal["ok", "unreachable"]]
+    checks: NotRequired[dict[str, Literal["ok", "unreachable"]]]  # to the host itself and METRICS_TOKEN only
 
 
 class AmpData(TypedDict):
