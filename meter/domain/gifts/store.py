@@ -1,5 +1,7 @@
-"""Gifts in SQL, the truth: making one, listing a giver's, revoking one, and what a gifted read's Redis
-copy is built from. None of this runs on the access check's hot path, except `load` on a cold start.
+"""Gifts in SQL, the truth: making one, listing a giver's, revoking one, what a gifted read's Redis
+copy is built from, and a giver's gifts ending with the giver's deletion (meter.domain.reader_data).
+None of this runs on the access check's hot path, except `load` on a cold start and `record_opening`
+for a new device.
 
 Rules: only a subscriber of a site whose policy has `gifts.per_period` > 0 may give; each period
 (the site's meter period) allows that many gifts, revoked ones included (else revoke-and-give again
