@@ -199,7 +199,8 @@ def clear_database(url: str) -> None:
     with engine.begin() as conn:
         if url.startswith("sqlite"):
             for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())  # no AUTOINCREMENT: an empty table's ids start at 1 again
+                conn.execute(table.delete())
+            conn.execute(sqlalchemy.text("DELETE FROM sqlite_sequence"))  # AUTOINCREMENT's counters
         else:
             tables = ", ".join(t.name for t in db.metadata.sorted_tables)
             conn.execute(sqlalchemy.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

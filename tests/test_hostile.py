@@ -2,16 +2,16 @@
 
 `MORE_CASES` is a table like `test_bad_input.CASES`, checked by the same function: the documented
 status and problem, and no trace left in the database. To add a case, append a `Case` (or use the
-builders `page`, `bad_token`, `malformed`, …); for pages added later (register, login, forgot
-password), add their paths to `FORM_PAGES` and every CSRF case is generated for them.
+builders `page`, `bad_token`, `malformed`, …); for a form page, add its path to `FORM_PAGES` and
+every CSRF case is generated for it.
 
 Cases whose documented answer is not a 4xx (the no-enumeration 202s, a `next` that is silently
 dropped, an activation while another reader is logged in) are the plain tests below the table.
 Already covered elsewhere, not repeated: two confirmations of one reset token at the same instant
 (tests/test_tokens.py::test_two_simultaneous_confirmations_of_one_reset_token_exactly_one_wins),
 expired, tampered, truncated, future-dated tokens and tokens of another purpose or site
-(tests/test_bad_input.py). Honeypot: there is no registration page on this branch, so no honeypot
-case yet; add one when the register page lands.
+(tests/test_bad_input.py), and the registration page's honeypot
+(tests/test_pages.py::test_honeypot_answers_alike_and_registers_nobody).
 """
 
 from __future__ import annotations
@@ -88,6 +88,9 @@ def body_cases() -> list[Case]:
 FORM_PAGES = [
     ("activate", _activate_page, {}),
     ("reset", _reset_page, {"password": NEW_PASSWORD}),
+    ("register", lambda w: "/tempo/register", {"email": "baru@example.com", "password": NEW_PASSWORD}),
+    ("login", lambda w: "/tempo/login", {"email": EMAIL, "password": PASSWORD}),
+    ("forgot", lambda w: "/tempo/forgot-password", {"email": EMAIL}),
 ]
 
 
@@ -122,7 +125,8 @@ def unknown_slug_cases() -> list[Case]:
 
 
 def _change_email(w: World, address: str = "baru-alamat@example.com") -> None:
-    """What an email change does to the row (there is no email-change endpoint yet): new address and key."""
+    """What a completed address change leaves in the row (new address and key), written directly: the
+    change's own flow (password, link to the new address) is tests/test_account_api.py's."""
     with w.app.app_context():
         db.session.execute(
             update(Reader).where(Reader.email == EMAIL).values(email=address, email_key=emails.lookup_key(address))

@@ -79,5 +79,5 @@ def delete_command(slug: str, email: str, yes: bool) -> None:
         raise click.ClickException(f"Redis unreachable ({exc}): nothing was deleted; run this again") from None
     click.echo(
         f"deleted {address} from {site.slug}: {erased.sessions} sessions, {erased.identities} sign-ins, "
-        f"{erased.mails} mails, {erased.unlocks_unlinked} unlocks unlinked from the ledger"
+        f"{erased.mails} mails, {erased.gifts} gifts, {erased.unlocks_unlinked} unlocks unlinked from the ledger"
     )

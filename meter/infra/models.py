@@ -107,6 +107,9 @@ class Reader(db.Model):
         UniqueConstraint("site_id", "email_key", name="uq_readers_site_email_key"),
         # The worker's retention duty looks for accounts never activated, oldest first.
         Index("ix_readers_unverified", "verified_at", "created_at"),
+        # A deleted reader's id is never given again (tokens, Redis keys and the ledger name readers by
+        # id); PostgreSQL's sequences never go back, SQLite's rowids do without this (migration 0022).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -218,7 +221,10 @@ class Gift(db.Model):
     revoked or expired link when the same article is given again in the same period."""
 
     __tablename__ = "gifts"
-    __table_args__ = (Index("ix_gifts_reader_created", "reader_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_gifts_reader_created", "reader_id", "created_at"),
+        {"sqlite_autoincrement": True},  # gift_openings name a gift by id: never given again (as readers')
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))

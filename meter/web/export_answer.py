@@ -71,6 +71,17 @@ class ExportAmpLink(TypedDict):
     session_id: str
 
 
+class ExportGift(TypedDict):
+    article_id: str
+    article_class: str
+    url: Annotated[str, Field(description="The article's URL (the gift link without its `gift` parameter).")]
+    created_at: Time
+    expires_at: Time
+    revoked_at: Time | None
+    device_limit: int
+    devices: Annotated[int, Field(ge=0, description="How many devices opened it.")]
+
+
 class ExportMail(TypedDict):
     id: int
     kind: str
@@ -97,5 +108,5 @@ class Export(TypedDict):
     unlocks: Annotated[list[ExportUnlock], Field(description="Every unlock of the ledger, every period.")]
     unlocks_in_doubt: list[ExportDoubt]
     amp_links: Annotated[list[ExportAmpLink] | None, Field(description="Null when Redis could not be read.")]
-    gifts: Annotated[list[dict[str, str]], Field(description="Gift articles made by the reader (none yet).")]
+    gifts: Annotated[list[ExportGift], Field(description="Every gift article the reader made, every period.")]
     mails: Annotated[list[ExportMail], Field(description="The outbox's mails to the account's addresses.")]

@@ -9,11 +9,14 @@ the meter's script: two calls. What cannot change is remembered in this process 
 revoked gift, a device over the limit, a token that names no gift), so from the second time such a
 link is opened here it costs nothing again. A token that is not signed by this site is refused
 without any call (`links`). Cold start: the script says the gift is missing, it is read from SQL
-and sent with a second call; a new device is written to SQL (`store.record_opening`).
+and sent with a second call; a new device is written to SQL (`store.record_opening`), and that
+write is where a Redis copy of a deleted giver's gift meets the truth: no row, so the device is
+refused and the copy dropped, whatever Redis remembered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,6 +50,16 @@ def read(site_id: int, site_slug: str, token: str, article_id: str, device: str 
     if outcome is not None:
         metrics.gift_read(site_slug, outcome if outcome != "gift" else "again" if record else "asked")
     return outcome
+
+
+def _gone(site_id: int, token: str, nonce: str) -> str:
+    """Redis let a new device into a gift SQL no longer has (its giver was deleted, and Redis lost the
+    delete: restored from before it, or away when it came). SQL is the truth: the device is refused,
+    and the gift's keys go, so the devices that had it are refused from now on too."""
+    log.warning("gift %s… is in Redis but not in SQL (its giver was deleted): its keys dropped", nonce[:6])
+    with contextlib.suppress(RedisUnavailable):  # refused here all the same; the next new device drops them
+        store.forget_links(site_id, [nonce])
+    return _remember((token,), "invalid")
 
 
 def _read(site_id: int, token: str, article_id: str, device: str | None, record: bool) -> str | None:
@@ -90,7 +103,8 @@ def _read(site_id: int, token: str, article_id: str, device: str | None, record:
         return None
     if code == "gift_new":
         try:
-            store.record_opening(site_id, token, device_hash)
+            if not store.record_opening(site_id, token, device_hash):
+                return _gone(site_id, token, nonce)
         except SQLAlchemyError:
             db.session.rollback()
             log.exception("a device of gift %s… kept in Redis only: the database write failed", nonce[:6])

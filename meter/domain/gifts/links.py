@@ -52,6 +52,13 @@ def with_gift(url: str, token: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
+def without_gift(url: str) -> str:
+    """The article's URL of a gift link: its `gift` parameter taken out (for a reader's export)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != PARAM]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
 def token_in_url(url: str | None) -> str | None:
     """The `gift` parameter of a page URL (AMP's SOURCE_URL), if any."""
     if not url or "gift=" not in url:

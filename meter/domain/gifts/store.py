@@ -1,5 +1,7 @@
-"""Gifts in SQL, the truth: making one, listing a giver's, revoking one, and what a gifted read's Redis
-copy is built from. None of this runs on the access check's hot path, except `load` on a cold start.
+"""Gifts in SQL, the truth: making one, listing a giver's, revoking one, what a gifted read's Redis
+copy is built from, and a giver's gifts ending with the giver's deletion (meter.domain.reader_data).
+None of this runs on the access check's hot path, except `load` on a cold start and `record_opening`
+for a new device.
 
 Rules: only a subscriber of a site whose policy has `gifts.per_period` > 0 may give; each period
 (the site's meter period) allows that many gifts, revoked ones included (else revoke-and-give again
@@ -10,12 +12,13 @@ the reader's row (PostgreSQL: SELECT … FOR UPDATE; SQLite serialises its write
 
 from __future__ import annotations
 
+import secrets
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meter.domain.gifts import links
@@ -144,14 +147,18 @@ def devices_of(gift_ids: list[int]) -> dict[int, int]:
     return dict(rows.all())
 
 
-def packed_state(gift: Gift) -> bytes:
+def packed_state(gift: Gift, revoked: bool = False) -> bytes:
     """The gift as gift.lua reads it: article hash, expiry, device limit, revoked."""
     expires = int(gift.expires_at.replace(tzinfo=UTC).timestamp())
     return (
         hash64(gift.article_id)
         + struct.pack(">IH", min(max(expires, 0), U32_MAX), min(gift.devices, 0xFFFF))
-        + (b"1" if gift.revoked_at is not None else b"0")
+        + (b"1" if revoked or gift.revoked_at is not None else b"0")
     )
+
+
+def _keys_until(gift: Gift) -> int:
+    return int(gift.expires_at.replace(tzinfo=UTC).timestamp()) + KEY_GRACE
 
 
 def revoke(site: SiteInfo, reader: Reader, token: str) -> bool:
@@ -166,12 +173,11 @@ def revoke(site: SiteInfo, reader: Reader, token: str) -> bool:
         db.session.flush()
         nonce = token[:16]
         key = redis_keys.gift_state(site.id, nonce)
-        until = int(gift.expires_at.replace(tzinfo=UTC).timestamp()) + KEY_GRACE
         redis = conn()
         try:
             pipe = redis.client.pipeline(transaction=False)
             pipe.hset(key, "s", packed_state(gift))
-            pipe.expireat(key, until)
+            pipe.expireat(key, _keys_until(gift))
             redis.call(pipe.execute)
         except Exception:
             db.session.rollback()
@@ -189,16 +195,20 @@ def load(site_id: int, token: str) -> tuple[bytes, bytes] | None:
     return packed_state(gift), b"".join(bytes.fromhex(d) for d in devices)
 
 
-def record_opening(site_id: int, token: str, device_hash: bytes) -> None:
-    """A new device opened the gift (the script let it in): kept in SQL, as the ledger keeps unlocks."""
+def record_opening(site_id: int, token: str, device_hash: bytes) -> bool:
+    """A new device opened the gift (the script let it in): kept in SQL, as the ledger keeps unlocks.
+
+    False when SQL has no such gift: its giver was deleted and Redis still had it (a delete Redis
+    lost). The caller refuses the device and drops the gift's keys (`forget_links`)."""
     gift_id = db.session.scalar(select(Gift.id).where(Gift.token == token, Gift.site_id == site_id))
     if gift_id is None:
-        return
+        return False
     db.session.add(GiftOpening(gift_id=gift_id, device=device_hash.hex()))
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # already written (a Redis copy rebuilt from SQL let it in again)
+    return True
 
 
 def reads_of(site_id: int, gifts: list[Gift]) -> dict[int, int]:
@@ -215,3 +225,80 @@ def reads_of(site_id: int, gifts: list[Gift]) -> dict[int, int]:
 
 def expires_iso(gift: Gift) -> str:
     return gift.expires_at.replace(tzinfo=UTC).isoformat()
+
+
+# --- a giver's deletion (meter.domain.reader_data.erasure) ------------------------------------------
+
+
+def of_giver(reader_id: int) -> list[Gift]:
+    """Every gift the reader made, every period, oldest first (their export, their deletion)."""
+    return list(db.session.scalars(select(Gift).where(Gift.reader_id == reader_id).order_by(Gift.id)))
+
+
+def end_links(site_id: int, gifts: list[Gift]) -> None:
+    """Before a giver's gifts are deleted: each gift's Redis copy is written revoked and its devices are
+    dropped, in one round trip. Written whole, as `revoke` does, so that a cold load racing with the
+    deletion cannot bring a link back, nor can a Redis that misses the delete after the commit (it went
+    away meanwhile): the revoked copy then refuses every device until it expires. RedisUnavailable:
+    raised before any row is touched."""
+    if not gifts:
+        return
+    redis = conn()
+    pipe = redis.client.pipeline(transaction=False)
+    for gift in gifts:
+        key = redis_keys.gift_state(site_id, gift.token[:16])
+        pipe.hset(key, "s", packed_state(gift, revoked=True))
+        pipe.expireat(key, _keys_until(gift))
+        pipe.delete(redis_keys.gift_devices(site_id, gift.token[:16]))
+    redis.call(pipe.execute)
+
+
+def unlink_openings(site_id: int, device: str) -> int:
+    """The deleted reader's openings of others' gifts: each gets a random device hash of its own, in SQL
+    and in the gift's Redis set, so it still counts as one of the gift's devices while no row leads
+    back to the reader (an unkeyed hash of "r:<id>" is no secret). Redis first: RedisUnavailable leaves
+    SQL untouched. Returns how many."""
+    old = hash64(device)
+    rows = db.session.execute(
+        select(GiftOpening.id, Gift.token, Gift.expires_at)
+        .join(Gift, GiftOpening.gift_id == Gift.id)
+        .where(Gift.site_id == site_id, GiftOpening.device == old.hex())
+    ).all()
+    if not rows:
+        return 0
+    fresh = {row.id: secrets.token_bytes(8) for row in rows}
+    redis = conn()
+    pipe = redis.client.pipeline(transaction=False)
+    for row in rows:
+        key = redis_keys.gift_devices(site_id, row.token[:16])
+        pipe.srem(key, old)
+        pipe.sadd(key, fresh[row.id])
+        pipe.expireat(key, int(row.expires_at.replace(tzinfo=UTC).timestamp()) + KEY_GRACE)
+    redis.call(pipe.execute)
+    for opening_id, device_hash in fresh.items():
+        db.session.execute(update(GiftOpening).where(GiftOpening.id == opening_id).values(device=device_hash.hex()))
+    return len(rows)
+
+
+def delete_of_giver(reader_id: int) -> list[str]:
+    """Delete the giver's gifts and their openings, in the caller's transaction (explicitly: SQLite
+    enforces no foreign key, so no cascade would); returns the deleted gifts' nonces."""
+    gifts = db.session.execute(select(Gift.id, Gift.token).where(Gift.reader_id == reader_id)).all()
+    if not gifts:
+        return []
+    ids = [gift.id for gift in gifts]
+    db.session.execute(delete(GiftOpening).where(GiftOpening.gift_id.in_(ids)))
+    db.session.execute(delete(Gift).where(Gift.id.in_(ids)))
+    return [gift.token[:16] for gift in gifts]
+
+
+def forget_links(site_id: int, nonces: list[str]) -> None:
+    """Delete gifts' Redis keys once their rows are gone: a read then finds the gift nowhere ("invalid")."""
+    if not nonces:
+        return
+    redis = conn()
+    pipe = redis.client.pipeline(transaction=False)
+    for nonce in nonces:
+        pipe.delete(redis_keys.gift_state(site_id, nonce))
+        pipe.delete(redis_keys.gift_devices(site_id, nonce))
+    redis.call(pipe.execute)

@@ -2,7 +2,9 @@
 
 What goes, in one transaction: the `readers` row, its identities, its sessions (every token of the
 reader is then `revoked`: its session is gone), its unlocks in doubt, the outbox rows addressed to
-it (any state: sent, waiting or dead), and the gifts it made (a hook below: gifts do not exist yet).
+it (any state: sent, waiting or dead), and the gifts it made with the devices that opened them (the
+giver asked to be forgotten: their links die, for new devices and for those that opened them).
+The reader's own openings of others' gifts stay as devices of those gifts, each under a random hash.
 The unlock ledger's rows are kept but unlinked: each gets a subject of its own that names nobody
 ("x:" and random), so counts of unlocks per article and period stay right while no row leads back
 to the person, nor to the reader's other rows. `daily_stats` and `activation_times` never named a
@@ -12,6 +14,10 @@ In Redis: the reader's cached state, the meter's unlock fields of the reader's s
 and the last, kept a grace week after it ends; a rolling window's key), and the AMP reader ids its
 logins linked. These go before the transaction (Redis away: nothing is deleted, the caller says
 "try again") and once more after it, in case an access check cached the reader again meanwhile.
+The gifts' keys: before the transaction each is written revoked (a cold load racing with the
+deletion, or a Redis that misses the delete after it, then refuses every device); after it they
+are deleted. Should Redis come back with them anyway (restored from before), the first new device
+meets SQL, which has no such gift, and the keys go then (meter.domain.gifts.hot).
 Left to expire on their own, because they guard others: the mail budget of the address (a day at
 most; deleting it would let anyone who can delete an account mail an address again at once) and
 failed-login counters (minutes).
@@ -33,6 +39,7 @@ from sqlalchemy import delete, select, update
 from meter.domain import amp_readers, tokens
 from meter.domain.accounts import mail_budget
 from meter.domain.accounts.common import mail_context, page_url
+from meter.domain.gifts import store as gift_store
 from meter.domain.metering import forget_reader_state
 from meter.domain.metering.layout import buckets, place, reader_subject, unlock_place
 from meter.domain.reader_data.export import addresses_of, mails_to
@@ -70,7 +77,9 @@ def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
     amp_links = _forget_in_redis(site, reader_id)
     subject = reader_subject(reader_id)
     mail_ids = [row.id for row in mails_to(site.id, addresses_of(reader))]
-    gifts = _erase_gifts(site, reader)
+    gift_store.end_links(site.id, gift_store.of_giver(reader_id))
+    gift_store.unlink_openings(site.id, subject)
+    nonces = gift_store.delete_of_giver(reader_id)
     identities = db.session.execute(delete(Identity).where(Identity.reader_id == reader_id)).rowcount
     sessions = db.session.execute(delete(ReaderSession).where(ReaderSession.reader_id == reader_id)).rowcount
     doubts = db.session.execute(
@@ -83,22 +92,13 @@ def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
     db.session.expunge_all()  # the deleted reader must not linger in the identity map
     try:
         amp_links += _forget_in_redis(site, reader_id)
+        gift_store.forget_links(site.id, nonces)
     except RedisUnavailable:
         log.warning("reader %s deleted; its Redis keys expire on their own (Redis went away)", reader_id)
-    erased = Erased(identities, sessions, mails, unlinked, doubts, gifts, amp_links)
+    erased = Erased(identities, sessions, mails, unlinked, doubts, len(nonces), amp_links)
     log.info("reader %s of site %s deleted (%s): %s", reader_id, site.slug, why, erased)
     signals.reader_deleted.send(current_app._get_current_object(), site_id=site.id, reader_id=reader_id, why=why)
     return erased
-
-
-def _erase_gifts(site: SiteInfo, reader: Reader) -> int:
-    """Gifts they made: delete them here, so their links stop working, once gifts exist.
-
-    Gift articles are another piece of work; when they land, their rows (and any Redis keys of
-    them) are deleted here, in the same transaction, and `export` lists them under "gifts". The
-    `gifts_made` figure of `daily_stats` is not touched: it names nobody.
-    """
-    return 0
 
 
 def _unlink_ledger(site_id: int, subject: str) -> int:

@@ -2,12 +2,13 @@
 
 What a reader is, in meter's stores (docs/security.md lists them with how long each is kept):
 the `readers` row, their sign-in identities, their sessions, the unlock ledger's rows of their
-subject (and unlocks in doubt), the mails in the outbox addressed to them, and in Redis the AMP
-reader ids their logins linked. Gifts do not exist yet; the list is there, empty, for when they do.
+subject (and unlocks in doubt), the gifts they made (with how many devices opened each), the mails
+in the outbox addressed to them, and in Redis the AMP reader ids their logins linked.
 
 Mail bodies are exported with their links masked: a link in a mail may still work (a password
 reset for an hour), and a copy of one in an export would turn a stolen session into a stolen
-account. What the mail said, to whom and when, is all there.
+account. What the mail said, to whom and when, is all there. A gift is exported with its article's
+URL, the link's secret (`gift=`) taken out, for the same reason.
 
 The mails "addressed to them" are found by address (the outbox has no reader column): the current
 address and a pending new one, compared by lookup key (`emails.lookup_key`), so `Pembaca@` and
@@ -24,6 +25,8 @@ from sqlalchemy import select
 
 from meter.domain import amp_readers, passwords
 from meter.domain.accounts import emails
+from meter.domain.gifts import links as gift_links
+from meter.domain.gifts import store as gift_store
 from meter.domain.metering.layout import reader_subject
 from meter.domain.sites import SiteInfo
 from meter.infra import clock
@@ -83,6 +86,8 @@ def export(site: SiteInfo, reader: Reader) -> dict:
     doubts = db.session.scalars(
         select(UnlockDoubt).filter_by(site_id=site.id, subject=subject).order_by(UnlockDoubt.id)
     )
+    gifts = gift_store.of_giver(reader.id)
+    devices = gift_store.devices_of([gift.id for gift in gifts])
     try:
         amp_links = [{"rid": rid, "session_id": sid} for rid, sid in amp_readers.links_of(site.id, reader.id)]
     except RedisUnavailable:
@@ -130,7 +135,19 @@ def export(site: SiteInfo, reader: Reader) -> dict:
         ],
         "unlocks_in_doubt": [{"article_id": row.article_id, "checked_at": iso(row.checked_at)} for row in doubts],
         "amp_links": amp_links,
-        "gifts": [],  # gifts they made, once gifts exist
+        "gifts": [
+            {
+                "article_id": gift.article_id,
+                "article_class": gift.article_class,
+                "url": gift_links.without_gift(gift.url),
+                "created_at": iso(gift.created_at),
+                "expires_at": iso(gift.expires_at),
+                "revoked_at": iso(gift.revoked_at),
+                "device_limit": gift.devices,
+                "devices": devices.get(gift.id, 0),
+            }
+            for gift in gifts
+        ],
         "mails": [
             {
                 "id": row.id,
