@@ -108,7 +108,7 @@ class Reader(db.Model):
         # The worker's retention duty looks for accounts never activated, oldest first.
         Index("ix_readers_unverified", "verified_at", "created_at"),
         # A deleted reader's id is never given again (tokens, Redis keys and the ledger name readers by
-        # id); PostgreSQL's sequences never go back, SQLite's rowids do without this (migration 0022).
+        # id); PostgreSQL's sequences never go back, SQLite's rowids do without this (migration 0019).
         {"sqlite_autoincrement": True},
     )
 

@@ -18,7 +18,7 @@ identities or sessions left behind), so no such id is handed out again; then tho
 openings are deleted (on PostgreSQL the foreign keys' cascade had already removed them). Their Redis
 copies refuse any new device (no row in SQL) and expire with the gift.
 
-Revision ID: 0022
+Revision ID: 0019
 Revises: 0015
 Create Date: 2026-12-08 10:00:00
 
@@ -28,7 +28,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0022"
+revision = "0019"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
