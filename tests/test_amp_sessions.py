@@ -52,7 +52,7 @@ def test_a_login_link_made_by_someone_else_links_nothing(app, runner, verified_r
         response = amp_log_in(browser(app), ATTACKER_RID, amp_return=elsewhere)
         assert response.status_code == 200 and "Location" not in response.headers
         assert granted(app, ATTACKER_RID)["granted"] is False
-    assert "AMP ·" not in account(victim).get_data(as_text=True)
+    assert "<strong>AMP ·" not in account(victim).get_data(as_text=True)
 
 
 def test_amps_login_flow_links_the_rid_as_a_session_listed_on_the_account_page(app, runner, verified_reader):
@@ -63,7 +63,7 @@ def test_amps_login_flow_links_the_rid_as_a_session_listed_on_the_account_page(a
     answer = granted(app, RID)
     assert answer["granted"] is True and answer["grantReason"] == "SUBSCRIBER"
     html = account(client).get_data(as_text=True)
-    assert html.count("AMP · ") == 1 and "Chrome · Android" in html, html
+    assert html.count("<strong>AMP · ") == 1 and "Chrome · Android" in html, html
     # the site's own origin is AMP's return too (a runtime served from the publisher)
     other = browser(app)
     site_return = "https://tempo.co/amp-login-done.html"
@@ -84,7 +84,7 @@ def test_ending_the_amp_session_on_the_account_page(app, runner, verified_reader
     assert ended.status_code == 303
     assert granted(app, RID)["granted"] is False
     html = account(client).get_data(as_text=True)
-    assert "AMP · " not in html and 'class="notice"' in html
+    assert "<strong>AMP · " not in html and 'class="notice"' in html
     # another reader's session, or this browser's own: not ended from here
     assert post_form(client, "/tempo/account/sessions/end", session="amp-" + "0" * 28).status_code == 404
 
@@ -94,12 +94,10 @@ def test_a_password_change_ends_the_amp_session(app, runner, verified_reader):
     client = browser(app)
     amp_log_in(client, RID)
     assert granted(app, RID)["granted"] is True
-    changed = post_form(
-        client, "/tempo/account/password", current_password=PASSWORD, password="yang-baru-sekali"
-    )
+    changed = post_form(client, "/tempo/account/password", current_password=PASSWORD, password="yang-baru-sekali")
     assert changed.status_code == 303
     assert granted(app, RID)["granted"] is False
-    assert "AMP · " not in account(client).get_data(as_text=True)
+    assert "<strong>AMP · " not in account(client).get_data(as_text=True)
 
 
 def test_ending_every_other_session_ends_the_amp_session(app, runner, verified_reader):
@@ -131,7 +129,7 @@ def test_each_account_keeps_the_sites_number_of_amp_sessions_the_oldest_dropped(
     for rid in rids:
         assert amp_log_in(client, rid).status_code == 303
     assert [granted(app, rid)["granted"] for rid in rids] == [False, True, True]
-    assert account(client).get_data(as_text=True).count("AMP · ") == 2
+    assert account(client).get_data(as_text=True).count("<strong>AMP · ") == 2
 
 
 def test_the_amp_links_setting(runner, api):
