@@ -166,7 +166,7 @@ def settings_command(slug: str, **given: str | None) -> None:
     for key in SHOWN:
         value = settings.get(key) or "-"
         if key == "amp_links_max":
-            value = settings[key] if key in settings else f"{sites.AMP_LINKS_MAX} (default)"
+            value = settings.get(key, f"{sites.AMP_LINKS_MAX} (default)")
         elif key == "mail_from":
             value = sites.mail_sender(sites.info(site)) + ("" if settings.get(key) else " (default)")
         click.echo(f"{key}\t{value}")
