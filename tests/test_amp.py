@@ -137,16 +137,25 @@ def test_bad_input_is_4xx(app, client):
 
 
 def test_login_with_rid_links_amp_views_to_the_reader(app, client, api, verified_reader):
+    """AMP's login flow (its `return`) links the rid; AMP's sign-out (the logout page with the rid) ends it.
+    (tests/test_amp_sessions.py: the link is a session of the account, and a link without `return`.)"""
     _, token = verified_reader()
-    page = client.get(f"/tempo/login?rid={RID}")
+    amp_return = "https://cdn.ampproject.org/v0/amp-login-done-0.1.html?url=https%3A%2F%2Ftempo.co%2Famp%2Fx"
+    page = client.get("/tempo/login", query_string={"rid": RID, "return": amp_return})
     html = page.get_data(as_text=True)
     assert f'value="{RID}"' in html
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     done = client.post(
         "/tempo/login",
-        data={"csrf_token": csrf, "email": "pembaca@example.com", "password": "rahasia-sekali", "rid": RID},
+        data={
+            "csrf_token": csrf,
+            "email": "pembaca@example.com",
+            "password": "rahasia-sekali",
+            "rid": RID,
+            "amp_return": amp_return,
+        },
     )
-    assert done.status_code == 200
+    assert done.status_code == 303 and done.headers["Location"] == amp_return + "#success=true"
     client.delete_cookie("meter_r_tempo")  # AMP viewers often do not send third-party cookies: the rid alone
     body = auth(client).get_json()
     assert body["data"]["isLoggedIn"] is True and body["data"]["articleLimit"] == 2
@@ -155,9 +164,10 @@ def test_login_with_rid_links_amp_views_to_the_reader(app, client, api, verified
     anonymous = api.access(ARTICLE, anonymous_id=RID, record=False)
     assert anonymous["meter"]["used"] == 0  # counted against the reader, not the anonymous rid
 
-    # logging out (the session the rid was linked to) ends the link: the rid is anonymous again
+    # AMP's sign-out opens the logout page with the rid: that ends the link, the rid is anonymous again
     client.set_cookie("meter_r_tempo", done.headers["Set-Cookie"].split("meter_r_tempo=", 1)[1].split(";", 1)[0])
-    out = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/tempo/logout").get_data(as_text=True)).group(1)
-    assert client.post("/tempo/logout", data={"csrf_token": out}).status_code == 200
+    page = client.get("/tempo/logout", query_string={"rid": RID}).get_data(as_text=True)
+    out = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/tempo/logout", data={"csrf_token": out, "rid": RID}).status_code == 200
     after = auth(client).get_json()
     assert after["data"]["isLoggedIn"] is False and after["data"]["articlesRead"] == 0

@@ -407,10 +407,11 @@ def test_steady_state_of_the_embed_and_amp_is_one_redis_call_and_no_sql(app, red
     }
     amp_linked = {**amp_anon, "rid": "amp-linked-0001"}
 
-    login = client.get("/hot/login?rid=amp-linked-0001")
+    amp_return = "https://cdn.ampproject.org/v0/amp-login-done-0.1.html"  # AMP's login flow: links the rid
+    login = client.get("/hot/login", query_string={"rid": "amp-linked-0001", "return": amp_return})
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.get_data(as_text=True)).group(1)
     form = {"csrf_token": csrf, "email": "h@example.com", "password": "rahasia-sekali", "rid": "amp-linked-0001"}
-    assert client.post("/hot/login", data=form).status_code == 200
+    assert client.post("/hot/login", data={**form, "amp_return": amp_return}).status_code == 303
     reader = app.test_client()
     reader.set_cookie("meter_r_hot", token)
     anonymous = app.test_client()

@@ -605,17 +605,23 @@ def test_mask_hides_oauth_values():
 
 
 def test_an_amp_reader_id_is_linked_as_after_a_login(app, client, facebook, redis_client):
-    rid = "amp-reader-0123456789"
-    authorize = client.get(f"/tempo/login/facebook?next={ARTICLE}&rid={rid}").headers["Location"]
-    answer = requests.get(authorize, allow_redirects=False, timeout=5)
-    response = client.get(path_of(answer.headers["Location"]))
-    assert response.status_code == 303
-    with app.app_context():
-        from meter.domain import amp_readers
+    """Only when AMP's login flow started the sign-in (its `return`): a `?rid=` alone links nothing."""
+    from meter.domain import amp_readers
 
-        linked = redis_client.get(amp_readers.key(sites.info_by_slug("tempo").id, rid))
+    amp_return = "https://cdn.ampproject.org/v0/amp-login-done-0.1.html"
+    for rid, query in (("amp-someone-else-0123", ""), ("amp-reader-0123456789", f"&return={amp_return}")):
+        authorize = client.get(f"/tempo/login/facebook?next={ARTICLE}&rid={rid}{query}").headers["Location"]
+        answer = requests.get(authorize, allow_redirects=False, timeout=5)
+        response = client.get(path_of(answer.headers["Location"]))
+        assert response.status_code == 303
+        assert response.headers["Location"] == (amp_return + "#success=true" if query else ARTICLE)
+    with app.app_context():
+        site_id = sites.info_by_slug("tempo").id
+        unlinked = redis_client.get(amp_readers.key(site_id, "amp-someone-else-0123"))
+        linked = redis_client.get(amp_readers.key(site_id, "amp-reader-0123456789"))
         reader_id = db.session.scalar(select(Reader.id))
-    assert linked is not None and linked.startswith(f"{reader_id}:")
+    assert unlinked is None
+    assert linked is not None and linked.startswith(f"{reader_id}:amp-")
 
 
 def test_bad_input_on_the_sign_in_pages_is_never_a_500(app, client, facebook, apple):

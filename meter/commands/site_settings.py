@@ -29,7 +29,9 @@ SHOWN = (
     "support_url",
     "signed_articles",
     "amp_counts_on",
+    "amp_links_max",
 )
+AMP_LINKS_LIMIT = 100  # the highest `amp_links_max` (a reader's devices, not a crowd's)
 
 
 def _colour(site: sites.Site, value: str) -> str:
@@ -106,6 +108,13 @@ def _choice(*allowed: str):
     return check
 
 
+def _amp_links_max(_site: sites.Site, value: str) -> int:
+    """How many AMP reader ids one account may link (its AMP sessions, the oldest dropped); 0: none."""
+    if not (value.strip().isascii() and value.strip().isdigit()) or int(value) > AMP_LINKS_LIMIT:
+        raise click.ClickException(f"amp-links-max must be a whole number from 0 to {AMP_LINKS_LIMIT}")
+    return int(value)
+
+
 CHECKS = {
     "colour": _colour,
     "subscribe_url": _subscribe_url,
@@ -115,6 +124,7 @@ CHECKS = {
     "support_url": _support_url,
     "signed_articles": _choice("optional", "required"),
     "amp_counts_on": _choice("pingback", "authorization"),
+    "amp_links_max": _amp_links_max,
 }
 
 
@@ -138,6 +148,11 @@ CHECKS = {
     help="required: the embed and AMP trust an article's class only when signed (docs/api.md); optional (default).",
 )
 @click.option("--amp-counts-on", help="pingback (default) or authorization: when an AMP view counts.")
+@click.option(
+    "--amp-links-max",
+    help=f"AMP reader ids one account may link, each a session on its account page (default "
+    f"{sites.AMP_LINKS_MAX}, the oldest dropped; 0: AMP logins link none).",
+)
 def settings_command(slug: str, **given: str | None) -> None:
     """Show or change a site's settings: what readers see, and how far the pages it serves are trusted."""
     site = site_of(slug)
@@ -150,6 +165,8 @@ def settings_command(slug: str, **given: str | None) -> None:
         sites.forget_cached()
     for key in SHOWN:
         value = settings.get(key) or "-"
-        if key == "mail_from":
+        if key == "amp_links_max":
+            value = settings.get(key, f"{sites.AMP_LINKS_MAX} (default)")
+        elif key == "mail_from":
             value = sites.mail_sender(sites.info(site)) + ("" if settings.get(key) else " (default)")
         click.echo(f"{key}\t{value}")

@@ -97,7 +97,7 @@ def _decide(
         decision = check(site, subject, article_id, article_class, record)
         if not decision.linked_to:
             return Judgement(decision, False, status)
-        linked = amp_readers.parse(decision.linked_to)
+        linked = amp_readers.session_of(decision.linked_to)
         if linked is not None:
             amp_readers.remember(site.id, anonymous_id, *linked)
     if linked is not None:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_COLOUR = "#b00"
 RESERVED_SLUGS = frozenset({"console"})  # /console/ is the publisher console, not a site's reader pages
+AMP_LINKS_MAX = 5  # the default of the site setting `amp_links_max`
 KEY_PREFIX_LEN = 12  # "mk_" + 9 characters; enough to find the row, useless to an attacker
 
 
@@ -57,6 +58,7 @@ class SiteInfo:
     mail_from: str | None = None  # "Name <address>" or an address: the From of its mails (see `mail_sender`)
     reply_to: str | None = None  # where replies to its mails go (else to the sender)
     support_url: str | None = None  # where its readers get help (http(s) or mailto), named in every mail
+    amp_links_max: int = AMP_LINKS_MAX  # AMP reader ids one account may have linked (its AMP sessions)
 
 
 def info(site: Site) -> SiteInfo:
@@ -78,7 +80,13 @@ def info(site: Site) -> SiteInfo:
         mail_from=settings.get("mail_from") or None,
         reply_to=settings.get("reply_to") or None,
         support_url=settings.get("support_url") or None,
+        amp_links_max=_count(settings.get("amp_links_max"), AMP_LINKS_MAX),
     )
+
+
+def _count(value: Any, default: int) -> int:
+    """A whole-number setting as stored (the command line checks it); anything else is the default."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
 
 
 def mail_sender(site: SiteInfo) -> str:

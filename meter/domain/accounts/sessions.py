@@ -41,11 +41,16 @@ def _device() -> str | None:
 
 def create_session(reader: Reader) -> str:
     sid = secrets.token_hex(16)
-    now = utcnow()
-    db.session.add(ReaderSession(id=sid, reader_id=reader.id, device=_device(), created_at=now, last_used_at=now))
-    db.session.commit()
+    open_session(reader.id, sid)
     signals.session_created.send(current_app._get_current_object(), reader=reader, session_id=sid)
     return tokens.make(tokens.READER, {"r": reader.id, "s": reader.site_id, "sid": sid})
+
+
+def open_session(reader_id: int, sid: str) -> None:
+    """The session's row, with this request's device; a token names it, or an AMP reader id's link does."""
+    now = utcnow()
+    db.session.add(ReaderSession(id=sid, reader_id=reader_id, device=_device(), created_at=now, last_used_at=now))
+    db.session.commit()
 
 
 def check_token(site: SiteInfo, token: str | None) -> TokenCheck:
@@ -105,6 +110,22 @@ def end_other_sessions(reader: Reader, keep: str) -> int:
     ).rowcount
     db.session.commit()
     metering.forget_reader_state(reader.site_id, reader.id)
+    return ended
+
+
+def end_sessions(site_id: int, reader_id: int, sids: list[str]) -> int:
+    """Revoke these sessions of the reader (one ended from the account page, AMP links over the cap or
+    replaced); returns how many ended. A session of another reader is left alone."""
+    if not sids:
+        return 0
+    ended = db.session.execute(
+        update(ReaderSession)
+        .where(ReaderSession.reader_id == reader_id, ReaderSession.id.in_(sids), ReaderSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    if ended:
+        metering.forget_reader_state(site_id, reader_id)
     return ended
 
 

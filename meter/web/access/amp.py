@@ -39,6 +39,9 @@ from meter.web.problems import Problem
 from meter.web.validation import query_article
 
 AMP_CACHES = ("cdn.ampproject.org", "bing-amp.com")
+# Where AMP's login flow returns (its `return`, the runtime's amp-login-done page), besides the site's
+# origins and their cache subdomains (a runtime served from there).
+AMP_VIEWERS = frozenset({"https://cdn.ampproject.org"})
 GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE", "crawler": "FREE", "gift": "FREE"}
 PREFLIGHT = ("Access-Control-Allow-Methods", "GET, POST")
 
@@ -99,6 +102,21 @@ def _cache_origins(origins: tuple[str, ...]) -> frozenset[str]:
             label = cache_label(parts.hostname)
             found.update(f"https://{label}.{cache}" for cache in AMP_CACHES)
     return frozenset(found)
+
+
+def login_return(site: SiteInfo, url: str | None) -> str | None:
+    """AMP's `return` (RETURN_URL) of a login or logout its login flow opened, when it is an absolute
+    URL on an AMP viewer, a cache subdomain of the site (both https) or one of the site's origins; else None.
+
+    Only such a login links its AMP reader id (`meter.domain.amp_readers`), and only there does the
+    page return with `#success=true`: a plain `/login?rid=…` someone else made links nothing.
+    """
+    if not url or len(url) > 2048 or any(ch in url for ch in "\r\n\\#") or not url.startswith(("https://", "http://")):
+        return None
+    origin = normalise_origin(url)
+    if origin is None or not (origin in AMP_VIEWERS or origin in site.origins or origin in cache_origins(site)):
+        return None
+    return url
 
 
 def cors_headers(site: SiteInfo, incoming: Incoming) -> list[tuple[str, str]]:

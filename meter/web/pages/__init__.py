@@ -8,6 +8,7 @@ when it is on one of the site's origins (`safe_next`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 from urllib.parse import urlencode
@@ -31,7 +32,9 @@ from meter.domain import amp_readers, tokens
 from meter.domain.accounts import confirm, emails, mail_budget, recover, register, sessions
 from meter.domain.accounts.common import safe_next
 from meter.domain.identifiers import is_anonymous_id
+from meter.infra.redis_conn import RedisUnavailable
 from meter.web import cookies, http, problems, ratelimit, validation
+from meter.web.access import amp
 from meter.web.i18n import choose_language, remember_language
 from meter.web.pages.forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm
 
@@ -126,6 +129,13 @@ def _carry(form) -> None:
     if request.method == "GET":
         form.next.data = _next() or ""
         form.rid.data = request.args.get("rid", "") if is_anonymous_id(request.args.get("rid")) else ""
+        form.amp_return.data = _amp_return() or ""
+
+
+def _amp_return() -> str | None:
+    """AMP's `return` when AMP's login flow opened this page (form first, then query), else None: the
+    only login that links an AMP reader id, and the only page that returns there (`#success=true`)."""
+    return amp.login_return(g.site, request.form.get("amp_return") or request.args.get("return"))
 
 
 def _result(kind: str, status: int = 200, next_url: str | None = None, **extra):
@@ -133,7 +143,11 @@ def _result(kind: str, status: int = 200, next_url: str | None = None, **extra):
 
 
 def _onward(kind: str):
-    """Back to `next` (one of the site's origins) when there is one, else the result page `kind`."""
+    """Back to AMP (`#success=true` tells its login flow to authorize again) when AMP opened the page,
+    else to `next` (one of the site's origins) when there is one, else the result page `kind`."""
+    back_to_amp = _amp_return()
+    if back_to_amp:
+        return redirect(back_to_amp + "#success=true", 303)
     target = _next()
     return redirect(target, 303) if target else make_response(*_result(kind))
 
@@ -255,9 +269,9 @@ def login():
             g.login_failed = True  # counted by the failed-login limits
             form.password.errors = [_("The email or password is not correct.")]
         else:
-            token, _reader = result
-            if is_anonymous_id(form.rid.data):
-                amp_readers.link(g.site, form.rid.data, token)
+            token, reader = result
+            if is_anonymous_id(form.rid.data) and _amp_return():
+                amp_readers.link(g.site, form.rid.data, reader)
             response = _onward("logged_in")
             cookies.set_reader_token(response, g.site, token)
             return response
@@ -275,10 +289,20 @@ def logout():
         abort(400)
     token = cookies.reader_token(g.site)
     if token:
+        _end_amp_session(form.rid.data, token)
         sessions.logout(g.site, token)
     response = _onward("logged_out")
     cookies.clear_reader_token(response, g.site)
     return response
+
+
+def _end_amp_session(rid: str | None, token: str) -> None:
+    """AMP's sign-out (the logout page with its `rid`): that rid's AMP session ends too, when it is the
+    signed-in reader's."""
+    check = sessions.check_token(g.site, token)
+    if is_anonymous_id(rid) and check.reader_id is not None:
+        with contextlib.suppress(RedisUnavailable):  # (the link is then ended from the account page)
+            amp_readers.unlink(g.site, rid, check.reader_id)
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])

@@ -2,8 +2,9 @@
 
 What the API's X-Reader-Token rows do (`meter.web.api.me`), for a reader signed in with meter's
 cookie: the address and its state, the ways to sign in (a provider can be removed while another
-way remains), the password, the address, the sessions with "end all other sessions", a copy of the
-data, and deleting the account. Not signed in (or a session ended elsewhere): to the login page,
+way remains), the password, the address, the sessions (AMP reader ids linked by AMP's login among
+them) each with "end" and all with "end all other sessions", a copy of the data, and deleting the
+account. Not signed in (or a session ended elsewhere): to the login page,
 which returns here. Every change is a POST with the form's CSRF token; a change that proves the
 password counts against RATELIMIT_ACCOUNT_CHANGE. Links mailed by these forms (the new address's
 confirmation, the deletion of an account without a password) open a page that POSTs, as the
@@ -20,7 +21,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 
-from meter.domain import passwords, tokens
+from meter.domain import amp_readers, passwords, tokens
 from meter.domain.accounts import profile, sessions
 from meter.domain.reader_data import erasure, export
 from meter.domain.social import accounts as social_accounts
@@ -28,7 +29,7 @@ from meter.infra.models import Reader
 from meter.infra.redis_conn import RedisUnavailable
 from meter.web import cookies, ratelimit
 from meter.web.pages import _result, bp
-from meter.web.pages.forms import ActionForm, DeletionForm, EmailChangeForm, PasswordChangeForm
+from meter.web.pages.forms import ActionForm, DeletionForm, EmailChangeForm, EndSessionForm, PasswordChangeForm
 
 
 class NotSignedIn(Exception):
@@ -74,7 +75,14 @@ def _page(reader: Reader, sid: str, status: int = 200, **forms):
         if name != "password"
     ]
     rows = [
-        {"device": row.device, "last_used": _when(row.last_used_at or row.created_at), "current": row.id == sid}
+        {
+            "id": row.id,
+            "device": row.device,
+            "last_used": _when(row.last_used_at or row.created_at),
+            "current": row.id == sid,
+            "amp": amp_readers.is_amp_session(row.id),  # "AMP · when linked · browser"
+            "linked": _when(row.created_at),
+        }
         for row in sessions.live_sessions(reader)
     ]
     rows.sort(key=lambda row: not row["current"])  # this device first, then the others, last used first
@@ -169,6 +177,18 @@ def end_other_sessions():
         abort(400)
     sessions.end_other_sessions(reader, sid)
     return _back(_("Every other session has ended."))
+
+
+@bp.post("/account/sessions/end")
+def end_session():
+    """End one other session (an AMP link, another device); this browser's own ends by logging out."""
+    reader, sid = _signed_in()
+    form = EndSessionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if form.session.data == sid or not sessions.end_sessions(g.site.id, reader.id, [form.session.data]):
+        abort(404)
+    return _back(_("The session has ended."))
 
 
 @bp.post("/account/sign-ins/<provider>/remove")

@@ -17,10 +17,12 @@ _PASSWORD_LENGTH = Length(
 
 
 class _Carry(FlaskForm):
-    """Where to return afterwards, and an AMP reader id to link to the login."""
+    """Where to return afterwards, and an AMP reader id to link to the login with AMP's `return` (its
+    login flow's RETURN_URL, without which nothing is linked)."""
 
     next = HiddenField()
     rid = HiddenField()
+    amp_return = HiddenField()
 
 
 class RegisterForm(_Carry):
@@ -84,6 +86,12 @@ class DeletionForm(FlaskForm):
     """The password when the account has one (the view checks it); without one, a link is mailed."""
 
     password = PasswordField(_l("Password"), validators=[Length(max=1024)])
+
+
+class EndSessionForm(FlaskForm):
+    """A session's "End" button on the account page: which session (not this browser's own)."""
+
+    session = HiddenField(validators=[DataRequired(), Length(max=32)])
 
 
 class ActionForm(FlaskForm):

@@ -49,6 +49,7 @@ from meter.domain.social import state as social_state
 from meter.domain.social.sealing import SealError
 from meter.infra import metrics
 from meter.web import cookies, http, pages, ratelimit
+from meter.web.access import amp
 from meter.web.csrf import csrf
 from meter.web.i18n import LOCALES, choose_language
 from meter.web.pages.forms import ConfirmForm, EmailForm
@@ -134,9 +135,12 @@ def start(provider: str):
     next_url = safe_next(g.site, request.args.get("next"))
     g.social_next = next_url
     rid = request.args.get("rid")
+    # An AMP reader id is linked only when AMP's login flow opened the sign-in (its `return`).
+    amp_return = amp.login_return(g.site, request.args.get("return"))
     # A fresh binding per start: a value planted in this browser beforehand (cookie tossing) binds nothing.
     binding = social_state.new_binding()
-    extra = {"next": next_url, "rid": rid if is_anonymous_id(rid) else None, "lang": g.lang}
+    linked = rid if is_anonymous_id(rid) and amp_return else None
+    extra = {"next": next_url, "rid": linked, "amp_return": amp_return, "lang": g.lang}
     try:
         response = clients.start(config, g.site.slug, binding, extra)
     except social_state.StateUnavailable as exc:
@@ -188,7 +192,9 @@ def callback(provider: str):
             "until": time.time() + PENDING_SECONDS,
         }
         return redirect(url_for("social.address", provider=provider), 303)
-    return _signed_in(outcome, g.get("social_next"), carried.get("rid"))
+    back_to_amp = amp.login_return(g.site, carried.get("amp_return"))  # AMP's login flow: back with success
+    onward = f"{back_to_amp}#success=true" if back_to_amp else g.get("social_next")
+    return _signed_in(outcome, onward, carried.get("rid"))
 
 
 def _carried(data: dict | None) -> None:
@@ -204,7 +210,7 @@ def _carried(data: dict | None) -> None:
 
 def _signed_in(outcome: accounts.SignedIn, next_url: str | None, rid: str | None):
     if is_anonymous_id(rid):
-        amp_readers.link(g.site, rid, outcome.reader_token)
+        amp_readers.link(g.site, rid, outcome.reader)
     if next_url:
         response = redirect(next_url, 303)
     else:
