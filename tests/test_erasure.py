@@ -315,7 +315,8 @@ def test_a_social_link_mailed_before_the_deletion_dies_with_it(app, api, verifie
             social.request_link(site_info(app), "facebook", social.Profile(subject), EMAIL, "id", None)
         mailbox.clear()
         deliver()
-        link = next(link for link in links_in(mailbox.to(EMAIL)[0]["msg"]) if "/login/facebook/link/" in link)
+        mails = [m["msg"] for m in mailbox.to(EMAIL)]  # the link, after the notice of an earlier one's use
+        link = next(link for m in mails for link in links_in(m) if "/login/facebook/link/" in link)
         return link.split("?")[0].rsplit("/", 1)[1]
 
     first = mailed_link("fb-1")

@@ -637,8 +637,8 @@ def test_bad_input_on_the_sign_in_pages_is_never_a_500(app, client, facebook, ap
             400,
         ),
         ("POST", "/tempo/login/apple/callback", {"json": {"code": "x", "state": "y"}}, 400),
-        ("GET", "/tempo/login/apple/callback?code=x&state=y&iss=https://evil.example", {}, 502),
-        ("GET", "/tempo/login/facebook/link/not-a-token", {}, 200),
+        ("GET", "/tempo/login/apple/callback?code=x&state=y&iss=https://evil.example", {}, 400),
+        ("GET", "/tempo/login/facebook/link/not-a-token", {}, 400),
         ("GET", "/tempo/login/facebook/address", {}, 303),
         ("POST", "/tempo/login/facebook/address", {"data": {"email": "a@example.com"}}, 400),  # no CSRF token
         ("GET", "/tempo/login/FACEBOOK", {}, 404),

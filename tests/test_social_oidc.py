@@ -181,7 +181,7 @@ def test_no_verified_address_asks_for_one_and_links_on_the_mails_click(
     assert count(app, Reader) == 0  # nothing before the click
     deliver()
     [message] = mailbox.to("alamat.saya@example.com")
-    assert "Aktifkan" in message["msg"]["Subject"] or "aktif" in message["msg"]["Subject"].lower()
+    assert message["msg"]["Subject"] == "Selesaikan proses masuk ke Tempo melalui local"  # not an activation mail
     [link] = [u for u in links_in(message["msg"]) if "/tempo/login/local/link/" in u]
     _action, confirm = form_of(client.get(path_of(link)).get_data(as_text=True))
     done = client.post(path_of(link), data=confirm)
@@ -213,6 +213,11 @@ def test_a_wrong_state_is_refused(app, client, tempo):
     response = client.get(forged, headers={"Accept-Language": "en"})
     assert response.status_code == 400 and "This sign-in has expired" in response.get_data(as_text=True)
     assert count(app, Reader) == 0
+    # a response naming another issuer, with a state that is nobody's: refused as any unknown state (400),
+    # not blamed on the provider (502)
+    mixed = f"/tempo/login/local/callback?code={query['code'][0]}&state=not-the-state&iss=https://evil.example"
+    response = client.get(mixed, headers={"Accept-Language": "en"})
+    assert response.status_code == 400 and "This sign-in has expired" in response.get_data(as_text=True)
 
 
 def test_a_replayed_callback_is_refused(app, client, tempo):

@@ -1,4 +1,5 @@
-"""Email confirmation: the activation mail, its resending, and the activation itself.
+"""Email confirmation: the activation mail, its resending, and the activation itself; and the mails
+that prove an address for a sign-in with another account (`queue_provider_link`).
 
 Whoever proves control of the address ends up the only one with access. Why: an unverified account
 can log in, so an attacker could register someone's address first with a password of their own, and
@@ -65,6 +66,22 @@ def queue_activation(site: SiteInfo, reader: Reader, next_url: str | None = None
     mail.queue("activation", reader.email, locale, site.id, **context)
     reader.last_activation_sent_at = utcnow()
     signals.activation_sent.send(current_app._get_current_object(), reader=reader, link=link)
+
+
+def queue_provider_link(
+    site: SiteInfo, address: str, locale: str, link: str, provider: str, who: str, existing: bool
+) -> None:
+    """Queue the mail whose link proves `address` for a sign-in with `provider` (the caller commits).
+
+    Not the activation mail: its reader may not have asked for it (anyone can type an address after
+    signing in at a provider). An address with an account (`existing`) gets "social_link", which asks
+    to connect the identity `who` (the provider's display name and id) to that account and says that
+    ignoring it changes nothing; an address without one, "social_signup", which says it finishes a
+    sign-in with `provider`. Both cost the same work, so timing does not tell the two apart.
+    """
+    kind = "social_link" if existing else "social_signup"
+    context = mail_context(site, link=link, email=address, provider=provider, who=who)
+    mail.queue(kind, address, locale, site.id, **context)
 
 
 def resend(site: SiteInfo, email: str, next_url: str | None = None) -> None:
@@ -152,4 +169,4 @@ def _clicked_again(reader: Reader, payload: dict, next_url: str | None) -> Activ
     return Activation(reader, None, next_url)
 
 
-__all__ = ["activate", "find_reader", "queue_activation", "resend"]
+__all__ = ["activate", "find_reader", "queue_activation", "queue_provider_link", "resend"]

@@ -5,10 +5,19 @@
   address, or makes a new reader; either way the reader is verified at once (no activation mail).
   If that reader was not verified yet, its password and sessions are dropped first: the owner of the
   address proved it, and whoever registered the address before keeps nothing (no pre-account take-over).
-- A new identity without a verified address asks the reader for one (`request_link`): the usual
-  activation mail goes there, and the identity is linked when its link is clicked (`confirm_link`),
-  by the same rules, since the click proves the address. The link names the account the address
-  had when it was mailed, and dies when that changes (the account deleted or moved away).
+- A new identity without a verified address asks the reader for one (`request_link`). Whoever typed
+  the address is not its owner yet, and may be an attacker typing a victim's: so the mail says
+  exactly what its link does. An address with an account gets "connect this <Provider> account
+  (its name and id) to your account?"; one without gets "finish signing in with <Provider>". The
+  identity is linked only when the link's page is opened and its button pressed (`confirm_link`),
+  by the same rules, since the press proves the address. The link names the account the address
+  had when it was mailed, and dies when that changes (the account deleted or moved away). The page
+  that answers the address form is the same either way: only the mail differs.
+- A signed-in reader connects a provider from the account page (`connect`): the started sign-in
+  carries the reader and the session, and links only while that session lives.
+- Every identity added to an existing account is mailed to its address as a notice, with a link to
+  the account page, where it is listed with a way to remove it: an owner who did not do it learns
+  of it. A new reader made by the identity gets none (its first way in).
 
 Signing in is `sessions.create_session`, exactly as a password login does; the web layer sets the
 cookie and links an AMP reader id.
@@ -16,6 +25,7 @@ cookie and links an AMP reader id.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -23,25 +33,46 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from meter.domain import metering, passwords, tokens
-from meter.domain.accounts import emails
-from meter.domain.accounts.common import find_reader, mail_context, page_url, safe_next
-from meter.domain.accounts.sessions import create_session, revoke_all
+from meter.domain.accounts import confirm, emails
+from meter.domain.accounts import profile as account_profile
+from meter.domain.accounts.common import find_reader, page_url, safe_next
+from meter.domain.accounts.sessions import create_session, live_sessions, revoke_all
 from meter.domain.sites import SiteInfo
-from meter.infra import mail, signals
+from meter.infra import signals
 from meter.infra.db import db
 from meter.infra.models import Identity, Reader, utcnow
 
 SUBJECT_MAX = 255
+SHOWN_MAX = 64  # characters of a provider's display name or subject shown in a mail or on a page
 HOLDER_PURPOSE = "social-link-holder"
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str | None:
+    """A provider's text (a display name, a subject) as a mail or a page may show it: printable
+    characters only (no line breaks, no bidi overrides that reorder what the owner reads), spaces
+    collapsed, at most `limit` characters. The templates escape it; None when nothing is left."""
+    if not isinstance(value, str):
+        return None
+    text = re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else " " for ch in value[: limit * 4])).strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return text or None
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Who the provider says signed in: its subject, and the address it gave (verified or not)."""
+    """Who the provider says signed in: its subject, the address it gave (verified or not), and the
+    display name it gave (shown to the address's owner when the identity asks to join an account)."""
 
     subject: str
     email: str | None = None
     email_verified: bool = False
+    name: str | None = None
+
+    def who(self) -> str:
+        """The identity as the owner reads it: "name (id)", or the id alone."""
+        subject, name = shown(self.subject) or "", shown(self.name)
+        return f"{name} ({subject})" if name else subject
 
     def verified_address(self) -> str | None:
         """The provider's address, normalised, when the provider says it is verified; else None."""
@@ -135,9 +166,11 @@ def sign_in(
 def request_link(
     site: SiteInfo, provider: str, profile: Profile, address: str, locale: str, next_url: str | None
 ) -> None:
-    """Mail an activation link to `address` that links this identity when clicked (the caller checked
-    the address's syntax and its mail budget). The same mail whether or not the address has an account."""
+    """Mail `address` a link that links this identity once its page's button is pressed (the caller
+    checked the address's syntax and its mail budget; this commits). An address with an account gets
+    the mail that asks to connect the identity to it; one without, the mail that finishes signing in."""
     address = emails.normalise(address)
+    holder = find_reader(site.id, address)
     payload = {
         "s": site.id,
         "p": provider,
@@ -145,32 +178,46 @@ def request_link(
         "a": address,
         "e": profile.email[:320] if profile.email else None,
         "l": locale,
-        "h": tokens.fingerprint(HOLDER_PURPOSE, _holder(site, address)),
+        "h": tokens.fingerprint(HOLDER_PURPOSE, _holder_of(holder)),
     }
+    name = shown(profile.name)
+    if name:
+        payload["m"] = name
     next_url = safe_next(site, next_url)
     if next_url:
         payload["n"] = next_url
     token = tokens.make(tokens.SOCIAL_LINK, payload)
     link = page_url(site, f"login/{provider}/link/{token}", locale)
-    mail.queue("activation", address, locale, site.id, **mail_context(site, link=link, email=address))
+    confirm.queue_provider_link(site, address, locale, link, label(site, provider), profile.who(), holder is not None)
     db.session.commit()
 
 
+@dataclass(frozen=True)
+class MailedLink:
+    """What a mailed link asks, for its page: which identity, to which address, joining an account or not."""
+
+    address: str
+    who: str
+    existing: bool
+
+
+def read_link(site: SiteInfo, provider: str, token: str) -> MailedLink:
+    """The link of `request_link`, read for its page (nothing changes); raise tokens.TokenError
+    ("expired" | "invalid") for one that cannot link."""
+    payload = _link_payload(site, provider, token)
+    profile = Profile(payload["u"], None, False, payload.get("m") if isinstance(payload.get("m"), str) else None)
+    return MailedLink(payload["a"], profile.who(), find_reader(site.id, payload["a"]) is not None)
+
+
 def confirm_link(site: SiteInfo, provider: str, token: str, anonymous_id: str | None = None) -> SignedIn:
-    """The activation link of `request_link` was clicked: link and sign in; raise tokens.TokenError
+    """The button of `request_link`'s page was pressed: link and sign in; raise tokens.TokenError
     ("expired" | "invalid") for a link that cannot, or was used already (the identity is linked)."""
-    payload = tokens.load(tokens.SOCIAL_LINK, token).payload
-    subject, address, locale = payload.get("u"), payload.get("a"), payload.get("l")
-    if payload.get("s") != site.id or payload.get("p") != provider or not valid_subject(subject):
-        raise tokens.TokenError("invalid")
-    if not isinstance(address, str) or locale not in ("id", "en"):
-        raise tokens.TokenError("invalid")
-    if not tokens.fingerprint_matches(HOLDER_PURPOSE, _holder(site, address), payload.get("h")):
-        raise tokens.TokenError("invalid")  # the address's account went (deleted, moved) or came since the mail
-    if _identity(site.id, provider, subject) is not None:
-        raise tokens.TokenError("invalid")  # the link was used: it is not a login link
+    payload = _link_payload(site, provider, token)
+    subject, address, locale = payload["u"], payload["a"], payload["l"]
     given = payload.get("e") if isinstance(payload.get("e"), str) else None
-    profile = Profile(subject, given, given is not None and emails.lookup_key(given) == emails.lookup_key(address))
+    name = payload.get("m") if isinstance(payload.get("m"), str) else None
+    verified = given is not None and emails.lookup_key(given) == emails.lookup_key(address)
+    profile = Profile(subject, given, verified, name)
     try:
         reader, created = _link(site, provider, profile, address, locale)
     except IntegrityError:
@@ -180,6 +227,60 @@ def confirm_link(site: SiteInfo, provider: str, token: str, anonymous_id: str | 
     return SignedIn(signed.reader, signed.reader_token, signed.created, safe_next(site, payload.get("n")))
 
 
+def _link_payload(site: SiteInfo, provider: str, token: str) -> dict:
+    payload = tokens.load(tokens.SOCIAL_LINK, token).payload
+    if payload.get("s") != site.id or payload.get("p") != provider or not valid_subject(payload.get("u")):
+        raise tokens.TokenError("invalid")
+    address = payload.get("a")
+    if not isinstance(address, str) or payload.get("l") not in ("id", "en"):
+        raise tokens.TokenError("invalid")
+    if not tokens.fingerprint_matches(HOLDER_PURPOSE, _holder(site, address), payload.get("h")):
+        raise tokens.TokenError("invalid")  # the address's account went (deleted, moved) or came since the mail
+    if _identity(site.id, provider, payload["u"]) is not None:
+        raise tokens.TokenError("invalid")  # the link was used: it is not a login link
+    return payload
+
+
+class ConnectRefused(Exception):
+    """`connect` cannot link: kind "signed_out" (the session that asked has ended) or "elsewhere" (the
+    identity signs in to another account already; it is not moved)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def connect(site: SiteInfo, provider: str, profile: Profile, reader_id: object, session_id: object) -> bool:
+    """The signed-in reader asked, on the account page, to connect `provider`, and came back with this
+    identity: link it to them (commits; the notice goes to their address). False when it was theirs
+    already; raise ConnectRefused otherwise. The session that asked must still live: a sign-in started
+    before a "log out" or "sign out everywhere" links nothing."""
+    if not valid_subject(profile.subject):
+        raise ValueError("the provider gave no usable subject")
+    reader = db.session.get(Reader, reader_id) if isinstance(reader_id, int) else None
+    if reader is None or reader.site_id != site.id or not any(s.id == session_id for s in live_sessions(reader)):
+        raise ConnectRefused("signed_out")
+    identity = _identity(site.id, provider, profile.subject)
+    if identity is not None:
+        if identity.reader_id != reader.id:
+            raise ConnectRefused("elsewhere")
+        return False
+    db.session.add(_new_identity(site, provider, profile, reader))
+    _notify_added(site, provider, profile, reader)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise ConnectRefused("elsewhere") from None  # linked elsewhere at the same moment
+    metering.forget_reader_state(site.id, reader.id)
+    return True
+
+
+def label(site: SiteInfo, provider: str) -> str:
+    """The provider's name as readers read it ("Google"), for mails."""
+    return next((text for name, _kind, text in site.login_providers if name == provider), provider)
+
+
 # --- the rules -------------------------------------------------------------------------------------
 
 
@@ -187,7 +288,10 @@ def _holder(site: SiteInfo, address: str) -> str:
     """Which account an address names now ("none", or the reader's id and when it was made), so that a
     link mailed while one account held the address dies with it: a reader who deleted their account
     does not get it back, linked to the provider, from a mail they were sent before."""
-    reader = find_reader(site.id, address)
+    return _holder_of(find_reader(site.id, address))
+
+
+def _holder_of(reader: Reader | None) -> str:
     return "none" if reader is None else f"{reader.id}:{reader.created_at.isoformat()}"
 
 
@@ -212,21 +316,32 @@ def _link(site: SiteInfo, provider: str, profile: Profile, address: str, locale:
         db.session.flush()
     elif reader.verified_at is None:
         _claim(reader)
-    db.session.add(
-        Identity(
-            site_id=site.id,
-            reader_id=reader.id,
-            provider=provider,
-            subject=profile.subject,
-            email=profile.email[:320] if profile.email else None,
-            email_verified=profile.email_verified,
-        )
-    )
+    db.session.add(_new_identity(site, provider, profile, reader))
+    if not created:
+        _notify_added(site, provider, profile, reader)
     db.session.commit()
     metering.forget_reader_state(site.id, reader.id)
     if created:
         signals.reader_registered.send(current_app._get_current_object(), reader=reader)
     return reader, created
+
+
+def _new_identity(site: SiteInfo, provider: str, profile: Profile, reader: Reader) -> Identity:
+    return Identity(
+        site_id=site.id,
+        reader_id=reader.id,
+        provider=provider,
+        subject=profile.subject,
+        email=profile.email[:320] if profile.email else None,
+        email_verified=profile.email_verified,
+    )
+
+
+def _notify_added(site: SiteInfo, provider: str, profile: Profile, reader: Reader) -> None:
+    """The notice that `provider` now signs in to this account, to its address (the caller commits)."""
+    account_url = page_url(site, "account", reader.locale)
+    context = {"provider": label(site, provider), "who": profile.who(), "account_url": account_url}
+    account_profile.notify(site, "sign_in_added", reader.email, reader.email_key, reader.locale, **context)
 
 
 def _claim(reader: Reader) -> None:

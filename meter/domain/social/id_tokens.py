@@ -49,4 +49,6 @@ def profile(claims: Mapping[str, Any]) -> Profile:
     """Who the verified claims (of an ID token, or of the userinfo answer for the same `sub`) name."""
     email = claims.get("email")
     email = email if isinstance(email, str) and 0 < len(email) <= 320 else None
-    return Profile(str(claims["sub"]), email, email is not None and verified_flag(claims.get("email_verified")))
+    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    verified = email is not None and verified_flag(claims.get("email_verified"))
+    return Profile(str(claims["sub"]), email, verified, name)

@@ -4,7 +4,8 @@ What the API's X-Reader-Token rows do (`meter.web.api.me`), for a reader signed 
 cookie: the address and its state, the ways to sign in (a provider can be removed while another
 way remains), the password, the address, the sessions (AMP reader ids linked by AMP's login among
 them) each with "end" and all with "end all other sessions", a copy of the data, and deleting the
-account. Not signed in (or a session ended elsewhere): to the login page,
+account. A provider the reader has not connected has a "connect" button (`meter.web.social`), the
+one way a signed-in owner adds one. Not signed in (or a session ended elsewhere): to the login page,
 which returns here. Every change is a POST with the form's CSRF token; a change that proves the
 password counts against RATELIMIT_ACCOUNT_CHANGE. Links mailed by these forms (the new address's
 confirmation, the deletion of an account without a password) open a page that POSTs, as the
@@ -74,6 +75,7 @@ def _page(reader: Reader, sid: str, status: int = 200, **forms):
         for name in logins
         if name != "password"
     ]
+    connectable = [{"name": name, "label": label} for name, label in labels.items() if name not in logins]
     rows = [
         {
             "id": row.id,
@@ -91,6 +93,7 @@ def _page(reader: Reader, sid: str, status: int = 200, **forms):
         "reader": reader,
         "has_password": has_password,
         "methods": methods,
+        "connectable": connectable,
         "sessions": rows,
         "subscriber_until": format_date(until, "long") if until else None,
         "password_form": forms.get("password_form") or PasswordChangeForm(formdata=None),

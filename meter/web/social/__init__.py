@@ -6,9 +6,13 @@
   is signed in exactly as after the login page: meter's reader cookie, an AMP `rid` linked, back to
   `next` only on one of the site's origins.
 - `GET|POST /<site>/login/<provider>/address`: the provider gave no verified address; ask for one
-  and mail the usual activation link there.
-- `GET|POST /<site>/login/<provider>/link/<token>`: that link; like the activation page, a GET only
-  shows a page that submits the POST by itself.
+  and mail a link there (a mail that asks to connect the identity to the address's account, or one
+  that finishes the sign-in; the page that answers is the same either way).
+- `GET|POST /<site>/login/<provider>/link/<token>`: that link. A GET shows what it does (the provider,
+  the identity, the account) and a button; only the POST of that button, with its CSRF token, links.
+  Nothing submits it by script: a mail scanner that opens links and runs pages links nothing.
+- `POST /<site>/login/<provider>/connect`: the account page's "connect" button (CSRF); the sign-in it
+  starts carries the reader and the session, and links the identity to them on the way back.
 
 Every failure (cancelled at the provider, a wrong or used state, an error from the provider, an ID
 token that fails a check, a provider that cannot be reached) is a page in the reader's language with
@@ -28,6 +32,7 @@ from flask import (
     Flask,
     abort,
     current_app,
+    flash,
     g,
     make_response,
     redirect,
@@ -41,7 +46,7 @@ from flask_babel import refresh
 from joserfc.errors import JoseError
 
 from meter.domain import amp_readers, tokens
-from meter.domain.accounts import emails, mail_budget
+from meter.domain.accounts import emails, mail_budget, sessions
 from meter.domain.accounts.common import safe_next
 from meter.domain.identifiers import is_anonymous_id
 from meter.domain.social import accounts, providers
@@ -52,7 +57,7 @@ from meter.web import cookies, http, pages, ratelimit
 from meter.web.access import amp
 from meter.web.csrf import csrf
 from meter.web.i18n import LOCALES, choose_language
-from meter.web.pages.forms import ConfirmForm, EmailForm
+from meter.web.pages.forms import ActionForm, ConfirmForm, EmailForm
 from meter.web.social import clients
 
 log = logging.getLogger(__name__)
@@ -137,10 +142,28 @@ def start(provider: str):
     rid = request.args.get("rid")
     # An AMP reader id is linked only when AMP's login flow opened the sign-in (its `return`).
     amp_return = amp.login_return(g.site, request.args.get("return"))
+    linked = rid if is_anonymous_id(rid) and amp_return else None
+    return _to_provider(config, {"next": next_url, "rid": linked, "amp_return": amp_return, "lang": g.lang})
+
+
+@bp.post("/<provider>/connect")
+@ratelimit.social_ip
+def connect(provider: str):
+    """The account page's "connect": a sign-in at the provider whose state names this reader and session."""
+    config = _provider(provider)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    token = cookies.reader_token(g.site)
+    _status, reader = sessions.live_reader(g.site, token)
+    if reader is None:
+        return redirect(url_for("pages.login", next=url_for("pages.account")), 303)
+    sid = sessions.check_token(g.site, token).session_id
+    return _to_provider(config, {"connect": {"r": reader.id, "s": sid}, "lang": g.lang})
+
+
+def _to_provider(config: providers.Provider, extra: dict):
     # A fresh binding per start: a value planted in this browser beforehand (cookie tossing) binds nothing.
     binding = social_state.new_binding()
-    linked = rid if is_anonymous_id(rid) and amp_return else None
-    extra = {"next": next_url, "rid": linked, "amp_return": amp_return, "lang": g.lang}
     try:
         response = clients.start(config, g.site.slug, binding, extra)
     except social_state.StateUnavailable as exc:
@@ -167,11 +190,16 @@ def callback(provider: str):
             profile = clients.finish(config)
         finally:
             _carried(g.get("social_state"))
+        connecting = (g.get("social_state") or {}).get("connect")
+        if connecting:
+            return _connected(config, profile, connecting)
         outcome = accounts.sign_in(g.site, provider, profile, g.lang, cookies.anonymous_id())
     except social_state.StateUnavailable as exc:
         return _failed(config, "unavailable", 503, exc)
     except MismatchingStateError as exc:
         return _failed(config, "state", 400, exc)
+    except clients.IssuerMismatch as exc:
+        return _failed(config, "provider_error", 400, exc)
     except OAuthError as exc:
         return _failed(config, "provider_error", 502, exc)
     except JoseError as exc:
@@ -187,6 +215,7 @@ def callback(provider: str):
             "provider": provider,
             "subject": profile.subject,
             "email": profile.email,
+            "name": accounts.shown(profile.name),
             "next": g.get("social_next"),
             "rid": carried.get("rid"),
             "until": time.time() + PENDING_SECONDS,
@@ -206,6 +235,29 @@ def _carried(data: dict | None) -> None:
     if data.get("lang") in LOCALES and data["lang"] != g.lang:
         g.lang = data["lang"]
         refresh()
+
+
+def _connected(config: providers.Provider, profile: accounts.Profile, connecting: object):
+    """Back from the provider for the account page's "connect": link, and back to the account page."""
+    asked = connecting if isinstance(connecting, dict) else {}
+    to_account = redirect(url_for("pages.account"), 303)
+    try:
+        added = accounts.connect(g.site, config.name, profile, asked.get("r"), asked.get("s"))
+    except accounts.ConnectRefused as exc:
+        if exc.kind == "signed_out":
+            return redirect(url_for("pages.login", next=url_for("pages.account")), 303)
+        flash(
+            _(
+                "This %(provider)s account signs in to another account already. Nothing was changed.",
+                provider=config.label,
+            )
+        )
+        return to_account
+    if added:
+        flash(_("%(provider)s now signs you in. We have emailed you a notice.", provider=config.label))
+    else:
+        flash(_("%(provider)s already signs you in.", provider=config.label))
+    return to_account
 
 
 def _signed_in(outcome: accounts.SignedIn, next_url: str | None, rid: str | None):
@@ -254,7 +306,8 @@ def address(provider: str):
         except emails.BadEmail:
             form.email.errors = [_("Enter a valid email address.")]
         else:
-            profile = accounts.Profile(pending["subject"], pending.get("email"), False)
+            name = pending.get("name") if isinstance(pending.get("name"), str) else None
+            profile = accounts.Profile(pending["subject"], pending.get("email"), False, name)
             mail_budget.spend(g.site.id, emails.lookup_key(chosen))  # the address's one budget (Spent: a 429 page)
             accounts.request_link(g.site, provider, profile, chosen, g.lang, g.social_next)
             session.pop("social_pending", None)
@@ -267,11 +320,15 @@ def address(provider: str):
 def link(provider: str, token: str):
     config = _provider(provider)
     form = ConfirmForm()
-    if request.method == "GET":
-        return render_template("social/link_confirm.html", token=token, form=form, provider=provider)
-    if not form.validate_on_submit():
-        abort(400)
     try:
+        if request.method == "GET":
+            mailed = accounts.read_link(g.site, provider, token)
+            context = {"email": mailed.address, "who": mailed.who, "existing": mailed.existing}
+            return render_template(
+                "social/link_confirm.html", token=token, form=form, provider=provider, label=config.label, **context
+            )
+        if not form.validate_on_submit():
+            abort(400)
         outcome = accounts.confirm_link(g.site, provider, token, cookies.anonymous_id())
     except tokens.TokenError as exc:
         kind = "link_expired" if exc.kind == "expired" else "link_invalid"

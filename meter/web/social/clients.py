@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+from authlib.integrations.base_client import MismatchingStateError
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from authlib.oidc.core import CodeIDToken
 from flask import current_app, g, request
@@ -40,6 +41,11 @@ CANCELLED = frozenset({"access_denied", "user_cancelled_authorize"})  # OAuth's,
 
 class ProviderFailure(Exception):
     """The provider answered, but not with a usable sign-in (an error, no ID token, a mismatch)."""
+
+
+class IssuerMismatch(ProviderFailure):
+    """The authorization response names another issuer (RFC 9207): a mix-up or a forged response, not a
+    provider's failure. Its state is used up."""
 
 
 class StateIntegration(FlaskIntegration):
@@ -170,15 +176,16 @@ def finish(provider: Provider) -> Profile:
     """Exchange the code (with the PKCE verifier and the state's checks) and say who signed in.
 
     Raises authlib's OAuthError (MismatchingStateError for a wrong, used or foreign state), joserfc's
-    JoseError (the ID token failed a check), requests' RequestException (the provider is unreachable)
-    or ProviderFailure.
+    JoseError (the ID token failed a check), requests' RequestException (the provider is unreachable),
+    IssuerMismatch (a response naming another issuer, for a state of this browser) or ProviderFailure.
     """
     client = client_for(provider)
     if provider.is_openid:
         given_issuer = request.values.get("iss")
         if given_issuer is not None and given_issuer != provider.issuer:  # RFC 9207: a mix-up
-            client.framework.get_state_data(None, request.values.get("state"))
-            raise ProviderFailure("the authorization response names another issuer")
+            if client.framework.get_state_data(None, request.values.get("state")) is None:
+                raise MismatchingStateError()  # nobody's sign-in: refused as any unknown state is
+            raise IssuerMismatch("the authorization response names another issuer")
         token = client.authorize_access_token(
             claims_options=id_tokens.claims_options(provider), leeway=id_tokens.LEEWAY
         )
@@ -205,8 +212,9 @@ def finish(provider: Provider) -> Profile:
     if not isinstance(me, dict) or not isinstance(me.get("id"), str | int):
         raise ProviderFailure("the Graph API named nobody")
     email = me.get("email") if isinstance(me.get("email"), str) else None
+    name = me.get("name") if isinstance(me.get("name"), str) else None
     # The Graph API gives only an address Facebook has confirmed (and none without the permission).
-    return Profile(str(me["id"]), email, email is not None)
+    return Profile(str(me["id"]), email, email is not None, name)
 
 
 def verify_id_token(provider: Provider, id_token: str, nonce: str | None) -> Profile:
