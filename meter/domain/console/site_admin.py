@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from meter.domain import sites
-from meter.domain.policy import normalise
+from meter.domain.policy import merge, normalise
 from meter.domain.social import providers
 from meter.domain.staff import audit
 from meter.infra.db import db
@@ -39,9 +39,10 @@ def version(policy: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(normalise(policy), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def save_policy(site: Site, new: dict[str, Any], staff: Staff) -> list[tuple[str, Any, Any]]:
-    """Validate and store `new` (raise PolicyError); the changes made."""
-    new = normalise(new)
+def save_policy(site: Site, asked: dict[str, Any], staff: Staff) -> list[tuple[str, Any, Any]]:
+    """Store the keys `asked` names (dotted, as `flat`) over the site's current policy, validated
+    (raise PolicyError); the changes made. The keys it does not name keep their values."""
+    new = merge(site.policy, asked)
     made = changes(site.policy, new)
     if made:
         site.policy = new
