@@ -148,3 +148,47 @@ def test_a_form_without_some_fields_changes_only_those_it_sends(editor, runner):
     assert editor.post(URL, data={**shown, "save": "1"}).status_code == 303
     after = policy_of(runner)
     assert (after["quota.verified"], after["gifts.per_period"], after["crawlers"]) == (4, 10, "verified")
+
+
+# --- a time zone that is no zone -------------------------------------------------------------------
+
+HOSTILE_ZONES = [
+    "Asia",
+    "Etc",
+    "America",
+    "America/Argentina",
+    "../etc",
+    "",
+    "UTC\x00",
+    "Asia/Jakarta" + "x" * 300,
+    "x" * 5000,
+    "/",
+    "Asia/../../etc/passwd",
+    "zone.tab",
+    "localtime",
+    " Asia/Jakarta/",
+]
+
+
+@pytest.mark.parametrize("zone", HOSTILE_ZONES)
+def test_a_time_zone_that_is_no_zone_is_the_fields_error_in_the_console(editor, runner, zone):
+    fields = form_of(editor.get(URL).get_data(as_text=True))
+    answer = editor.post(URL, data={**fields, "timezone": zone, "preview": "1"})
+    html = answer.get_data(as_text=True)
+    if "\x00" in zone:  # a NUL in any form field is refused before the view (meter.web.validation)
+        assert answer.status_code == 400 and answer.mimetype == "text/html", html
+    else:
+        assert answer.status_code == 422 and answer.mimetype == "text/html", html
+        assert 'id="timezone-error"' in html
+    assert policy_of(runner)["timezone"] == "Asia/Jakarta"
+
+
+@pytest.mark.parametrize("zone", HOSTILE_ZONES)
+def test_a_time_zone_that_is_no_zone_is_one_line_on_the_command_line(runner, api, zone):
+    result = runner.invoke(args=["sites", "policy", "tempo", "--set", f"timezone={zone}"])
+    assert result.exit_code not in (0, None), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "time zone" in lines[0], result.output
+    assert len(lines[0]) < 200
+    assert policy_of(runner)["timezone"] == "Asia/Jakarta"
