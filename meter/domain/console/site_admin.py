@@ -54,10 +54,8 @@ def save_policy(site: Site, asked: dict[str, Any], staff: Staff) -> list[tuple[s
 
 
 def add_origin(site: Site, url: str, staff: Staff) -> str:
-    """Add an origin (normalised: scheme, host, port); raise ValueError for one that is not http(s)."""
-    origin = sites.normalise_origin(url or "")
-    if origin is None or len(url) > 2048:
-        raise ValueError("not an http(s) origin")
+    """Add an origin (sites.check_origin: scheme, host, port; raise ValueError for anything else)."""
+    origin = sites.check_origin(url or "")
     if origin not in (site.origins or []):
         site.origins = [*(site.origins or []), origin]
         audit.record("origin.add", staff=staff, site=site, detail={"origin": origin}, commit=False)
