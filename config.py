@@ -143,6 +143,10 @@ class Config:
     FACEBOOK_GRAPH_URL = os.environ.get("FACEBOOK_GRAPH_URL", "https://graph.facebook.com/v19.0").rstrip("/")
     # Each call to a provider (discovery, keys, token, user info) gives up after this many seconds.
     SOCIAL_HTTP_TIMEOUT = float(os.environ.get("SOCIAL_HTTP_TIMEOUT", "5"))
+    # An oidc issuer on the operator's own network (loopback, private addresses, localhost, *.internal, the
+    # cloud metadata address) is refused unless this is on: meter fetches from the issuer (docs/security.md).
+    # On in development, whose test provider runs on loopback; an intranet's own provider needs it too.
+    SOCIAL_PRIVATE_ISSUERS = _bool("SOCIAL_PRIVATE_ISSUERS", ENV_NAME == "development")
     # How long a started sign-in may take at the provider before its state expires (seconds).
     SOCIAL_STATE_TTL = _int("SOCIAL_STATE_TTL", 600)
 
@@ -235,6 +239,7 @@ class TestConfig(Config):
     SECRET_KEY_FALLBACKS: list[str] = []
     PUBLIC_BASE_URL = "http://meter.test"
     SESSION_COOKIE_SECURE = False
+    SOCIAL_PRIVATE_ISSUERS = True  # the tests' providers run on loopback; tests of the refusal turn it off
     # Argon2id stays, at a cost the suite can afford; production keeps the defaults above.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024

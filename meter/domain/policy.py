@@ -11,25 +11,64 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 CALENDAR_PERIODS = ("day", "week", "month", "year")
 _ROLLING = re.compile(r"^rolling:([1-9][0-9]{0,2})d$")
 
-DEFAULT_POLICY: dict[str, Any] = {
-    "quota": {"anonymous": 0, "registered": 0, "verified": 2},
-    "period": "month",
-    "timezone": "Asia/Jakarta",
-    "degraded_mode": "allow",
-    "crawlers": "off",
-    "gifts": {"per_period": 0, "days": 14, "devices": 10},
-}
-GIFT_LIMITS = {"per_period": (0, 1000), "days": (1, 365), "devices": (1, 1000)}
+
+@dataclass(frozen=True)
+class Key:
+    """One setting of the policy, named as `flask sites policy --set` and the console name it.
+
+    `example` is a valid value other than the default: the tests set every key to it, so that a key
+    added here is covered by them (and must be shown by the console's form) without a new test."""
+
+    name: str  # dotted: quota.verified, period, gifts.days, …
+    default: Any
+    example: Any
+    limits: tuple[int, int] | None = None  # a whole number in this range
+    choices: tuple[str, ...] | None = None  # one of these
+
+
+SCHEMA: tuple[Key, ...] = (
+    Key("quota.anonymous", 0, 3, limits=(0, 10_000)),
+    Key("quota.registered", 0, 5, limits=(0, 10_000)),
+    Key("quota.verified", 2, 7, limits=(0, 10_000)),
+    Key("period", "month", "rolling:30d"),
+    Key("timezone", "Asia/Jakarta", "Asia/Makassar"),
+    Key("degraded_mode", "allow", "deny", choices=("allow", "deny")),
+    Key("crawlers", "off", "verified", choices=("off", "verified")),
+    Key("gifts.per_period", 0, 10, limits=(0, 1000)),
+    Key("gifts.days", 14, 30, limits=(1, 365)),
+    Key("gifts.devices", 10, 3, limits=(1, 1000)),
+)
+KEYS: dict[str, Key] = {key.name: key for key in SCHEMA}
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"quota.verified": 3, "period": "week"} → {"quota": {"verified": 3}, "period": "week"}."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        group, _, name = dotted.partition(".")
+        if name:
+            out.setdefault(group, {})[name] = value
+        else:
+            out[group] = value
+    return out
+
+
+DEFAULT_POLICY: dict[str, Any] = nest({key.name: key.default for key in SCHEMA})
 
 
 class PolicyError(ValueError):
-    pass
+    """A policy that cannot be; `key` names the setting at fault (dotted), when one is."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -113,67 +152,98 @@ def _add_days(day: datetime, n: int) -> datetime:
     return naive.replace(tzinfo=day.tzinfo)
 
 
+MAX_TIMEZONE = 64  # the longest IANA name is about 30 characters
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    """The IANA zone names this machine knows (the system's and the tzdata package's), read once.
+
+    Why a list and not `ZoneInfo(name)` alone: ZoneInfo reads the file the name points at, so a
+    directory ("Asia"), a name too long for the file system, a data file that is no zone
+    ("zone.tab") or the server's own "localtime" each raise something else or mean something else."""
+    return frozenset(available_timezones()) - {"localtime", "posixrules"}
+
+
+def check_timezone(name: Any) -> str:
+    """`name` when it is an IANA time zone (Asia/Jakarta); else PolicyError (never another exception)."""
+    known = isinstance(name, str) and len(name) <= MAX_TIMEZONE and name in _zones()
+    if known:
+        try:
+            ZoneInfo(name)
+        except Exception:  # noqa: BLE001 - whatever reading it raises, it is no zone to count in
+            known = False
+    if not known:
+        shown = repr(name[:MAX_TIMEZONE] + "…" if len(name) > MAX_TIMEZONE else name) if isinstance(name, str) else "?"
+        raise PolicyError(f"unknown time zone: {shown} (an IANA name such as Asia/Jakarta)", "timezone")
+    return name
+
+
+def _check_period(value: Any) -> str:
+    if value not in CALENDAR_PERIODS and not (isinstance(value, str) and _ROLLING.match(value)):
+        raise PolicyError("period must be day, week, month, year or rolling:Nd (N from 1 to 999)", "period")
+    return value
+
+
+_CHECKS = {"period": _check_period, "timezone": check_timezone}
+
+
+def _check(key: Key, value: Any) -> Any:
+    if key.limits is not None:
+        low, high = key.limits
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise PolicyError(f"{key.name} must be a whole number from {low} to {high}", key.name)
+        return value
+    if key.choices is not None:
+        if value not in key.choices:
+            raise PolicyError(f"{key.name} must be {' or '.join(key.choices)}", key.name)
+        return value
+    return _CHECKS[key.name](value)
+
+
 def normalise(data: dict[str, Any]) -> dict[str, Any]:
-    """Merge over the default policy and validate; raise PolicyError with a reader-friendly reason."""
+    """Merge over the default policy and validate each key by SCHEMA; raise PolicyError with a reader-friendly reason."""
     if not isinstance(data, dict):
         raise PolicyError("policy must be an object")
     unknown = set(data) - set(DEFAULT_POLICY)
     if unknown:
         raise PolicyError(f"unknown policy key(s): {', '.join(sorted(unknown))}")
-    quota = dict(DEFAULT_POLICY["quota"])
-    given_quota = data.get("quota", {})
-    if not isinstance(given_quota, dict) or set(given_quota) - set(quota):
-        raise PolicyError("quota takes anonymous, registered and verified")
-    for name, value in given_quota.items():
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
-            raise PolicyError(f"quota.{name} must be a whole number from 0 to 10000")
-        quota[name] = value
-    period = data.get("period", DEFAULT_POLICY["period"])
-    if period not in CALENDAR_PERIODS and not (isinstance(period, str) and _ROLLING.match(period)):
-        raise PolicyError("period must be day, week, month, year or rolling:Nd (N from 1 to 999)")
-    timezone = data.get("timezone", DEFAULT_POLICY["timezone"])
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise PolicyError(f"unknown time zone: {timezone!r}") from None
-    degraded = data.get("degraded_mode", DEFAULT_POLICY["degraded_mode"])
-    if degraded not in ("allow", "deny"):
-        raise PolicyError("degraded_mode must be allow or deny")
-    crawlers = data.get("crawlers", DEFAULT_POLICY["crawlers"])
-    if crawlers not in ("off", "verified"):
-        raise PolicyError("crawlers must be off or verified")
-    gifts = dict(DEFAULT_POLICY["gifts"])
-    given_gifts = data.get("gifts", {})
-    if not isinstance(given_gifts, dict) or set(given_gifts) - set(gifts):
-        raise PolicyError("gifts takes per_period, days and devices")
-    for name, value in given_gifts.items():
-        low, high = GIFT_LIMITS[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise PolicyError(f"gifts.{name} must be a whole number from {low} to {high}")
-        gifts[name] = value
-    return {
-        "quota": quota,
-        "period": period,
-        "timezone": timezone,
-        "degraded_mode": degraded,
-        "crawlers": crawlers,
-        "gifts": gifts,
-    }
+    for group, defaults in DEFAULT_POLICY.items():
+        given = data.get(group, {})
+        if isinstance(defaults, dict) and (not isinstance(given, dict) or set(given) - set(defaults)):
+            *names, last = defaults
+            raise PolicyError(f"{group} takes {', '.join(names)} and {last}")
+    flat = {}
+    for key in SCHEMA:
+        group, _, name = key.name.partition(".")
+        value = data.get(group, {}).get(name, key.default) if name else data.get(group, key.default)
+        flat[key.name] = _check(key, value)
+    return nest(flat)
+
+
+def merge(policy: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` (dotted keys: quota.verified, period, …) over the current `policy`, validated.
+
+    The one way a policy is changed (the command line, the console): a key not named keeps its
+    value, so that a form which does not show a key can never reset it to its default."""
+    new = normalise(policy)
+    for dotted, value in changes.items():
+        if dotted not in KEYS:
+            raise PolicyError(f"unknown policy key: {dotted}")
+        group, _, name = dotted.partition(".")
+        new[group] = {**new[group], name: value} if name else value
+    return normalise(new)
 
 
 def set_dotted(policy: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
     """Apply one `KEY=VALUE` from `flask sites policy --set`; returns the validated new policy."""
-    new = normalise(policy)
+    key = KEYS.get(dotted)
+    if key is None:
+        raise PolicyError(f"unknown policy key: {dotted}")
     value: Any = raw
-    if dotted.startswith(("quota.", "gifts.")):
+    if key.limits is not None:
         try:
             value = int(raw)
         except ValueError:
-            raise PolicyError(f"{dotted} must be a whole number") from None
-        group, name = dotted.split(".", 1)
-        new[group] = {**new[group], name: value}
-    elif dotted in ("period", "timezone", "degraded_mode", "crawlers"):
-        new[dotted] = value
-    else:
-        raise PolicyError(f"unknown policy key: {dotted}")
-    return normalise(new)
+            raise PolicyError(f"{dotted} must be a whole number", dotted) from None
+    return merge(policy, {dotted: value})

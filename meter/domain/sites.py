@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
+from meter.domain import hosts
 from meter.domain.policy import Policy, normalise
 from meter.infra import clock
 from meter.infra.db import db
@@ -117,6 +118,37 @@ def normalise_origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
+ORIGIN_FORM = "an origin is http(s)://host[:port]: no path, query, user, spaces"
+
+
+def check_origin(url: str) -> str:
+    """An origin as an operator configures one (the command line, the console): scheme://host[:port]
+    and nothing else, kept as a browser sends it in Origin (lower case, an international name in its
+    xn-- form, no default port). ValueError says what is wrong. Why strict: an origin is compared with
+    the Origin header as text, so anything a browser never sends (a space, a path, a user) only makes
+    an entry that can never match, or reads as another host than the one meant."""
+    shown = repr(url[:100]) if isinstance(url, str) else "?"
+    if not isinstance(url, str) or len(url) > 2048:
+        raise ValueError(f"not an origin: {shown}")
+    url = url.strip()
+    if any(ch.isspace() or ch < " " or ch == "\x7f" or ch in "\\?#@" for ch in url):
+        raise ValueError(f"not an origin: {shown} ({ORIGIN_FORM})")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not an origin: {shown} ({ORIGIN_FORM})") from None
+    if parts.scheme not in ("http", "https") or parts.path not in ("", "/") or parts.netloc.endswith(":"):
+        raise ValueError(f"not an origin: {shown} ({ORIGIN_FORM})")
+    host = hosts.ascii_host(parts.hostname or "")
+    if host is None or port == 0:
+        raise ValueError(f"not an origin: {shown} (not a host name or address)")
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -139,12 +171,7 @@ def create_site(
         raise ValueError("name must be 1 to 200 printable characters")
     if db.session.scalar(db.select(Site).filter_by(slug=slug)):
         raise ValueError(f"site {slug!r} already exists")
-    clean = []
-    for origin in origins:
-        norm = normalise_origin(origin)
-        if norm is None:
-            raise ValueError(f"not an http(s) origin: {origin!r}")
-        clean.append(norm)
+    clean = [check_origin(origin) for origin in origins]
     if locale not in ("id", "en"):
         raise ValueError("locale must be id or en")
     site = Site(slug=slug, name=name, origins=clean, policy=normalise(policy or {}), locale=locale)

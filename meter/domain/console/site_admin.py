@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from meter.domain import sites
-from meter.domain.policy import normalise
+from meter.domain.policy import merge, normalise
 from meter.domain.social import providers
 from meter.domain.staff import audit
 from meter.infra.db import db
@@ -39,9 +39,10 @@ def version(policy: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(normalise(policy), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def save_policy(site: Site, new: dict[str, Any], staff: Staff) -> list[tuple[str, Any, Any]]:
-    """Validate and store `new` (raise PolicyError); the changes made."""
-    new = normalise(new)
+def save_policy(site: Site, asked: dict[str, Any], staff: Staff) -> list[tuple[str, Any, Any]]:
+    """Store the keys `asked` names (dotted, as `flat`) over the site's current policy, validated
+    (raise PolicyError); the changes made. The keys it does not name keep their values."""
+    new = merge(site.policy, asked)
     made = changes(site.policy, new)
     if made:
         site.policy = new
@@ -53,10 +54,8 @@ def save_policy(site: Site, new: dict[str, Any], staff: Staff) -> list[tuple[str
 
 
 def add_origin(site: Site, url: str, staff: Staff) -> str:
-    """Add an origin (normalised: scheme, host, port); raise ValueError for one that is not http(s)."""
-    origin = sites.normalise_origin(url or "")
-    if origin is None or len(url) > 2048:
-        raise ValueError("not an http(s) origin")
+    """Add an origin (sites.check_origin: scheme, host, port; raise ValueError for anything else)."""
+    origin = sites.check_origin(url or "")
     if origin not in (site.origins or []):
         site.origins = [*(site.origins or []), origin]
         audit.record("origin.add", staff=staff, site=site, detail={"origin": origin}, commit=False)

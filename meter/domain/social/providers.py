@@ -9,7 +9,6 @@ is sealed at rest and never shown. A provider is read per process through the si
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from meter.domain import sites
+from meter.domain import hosts, sites
 from meter.domain.social import sealing
 from meter.infra.db import db
 from meter.infra.models import LoginProvider, Site, utcnow
@@ -76,26 +75,47 @@ def issuer_for(kind: str, stored: str | None) -> str | None:
 
 
 def check_issuer(url: str) -> str:
-    """An issuer is an https URL without query or fragment; plain http only on loopback (tests, development)."""
+    """An issuer is one https URL without user, query or fragment, on a host of the Internet.
+
+    meter fetches the issuer's discovery document and keys from the server: an issuer on the
+    operator's own network (loopback, private, link-local such as the cloud metadata service, a name
+    such as localhost or *.internal; meter.domain.hosts.internal) would make meter fetch from there
+    for whoever may add a provider. Such issuers are refused unless SOCIAL_PRIVATE_ISSUERS allows them
+    (on by default in development and the tests, whose providers run on loopback; an operator may turn
+    it on for an intranet's provider); plain http only then, and only on loopback. A name is checked as
+    written, not resolved (what it resolves to can change later)."""
+    url = (url or "").strip()
+    if len(url) > 512 or any(ch.isspace() or ch < " " or ch == "\x7f" or ch == "\\" for ch in url):
+        raise ProviderError("the issuer must be one https URL (no spaces)")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         host = parts.hostname or ""
+        _port = parts.port
     except ValueError:
-        raise ProviderError(f"not an issuer URL: {url!r}") from None
-    if parts.query or parts.fragment or not host or parts.scheme not in ("https", "http"):
-        raise ProviderError("the issuer must be an https URL without query or fragment")
-    if parts.scheme == "http" and not _loopback(host):
-        raise ProviderError("the issuer must use https (plain http only on 127.0.0.1, ::1 or localhost)")
-    return url.strip().rstrip("/")
+        raise ProviderError(f"not an issuer URL: {url[:100]!r}") from None
+    if "?" in url or "#" in url or "@" in parts.netloc or not host or parts.scheme not in ("https", "http"):
+        raise ProviderError("the issuer must be an https URL without user, query or fragment")
+    private_ok = bool(current_app.config.get("SOCIAL_PRIVATE_ISSUERS"))
+    if hosts.internal(host):
+        if not private_ok:
+            raise ProviderError(
+                f"the issuer's host {host} is on the operator's own network (loopback, private, link-local, "
+                "metadata): refused unless SOCIAL_PRIVATE_ISSUERS is on"
+            )
+    elif hosts.ascii_host(host) is None:
+        raise ProviderError(f"the issuer's host is not a host name: {host[:100]!r}")
+    if parts.scheme == "http" and not (private_ok and _loopback(host)):
+        raise ProviderError(
+            "the issuer must use https (plain http only on 127.0.0.1, ::1 or localhost, in development)"
+        )
+    return url.rstrip("/")
 
 
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    ip = hosts.address(host)
+    return ip is not None and ip.is_loopback
 
 
 def _printable(value: str, what: str, limit: int) -> str:

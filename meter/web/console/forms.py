@@ -17,6 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from meter.domain.policy import KEYS, MAX_TIMEZONE
 from meter.domain.social.providers import KINDS
 
 STAFF_PASSWORD_MIN = 12  # staff reach every reader of a site: longer than a reader's minimum
@@ -65,20 +66,22 @@ class BulkForm(FlaskForm):
     since = DateField(_l("Registered on or after"), validators=[InputRequired(_l("Choose a date.")), _within_years])
 
 
+def _whole(key: str) -> list:
+    low, high = KEYS[key].limits
+    return [InputRequired(), NumberRange(low, high)]
+
+
 class PolicyForm(FlaskForm):
-    quota_anonymous = IntegerField(
-        _l("Free articles for anonymous visitors"), validators=[InputRequired(), NumberRange(0, 10_000)]
-    )
-    quota_registered = IntegerField(
-        _l("Free articles for registered readers"), validators=[InputRequired(), NumberRange(0, 10_000)]
-    )
-    quota_verified = IntegerField(
-        _l("Free articles for verified readers"), validators=[InputRequired(), NumberRange(0, 10_000)]
-    )
+    """Every key of meter.domain.policy.SCHEMA, named as the key with "_" for "." (quota_verified);
+    tests/test_console_policy.py holds that no key is left out."""
+
+    quota_anonymous = IntegerField(_l("Free articles for anonymous visitors"), validators=_whole("quota.anonymous"))
+    quota_registered = IntegerField(_l("Free articles for registered readers"), validators=_whole("quota.registered"))
+    quota_verified = IntegerField(_l("Free articles for verified readers"), validators=_whole("quota.verified"))
     period = StringField(
         _l("Period (day, week, month, year or rolling:30d)"), validators=[DataRequired(), Length(max=16)]
     )
-    timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
+    timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=MAX_TIMEZONE)])
     degraded_mode = SelectField(
         _l("When Redis is unreachable"),
         choices=[
@@ -86,6 +89,18 @@ class PolicyForm(FlaskForm):
             SelectChoice("deny", _l("refuse metered articles")),
         ],
     )
+    crawlers = SelectField(
+        _l("Search engines' crawlers"),
+        choices=[
+            SelectChoice("off", _l("metered like everyone")),
+            SelectChoice("verified", _l("verified crawlers read everything")),
+        ],
+    )
+    gifts_per_period = IntegerField(
+        _l("Gifts a subscriber may make per period (0: gifts off)"), validators=_whole("gifts.per_period")
+    )
+    gifts_days = IntegerField(_l("Days a gift link works"), validators=_whole("gifts.days"))
+    gifts_devices = IntegerField(_l("Readers or visitors that may open one gift"), validators=_whole("gifts.devices"))
     base = HiddenField()  # the version of the policy the preview was made from
 
 

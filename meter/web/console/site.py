@@ -6,63 +6,78 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
 
 from meter.domain.console import site_admin
-from meter.domain.policy import PolicyError, normalise
+from meter.domain.policy import SCHEMA, PolicyError, merge
 from meter.domain.social import providers
 from meter.web.console.auth import view
 from meter.web.console.forms import ActionForm, OriginForm, PolicyForm, ProviderForm
 
+_TIMEZONE_ERROR = _l("This is an unknown time zone: write an IANA name such as Asia/Jakarta.")
+
+
+def _field(key: str) -> str:
+    """The form field of a policy key: quota.verified → quota_verified."""
+    return key.replace(".", "_")
+
+
+def _current(policy: dict) -> MultiDict:
+    return MultiDict({_field(key): str(value) for key, value in site_admin.flat(policy).items()})
+
 
 def _policy_form(policy: dict) -> PolicyForm:
-    current = normalise(policy)
-    form = PolicyForm(formdata=None)
-    form.quota_anonymous.data = current["quota"]["anonymous"]
-    form.quota_registered.data = current["quota"]["registered"]
-    form.quota_verified.data = current["quota"]["verified"]
-    form.period.data = current["period"]
-    form.timezone.data = current["timezone"]
-    form.degraded_mode.data = current["degraded_mode"]
+    form = PolicyForm(formdata=_current(policy))
     form.base.data = site_admin.version(policy)
     return form
 
 
-def _asked(form: PolicyForm) -> dict:
-    return {
-        "quota": {
-            "anonymous": form.quota_anonymous.data,
-            "registered": form.quota_registered.data,
-            "verified": form.quota_verified.data,
-        },
-        "period": (form.period.data or "").strip(),
-        "timezone": (form.timezone.data or "").strip(),
-        "degraded_mode": form.degraded_mode.data,
-    }
+def _posted_form(policy: dict) -> PolicyForm:
+    """The form as posted over the current policy: a field the post lacks (a page made before the field
+    existed, a hand-made post) has the current value, and `_sent` leaves it out of the change."""
+    data = _current(policy)
+    for name in request.form:
+        data.setlist(name, request.form.getlist(name))
+    return PolicyForm(formdata=data)
+
+
+def _sent(form: PolicyForm) -> dict:
+    """The policy keys the post names, with the values typed: the change asks for these and no others."""
+    sent = {}
+    for key in SCHEMA:
+        if _field(key.name) in request.form:
+            value = form[_field(key.name)].data
+            sent[key.name] = value.strip() if isinstance(value, str) else value
+    return sent
 
 
 @view("/policy", "editor", methods=("GET", "POST"))
 def policy():
     """GET: the form. POST with `preview`: the change, key by key, and a button to save exactly that.
-    POST with `save`: saved, unless someone changed the policy since the preview (then shown again)."""
+    POST with `save`: saved, unless someone changed the policy since the preview (then shown again).
+    Only the keys posted change: the change is merged onto the current policy, here and when saved."""
     site = g.site_row
     if request.method == "GET":
         return render_template("console/policy.html", form=_policy_form(site.policy), changes=None)
-    form = PolicyForm()
+    form = _posted_form(site.policy)
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
         return render_template("console/policy.html", form=form, changes=None), 422
+    sent = _sent(form)
     try:
-        asked = normalise(_asked(form))
+        asked = merge(site.policy, sent)
     except PolicyError as exc:
-        form.period.errors = [str(exc)]
+        field = form[_field(exc.key)] if exc.key and _field(exc.key) in form else form.period
+        field.errors = [_TIMEZONE_ERROR if exc.key == "timezone" else str(exc)]
         return render_template("console/policy.html", form=form, changes=None), 422
     made = site_admin.changes(site.policy, asked)
     stale = form.base.data != site_admin.version(site.policy)
     # Saved only as previewed: a field edited after the preview (then Enter, which presses "save") is shown first.
     unseen = request.form.get("shown") != site_admin.version(asked)
     if "save" in request.form and not stale and not unseen:
-        site_admin.save_policy(site, asked, g.staff)
+        site_admin.save_policy(site, sent, g.staff)
         flash(_("The policy is saved: the next access checks follow it.") if made else _("Nothing changed."), "notice")
         return redirect(url_for("console.policy", site_slug=g.site.slug), 303)
     if stale and "save" in request.form:
