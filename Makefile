@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run check test lint format clean chromium nginx oidc php soak bench
+.PHONY: install run check test lint format clean chromium nginx oidc php promtool soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -84,7 +84,16 @@ php:
 			|| echo "== php could not be installed: the PHP examples will be skipped"; \
 	fi
 
-test: lint chromium nginx oidc php
+# The monitoring files (tests/test_monitoring.py) are checked by Prometheus's promtool, from Debian's
+# prometheus package; installed where we can (root with apt-get), else that test is skipped and says so.
+promtool:
+	@if ! command -v promtool >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "== installing promtool (Debian's prometheus package) for the monitoring files' checks (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+			|| echo "== promtool could not be installed: the monitoring checks will be skipped"; \
+	fi
+
+test: lint chromium nginx oidc php promtool
 	$(PY) -m pytest $(XDIST)
 	@if $(PY) -c "import sqlalchemy as s; s.create_engine('$(PG_TEST_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_TEST_URL))"; \
