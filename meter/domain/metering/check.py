@@ -1,9 +1,10 @@
 """The check: may this subject read this article now? Decided and recorded by `check.lua` in one Redis call.
 
-Steady state: one EVALSHA, no SQL. A new unlock writes its ledger row; the script has also put it in the
-bucket's journal (`journal`), from which the worker writes it when that write fails. When the script finds the subject's data missing (flush,
-restart, eviction) it says so, and the data is loaded from the ledger and sent with a second call
-that stores it before deciding, so nobody gains or loses an unlock. Without Redis the answer is
+Steady state: one EVALSHA, no SQL. A new unlock writes its ledger row; the script has also put it in
+the bucket's journal (`journal`), from which the worker writes it when that write fails. When the
+script finds the subject's data missing (flush, restart, eviction) it says so, and the data is loaded
+from the ledger and sent with a second call that stores it before deciding, so nobody gains or loses
+an unlock. Without Redis the answer is
 degraded: subscribers and free content from SQL, metered articles as the site's policy says.
 """
 
