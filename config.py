@@ -228,6 +228,9 @@ class Config:
     # How often the worker moves the views counted in Redis into the figures (daily_stats): at most this
     # much of them is lost with Redis's data.
     STATS_ROLL_UP_SECONDS = float(os.environ.get("STATS_ROLL_UP_SECONDS", "60"))
+    # How often the worker writes the unlocks journaled in Redis into the ledger (those the access check
+    # could not write itself, the database away): the ledger catches up this long after the database is back.
+    LEDGER_JOURNAL_SECONDS = float(os.environ.get("LEDGER_JOURNAL_SECONDS", "5"))
 
     UNREADABLE_SETTINGS = UNREADABLE  # read by create_app: a non-empty list stops the start
 
@@ -254,6 +257,7 @@ class TestConfig(Config):
     MAIL_RETRY_MAX = 0.0
     STATS_ROLL_UP_SECONDS = 0.0  # every worker pass rolls up (tests read the figures right after)
     RETENTION_EVERY_SECONDS = 0.0  # every worker pass applies retention (tests travel in time, then run it)
+    LEDGER_JOURNAL_SECONDS = 0.0  # every worker pass writes the journal into the ledger
     # No test reads or writes instance/'s crawler ranges, and none asks the machine's DNS (there is no network):
     # a port where nothing listens answers "unknown" at once; tests/test_crawlers.py runs its own DNS server.
     CRAWLER_RANGES_FILE = os.path.join(tempfile.gettempdir(), f"meter-test-crawler-ranges-{os.getpid()}-absent.json")

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from meter.commands.common import reader_of, site_of
 from meter.domain import metering, sites
-from meter.domain.metering import doubts
+from meter.domain.metering import doubts, journal
 from meter.infra.db import db
 from meter.infra.models import UnlockDoubt
 from meter.infra.redis_conn import RedisUnavailable
@@ -34,7 +34,13 @@ def meter_reset(slug: str, email: str) -> None:
 
 @meter_cli.command("settle")
 def meter_settle() -> None:
-    """Settle unlocks left in doubt by a lost Redis reply (the mail worker does this on every pass)."""
+    """Write the journaled unlocks into the ledger and settle those left in doubt by a lost Redis reply
+    (the worker does both by itself)."""
+    try:
+        taken = journal.drain()
+    except RedisUnavailable as exc:
+        raise click.ClickException(f"Redis unreachable ({exc}): the journaled unlocks wait; run this again") from None
+    click.echo(f"{taken} journaled unlocks into the ledger")
     pending = db.session.scalar(select(func.count()).select_from(UnlockDoubt))
     kept, forgotten = doubts.settle()
     left = pending - kept - forgotten
