@@ -1,0 +1,66 @@
+"""The console's guards where attacks met them: failed sign-ins limited per staff address and client
+address together (an attacker's guesses do not lock the owner out), a code that serves once under racing
+sign-ins, reader searches audited and throttled per member, sign-ins recorded on every site the member sees."""
+
+from __future__ import annotations
+
+import json
+
+from meter.domain.accounts import emails
+
+from .console_helpers import PASSWORD, code, create_staff, csrf_of, set_up, sign_in
+
+ATTACKER = "203.0.113.66"
+
+
+def _from(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _audit(runner, *args) -> list[dict]:
+    result = runner.invoke(args=["audit", "show", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+# --- failed sign-ins: per account and client address, with a ceiling ----------------------------------
+
+
+def test_an_attackers_guesses_do_not_lock_the_owner_out(app, runner, api):
+    """The attack: six wrong sign-ins for the owner's address from one client address, then the owner's
+    right password and code from another address got 429 for 5 minutes. The attacker's address is
+    locked now, the owner's own browser gets in."""
+    secret = set_up(app.test_client(), create_staff(runner, "own@tempo.co", "tempo", "owner"))
+    attacker = _from(app, ATTACKER)
+    for _ in range(5):
+        assert sign_in(attacker, "own@tempo.co", secret, password="guess guess guess").status_code == 422
+    assert sign_in(attacker, "own@tempo.co", secret, password="guess guess guess").status_code == 429
+    assert sign_in(attacker, "own@tempo.co", secret).status_code == 429  # even the right one, from there
+    assert sign_in(_from(app, "198.51.100.7"), "own@tempo.co", secret).status_code == 303
+
+
+def test_guesses_from_many_addresses_meet_a_ceiling_per_account(app, runner, api):
+    secret = set_up(app.test_client(), create_staff(runner, "own@tempo.co", "tempo", "owner"))
+    for n in range(4):
+        guesser = _from(app, f"198.51.100.{n}")
+        for _ in range(5):
+            assert sign_in(guesser, "own@tempo.co", secret, password="guess guess guess").status_code == 422
+    refused = sign_in(_from(app, "198.51.100.99"), "own@tempo.co", secret)
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+
+
+def test_an_error_building_the_accounts_key_refuses_the_sign_in(app, runner, api, monkeypatch):
+    """Fails closed: when the staff address's key cannot be computed, the sign-in is refused, not let
+    through unlimited."""
+    secret = set_up(app.test_client(), create_staff(runner, "own@tempo.co", "tempo", "owner"))
+    client = app.test_client()
+    token = csrf_of(client.get("/console/signin").get_data(as_text=True))
+
+    def broken(_address: str) -> str:
+        raise RuntimeError("no key today")
+
+    monkeypatch.setattr(emails, "lookup_key", broken)
+    data = {"csrf_token": token, "email": "own@tempo.co", "password": PASSWORD, "code": code(secret, 1)}
+    assert client.post("/console/signin", data=data).status_code == 429
