@@ -5,8 +5,14 @@ sign-ins, reader searches audited and throttled per member, sign-ins recorded on
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from meter.domain.accounts import emails
+from meter.infra.db import db
+from meter.infra.models import StaffSession
 
 from .console_helpers import PASSWORD, code, create_staff, csrf_of, set_up, sign_in
 
@@ -64,3 +70,31 @@ def test_an_error_building_the_accounts_key_refuses_the_sign_in(app, runner, api
     monkeypatch.setattr(emails, "lookup_key", broken)
     data = {"csrf_token": token, "email": "own@tempo.co", "password": PASSWORD, "code": code(secret, 1)}
     assert client.post("/console/signin", data=data).status_code == 429
+
+
+# --- one code, one session ------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_one_code_signs_in_once_under_eight_racing_sign_ins(app, runner, api):
+    """The attack: six sign-ins at once with one code gave five sessions (the last used step was read,
+    then written). The step is taken by a conditional UPDATE: exactly one of eight racing sign-ins wins."""
+    secret = set_up(app.test_client(), create_staff(runner, "own@tempo.co", "tempo", "owner"))
+    the_code = code(secret, 1)
+    forms = []
+    for n in range(8):
+        client = _from(app, f"10.9.0.{n}")
+        token = csrf_of(client.get("/console/signin").get_data(as_text=True))
+        forms.append((client, {"csrf_token": token, "email": "own@tempo.co", "password": PASSWORD, "code": the_code}))
+    barrier = threading.Barrier(len(forms))
+
+    def attempt(form) -> int:
+        client, data = form
+        barrier.wait(timeout=20)
+        return client.post("/console/signin", data=data).status_code
+
+    with ThreadPoolExecutor(max_workers=len(forms)) as pool:
+        statuses = list(pool.map(attempt, forms))
+    assert sorted(statuses) == [303] + [422] * 7, statuses
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(StaffSession)) == 1
