@@ -212,6 +212,8 @@ class Config:
     RATELIMIT_CONSOLE_SIGNIN_ACCOUNT_CEILING = os.environ.get(
         "RATELIMIT_CONSOLE_SIGNIN_ACCOUNT_CEILING", "20 per 5 minutes"
     )
+    # Reader searches in the console per staff member (each is also an audit row).
+    RATELIMIT_CONSOLE_SEARCH = os.environ.get("RATELIMIT_CONSOLE_SEARCH", "30 per minute;300 per day")
     # How often the worker moves the views counted in Redis into the figures (daily_stats): at most this
     # much of them is lost with Redis's data.
     STATS_ROLL_UP_SECONDS = float(os.environ.get("STATS_ROLL_UP_SECONDS", "60"))

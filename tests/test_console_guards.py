@@ -12,9 +12,10 @@ import pytest
 
 from meter.domain.accounts import emails
 from meter.infra.db import db
-from meter.infra.models import StaffSession
+from meter.infra.models import Reader, StaffSession
 
-from .console_helpers import PASSWORD, code, create_staff, csrf_of, set_up, sign_in
+from .conftest import make_site
+from .console_helpers import PASSWORD, code, create_staff, csrf_of, set_up, sign_in, staff_client
 
 ATTACKER = "203.0.113.66"
 
@@ -98,3 +99,62 @@ def test_one_code_signs_in_once_under_eight_racing_sign_ins(app, runner, api):
     assert sorted(statuses) == [303] + [422] * 7, statuses
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(StaffSession)) == 1
+
+
+# --- reader searches: audited, throttled ----------------------------------------------------------------
+
+
+def _reader(app, email: str) -> None:
+    with app.app_context():
+        db.session.add(Reader(site_id=1, email=email, email_key=email, password_hash="!"))
+        db.session.commit()
+
+
+def test_every_reader_search_is_audited_with_its_query_and_count(app, runner, api):
+    """The attack: 1,404 two-character searches harvested addresses and left no row (only opening a
+    reader's page was logged). Each search is a row now: who, the query, how many were found."""
+    for name in ("lupa", "lupi", "budi"):
+        _reader(app, f"{name}@example.com")
+    client = staff_client(app, runner, "sup@tempo.co", "tempo", "support")
+    assert client.get("/console/tempo/readers", query_string={"q": "lu"}).status_code == 200
+    assert client.get("/console/tempo/readers", query_string={"q": "zz"}).status_code == 200
+    assert client.get("/console/tempo/readers").status_code == 200  # the empty form is no search
+    searches = [e for e in _audit(runner, "--site", "tempo") if e["action"] == "reader.search"]
+    assert [(e["actor"], e["detail"]) for e in searches] == [
+        ("sup@tempo.co", {"query": "zz", "results": 0}),
+        ("sup@tempo.co", {"query": "lu", "results": 2}),
+    ]
+
+
+@pytest.mark.config(RATELIMIT_CONSOLE_SEARCH="3/minute")
+def test_reader_searches_are_throttled_per_member_with_a_page_that_says_so(app, runner, api):
+    client = staff_client(app, runner, "sup@tempo.co", "tempo", "support")
+    for n in range(3):
+        assert client.get("/console/tempo/readers", query_string={"q": f"a{n}"}).status_code == 200
+    assert client.get("/console/tempo/readers").status_code == 200  # no query: not counted
+    refused = client.get("/console/tempo/readers", query_string={"q": "a9"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert "Too many searches" in refused.get_data(as_text=True)
+    indonesian = client.get("/console/tempo/readers", query_string={"q": "a9", "lang": "id"})
+    assert indonesian.status_code == 429 and "Terlalu banyak pencarian" in indonesian.get_data(as_text=True)
+    other = staff_client(app, runner, "sup2@tempo.co", "tempo", "support")
+    assert other.get("/console/tempo/readers", query_string={"q": "a9"}).status_code == 200  # per member
+    searches = [e for e in _audit(runner, "--site", "tempo") if e["action"] == "reader.search"]
+    assert len(searches) == 4  # a refused search is not run, and not logged as one
+
+
+# --- sign-ins on every site the member sees --------------------------------------------------------------
+
+
+def test_a_sign_in_is_in_the_log_of_every_site_the_member_sees(app, runner, api):
+    """`console.signin` rows carried no site: an owner never saw who signed in to their site."""
+    make_site(app, "koran", ("https://koran.example",))
+    create_staff(runner, "sup@tempo.co", "koran", "support")
+    member = staff_client(app, runner, "sup@tempo.co", "tempo", "support")
+    assert member.get("/console/").status_code == 200
+    for slug in ("tempo", "koran"):
+        signins = [e for e in _audit(runner, "--site", slug) if e["action"] == "console.signin"]
+        assert [e["actor"] for e in signins] == ["sup@tempo.co"], slug
+    owner = staff_client(app, runner, "own@tempo.co", "tempo", "owner")
+    page = owner.get("/console/tempo/audit").get_data(as_text=True)
+    assert page.count('data-action="console.signin"') == 2  # the support member's, and the owner's own

@@ -175,7 +175,7 @@ def signin():
             form.code.errors = [_("The email, password or code is not correct.")]
         else:
             token = sessions.start(staff)
-            audit.record("console.signin", staff=staff)
+            audit.record_on_sites("console.signin", staff)
             response = redirect(_safe_next(form.next.data) or url_for("console.home"), 303)
             response.set_cookie(COOKIE, token, **_cookie_attrs())
             return response
@@ -189,7 +189,7 @@ def signout():
         abort(400)
     staff = current()
     if staff is not None:
-        audit.record("console.signout", staff=staff)
+        audit.record_on_sites("console.signout", staff)
     sessions.end(request.cookies.get(COOKIE))
     response = redirect(url_for("console.signin"), 303)
     response.delete_cookie(COOKIE, **_cookie_attrs())
