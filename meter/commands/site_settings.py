@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import click
 from flask.cli import with_appcontext
 
-from meter.commands.common import site_of
+from meter.commands.common import audited, site_of
 from meter.domain import sites
 from meter.domain.accounts import emails
 from meter.infra.db import db
@@ -138,6 +138,7 @@ CHECKS = {
     help="required: the embed and AMP trust an article's class only when signed (docs/api.md); optional (default).",
 )
 @click.option("--amp-counts-on", help="pingback (default) or authorization: when an AMP view counts.")
+@audited(when=lambda params: any(v is not None for k, v in params.items() if k != "slug"))
 def settings_command(slug: str, **given: str | None) -> None:
     """Show or change a site's settings: what readers see, and how far the pages it serves are trusted."""
     site = site_of(slug)

@@ -16,6 +16,7 @@ from meter.infra.db import db
 from meter.infra.models import AuditEntry, Site, Staff
 
 COMMAND_LINE = "command line"
+RECORDED = "meter.audit_recorded"  # set in the session's info by every row added (meter.commands.common.audited)
 
 
 def record(
@@ -36,6 +37,7 @@ def record(
         detail=detail or {},
     )
     db.session.add(entry)
+    db.session.info[RECORDED] = True
     if commit:
         db.session.commit()
     return entry
