@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from meter.domain import sites
 from meter.domain.accounts.common import find_reader
@@ -102,14 +103,11 @@ def audited(
             trail = _Trail(_action(click.get_current_context()), detail, params.get("slug"))
             session = db.session()
             session.info.pop(audit.RECORDED, None)
-            hooks = {"before_commit": trail.before_commit, "after_rollback": trail.after_rollback}
-            for name, hook in hooks.items():
-                event.listen(session, name, hook)
+            session.info[_TRAIL] = trail
             try:
                 result = command(**params)
             finally:
-                for name, hook in hooks.items():
-                    event.remove(session, name, hook)
+                session.info.pop(_TRAIL, None)
             trail.after_success()
             return result
 
@@ -143,6 +141,22 @@ def _detail(params: dict, reader: bool, shown: dict[str, Callable[[Any], Any]]) 
     return detail
 
 
+_TRAIL = "meter.command_trail"  # the running command's _Trail, in its session's info
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    trail = session.info.get(_TRAIL)
+    if trail is not None:
+        trail.before_commit(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    if _TRAIL in session.info:
+        session.info.pop(audit.RECORDED, None)  # a domain row rolled back is no row
+
+
 class _Trail:
     """One command's audit row: added to its first commit, or written after it when it made none."""
 
@@ -156,10 +170,6 @@ class _Trail:
         self.done = True
         if not session.info.get(audit.RECORDED):  # else the domain's own row in this transaction is the command's
             self._record(commit=False)
-
-    @staticmethod
-    def after_rollback(session) -> None:
-        session.info.pop(audit.RECORDED, None)  # a domain row rolled back is no row
 
     def after_success(self) -> None:
         if not self.done:
