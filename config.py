@@ -222,9 +222,15 @@ class Config:
     # a console session ends after this long without a request (12 hours).
     STAFF_SETUP_MAX_AGE = _int("STAFF_SETUP_MAX_AGE", 3 * 24 * 3600)
     STAFF_IDLE_SECONDS = _int("STAFF_IDLE_SECONDS", 12 * 3600)
-    # Failed console sign-ins (wrong address, password or code): per client address, and per staff address.
+    # Failed console sign-ins (wrong address, password or code): per client address; per staff address from
+    # one client address; per staff address from all client addresses together, the ceiling.
     RATELIMIT_CONSOLE_SIGNIN_IP = os.environ.get("RATELIMIT_CONSOLE_SIGNIN_IP", "10/minute")
     RATELIMIT_CONSOLE_SIGNIN_ACCOUNT = os.environ.get("RATELIMIT_CONSOLE_SIGNIN_ACCOUNT", "5 per 5 minutes")
+    RATELIMIT_CONSOLE_SIGNIN_ACCOUNT_CEILING = os.environ.get(
+        "RATELIMIT_CONSOLE_SIGNIN_ACCOUNT_CEILING", "20 per 5 minutes"
+    )
+    # Reader searches in the console per staff member (each is also an audit row).
+    RATELIMIT_CONSOLE_SEARCH = os.environ.get("RATELIMIT_CONSOLE_SEARCH", "30 per minute;300 per day")
     # How often the worker moves the views counted in Redis into the figures (daily_stats): at most this
     # much of them is lost with Redis's data.
     STATS_ROLL_UP_SECONDS = float(os.environ.get("STATS_ROLL_UP_SECONDS", "60"))

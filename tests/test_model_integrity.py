@@ -90,8 +90,9 @@ NOBODY = pack_state(False, 0, []).decode()  # the state an access check caches f
 
 
 def amp_entries_listed(account_html: str) -> int:
-    """How many linked AMP reader ids the account page lists ("AMP · <when> · <browser>")."""
-    return account_html.count("AMP ·")
+    """How many linked AMP reader ids the account page lists: its sessions' rows that read "AMP · <when> · <browser>"."""
+    section = account_html.split('id="sessions-heading"', 1)[1].split("</section>", 1)[0]
+    return len(re.findall(r"<li><span><strong>AMP · ", section))
 
 
 def ways_listed(account_html: str) -> set[str]:

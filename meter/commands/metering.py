@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from meter.commands.common import reader_of, site_of
+from meter.commands.common import audited, reader_of, site_of
 from meter.domain import metering, sites
 from meter.domain.metering import doubts, journal
 from meter.infra.db import db
@@ -19,6 +19,7 @@ meter_cli = AppGroup("meter", help="The meter of one reader.")
 @meter_cli.command("reset")
 @click.argument("slug")
 @click.argument("email")
+@audited(reader=True)
 def meter_reset(slug: str, email: str) -> None:
     """Clear this period's unlocks of one reader."""
     site = site_of(slug)
@@ -33,6 +34,7 @@ def meter_reset(slug: str, email: str) -> None:
 
 
 @meter_cli.command("settle")
+@audited()
 def meter_settle() -> None:
     """Write the journaled unlocks into the ledger and settle those left in doubt by a lost Redis reply
     (the worker does both by itself)."""
