@@ -222,12 +222,21 @@ class Config:
     # a console session ends after this long without a request (12 hours).
     STAFF_SETUP_MAX_AGE = _int("STAFF_SETUP_MAX_AGE", 3 * 24 * 3600)
     STAFF_IDLE_SECONDS = _int("STAFF_IDLE_SECONDS", 12 * 3600)
-    # Failed console sign-ins (wrong address, password or code): per client address, and per staff address.
+    # Failed console sign-ins (wrong address, password or code): per client address; per staff address from
+    # one client address; per staff address from all client addresses together, the ceiling.
     RATELIMIT_CONSOLE_SIGNIN_IP = os.environ.get("RATELIMIT_CONSOLE_SIGNIN_IP", "10/minute")
     RATELIMIT_CONSOLE_SIGNIN_ACCOUNT = os.environ.get("RATELIMIT_CONSOLE_SIGNIN_ACCOUNT", "5 per 5 minutes")
+    RATELIMIT_CONSOLE_SIGNIN_ACCOUNT_CEILING = os.environ.get(
+        "RATELIMIT_CONSOLE_SIGNIN_ACCOUNT_CEILING", "20 per 5 minutes"
+    )
+    # Reader searches in the console per staff member (each is also an audit row).
+    RATELIMIT_CONSOLE_SEARCH = os.environ.get("RATELIMIT_CONSOLE_SEARCH", "30 per minute;300 per day")
     # How often the worker moves the views counted in Redis into the figures (daily_stats): at most this
     # much of them is lost with Redis's data.
     STATS_ROLL_UP_SECONDS = float(os.environ.get("STATS_ROLL_UP_SECONDS", "60"))
+    # How often the worker writes the unlocks journaled in Redis into the ledger (those the access check
+    # could not write itself, the database away): the ledger catches up this long after the database is back.
+    LEDGER_JOURNAL_SECONDS = float(os.environ.get("LEDGER_JOURNAL_SECONDS", "5"))
 
     UNREADABLE_SETTINGS = UNREADABLE  # read by create_app: a non-empty list stops the start
 
@@ -254,6 +263,7 @@ class TestConfig(Config):
     MAIL_RETRY_MAX = 0.0
     STATS_ROLL_UP_SECONDS = 0.0  # every worker pass rolls up (tests read the figures right after)
     RETENTION_EVERY_SECONDS = 0.0  # every worker pass applies retention (tests travel in time, then run it)
+    LEDGER_JOURNAL_SECONDS = 0.0  # every worker pass writes the journal into the ledger
     # No test reads or writes instance/'s crawler ranges, and none asks the machine's DNS (there is no network):
     # a port where nothing listens answers "unknown" at once; tests/test_crawlers.py runs its own DNS server.
     CRAWLER_RANGES_FILE = os.path.join(tempfile.gettempdir(), f"meter-test-crawler-ranges-{os.getpid()}-absent.json")

@@ -1,7 +1,8 @@
 """The background worker (`flask worker`, also `flask mail worker`): everything meter does outside requests.
 
 One loop, one pass a second when idle: deliver the mail that is due (the outbox), settle the unlocks
-left in doubt by a lost Redis reply, work through the console's bulk resends, once a minute roll the
+left in doubt by a lost Redis reply, every few seconds write the unlocks journaled in Redis into the
+ledger (`meter.domain.metering.journal`: those whose own write failed, the database away), work through the console's bulk resends, once a minute roll the
 views counted in Redis up into the figures (`meter.domain.stats`), and once an hour apply retention
 (`meter.domain.reader_data.retention`: accounts never activated, old sent mail). Each duty is a function
 of its own module; a duty that
@@ -24,7 +25,7 @@ from flask import current_app
 
 from meter.domain import stats
 from meter.domain.console import bulk
-from meter.domain.metering import doubts
+from meter.domain.metering import doubts, journal
 from meter.domain.reader_data import retention
 from meter.infra import mail
 from meter.infra.db import db
@@ -63,6 +64,7 @@ def _every(setting: str, work: Callable[[], object]) -> Callable[[], int]:
 DUTIES: list[tuple[str, Callable[[], int]]] = [
     ("mail", _deliver_mail),
     ("doubts", _settle_doubts),
+    ("ledger journal", _every("LEDGER_JOURNAL_SECONDS", journal.drain)),
     ("stats", _every("STATS_ROLL_UP_SECONDS", stats.roll_up)),
     ("retention", _every("RETENTION_EVERY_SECONDS", retention.apply)),
     ("bulk resend", bulk.work),  # the console's bulk resends of activation mail, a batch a pass

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -243,3 +247,71 @@ class Nginx:
     def stop(self) -> None:
         stop_process(self.process, sig=signal.SIGQUIT, timeout=10)  # QUIT: nginx's graceful stop
         self.process = None
+
+
+POSTGRES_BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+
+
+class Postgres:
+    """A PostgreSQL server of the test's own: initdb into a fresh directory, on a free loopback port.
+
+    For a test that stops the database and starts it again: the machine's shared server (the suite's
+    PostgreSQL pass, other users) must never be stopped. PostgreSQL refuses to run as root, so as root
+    every command runs as the `postgres` user (`runuser`). `unavailable()` says why it cannot start here.
+    """
+
+    def __init__(self) -> None:
+        self.bin = POSTGRES_BINARIES[-1] if POSTGRES_BINARIES else None
+        self.port = free_port()
+        self.root: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_owner(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def unavailable(self) -> str:
+        if self.bin is None or not (self.bin / "initdb").exists():
+            return "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                return "running as root and there is no postgres user to run PostgreSQL as"
+        return ""
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run([*self._as_owner(), *args], capture_output=True, text=True, timeout=60)
+        if done.returncode:
+            raise RuntimeError(f"{args[0]} failed: {done.stdout}{done.stderr}")
+
+    def init(self) -> Postgres:
+        self.root = Path(tempfile.mkdtemp(prefix="meter-pg-"))  # not under pytest's root-only tmp_path
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust", "-N")
+        return self
+
+    def start(self) -> Postgres:
+        assert self.root is not None
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB -c max_connections=40"
+        )
+        pg_ctl = str(self.bin / "pg_ctl")
+        self._run(pg_ctl, "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-o", options, "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """`pg_ctl stop -m fast`: open connections are ended, new ones refused, until `start()`."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        if self.root is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root = None

@@ -21,6 +21,7 @@ from redis.crc import key_slot
 from sqlalchemy import select
 
 from meter.dev.redis_server import free_port, redis_server_binary
+from meter.domain.metering import journal
 from meter.infra.db import db
 from meter.infra.models import Reader, Unlock
 
@@ -202,14 +203,19 @@ def test_every_key_of_one_check_is_in_one_slot(app, api, verified_reader, redis_
         tag = key[key.index("{") + 1 : key.index("}")]
         by_tag.setdefault(tag, set()).add(key_slot(key.encode()))
     # the reader's state, unlock and stats buckets; the visitor's calendar bucket and stats bucket on each
-    # site; the visitor's rolling key
-    assert len(keys) == 7
+    # site; the visitor's rolling key; the ledger journal of each bucket where an unlock was answered
+    assert len(keys) == 9
     assert len([k for k in keys if ":stats:" in k]) == 3
+    assert len([k for k in keys if k.endswith(":journal")]) == 2
     assert by_tag and all(len(slots) == 1 for slots in by_tag.values())
     reader_keys = [k for k in keys if k.endswith(":st")]
     [state_key] = reader_keys
     tag = state_key[state_key.index("{") : state_key.index("}") + 1]
     assert any(k != state_key and tag in k for k in keys)  # its unlocks are under the same tag
+
+    with app.app_context():  # the worker takes the journals from the cluster's nodes
+        assert journal.drain() == 2
+    assert not [k for k in _all_keys(redis_cluster) if k.endswith(":journal")]
 
 
 def test_master_failover_during_traffic_gives_no_wrong_answer(app, redis_cluster):

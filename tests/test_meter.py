@@ -356,7 +356,8 @@ def test_one_check_touches_keys_of_one_slot(app, api, verified_reader, redis_cli
     _, token = verified_reader()
     api.access("tempo:koran:a", reader_token=token)
     found = redis_client.keys("m:{*")
-    assert len(found) == 3  # the state bucket, the unlock bucket and the day's stats bucket of this reader
+    # the state bucket, the unlock bucket, the day's stats bucket and the ledger journal of this reader's bucket
+    assert len(found) == 4
     assert len({key_slot(k.encode()) for k in found}) == 1
 
 

@@ -11,7 +11,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from meter.commands.common import site_of
+from meter.commands.common import audited, site_of
 from meter.domain import article_signing, sites
 from meter.infra.db import db
 from meter.infra.models import ArticleKey
@@ -23,6 +23,7 @@ article_keys_cli = AppGroup(
 
 @article_keys_cli.command("create")
 @click.argument("slug")
+@audited()
 def create(slug: str) -> None:
     """Make a signing key; its secret is printed once, on the last line."""
     site = site_of(slug)
@@ -57,6 +58,7 @@ def list_keys(slug: str, as_json: bool) -> None:
 @article_keys_cli.command("revoke")
 @click.argument("slug")
 @click.argument("kid")
+@audited()
 def revoke(slug: str, kid: str) -> None:
     """Stop accepting signatures made with this key (within SITE_CACHE_TTL in every process)."""
     site = site_of(slug)

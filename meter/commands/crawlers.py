@@ -16,6 +16,7 @@ import json
 import click
 from flask.cli import AppGroup
 
+from meter.commands.common import audited
 from meter.domain.clients import CRAWLERS, ranges
 
 crawlers_cli = AppGroup("crawlers", help="Search engines' crawler address ranges (policy crawlers: verified).")
@@ -33,6 +34,7 @@ def _download(url: str) -> dict:
 @crawlers_cli.command("update")
 @click.option("--from", "source", type=click.Path(exists=True, dir_okay=False), help="A file instead of downloading.")
 @click.option("--operator", type=click.Choice(sorted(CRAWLERS)), help="The operator a published file is of.")
+@audited()
 def update(source: str | None, operator: str | None) -> None:
     """Refresh the crawler address ranges (from the operators' published lists, or a file)."""
     failed: list[str] = []

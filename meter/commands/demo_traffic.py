@@ -31,6 +31,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
+from meter.commands.common import audited
 from meter.domain import judge, sites, stats, subscriptions
 from meter.domain.accounts import confirm, register, sessions
 from meter.domain.sites import SiteInfo
@@ -107,6 +108,7 @@ def _simulate(site: SiteInfo, day: Day, readers: list[tuple[int, str]], serial: 
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366), help="How many days back.")
 @click.option("--site", "slug", default="demo", show_default=True)
 @click.option("--seed", type=int, help="The same seed makes the same traffic.")
+@audited()
 def traffic(days: int, slug: str, seed: int | None) -> None:
     """Fill the last DAYS days (today included) with plausible traffic through the real code paths."""
     row = sites.by_slug(slug)

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from meter.commands.common import audited
 from meter.domain import sites
 from meter.domain.social import providers
 from meter.infra.db import db
@@ -90,6 +91,7 @@ def list_providers(slug: str, as_json: bool) -> None:
     type=click.Path(dir_okay=False),
     help="Apple: the private key file (.p8) the client secret is signed with.",
 )
+@audited()
 def add(
     slug: str,
     name: str,
@@ -127,6 +129,7 @@ def add(
 @login_providers_cli.command("remove")
 @click.argument("slug")
 @click.argument("name")
+@audited()
 def remove(slug: str, name: str) -> None:
     """Remove a sign-in provider; the readers it signed in keep their accounts."""
     site = _site(slug)
@@ -138,6 +141,7 @@ def remove(slug: str, name: str) -> None:
 
 
 @login_providers_cli.command("reseal")
+@audited()
 def reseal() -> None:
     """Seal every site's provider secrets with the current SECRET_KEY: run it before the old key leaves
     SECRET_KEY_FALLBACKS (docs/operations.md, rotating SECRET_KEY)."""

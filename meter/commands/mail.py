@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from meter import worker
+from meter.commands.common import audited
 from meter.infra import mail
 
 mail_cli = AppGroup(
@@ -86,6 +87,7 @@ def mail_dead(as_json: bool, limit: int) -> None:
 @mail_cli.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "retry_all", is_flag=True, help="Every dead letter.")
+@audited()
 def mail_retry(ids: tuple[int, ...], retry_all: bool) -> None:
     """Put dead letters back in the queue.
 

@@ -6,9 +6,9 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from meter.commands.common import reader_of, site_of
+from meter.commands.common import audited, reader_of, site_of
 from meter.domain import metering, sites
-from meter.domain.metering import doubts
+from meter.domain.metering import doubts, journal
 from meter.infra.db import db
 from meter.infra.models import UnlockDoubt
 from meter.infra.redis_conn import RedisUnavailable
@@ -19,6 +19,7 @@ meter_cli = AppGroup("meter", help="The meter of one reader.")
 @meter_cli.command("reset")
 @click.argument("slug")
 @click.argument("email")
+@audited(reader=True)
 def meter_reset(slug: str, email: str) -> None:
     """Clear this period's unlocks of one reader."""
     site = site_of(slug)
@@ -33,8 +34,15 @@ def meter_reset(slug: str, email: str) -> None:
 
 
 @meter_cli.command("settle")
+@audited()
 def meter_settle() -> None:
-    """Settle unlocks left in doubt by a lost Redis reply (the mail worker does this on every pass)."""
+    """Write the journaled unlocks into the ledger and settle those left in doubt by a lost Redis reply
+    (the worker does both by itself)."""
+    try:
+        taken = journal.drain()
+    except RedisUnavailable as exc:
+        raise click.ClickException(f"Redis unreachable ({exc}): the journaled unlocks wait; run this again") from None
+    click.echo(f"{taken} journaled unlocks into the ledger")
     pending = db.session.scalar(select(func.count()).select_from(UnlockDoubt))
     kept, forgotten = doubts.settle()
     left = pending - kept - forgotten

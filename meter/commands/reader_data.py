@@ -3,7 +3,7 @@
 What a reader can do on their account page (`meter.domain.reader_data`), for a reader who writes to
 the publisher instead: a copy of everything meter holds about them, and its deletion. The export is
 the same JSON the reader would download; the deletion is the same as theirs (the figures stay).
-Each is logged (no address in the line), the audit trail until the console's own log exists.
+Each is logged (no address in the line) and is an audit row naming the reader by id (`common.audited`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import click
 from flask.cli import with_appcontext
 
+from meter.commands.common import audited
 from meter.domain import sites
 from meter.domain.accounts.common import find_reader
 from meter.domain.reader_data import erasure, export
@@ -44,6 +45,7 @@ def _site_and_reader(slug: str, email: str) -> tuple[sites.SiteInfo, Reader]:
     help="Write the JSON to this file (made readable by its owner only) instead of printing it.",
 )
 @with_appcontext
+@audited(reader=True)
 def export_command(slug: str, email: str, output: str | None) -> None:
     """Everything meter holds about one reader, as JSON (what the reader's own download gives)."""
     site, reader = _site_and_reader(slug, email)
@@ -63,6 +65,7 @@ def export_command(slug: str, email: str, output: str | None) -> None:
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @with_appcontext
+@audited(reader=True)
 def delete_command(slug: str, email: str, yes: bool) -> None:
     """Delete one reader and the data that names them; the unlock ledger keeps its rows, unlinked.
 

@@ -16,7 +16,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import update
 
-from meter.commands.common import parse_since, progress, reader_of, site_of, utc_text
+from meter.commands.common import audited, parse_since, progress, reader_of, site_of, utc_text
 from meter.domain import metering, sites, subscriptions
 from meter.domain.accounts import confirm, mail_budget
 from meter.infra.db import db
@@ -91,6 +91,7 @@ def readers_show(slug: str, email: str, as_json: bool) -> None:
 @click.option(
     "--force", is_flag=True, help="Send even when the address's mail budget (RATELIMIT_RESEND_EMAIL) is spent."
 )
+@audited(when=lambda params: not params["dry_run"], reader=True)
 def readers_resend(
     slug: str, email: str | None, all_unverified: bool, since: str | None, dry_run: bool, as_json: bool, force: bool
 ) -> None:
@@ -194,6 +195,7 @@ def _within_budget(site: sites.SiteInfo, reader: Reader, force: bool) -> bool:
 @click.option(
     "--until", "until", required=True, help=f"ISO-8601 time with its UTC offset, such as {UNTIL_EXAMPLE} (or …Z)."
 )
+@audited(reader=True)
 def readers_subscribe(slug: str, email: str, until: str) -> None:
     """Give a reader a subscription until a time."""
     site = site_of(slug)
@@ -206,6 +208,7 @@ def readers_subscribe(slug: str, email: str, until: str) -> None:
 @readers_cli.command("unsubscribe")
 @click.argument("slug")
 @click.argument("email")
+@audited(reader=True)
 def readers_unsubscribe(slug: str, email: str) -> None:
     """End a reader's subscription now."""
     site = site_of(slug)

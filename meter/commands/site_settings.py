@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import click
 from flask.cli import with_appcontext
 
-from meter.commands.common import site_of
+from meter.commands.common import audited, site_of
 from meter.domain import sites
 from meter.domain.accounts import emails
 from meter.infra.db import db
@@ -153,6 +153,7 @@ CHECKS = {
     help=f"AMP reader ids one account may link, each a session on its account page (default "
     f"{sites.AMP_LINKS_MAX}, the oldest dropped; 0: AMP logins link none).",
 )
+@audited(when=lambda params: any(v is not None for k, v in params.items() if k != "slug"))
 def settings_command(slug: str, **given: str | None) -> None:
     """Show or change a site's settings: what readers see, and how far the pages it serves are trusted."""
     site = site_of(slug)

@@ -11,7 +11,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from meter.commands.common import site_of
+from meter.commands.common import audited, site_of
 from meter.domain import sites
 from meter.domain.policy import PolicyError, set_dotted
 from meter.infra.db import db
@@ -29,6 +29,7 @@ sites_cli.add_command(keys_cli)
 @click.option("--name", required=True, help="Name shown to readers, such as 'Tempo'.")
 @click.option("--origin", "origins", multiple=True, help="An origin of the site's pages (repeatable).")
 @click.option("--locale", default="id", type=click.Choice(["id", "en"]), show_default=True)
+@audited()
 def sites_create(slug: str, name: str, origins: tuple[str, ...], locale: str) -> None:
     """Create a site with the default policy; its API key is printed once, on the last line."""
     try:
@@ -57,6 +58,7 @@ def sites_list(as_json: bool) -> None:
 
 @keys_cli.command("create")
 @click.argument("slug")
+@audited()
 def keys_create(slug: str) -> None:
     """Add an API key to a site (the old ones keep working until revoked)."""
     site = site_of(slug)
@@ -69,6 +71,7 @@ def keys_create(slug: str) -> None:
 @keys_cli.command("revoke")
 @click.argument("slug")
 @click.argument("key_prefix")
+@audited(shown={"key_prefix": lambda typed: typed[: sites.KEY_PREFIX_LEN]})
 def keys_revoke(slug: str, key_prefix: str) -> None:
     """Revoke the key that starts with KEY_PREFIX (at least 6 characters, such as mk_AbC1, or the whole key)."""
     site = site_of(slug)
@@ -113,6 +116,7 @@ def keys_list(slug: str, as_json: bool) -> None:
 @sites_cli.command("policy")
 @click.argument("slug")
 @click.option("--set", "changes", multiple=True, metavar="KEY=VALUE", help="Such as quota.verified=3 or period=week.")
+@audited(when=lambda params: bool(params["changes"]))
 def sites_policy(slug: str, changes: tuple[str, ...]) -> None:
     """Show the site's policy, or change it with --set."""
     site = site_of(slug)

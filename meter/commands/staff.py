@@ -13,7 +13,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from meter.commands.common import parse_since
+from meter.commands.common import audited, parse_since
 from meter.domain import sites
 from meter.domain.social import sealing
 from meter.domain.staff import accounts, audit, roles
@@ -35,6 +35,7 @@ def _member(email: str):
 @click.argument("email")
 @click.option("--site", "slug", required=True, help="The site's slug; run again with another to add a site.")
 @click.option("--role", required=True, type=click.Choice(roles.ROLES), help="support < editor < owner.")
+@audited()
 def staff_create(email: str, slug: str, role: str) -> None:
     """Give EMAIL a role on a site (making the account); a new account's set-up link is printed last."""
     site = sites.by_slug(slug)
@@ -70,6 +71,7 @@ def staff_list(as_json: bool) -> None:
 
 @staff_cli.command("disable")
 @click.argument("email")
+@audited()
 def staff_disable(email: str) -> None:
     """The member can no longer sign in; their sessions end now."""
     staff = _member(email)
@@ -79,6 +81,7 @@ def staff_disable(email: str) -> None:
 
 @staff_cli.command("reset")
 @click.argument("email")
+@audited()
 def staff_reset(email: str) -> None:
     """A new set-up link (password and authenticator again), for a lost phone or password; sessions end."""
     staff = _member(email)
@@ -88,6 +91,7 @@ def staff_reset(email: str) -> None:
 
 
 @staff_cli.command("reseal")
+@audited()
 def staff_reseal() -> None:
     """Seal the authenticator secrets again with the current SECRET_KEY (before an old key leaves the fallbacks)."""
     try:

@@ -40,6 +40,13 @@ def stats_bucket(site_id: int, bucket: int, buckets: int, day: str) -> str:
     return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:stats:{day}"
 
 
+def ledger_journal(site_id: int, bucket: int, buckets: int) -> str:
+    """The bucket's unlocks answered and not yet known to be in the ledger: a list of "time\tperiod\tsubject\t
+    article id", pushed by the check's script with the unlock, taken into SQL by the worker
+    (meter.domain.metering.journal). No expiry, so `volatile-lru` never evicts it: it holds what SQL lacks."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:journal"
+
+
 def amp_link(site_id: int, bucket: int, buckets: int, rid: str) -> str:
     """An AMP reader id linked to a reader by a login: "reader_id:session_id" (meter.domain.amp_readers),
     in the bucket of the rid's own anonymous meter, so the check that judges the rid reads it too."""

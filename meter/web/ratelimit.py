@@ -107,14 +107,22 @@ def email_key() -> str:
     return account_key(site.id, found) if site is not None and found else ""
 
 
-def account_and_ip_key() -> str:
-    """Key function: the account of the body's address together with the client address ("" without one).
+def with_client(account: str) -> str:
+    """An account's key together with the client address: the key of its failed sign-ins from there."""
+    return f"{account}|{client_ip()}"
 
-    The failed-login limit of an account is kept per client address: five guesses from an attacker's
-    address lock that address out, not the owner's own browser. Across addresses, the account's
-    failures meet a higher ceiling (RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING)."""
-    account = email_key()
-    return f"{account}|{client_ip()}" if account else ""
+
+def per_client(account_key_: Callable[[], str]) -> Callable[[], str]:
+    """Key function: `account_key_`'s account together with the client address ("" without an account).
+
+    An error computing either propagates, so the request is refused (`_key_of`), never let through."""
+
+    def key() -> str:
+        account = account_key_()
+        return with_client(account) if account else ""
+
+    key.__name__ = f"per_client_{account_key_.__name__}"
+    return key
 
 
 def reader_key() -> str:
@@ -232,11 +240,28 @@ def guard(*limits_: Limit, methods: tuple[str, ...] | None = None) -> Callable:
     return decorate
 
 
+def failed_sign_in_limits(
+    setting: str, ceiling: str, scope: str, account: Callable[[], str], counts: Callable[[Response], bool]
+) -> tuple[Limit, Limit]:
+    """The failed sign-ins of one account (a reader's, a staff member's): the one rule for both.
+
+    Counted per account and client address (`setting`): guesses from an attacker's address lock that
+    address out, never the owner's own browser. Across addresses, the account's failures meet a
+    higher ceiling (`ceiling`), so that guessing from many addresses is bounded too. Enforce both
+    together (`guard(*limits)`)."""
+    return Limit(setting, f"{scope}-ip", per_client(account), counts), Limit(ceiling, scope, account, counts)
+
+
 # The limits, shared by the JSON API and the reader pages' forms: one budget per IP and per address.
 REGISTER_IP = Limit("RATELIMIT_REGISTER_IP", "register-ip")
 LOGIN_FAIL_IP = Limit("RATELIMIT_LOGIN_FAIL_IP", "login-fail-ip", counts=_failed_login)
-LOGIN_FAIL_ACCOUNT = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT", "login-fail-account-ip", account_and_ip_key, _failed_login)
-LOGIN_FAIL_CEILING = Limit("RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING", "login-fail-account", email_key, _failed_login)
+LOGIN_FAIL_ACCOUNT, LOGIN_FAIL_CEILING = failed_sign_in_limits(
+    "RATELIMIT_LOGIN_FAIL_ACCOUNT",
+    "RATELIMIT_LOGIN_FAIL_ACCOUNT_CEILING",
+    "login-fail-account",
+    email_key,
+    _failed_login,
+)
 RESEND_IP = Limit("RATELIMIT_RESEND_IP", "resend-ip")
 RESET_EMAIL = Limit("RATELIMIT_RESET_EMAIL", "reset-email", email_key)
 RESET_IP = Limit("RATELIMIT_RESET_IP", "reset-ip")
@@ -296,7 +321,7 @@ def clear_failed_logins(site_id: int, email_key_: str) -> None:
     try:
         limiter().clear(LOGIN_FAIL_CEILING.items(), account, LOGIN_FAIL_CEILING.scope)
         if has_request_context():
-            limiter().clear(LOGIN_FAIL_ACCOUNT.items(), f"{account}|{client_ip()}", LOGIN_FAIL_ACCOUNT.scope)
+            limiter().clear(LOGIN_FAIL_ACCOUNT.items(), with_client(account), LOGIN_FAIL_ACCOUNT.scope)
     except Exception:  # storage away or a bad setting: the lockout expires by itself
         log.warning("could not clear the failed-login limit of an account", exc_info=True)
 

@@ -24,9 +24,20 @@ from meter.infra.models import Identity, OutboxMail, Reader, ReaderSession, Staf
 SEARCH_LIMIT = 50
 
 
-def search(site: SiteInfo, query: str) -> list[Reader]:
+def search(site: SiteInfo, query: str, staff: Staff) -> list[Reader]:
     """Readers of this site whose address starts with `query` (case and compatibility forms folded);
-    the exact address first. Nothing for a query under 2 characters."""
+    the exact address first. Nothing for a query under 2 characters.
+
+    Each search is an audit row with the query and how many were found (committed): a member who
+    gathers addresses by searching leaves a trail, as one who opens readers' pages does."""
+    found = _matching(site, query)
+    for reader in found:  # kept as read: the row's commit must not expire them (a reload each on the page)
+        db.session.expunge(reader)
+    audit.record("reader.search", staff=staff, site=site, detail={"query": query, "results": len(found)})
+    return found
+
+
+def _matching(site: SiteInfo, query: str) -> list[Reader]:
     text = emails.lookup_key((query or "").strip())[:320]
     if len(text) < 2:
         return []

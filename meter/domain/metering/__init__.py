@@ -2,8 +2,9 @@
 
 Redis is the fast copy; the `unlocks` table (the ledger) is the truth it is rebuilt from. By concern:
 `layout` (how the meter lies in Redis), `check` (the access check and its script, `check.lua`),
-`ledger` (SQL), `doubts` (unlocks whose Redis reply was lost), `changes` (everything else that
-changes a meter: carry-over at login, resets, reader state changes).
+`ledger` (SQL), `journal` (unlocks answered, until the ledger has them), `doubts` (unlocks whose Redis
+reply was lost), `changes` (everything else that changes a meter: carry-over at login, resets, reader
+state changes).
 """
 
 from importlib import resources

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete
 
-from meter.domain.metering import ledger
+from meter.domain.metering import journal, ledger
 from meter.domain.metering.check import period_end
 from meter.domain.metering.layout import anonymous_subject, reader_subject, state_place, unlock_place
 from meter.domain.policy import Period
@@ -92,6 +92,7 @@ def merge_anonymous(site: SiteInfo, anonymous_id: str, reader_id: int) -> int:
 
 def reset(site: SiteInfo, subject: str) -> int:
     """Clear the subject's unlocks of the current period (operator command)."""
+    journal.drain_subject(site.id, subject)  # else the worker would write the journaled ones back
     now = clock.now()
     period = site.policy.period_at(now)
     query = delete(Unlock).where(Unlock.site_id == site.id, Unlock.subject == subject)

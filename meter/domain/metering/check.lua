@@ -6,7 +6,8 @@
 -- KEYS[2] unlocks. Calendar periods: bucket hash, field subject -> concatenated 8-byte article hashes
 --         ("" = loaded, nothing unlocked). Rolling windows: a string of 12-byte records (hash, time).
 -- KEYS[3] the day's answer counts of the bucket (stats): field reason -> count, for recording checks
--- KEYS[4] (optional, anonymous AMP reader ids only) the rid's link to a reader: "reader_id:session_id"
+-- KEYS[4] the ledger journal of the bucket (a list): each unlock answered, until the worker has it in SQL
+-- KEYS[5] (optional, anonymous AMP reader ids only) the rid's link to a reader: "reader_id:session_id"
 -- ARGV: 1 kind ("r" reader | "a" anonymous), 2 session id hash (8 bytes), 3 now (epoch s),
 --       4 article hash (8 bytes), 5 class, 6 record ("1"|"0"), 7..9 quota anonymous/registered/verified,
 --       10 calendar: when the unlock bucket expires (epoch s); rolling: ttl (s), 11 rolling window (s, 0
@@ -14,7 +15,9 @@
 --       cache ("" = none), 14 "1" when ARGV[16] carries the unlocks to load when missing,
 --       15 the subject's field in the bucket hashes, 16 the packed unlocks to load, 17 when the stats
 --       key expires (epoch s), 18 counts of answers given without this script ("reason=n;..."), added to
---       KEYS[3] first (the caller sends them once)
+--       KEYS[3] first (the caller sends them once), 19 the ledger row of an unlock, less its time
+--       ("period\tsubject\tarticle id"; "" when this check cannot unlock): pushed to KEYS[4] as
+--       "now\t" .. ARGV[19] with the unlock itself, so an answered unlock is never only in the meter
 -- Returns {reason, state, used, oldest, sub_until}: reason is the answer's (free_content, subscriber,
 -- already_unlocked, unlocked_now, would_unlock, or the refusal: subscription_required,
 -- registration_required, verification_required, quota_exhausted); or {"need_state"|"need_unlocks", ...};
@@ -50,8 +53,8 @@ if ARGV[18] ~= "" then
   stats_expiry()
 end
 
-if KEYS[4] then
-  local link = redis.call("GET", KEYS[4])
+if KEYS[5] then
+  local link = redis.call("GET", KEYS[5])
   if link then return {"linked", link, 0, 0, 0} end
 end
 
@@ -144,6 +147,7 @@ if used >= limit then return answer(refusal()) end
 if not record then return {"would_unlock", state, used, oldest, sub_until} end
 
 if window > 0 then store(packed .. article .. be32(now)) else store(packed .. article) end
+if ARGV[19] and ARGV[19] ~= "" then redis.call("RPUSH", KEYS[4], ARGV[3] .. "\t" .. ARGV[19]) end
 if oldest == 0 then oldest = now end
 used = used + 1
 return answer("unlocked_now")

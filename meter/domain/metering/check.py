@@ -1,8 +1,10 @@
 """The check: may this subject read this article now? Decided and recorded by `check.lua` in one Redis call.
 
-Steady state: one EVALSHA, no SQL. When the script finds the subject's data missing (flush,
-restart, eviction) it says so, and the data is loaded from the ledger and sent with a second call
-that stores it before deciding, so nobody gains or loses an unlock. Without Redis the answer is
+Steady state: one EVALSHA, no SQL. A new unlock writes its ledger row; the script has also put it in
+the bucket's journal (`journal`), from which the worker writes it when that write fails. When the
+script finds the subject's data missing (flush, restart, eviction) it says so, and the data is loaded
+from the ledger and sent with a second call that stores it before deciding, so nobody gains or loses
+an unlock. Without Redis the answer is
 degraded: subscribers and free content from SQL, metered articles as the site's policy says.
 """
 
@@ -16,7 +18,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from meter.domain import stats
-from meter.domain.metering import doubts, ledger
+from meter.domain.metering import doubts, journal, ledger
 from meter.domain.metering.layout import (
     CALENDAR_GRACE,
     anonymous_subject,
@@ -100,6 +102,7 @@ class ScriptArgs:
     fresh_state: bytes = b""  # 13: reader state fresh from SQL, replacing the cache (b"": none)
     unlocks: bytes | None = None  # 14 + 16: the packed unlocks to store when missing (None: none sent)
     pending: str = ""  # 18: answers given without the script, to count first ("reason=n;…"), sent once
+    journal: str = ""  # 19: the ledger row of an unlock, less its time (journal.entry); "" when none can be
 
     def argv(self) -> list:
         return [
@@ -121,6 +124,7 @@ class ScriptArgs:
             self.unlocks or b"",
             self.stats_expiry,
             self.pending,
+            self.journal,
         ]
 
 
@@ -177,6 +181,7 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         redis_keys.state_bucket(site.id, bucket, count),
         unlocks_key(site.id, subject.key, period, bucket, count),
         redis_keys.stats_bucket(site.id, bucket, count, day.isoformat()),
+        redis_keys.ledger_journal(site.id, bucket, count),
     ]
     if subject.amp_link_key:
         keys.append(subject.amp_link_key)
@@ -199,6 +204,7 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         field=field,
         stats_expiry=stats.stats_expiry(policy, day),
         pending=stats.take(site.id, day),
+        journal=journal.entry(period, subject.key, article_id, now) if record and article_class == "metered" else "",
     )
     redis = conn()
     try:
@@ -234,13 +240,17 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
     limit = policy.quota_for(state) if state != "subscriber" else policy.quota_verified
     end = period_end(period, oldest, now)
     if code == "unlocked_now" or (code == "already_unlocked" and record and redis.redialled()):
-        # (A redialled call may have unlocked the article on its first, broken connection: the
-        # ledger write is idempotent, so "already unlocked" then is written too, to be sure.)
+        # Written now, so the ledger is current while the database answers. The script also put the unlock
+        # in the bucket's journal: when this write fails the worker writes it later (idempotently, as
+        # here: a redialled call may have unlocked the article on its first, broken connection, so
+        # "already unlocked" then is written too, to be sure).
         try:
             ledger.record(site.id, subject.key, period, article_id, now)
         except SQLAlchemyError:
             db.session.rollback()
-            log.exception("unlock of %s by %s kept in Redis only: ledger write failed", article_id, subject.key)
+            log.warning(
+                "unlock of %s by %s: ledger write failed, left to the worker (journal)", article_id, subject.key
+            )
         if code == "unlocked_now":
             signals.article_unlocked.send(
                 current_app._get_current_object(), site_id=site.id, subject=subject.key, article_id=article_id

@@ -54,12 +54,23 @@ def record(site_id: int, subject: str, period: Period, article_id: str, when: da
         "article_id": article_id,
         "unlocked_at": naive_utc(when),
     }
+    db.session.execute(_insert().values(**values).on_conflict_do_nothing())
+    db.session.commit()
+
+
+def record_many(rows: list[dict]) -> None:
+    """Add unlocks (the `unlocks` columns, as `record` builds them) without committing; duplicates of
+    rows already there, or among them, are ignored (the unique constraint on site, subject, period, article)."""
+    for start in range(0, len(rows), 500):  # SQLite takes at most 32766 parameters a statement
+        db.session.execute(_insert().values(rows[start : start + 500]).on_conflict_do_nothing())
+
+
+def _insert():
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    db.session.execute(insert(Unlock).values(**values).on_conflict_do_nothing())
-    db.session.commit()
+    return insert(Unlock)
 
 
 def reader_state(site_id: int, reader_id: int, now: datetime) -> bytes:

@@ -10,7 +10,8 @@ The unlock ledger's rows are kept but unlinked: each gets a subject of its own t
 to the person, nor to the reader's other rows. `daily_stats` and `activation_times` never named a
 reader (meter.domain.stats) and are not touched, so `GET /v1/stats` is the same before and after.
 
-In Redis: the reader's cached state, the meter's unlock fields of the reader's subject (this period
+In Redis: first the reader's unlocks still in the ledger journal are written into the ledger (and
+unlinked with the rest); then the reader's cached state, the meter's unlock fields of the reader's subject (this period
 and the last, kept a grace week after it ends; a rolling window's key), and the AMP reader ids its
 logins linked. These go before the transaction (Redis away: nothing is deleted, the caller says
 "try again") and once more after it, in case an access check cached the reader again meanwhile.
@@ -40,7 +41,7 @@ from meter.domain import amp_readers, tokens
 from meter.domain.accounts import mail_budget
 from meter.domain.accounts.common import mail_context, page_url
 from meter.domain.gifts import store as gift_store
-from meter.domain.metering import forget_reader_state
+from meter.domain.metering import forget_reader_state, journal
 from meter.domain.metering.layout import buckets, place, reader_subject, unlock_place
 from meter.domain.reader_data.export import addresses_of, mails_to
 from meter.domain.sites import SiteInfo
@@ -74,8 +75,9 @@ def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
     `why` ("reader", "operator", "retention") goes to the log line and the `reader_deleted` signal.
     """
     reader_id = reader.id
-    amp_links = _forget_in_redis(site, reader_id)
     subject = reader_subject(reader_id)
+    journal.drain_subject(site.id, subject)  # its journaled unlocks into the ledger, to be unlinked below
+    amp_links = _forget_in_redis(site, reader_id)
     mail_ids = [row.id for row in mails_to(site.id, addresses_of(reader))]
     gift_store.end_links(site.id, gift_store.of_giver(reader_id))
     gift_store.unlink_openings(site.id, subject)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import or_, update
 
 from meter.domain import passwords
 from meter.domain.accounts import emails
@@ -144,10 +145,10 @@ def complete_setup(staff: Staff, password: str, code: str) -> bool:
 
     The link is spent: it cannot set up again. Committed, with its audit row."""
     step = totp.matching_step(setup_secret(staff), code, staff.totp_last_step or 0)
-    if step is None:
+    if step is None or not _take_step(staff, step):
+        db.session.rollback()
         return False
     staff.password_hash = passwords.hash_password(password)
-    staff.totp_last_step = step
     staff.setup_token_hash = None
     staff.setup_expires_at = None
     staff.setup_at = utcnow()
@@ -169,11 +170,25 @@ def authenticate(email: str, password: str, code: str) -> Staff | None:
     except sealing.SealError:
         return None  # SECRET_KEY changed without the old one kept: `flask staff reset` gives a new set-up
     step = totp.matching_step(secret, code, staff.totp_last_step or 0)
-    if step is None:
+    if step is None or not _take_step(staff, step):
+        db.session.rollback()
         return None
-    staff.totp_last_step = step
     db.session.commit()
     return staff
+
+
+def _take_step(staff: Staff, step: int) -> bool:
+    """Spend the code's time step, or False when it (or a later one) is spent already.
+
+    A compare-and-set in SQL: the step read with the row may be stale by the time the code is checked
+    (Argon2 takes a while), so of racing sign-ins with one code only the one whose UPDATE still finds
+    an earlier step wins; the others find none and are refused. The caller commits."""
+    taken = db.session.execute(
+        update(Staff)
+        .where(Staff.id == staff.id, or_(Staff.totp_last_step.is_(None), Staff.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
+    return taken.rowcount == 1
 
 
 def listing() -> list[dict]:

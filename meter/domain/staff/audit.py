@@ -1,7 +1,7 @@
 """The audit log: one row for everything done through the console or the staff commands.
 
 Who (the staff member, or "command line"), when, what (an action name such as `reader.resend` and
-its detail) and on which site. Written in the same transaction as the change where there is one, so
+its detail) and on which site (a sign-in: a row on each site the member can see). Written in the same transaction as the change where there is one, so
 a change is never without its row; shown in the console (owners) and by `flask audit show`. A
 detail never holds a secret: a key's prefix, never the key; a provider's name, never its secret.
 """
@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from meter.domain.staff import roles
 from meter.infra.db import db
 from meter.infra.models import AuditEntry, Site, Staff
 
 COMMAND_LINE = "command line"
+RECORDED = "meter.audit_recorded"  # set in the session's info by every row added (meter.commands.common.audited)
 
 
 def record(
@@ -35,9 +37,20 @@ def record(
         detail=detail or {},
     )
     db.session.add(entry)
+    db.session.info[RECORDED] = True
     if commit:
         db.session.commit()
     return entry
+
+
+def record_on_sites(action: str, staff: Staff, detail: dict[str, Any] | None = None) -> None:
+    """A row for each site the member can see (committed): what a member does to the console as a
+    whole, such as signing in, is in the log of every site it opens, so each site's owner sees it.
+    One row without a site for a member with none."""
+    mine = [site for site, _role in roles.sites_of(staff)] or [None]
+    for site in mine:
+        record(action, staff=staff, site=site, detail=detail, commit=False)
+    db.session.commit()
 
 
 def entries(site_id: int | None = None, since: datetime | None = None, limit: int = 500) -> list[AuditEntry]:

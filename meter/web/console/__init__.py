@@ -63,13 +63,14 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
-def error_page(status: int, exc: Exception | None = None):
-    """The console's page for an error, in the member's language, with the console's headers."""
+def error_page(status: int, exc: Exception | None = None, kind: str | None = None):
+    """The console's page for an error, in the member's language, with the console's headers; `kind`
+    names a page of its own for the status (such as "search": too many reader searches)."""
     if isinstance(exc, CSRFError):
         log.warning("console form refused by the CSRF check on %s: %s", request.path, exc.description)
     g.lang = g.get("lang") or choose_language()
     g.csp_nonce = g.get("csp_nonce") or secrets.token_urlsafe(16)
-    kind = "csrf" if isinstance(exc, CSRFError) else status
+    kind = kind or ("csrf" if isinstance(exc, CSRFError) else status)
     headers = dict(http.page_headers(g.csp_nonce))
     if isinstance(exc, ratelimit.RateLimited | mail_budget.Spent):
         headers["Retry-After"] = str(exc.retry_after)

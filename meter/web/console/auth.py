@@ -5,7 +5,8 @@ The session is a random token in the `meter_console` cookie (HttpOnly, SameSite=
 /console/, Secure outside development), checked in SQL on every request (meter.domain.staff.sessions):
 12 hours idle, a sign-out or a disable ends it everywhere. Sign-in asks for the address, the password
 and a code from the authenticator together, and answers the same whichever was wrong; failures are
-limited per client address and per staff address (meter's own limiter).
+limited per client address, and per staff address from each client address under a higher ceiling
+per staff address (meter's own limiter, the readers' rule: `ratelimit.failed_sign_in_limits`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from meter.domain.staff import accounts, audit, roles, sessions, totp
 from meter.infra.models import Staff
 from meter.web.console import bp
 from meter.web.console.forms import ActionForm, SetupForm, SigninForm
-from meter.web.ratelimit import Limit, guard
+from meter.web.ratelimit import Limit, failed_sign_in_limits, guard
 
 COOKIE = "meter_console"
 MAX_ID = 2**63 - 1
@@ -47,7 +48,14 @@ def _staff_address() -> str:
 
 
 SIGNIN_IP = Limit("RATELIMIT_CONSOLE_SIGNIN_IP", "console-signin-ip", counts=_failed)
-SIGNIN_ACCOUNT = Limit("RATELIMIT_CONSOLE_SIGNIN_ACCOUNT", "console-signin-account", _staff_address, _failed)
+# A staff address's failures per client address, and from all addresses together (the readers' rule).
+SIGNIN_ACCOUNT, SIGNIN_CEILING = failed_sign_in_limits(
+    "RATELIMIT_CONSOLE_SIGNIN_ACCOUNT",
+    "RATELIMIT_CONSOLE_SIGNIN_ACCOUNT_CEILING",
+    "console-signin-account",
+    _staff_address,
+    _failed,
+)
 
 
 def _cookie_attrs() -> dict:
@@ -155,7 +163,7 @@ def setup(token: str):
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@guard(SIGNIN_IP, SIGNIN_ACCOUNT, methods=("POST",))
+@guard(SIGNIN_IP, SIGNIN_ACCOUNT, SIGNIN_CEILING, methods=("POST",))
 def signin():
     form = SigninForm()
     if request.method == "GET":
@@ -167,7 +175,7 @@ def signin():
             form.code.errors = [_("The email, password or code is not correct.")]
         else:
             token = sessions.start(staff)
-            audit.record("console.signin", staff=staff)
+            audit.record_on_sites("console.signin", staff)
             response = redirect(_safe_next(form.next.data) or url_for("console.home"), 303)
             response.set_cookie(COOKIE, token, **_cookie_attrs())
             return response
@@ -181,7 +189,7 @@ def signout():
         abort(400)
     staff = current()
     if staff is not None:
-        audit.record("console.signout", staff=staff)
+        audit.record_on_sites("console.signout", staff)
     sessions.end(request.cookies.get(COOKIE))
     response = redirect(url_for("console.signin"), 303)
     response.delete_cookie(COOKIE, **_cookie_attrs())

@@ -1,6 +1,9 @@
 """Readers (support and up): find one by address, see everything about them, help them; and the
 bulk resend of activation mail with its progress.
 
+Every search is an audit row (who, the query, how many were found) and spends the member's search
+budget (RATELIMIT_CONSOLE_SEARCH): a page of its own says so when it is spent.
+
 Every reader is looked up within the site of the URL: another site's reader id is not found (404).
 Each action answers with a redirect back to the reader's page and a one-line notice (POST, then
 GET: a reload does not act twice).
@@ -18,14 +21,31 @@ from meter.domain.console import bulk
 from meter.domain.console import readers as support
 from meter.domain.staff import audit
 from meter.infra.redis_conn import RedisUnavailable
+from meter.web.console import error_page
 from meter.web.console.auth import view
 from meter.web.console.forms import ActionForm, BulkForm, SubscriptionForm
+from meter.web.ratelimit import Limit, RateLimited, enforce
+
+
+def _searching_member() -> str:
+    """Key of the search limit: the signed-in member, when the request searches ("" for the empty form).
+    Per member, whichever site: what is throttled is one person gathering addresses."""
+    return f"staff{g.staff.id}" if request.args.get("q") else ""
+
+
+# Reader searches per member (each also an audit row): a search by two letters at a time gathers addresses.
+SEARCH = Limit("RATELIMIT_CONSOLE_SEARCH", "console-search", _searching_member)
 
 
 @view("/readers", "support")
 def readers():
     query = request.args.get("q", "")[:320]
-    found = support.search(g.site, query) if query else []
+    if query:
+        try:
+            enforce(SEARCH)
+        except RateLimited as exc:
+            return error_page(429, exc, kind="search")
+    found = support.search(g.site, query, g.staff) if query else []
     return render_template("console/readers.html", query=query, found=found, searched=bool(query))
 
 
