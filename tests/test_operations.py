@@ -57,6 +57,34 @@ def test_metrics_token_when_set_is_required_in_constant_time_and_never_a_500(app
     assert response.status_code == 200 and "meter_outbox_mails" in response.get_data(as_text=True)
 
 
+def test_every_route_is_counted_by_its_pattern_method_and_status_class(app, client, api):
+    """Only /v1/access had request metrics; a scan of random paths or methods must not make a series each."""
+    before = samples(client)
+    api.access("tempo:1", anonymous_id="visitor-0001")
+    client.get("/tempo/login")
+    client.get("/tempo/activate/not-a-token")
+    for n in range(5):
+        client.get(f"/no/such/path/{n}")
+    client.open("/healthz", method="BREW")
+    after = samples(client)
+
+    def grew(route, method, status):
+        key = ("meter_http_requests_total", (("method", method), ("route", route), ("status", status)))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("/v1/access", "POST", "2xx") == 1
+    assert grew("/<site_slug>/login", "GET", "2xx") == 1
+    assert (
+        sum(grew("/<site_slug>/activate/<token>", "GET", c) for c in ("2xx", "4xx")) == 1
+    )  # the pattern, not the token
+    assert grew("(no route)", "GET", "4xx") == 5
+    assert grew("(no route)", "other", "4xx") == 1  # 405: no rule matched that method
+    routes = {dict(labels)["route"] for (name, labels) in after if name == "meter_http_requests_total"}
+    assert not any("no/such" in route or "not-a-token" in route for route in routes), routes
+    latency = ("meter_http_request_duration_seconds_count", (("method", "GET"), ("route", "/<site_slug>/login")))
+    assert after[latency] - before.get(latency, 0) == 1
+
+
 def test_the_last_backups_time_is_a_metric_and_a_missing_one_is_zero(app, client, tmp_path):
     """deploy/meter-backup writes the time of its last good dump; its age drives the MeterBackupTooOld alert."""
     name = "meter_backup_last_success_timestamp_seconds"

@@ -74,7 +74,39 @@ MAILS = Counter(
 )
 
 
+HTTP_REQUESTS = Counter(
+    "meter_http_requests",
+    "Answers of every route, by route pattern (never the path), method and status class (2xx, 4xx, 5xx…).",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "meter_http_request_duration_seconds",
+    "Time to answer inside the app, by route pattern and method.",
+    ["route", "method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+# The label values a client can choose are bounded: any other method is "other"; a path that matches
+# no route is "(no route)" (the caller passes it), so a scan cannot make a series per path.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 _access_children: dict[tuple[str, str, bool], tuple] = {}
+_request_children: dict[tuple[str, str, int], tuple] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answer of any route (both entries call it through meter.web.http: one home)."""
+    key = (route, method, status // 100)
+    children = _request_children.get(key)
+    if children is None:
+        shown = method if method in METHODS else "other"
+        if len(_request_children) > 10_000:  # routes times methods times classes is small; bound it anyway
+            _request_children.clear()
+        children = _request_children[key] = (
+            HTTP_REQUESTS.labels(route, shown, f"{status // 100}xx"),
+            HTTP_LATENCY.labels(route, shown),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def observe_access(site_slug: str, reason: str, allowed: bool, degraded: bool, seconds: float) -> None:

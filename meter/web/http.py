@@ -8,7 +8,8 @@ header or a log field added here reaches every route, the hottest included:
 - `common_headers` gives the security headers of an answer of that type (JSON: a CSP that forbids
   everything; HTML pages: their own CSP with a script nonce, `page_headers`), HSTS over HTTPS, and
   the X-Request-ID;
-- `log` writes the request's one line (route pattern, never the path: tokens live in some paths).
+- `log` writes the request's one line (route pattern, never the path: tokens live in some paths) and
+  counts it in the metrics (`meter_http_requests_total`, `meter_http_request_duration_seconds`).
 
 The session cookie (CSRF only) is HttpOnly and SameSite=Lax always, and Secure outside development
 (config.py).
@@ -21,7 +22,7 @@ import time
 from flask import Flask, Response, abort, current_app, g, request, send_from_directory
 
 from meter.domain import sites
-from meter.infra import logs
+from meter.infra import logs, metrics
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 BASE_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
@@ -63,6 +64,8 @@ def page_headers(nonce: str) -> dict[str, str]:
 
 
 def log(method: str, rule: str | None, status: int, site_slug: str | None, request_id: str, started: float) -> None:
+    """The request's log line and its count and latency in the metrics, by route pattern."""
+    metrics.observe_request(rule or "(no route)", method, status, time.perf_counter() - started)
     logs.log_request(method, rule, status, site_slug, request_id, started)
 
 
