@@ -248,7 +248,8 @@ def test_without_settings_the_sender_is_the_sites_name_at_the_default_address(bu
         assert 'bgcolor="#b00"' in html  # the default colour, which is the site's until it sets one
         assert 'Butuh bantuan? Kunjungi <a href="https://tempo.co"' in html  # no support page: the site itself
     activation = received["activation"]["msg"]
-    assert "3 hari" in text_of(activation) and "2 artikel gratis setiap bulan:" in text_of(activation)  # no premium section
+    said = text_of(activation)
+    assert "3 hari" in said and "2 artikel gratis setiap bulan:" in said  # no premium section
     assert "kecuali" not in text_of(activation)
     assert "Link ini berlaku selama 1 jam" in text_of(received["password_reset"]["msg"])
 
