@@ -10,6 +10,7 @@ SMTP: tests/test_mail_received.py holds what the wire adds (headers, multipart).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from .mail_kinds import queued_kinds, render_all, template_kinds
-from .test_mail_received import SETTINGS, check_links, configure
+from .test_mail_received import CHROMIUM, CHROMIUM_ARGS, SETTINGS, check_links, configure
 
 HTMLVALIDATE = Path(__file__).parent / "htmlvalidate"
 HTMLVALIDATE_BIN = HTMLVALIDATE / "node_modules" / ".bin" / "html-validate"
@@ -166,3 +167,33 @@ def test_a_sites_name_is_set_by_flask_sites_settings_and_its_mails_read_it(app, 
         result = runner.invoke(args=["sites", "settings", "tempo", "--name", bad])
         assert result.exit_code != 0, bad
     assert "name\tTempo.co" in runner.invoke(args=["sites", "settings", "tempo"]).output
+
+
+# --- at a phone's width, in Chromium -------------------------------------------------------------------
+
+SHOTS = Path(os.environ.get("METER_MAIL_SHOTS", Path(__file__).parent / "screenshots"))
+
+
+@pytest.mark.browser
+@pytest.mark.database_agnostic
+@pytest.mark.timeout(300)
+def test_every_mail_kind_fits_a_phone_in_both_languages(tempo):
+    """mail-all-<kind>-<lang>-375.png (METER_MAIL_SHOTS, else tests/screenshots), to be looked at; and
+    what a look checks first: nothing wider than a 375 px screen, the button inside it."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for lang in LANGS:
+                for name, row in render_all(tempo, "tempo", lang).items():
+                    page = browser.new_page(viewport={"width": 375, "height": 800})
+                    page.set_content(row.body_html)
+                    wide = page.evaluate("document.documentElement.scrollWidth")
+                    assert wide <= 375, f"{name} {lang}: {wide} px wide"
+                    page.screenshot(path=str(SHOTS / f"mail-all-{name}-{lang}-375.png"), full_page=True)
+                    page.close()
+        finally:
+            browser.close()
