@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run check test lint format clean chromium nginx oidc php promtool soak bench
+.PHONY: install run check test lint format clean chromium nginx oidc php promtool htmlvalidate spamassassin soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 SLOW := browser or cluster or servers or fuzz or soak
 
 # The fast tier while you work (lint, then every test not marked slow, on SQLite): about a minute.
-check: lint
+check: lint htmlvalidate
 	$(PY) -m pytest -p no:cacheprovider $(XDIST) -m "not ($(SLOW))"
 
 # The whole suite on SQLite; then again on PostgreSQL where one answers (CI here: 127.0.0.1:5432; each
@@ -75,6 +75,26 @@ oidc:
 			|| echo "== tests/oidc could not be installed: the OpenID provider tests will be skipped"; \
 	fi
 
+# The mail tests validate every mail's HTML with html-validate (tests/htmlvalidate/, on Node): installed from
+# its lock file when Node is there (again only when the lock file changed), else that test skips and says so.
+htmlvalidate:
+	@if ! command -v npm >/dev/null; then \
+		echo "== Node.js/npm not found: the mails' html-validate test (tests/test_mail_layout.py) will be skipped"; \
+	elif [ ! tests/htmlvalidate/node_modules/.package-lock.json -nt tests/htmlvalidate/package-lock.json ]; then \
+		echo "== installing html-validate for the mail tests (npm ci in tests/htmlvalidate)"; \
+		(cd tests/htmlvalidate && npm ci --no-audit --no-fund --loglevel=error) \
+			|| echo "== tests/htmlvalidate could not be installed: the mails' html-validate test will be skipped"; \
+	fi
+
+# Every mail kind is scored by SpamAssassin's stock rules (tests/test_mail_spam.py, slow tier) with Debian's
+# spamassassin; install it where we can (root with apt-get), else that test is skipped and says so.
+spamassassin:
+	@if ! command -v spamassassin >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "== installing spamassassin for the mails' spam score test (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null \
+			|| echo "== spamassassin could not be installed: the mails' spam score test will be skipped"; \
+	fi
+
 # The PHP examples of docs/api.md (tests/test_docs_examples.py) run on Debian's php-cli with its curl
 # extension; install them where we can (root with apt-get), else that test is skipped and says so.
 php:
@@ -93,7 +113,7 @@ promtool:
 			|| echo "== promtool could not be installed: the monitoring checks will be skipped"; \
 	fi
 
-test: lint chromium nginx oidc php promtool
+test: lint chromium nginx oidc php promtool htmlvalidate spamassassin
 	$(PY) -m pytest $(XDIST)
 	@if $(PY) -c "import sqlalchemy as s; s.create_engine('$(PG_TEST_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_TEST_URL))"; \

@@ -76,14 +76,14 @@ def test_the_page_in_indonesian_and_english_in_the_sites_colour(app, runner, ver
         "Terkonfirmasi",
         "Cara masuk",
         "Email dan kata sandi",
-        "Ganti kata sandi",
+        "Ganti Kata Sandi",
         "Ganti alamat email",
         "Sesi",
         "Chrome · Android",
         "Perangkat ini",
         "Akhiri semua sesi lain",
-        "Unduh data saya",
-        "Hapus akun saya",
+        "Unduh Data Saya",
+        "Hapus Akun Saya",
         "--brand: #1a5f7a",
         'name="viewport"',
     ):
@@ -198,7 +198,7 @@ def test_a_provider_is_removed_only_while_another_way_in_remains(app, client, ve
         db.session.get(Reader, reader_id).password_hash = passwords.UNUSABLE  # Google is now the only way in
         db.session.commit()
     html = account(client).get_data(as_text=True)
-    assert "/tempo/account/sign-ins/google/remove" not in html and "Buat kata sandi" in html
+    assert "/tempo/account/sign-ins/google/remove" not in html and "Buat Kata Sandi" in html
     refused = post_form(client, "/tempo/account/sign-ins/google/remove")
     assert refused.status_code == 303
     assert "Ini satu-satunya cara Anda masuk" in client.get("/tempo/account").get_data(as_text=True)
@@ -247,7 +247,7 @@ def test_without_a_password_the_deletion_is_confirmed_by_mail(app, client, verif
     link = next(link for link in links_in(mailbox.to(EMAIL)[0]["msg"]) if "/account/delete/" in link)
     path = link.removeprefix("http://meter.test")
     shown = client.get(path).get_data(as_text=True)
-    assert "document.getElementById" not in shown and "Hapus akun saya" in shown  # a person presses it
+    assert "document.getElementById" not in shown and "Hapus Akun Saya" in shown  # a person presses it
     with app.app_context():
         assert db.session.get(Reader, reader_id) is not None
     done = client.post(path, data={"csrf_token": csrf(shown)})

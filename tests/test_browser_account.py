@@ -92,7 +92,7 @@ def test_the_account_page_on_a_phone_changes_the_password_and_ends_other_session
 
         phone.get_by_label("Kata sandi saat ini").fill(PASSWORD)
         phone.get_by_label("Kata sandi baru (minimal 8 karakter)").fill(NEW_PASSWORD)
-        phone.get_by_role("button", name="Ganti kata sandi").click()
+        phone.get_by_role("button", name="Ganti Kata Sandi").click()
         phone.wait_for_selector("text=Kata sandi Anda sudah diganti. Semua perangkat lain telah dikeluarkan.")
         assert phone.locator("#sessions li").count() == 1
         fits(phone, PHONE["width"])

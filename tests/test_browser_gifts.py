@@ -61,7 +61,7 @@ def test_a_subscriber_gifts_an_article_and_a_friend_reads_it_without_a_wall(live
     link.wait_for()
     assert page.get_by_role("button", name="Hadiahkan artikel ini (9 tersisa)").is_visible()
     assert "dapat membaca artikel ini selama 14 hari" in page.locator(".meter-gift-made").inner_text()
-    page.get_by_role("button", name="Salin tautan").click()
+    page.get_by_role("button", name="Salin Link").click()
     page.get_by_role("button", name="Tersalin").wait_for()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == link.input_value()

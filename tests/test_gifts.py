@@ -246,7 +246,7 @@ def test_the_embed_opens_a_gift_link_and_a_subscriber_gets_the_gift_button(app, 
     made = subscriber_browser.post("/embed/tempo/gifts?lang=id", json=page, headers=origin)
     assert made.status_code == 201, made.get_data(as_text=True)
     body = made.get_json()
-    assert body["label"] == "Hadiahkan artikel ini (9 tersisa)" and body["copy_label"] == "Salin tautan"
+    assert body["label"] == "Hadiahkan artikel ini (9 tersisa)" and body["copy_label"] == "Salin Link"
     assert made.headers["Access-Control-Allow-Origin"] == "https://tempo.co"
     gift = parse_qs(urlsplit(body["url"]).query)["gift"][0]
 

@@ -78,23 +78,25 @@ TEMPO_WORDS = {
     "Forgot your password? Click here": "Lupa Kata Sandi? Klik di Sini",
     "Forgot your password? Click here:": "Lupa Kata Sandi? Klik di Sini:",
     "Click the button below to activate your account.": "Klik tombol di bawah ini untuk mengaktifkan akun Anda.",
-    "Click the link to activate your account and get access to read %(count)s free article.": (
-        "Klik link tersebut untuk mengaktifkan akun Anda dan mendapatkan akses membaca %(count)s artikel gratis."
+    "Click the link to activate your account and get access to read %(free)s.": (
+        "Klik link tersebut untuk mengaktifkan akun Anda dan mendapatkan akses membaca %(free)s."
     ),
     "We sent an activation link to your email. Click it to read more articles.": (
         "Kami telah mengirimkan link aktivasi ke email Anda. Klik link tersebut untuk membaca lebih banyak artikel."
     ),
     "You already have a %(name)s account": "Anda sudah memiliki akun %(name)s",
     "This link is valid for %(lifetime)s.": "Link ini berlaku selama %(lifetime)s.",
-    "Register and confirm your email to read %(num)d free article.": (
-        "Daftar dan konfirmasi email Anda untuk membaca %(num)d artikel gratis."
-    ),
+    "Register and confirm your email to read %(free)s.": "Daftar dan konfirmasi email Anda untuk membaca %(free)s.",
+    "%(num)d free article %(every)s, except %(section)s": "%(num)d artikel gratis %(every)s, kecuali %(section)s",
+    "every month": "setiap bulan",
     "Wait a moment before asking for the link again.": "Tunggu sebentar sebelum meminta link lagi.",
     "This link was already used. Please log in.": "Link ini sudah digunakan. Silakan masuk.",
     "Wrong email address? Register again": "Salah alamat email? Daftar lagi",
-    "Welcome! You can now read %(count)s free article.": (
-        "Selamat datang! Anda mendapat akses membaca %(count)s artikel gratis."
+    "Welcome! You can now read %(free)s.": "Selamat datang! Anda mendapat akses membaca %(free)s.",
+    "If you did not receive the email, check your spam folder or": (
+        "Jika Anda tidak menerima email, periksa folder spam atau"
     ),
+    "Resend now": "Kirimkan Lagi Sekarang",
     "If you did not receive the email,": "Jika Anda tidak menerima email,",
     "Register": "Daftar",
     "If this was not you, ignore this email; your account is safe.": (
@@ -130,11 +132,12 @@ def test_the_embeds_walls_come_from_the_catalogs_in_tempos_words():
     assert words.gettext("Subscribe to read %(section)s and every article.", section="Koran Tempo") == (
         "Berlangganan untuk membaca Koran Tempo dan semua artikel."
     )
-    assert words.ngettext(
-        "Register and confirm your email to read %(num)d free article.",
-        "Register and confirm your email to read %(num)d free articles.",
-        2,
-    ) == ("Daftar dan konfirmasi email Anda untuk membaca 2 artikel gratis.")
+    from meter.infra.template_helpers import free_articles
+
+    free = free_articles(2, "month", "Laporan Utama", words)
+    assert words.gettext("Register and confirm your email to read %(free)s.", free=free) == (
+        "Daftar dan konfirmasi email Anda untuk membaca 2 artikel gratis setiap bulan, kecuali Laporan Utama."
+    )
 
 
 def test_lifetimes_are_said_exactly_in_the_readers_language():

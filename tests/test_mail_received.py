@@ -149,7 +149,7 @@ def check_links(html: str, text: str) -> list[str]:
 
 WORDS = {
     "id": {
-        "activation": ("2 hari", "2 artikel gratis, kecuali Laporan Utama"),
+        "activation": ("2 hari", "2 artikel gratis setiap bulan, kecuali Laporan Utama"),
         "password_reset": ("30 menit", "Link ini berlaku selama 30 menit"),
         "help": "Butuh bantuan? Kunjungi",
         "why": "Anda menerima email ini karena",
@@ -160,7 +160,7 @@ WORDS = {
         },
     },
     "en": {
-        "activation": ("2 days", "2 free articles, except Laporan Utama"),
+        "activation": ("2 days", "2 free articles every month, except Laporan Utama"),
         "password_reset": ("30 minutes", "This link is valid for 30 minutes"),
         "help": "Need help? Visit",
         "why": "You received this email because",
@@ -248,7 +248,8 @@ def test_without_settings_the_sender_is_the_sites_name_at_the_default_address(bu
         assert 'bgcolor="#b00"' in html  # the default colour, which is the site's until it sets one
         assert 'Butuh bantuan? Kunjungi <a href="https://tempo.co"' in html  # no support page: the site itself
     activation = received["activation"]["msg"]
-    assert "3 hari" in text_of(activation) and "2 artikel gratis:" in text_of(activation)  # no premium section
+    said = text_of(activation)
+    assert "3 hari" in said and "2 artikel gratis setiap bulan:" in said  # no premium section
     assert "kecuali" not in text_of(activation)
     assert "Link ini berlaku selama 1 jam" in text_of(received["password_reset"]["msg"])
 

@@ -1,4 +1,4 @@
-"""`flask sites settings SLUG [--colour #hex] [--subscribe-url URL] [--premium-name TEXT] …`: a site's settings.
+"""`flask sites settings SLUG [--name TEXT] [--colour #hex] [--premium-name TEXT] …`: a site's settings.
 
 The mail settings (`--mail-from`, `--reply-to`, `--support-url`) are checked here, once, so that what
 reaches a mail header is always one well-formed address; an empty value goes back to the default.
@@ -128,9 +128,18 @@ CHECKS = {
 }
 
 
+def _name(value: str) -> str:
+    """The name readers see: in every mail's subject, greeting and signature, and the default sender's name."""
+    value = value.strip()
+    if not value or len(value) > 200 or not _printable(value):
+        raise click.ClickException("name must be 1 to 200 printable characters")
+    return value
+
+
 @click.command("settings")
 @with_appcontext
 @click.argument("slug")
+@click.option("--name", help='The site\'s name as readers see it, in its pages and mails (Tempo: "Tempo.co").')
 @click.option("--colour", help="Accent colour of the reader pages and walls, such as #b00.")
 @click.option("--subscribe-url", help="Where the subscribe wall sends readers (on one of the site's origins).")
 @click.option(
@@ -157,13 +166,18 @@ CHECKS = {
 def settings_command(slug: str, **given: str | None) -> None:
     """Show or change a site's settings: what readers see, and how far the pages it serves are trusted."""
     site = site_of(slug)
+    name = given.pop("name")
+    if name is not None:
+        site.name = _name(name)
     settings = dict(site.settings or {})
     changes = {name: CHECKS[name](site, value) for name, value in given.items() if value is not None}
     if changes:
         settings.update(changes)
         site.settings = settings
+    if changes or name is not None:
         db.session.commit()
         sites.forget_cached()
+    click.echo(f"name\t{site.name}")
     for key in SHOWN:
         value = settings.get(key) or "-"
         if key == "amp_links_max":

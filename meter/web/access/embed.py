@@ -26,6 +26,7 @@ from meter.domain.metering import Decision
 from meter.domain.metering.check import refusal_reason
 from meter.domain.sites import SiteInfo, info_by_slug, normalise_origin
 from meter.infra.clock import now_epoch
+from meter.infra.template_helpers import free_articles
 from meter.web import cookies
 from meter.web import responses as out
 from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer, problem_answer
@@ -236,17 +237,16 @@ def provider_actions(site: SiteInfo, words: Texts, page: str | None, signing_up:
 def _wall(
     site: SiteInfo, words: Texts, decision: Decision, page: str | None, subscribe: str | None, reason: str | None = None
 ) -> dict:
-    _, ngettext, lang = words.gettext, words.ngettext, words.lang
+    _, lang = words.gettext, words.lang
     reason = reason or decision.reason
     login = {"label": _("Log in"), "url": page_url(site, "login", lang, page), "kind": "login"}
     if reason == "registration_required":
         return {
             "kind": "register",
             "title": _("Register to keep reading"),
-            "body": ngettext(
-                "Register and confirm your email to read %(num)d free article.",
-                "Register and confirm your email to read %(num)d free articles.",
-                site.policy.quota_verified,
+            "body": _(
+                "Register and confirm your email to read %(free)s.",
+                free=free_articles(site.policy.quota_verified, site.policy.period, site.premium_name, words),
             ),
             "actions": [
                 {"label": _("Register here"), "url": page_url(site, "register", lang, page), "kind": "register"},

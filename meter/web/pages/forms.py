@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from meter.domain import passwords
+from meter.domain.accounts import emails
 
 _PASSWORD_LENGTH = Length(
     min=passwords.MIN_LENGTH,
@@ -32,6 +33,14 @@ class RegisterForm(_Carry):
     )
     # The honeypot: hidden from people (and from screen readers); a bot that fills every field fills it.
     website = StringField(_l("Leave this field empty"))
+
+    def validate_email(self, field: EmailField) -> None:
+        """The address is checked with the password, not after it: every field's error shows at once."""
+        if field.data:
+            try:
+                emails.normalise(field.data)
+            except emails.BadEmail:
+                raise ValidationError(_l("Enter a valid email address.")) from None
 
 
 class LoginForm(_Carry):
@@ -79,13 +88,18 @@ class EmailChangeForm(FlaskForm):
     email = EmailField(
         _l("New email address"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)]
     )
-    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)])
+    # Posted as "password"; its id is its own, as the account page shows three password fields.
+    password = PasswordField(
+        _l("Password"),
+        id="email-password",
+        validators=[DataRequired(_l("Enter your password.")), Length(max=1024)],
+    )
 
 
 class DeletionForm(FlaskForm):
     """The password when the account has one (the view checks it); without one, a link is mailed."""
 
-    password = PasswordField(_l("Password"), validators=[Length(max=1024)])
+    password = PasswordField(_l("Password"), id="delete-password", validators=[Length(max=1024)])
 
 
 class EndSessionForm(FlaskForm):
