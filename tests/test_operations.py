@@ -239,10 +239,11 @@ def test_a_redis_outage_is_logged_once_then_summed_up_not_once_per_request(app, 
     api = Api(client, make_site(fresh, "down"), "down")
     assert api.access("down:a", anonymous_id="visitor-0002")["degraded"] is False
     server.stop()
-    with Lines("meter.infra.redis_conn") as outage:
+    with Lines("meter.infra.redis_conn") as outage, Lines("meter") as everything:
         for n in range(60):
             assert api.access(f"down:{n}", anonymous_id="visitor-0002")["degraded"] is True
     assert len(outage) == 1 and outage[0].startswith("Redis unreachable ("), outage
+    assert len(everything) == 1, everything  # not a warning per degraded answer as well
 
     outage_log.every = 0.0  # every failure now due for a summary
     with Lines("meter.infra.redis_conn") as summary:

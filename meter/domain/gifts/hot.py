@@ -99,7 +99,7 @@ def _read(site_id: int, token: str, article_id: str, device: str | None, record:
             argv[4], argv[5] = loaded
             code, _devices = redis.run_script("gift", keys, argv)
     except RedisUnavailable as exc:
-        log.warning("gift not judged, Redis unavailable: %s", exc)
+        log.debug("gift not judged, Redis unavailable: %s", exc)  # the outage itself: once, in redis_conn
         return None
     if code == "gift_new":
         try:

@@ -222,7 +222,7 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
             args.unlocks = pack_unlocks(ledger.entries(site.id, subject.key, period, now), bool(period.rolling_seconds))
             result = redis.run_script("check", keys, args.argv())
     except RedisUnavailable as exc:
-        log.warning("redis unavailable, degraded answer: %s", exc)
+        log.debug("redis unavailable, degraded answer: %s", exc)  # the outage itself: once, in redis_conn
         if exc.sent and record and article_class == "metered":
             doubts.note(site.id, subject.key, article_id, now)
         return _counted(site, day, record, degraded(site, subject, article_id, article_class, now, period))
