@@ -66,7 +66,7 @@ from .console_helpers import staff_client
 from .faults import DatabaseCut
 from .social_standin import StandIn
 
-pytestmark = [pytest.mark.fuzz]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(300)]  # about 30 s alone; minutes at a load average of 10
 
 SLUG, ORIGIN = "model", "https://model.example"
 HONEST, ATTACKER = ("alice", "bob"), "mallory"
