@@ -76,10 +76,8 @@ def words_of(line: str) -> list[str]:
     """The command's words: environment assignments and `sudo -u USER` (and its assignments) left out."""
     words = shlex.split(line.split(" && ")[0].split(" | ")[0].split(" > ")[0])
     while words and (re.match(r"^[A-Z_]+=", words[0]) or words[0] == "sudo"):
-        if words[0] == "sudo":
-            words = words[3:] if words[1:2] == ["-u"] else words[1:]
-        else:
-            words = words[1:]
+        skip = 3 if words[0] == "sudo" and words[1:2] == ["-u"] else 1
+        words = words[skip:]
     return words
 
 
