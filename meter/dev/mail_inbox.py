@@ -91,7 +91,7 @@ def _when(moment: float) -> str:
 def _listing(box: Mailbox) -> bytes:
     mails = box.all()[::-1]
     if not mails:
-        return _page("Inbox", "<p>No mail yet. Register a reader on the demo site and reload.</p>")
+        return _page("Inbox", "<h1>Inbox (0)</h1><p>No mail yet. Register a reader on the demo site and reload.</p>")
     rows = "".join(
         f"<tr><td>{mail.number}</td><td>{_when(mail.at)}</td><td>{html.escape(', '.join(mail.recipients))}</td>"
         f'<td><a href="/{mail.number}">{html.escape(str(mail.message().get("Subject", "(no subject)")))}</a></td></tr>'
