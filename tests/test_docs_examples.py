@@ -28,6 +28,7 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "api.md").read_text()
+SOCIAL_DOC = (ROOT / "docs" / "social-login.md").read_text()
 DOCUMENTED_BASE = "http://127.0.0.1:5000"
 
 
@@ -86,7 +87,9 @@ def subscriber(server: Gunicorn, key: str) -> str:
     token = requests.post(f"{server.url}/v1/sessions", json=who, headers=auth, timeout=10).json()["reader_token"]
     me = requests.get(f"{server.url}/v1/readers/me", headers={**auth, "X-Reader-Token": token}, timeout=10).json()
     until = {"until": "2099-12-31T00:00:00+00:00"}
-    subscribed = requests.put(f"{server.url}/v1/readers/{me['reader_id']}/subscription", json=until, headers=auth, timeout=10)
+    subscribed = requests.put(
+        f"{server.url}/v1/readers/{me['reader_id']}/subscription", json=until, headers=auth, timeout=10
+    )
     assert subscribed.status_code == 200, subscribed.text
     return token
 
@@ -215,7 +218,7 @@ def test_the_gift_examples(served, monkeypatch):
     }
     exec(here(one("python", "requests.Session()"), server), names)  # BASE, KEY, meter
     code = one("python", "subscriber_token")
-    before, after = code.split("# later, the friend's visit (request.args[\"gift\"] on your page):", 1)
+    before, after = code.split('# later, the friend\'s visit (request.args["gift"] on your page):', 1)
     exec(before, names)
     [url] = shared
     assert url.startswith(DOCUMENTED_BASE + "/demo-site/koran-harga-beras?gift=")
@@ -223,3 +226,23 @@ def test_the_gift_examples(served, monkeypatch):
     names["request"] = type("Request", (), {"args": {"gift": gift}})
     exec(after, names)
     assert (names["answer"]["allowed"], names["answer"]["reason"]) == (True, "gift")
+
+
+def test_the_local_sign_in_example_of_social_login(served):
+    """docs/social-login.md's "Try it locally": the demo site's Akun Demo, listed with its redirect URI."""
+    server, _cwd = served
+    [block] = [b for b in re.findall(r"```sh\n(.*?)```", SOCIAL_DOC, re.S) if "login-providers demo" in b]
+    add = (
+        "printf 'demo-secret' > \"$TMPDIR/secret\" && METER_ENV=development bin/meter sites login-providers add demo"
+        ' akun-demo --kind oidc --issuer http://127.0.0.1:9 --client-id meter-demo --client-secret-file "$TMPDIR/secret"'
+        ' --label "Akun Demo"'
+    )
+    env = {**server.env, "TMPDIR": str(_cwd)}
+    operator(add, env)  # what make run does at each start
+    out = subprocess.run(["bash", "-c", block], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert re.search(
+        r"^akun-demo\toidc\tAkun Demo\tclient meter-demo\t.*redirect URI \S+/demo/login/akun-demo/callback$",
+        out.stdout,
+        re.M,
+    )
