@@ -16,7 +16,7 @@ install: $(STAMP)
 
 # Everything for development on http://127.0.0.1:5000 (Redis, mail catcher, mail worker, gunicorn);
 # data kept in instance/. Another port: make run PORT=5001. Ctrl-C stops it all.
-run: $(STAMP)
+run: $(STAMP) oidc
 	$(PY) -m meter.dev.devserver $(if $(PORT),--port $(PORT))
 
 # ruff, then import-linter: the layers of meter/ and no import cycle (contracts in pyproject.toml).

@@ -13,7 +13,10 @@ import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-INSTANCE_DIR = Path(os.environ.get("METER_INSTANCE_DIR", BASE_DIR / "instance"))
+# What `make run` (meter.dev.devserver) last served, written under the instance directory: its
+# PUBLIC_BASE_URL, so that the operator's commands on its data (`METER_ENV=development bin/meter …`)
+# print the redirect URIs and links of the port it runs on. Read in development only, after `.env`.
+MAKE_RUN_ENV = "make-run.env"
 
 _DEVELOPMENT = os.environ.get("METER_ENV") == "development"
 DEV_BASE_URL = "http://127.0.0.1:5000"
@@ -22,9 +25,12 @@ if _DEVELOPMENT:
     try:  # python-dotenv (requirements-dev.txt): a development convenience, never required.
         from dotenv import load_dotenv
 
-        load_dotenv(BASE_DIR / ".env")
+        load_dotenv(BASE_DIR / ".env")  # neither file overrides what the environment sets
+        load_dotenv(Path(os.environ.get("METER_INSTANCE_DIR", BASE_DIR / "instance")) / MAKE_RUN_ENV)
     except ImportError:  # pragma: no cover
         pass
+
+INSTANCE_DIR = Path(os.environ.get("METER_INSTANCE_DIR", BASE_DIR / "instance"))
 
 
 def dev_redis_socket(instance_dir: str | os.PathLike) -> str:

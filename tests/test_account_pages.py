@@ -267,3 +267,45 @@ def test_bad_links_are_pages_not_errors(app, client, verified_reader):
             if page.status_code == 200:
                 posted = client.post(path + token, data={"csrf_token": csrf(page.get_data(as_text=True))})
                 assert posted.status_code == 400 and "Link tidak valid" in posted.get_data(as_text=True)
+
+
+def test_the_account_page_leads_back_to_the_article_and_the_site(app, client, verified_reader):
+    verified_reader(EMAIL, PASSWORD)
+    log_in(client)
+    article = "https://tempo.co/koran/beras"
+    page = account(client, next=article).get_data(as_text=True)
+    assert f'<a href="{article}">← Kembali ke Tempo</a>' in page
+    assert '<a href="https://tempo.co/">← Kembali ke Tempo</a>' in account(client).get_data(as_text=True)
+    elsewhere = account(client, next="https://evil.example/").get_data(as_text=True)
+    assert (
+        'href="https://evil.example/">' not in elsewhere and 'href="https://tempo.co/">← Kembali ke Tempo' in elsewhere
+    )
+
+
+def test_after_deletion_or_logout_the_page_offers_no_account_but_the_way_on(app, client, verified_reader):
+    verified_reader(EMAIL, PASSWORD)
+    log_in(client)
+    deleted = post_form(client, "/tempo/account/delete", password=PASSWORD).get_data(as_text=True)
+    assert "Akun Anda sudah dihapus" in deleted
+    assert 'class="account"' not in deleted  # no "Akun Saya" for the account that is gone
+    assert 'href="https://tempo.co/">Kembali ke Tempo</a>' in deleted
+    verified_reader("lain@example.com", PASSWORD)
+    log_in(client, email="lain@example.com")
+    page = client.get("/tempo/logout").get_data(as_text=True)
+    out = client.post("/tempo/logout", data={"csrf_token": csrf(page)})
+    assert out.status_code == 200 and 'class="account"' not in out.get_data(as_text=True)
+
+
+def test_sessions_show_device_network_and_last_use_this_device_first(app, verified_reader):
+    verified_reader(EMAIL, PASSWORD)
+    phone, office = browser(app), browser(app, IPHONE)
+    phone.environ_base["REMOTE_ADDR"] = "203.0.113.7"
+    office.environ_base["REMOTE_ADDR"] = "198.51.100.20"
+    log_in(office)
+    log_in(phone)
+    page = account(phone).get_data(as_text=True)
+    rows = re.findall(r"<li><span><strong>(.*?)</strong>(.*?)</small>", page, re.S)
+    assert rows[0][0] == "Chrome · Android"  # this device first
+    assert "Perangkat ini" in rows[0][1] and "Jaringan ini · Terakhir dipakai" in rows[0][1]
+    [office_row] = [rest for device, rest in rows if device == "Safari · iPhone"]
+    assert "Perangkat ini" not in office_row and "Jaringan 198.51.100.0/24 · Terakhir dipakai" in office_row

@@ -27,3 +27,9 @@ def test_indonesian_by_default_english_with_lang_and_it_sticks(demo):
 def test_the_servers_home_is_the_demo_site(demo):
     response = demo.get("/")
     assert response.status_code == 302 and response.headers["Location"].endswith("/demo-site/")
+
+
+def test_the_home_page_lists_each_story_once(demo):
+    page = demo.get("/demo-site/").get_data(as_text=True)
+    assert page.count('href="/demo-site/nato-siagakan-pasukan"') == 1
+    assert page.count('href="/demo-site/koran-harga-beras"') == 1

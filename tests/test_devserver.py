@@ -234,6 +234,9 @@ def test_make_run_serves_catches_mail_stops_cleanly_and_keeps_data(tmp_path):
     try:
         key, after_banner = first.ready()
         assert re.search(rf"catcher on 127\.0\.0\.1:{mail_port}", first.output())
+        assert re.search(r"^\s+inbox\s+http://127\.0\.0\.1:\d+/ : the caught mails", first.output(), re.M)
+        assert re.search(r"^meter\s+\|\s+migration step  1 of \d+: 0001 ", first.output(), re.M)
+        assert (instance / "make-run.env").read_text().splitlines()[-1] == f"PUBLIC_BASE_URL={first.base}"
         assert (instance / "demo-api-key").read_text().strip() == key
         assert (instance / "demo-api-key").stat().st_mode & 0o777 == 0o600
         started = first.descendants()

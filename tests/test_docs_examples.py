@@ -28,6 +28,7 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "api.md").read_text()
+SOCIAL_DOC = (ROOT / "docs" / "social-login.md").read_text()
 DOCUMENTED_BASE = "http://127.0.0.1:5000"
 
 
@@ -54,7 +55,8 @@ def gunicorn(sqlite_dir, database_template, redis_url, tmp_path_factory):
     """One gunicorn for the module; each test empties its database first (`served`)."""
     with empty_database(sqlite_dir, database_template) as url:
         log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-        server = Gunicorn(server_env(url, redis_url), workers=1, log=log).start()
+        # a policy changed by an example's command reaches the server at once, not after SITE_CACHE_TTL
+        server = Gunicorn(server_env(url, redis_url, SITE_CACHE_TTL="0"), workers=1, log=log).start()
         try:
             yield server, url
         finally:
@@ -75,6 +77,28 @@ def served(gunicorn, redis_url, tmp_path):
     yield server, tmp_path
     with app.app_context():
         db.engine.dispose()
+
+
+def subscriber(server: Gunicorn, key: str) -> str:
+    """A reader token of a subscriber of the demo site (registered, logged in, subscribed by the API)."""
+    auth = {"Authorization": f"Bearer {key}"}
+    who = {"email": "langganan@example.com", "password": "rahasia-sekali"}
+    assert requests.post(f"{server.url}/v1/readers", json=who, headers=auth, timeout=10).status_code == 202
+    token = requests.post(f"{server.url}/v1/sessions", json=who, headers=auth, timeout=10).json()["reader_token"]
+    me = requests.get(f"{server.url}/v1/readers/me", headers={**auth, "X-Reader-Token": token}, timeout=10).json()
+    until = {"until": "2099-12-31T00:00:00+00:00"}
+    subscribed = requests.put(
+        f"{server.url}/v1/readers/{me['reader_id']}/subscription", json=until, headers=auth, timeout=10
+    )
+    assert subscribed.status_code == 200, subscribed.text
+    return token
+
+
+def operator(block: str, gunicorn_env: dict[str, str]) -> None:
+    """An operator's command of the docs (`METER_ENV=development bin/meter …`), run as written from the
+    checkout, on the test server's database and Redis (set in the environment, which wins)."""
+    out = subprocess.run(["bash", "-c", block], cwd=ROOT, env=gunicorn_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def here(code: str, server: Gunicorn) -> str:
@@ -166,3 +190,59 @@ def test_the_php_examples(served):
         python_sig,
     )
     assert result["sig"] == python_sig["sig"]  # the PHP and the Python signatures agree
+
+
+@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="no curl or bash")
+def test_the_crawler_example(served, redis_url):
+    """The policy line turns crawlers on for the site the example then asks about; the answer is the one shown."""
+    server, cwd = served
+    operator(one("sh", "--set crawlers=verified"), server.env)
+    script = "\n".join([here(one("sh", "BASE="), server), one("sh", "Googlebot/2.1")])
+    out = subprocess.run(["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    [answer] = documents(out.stdout)
+    assert (answer["allowed"], answer["reason"]) == (True, "crawler")
+
+
+def test_the_gift_examples(served, monkeypatch):
+    """The policy line turns gifts on; a subscriber gives the article (Python); a visitor opens it."""
+    server, cwd = served
+    operator(one("sh", "--set gifts.per_period="), server.env)
+    monkeypatch.chdir(cwd)
+    key = (cwd / "instance" / "demo-api-key").read_text().strip()
+    shared: list[str] = []
+    names: dict = {
+        "subscriber_token": subscriber(server, key),
+        "share": shared.append,
+        "visitor_cookie": "visitor-0002",
+    }
+    exec(here(one("python", "requests.Session()"), server), names)  # BASE, KEY, meter
+    code = one("python", "subscriber_token")
+    before, after = code.split('# later, the friend\'s visit (request.args["gift"] on your page):', 1)
+    exec(before, names)
+    [url] = shared
+    assert url.startswith(DOCUMENTED_BASE + "/demo-site/koran-harga-beras?gift=")
+    gift = url.split("gift=", 1)[1]
+    names["request"] = type("Request", (), {"args": {"gift": gift}})
+    exec(after, names)
+    assert (names["answer"]["allowed"], names["answer"]["reason"]) == (True, "gift")
+
+
+def test_the_local_sign_in_example_of_social_login(served):
+    """docs/social-login.md's "Try it locally": the demo site's Akun Demo, listed with its redirect URI."""
+    server, _cwd = served
+    [block] = [b for b in re.findall(r"```sh\n(.*?)```", SOCIAL_DOC, re.S) if "login-providers demo" in b]
+    add = (
+        "printf 'demo-secret' > \"$TMPDIR/secret\" && METER_ENV=development bin/meter sites login-providers add demo"
+        ' akun-demo --kind oidc --issuer http://127.0.0.1:9 --client-id meter-demo --client-secret-file "$TMPDIR/secret"'
+        ' --label "Akun Demo"'
+    )
+    env = {**server.env, "TMPDIR": str(_cwd)}
+    operator(add, env)  # what make run does at each start
+    out = subprocess.run(["bash", "-c", block], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert re.search(
+        r"^akun-demo\toidc\tAkun Demo\tclient meter-demo\t.*redirect URI \S+/demo/login/akun-demo/callback$",
+        out.stdout,
+        re.M,
+    )

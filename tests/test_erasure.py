@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from meter import create_app, worker
 from meter.domain import amp_readers, passwords, sites
+from meter.domain.accounts import devices
 from meter.domain.metering import layout
 from meter.infra import clock
 from meter.infra.db import db
@@ -118,7 +119,8 @@ def test_the_export_is_the_database_row_by_row(app, api, rich_reader):
             (
                 {
                     "id": s.id,
-                    "device": s.device,
+                    "device": devices.split(s.device)[0],  # the label and the network it keeps with it
+                    "network": devices.split(s.device)[1],
                     "created_at": iso(s.created_at),
                     "last_used_at": iso(s.last_used_at),
                     "revoked_at": iso(s.revoked_at),

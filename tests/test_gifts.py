@@ -254,7 +254,8 @@ def test_the_embed_opens_a_gift_link_and_a_subscriber_gets_the_gift_button(app, 
     walled = stranger.post("/embed/tempo/access", json=page, headers=origin).get_json()
     assert (walled["allowed"], walled["wall"]["kind"], walled["can_give"]) == (False, "register", False)
     opened = stranger.post("/embed/tempo/access", json={**page, "gift_token": gift}, headers=origin).get_json()
-    assert (opened["allowed"], opened["reason"], opened["wall"], opened["banner"]) == (True, "gift", None, None)
+    assert (opened["allowed"], opened["reason"], opened["wall"]) == (True, "gift", None)
+    assert opened["banner"] == "Artikel ini hadiah dari pelanggan Tempo"  # whom to thank, from the site's name
     assert stranger.get("/embed/tempo/gifts", headers=origin).status_code == 401
     assert subscriber_browser.get("/embed/tempo/gifts", headers={"Origin": "https://evil.example"}).status_code == 403
 
@@ -274,3 +275,19 @@ def test_an_amp_page_opened_from_a_gift_link_is_granted(app, gifting, client):
     assert listed["devices"] == 1  # the pingback counted the rid as a device; the authorization did not
     plain = client.get("/amp/tempo/authorization", query_string={**query, "url": "https://tempo.co/amp/koran/beras"})
     assert plain.get_json()["granted"] is False
+
+
+def test_a_signed_in_reader_is_offered_no_login_on_the_premium_wall_and_a_way_back(app, verified_reader):
+    """The premium wall of a reader who is signed in: "Berlangganan" only (no "Masuk", no provider); the
+    account link leads back to the article."""
+    _reader_id, token = verified_reader("pembaca@example.com")
+    origin = {"Origin": "https://tempo.co"}
+    page = {"article": {"id": "tempo:laput:1", "class": "premium"}, "url": "https://tempo.co/laput/1"}
+    stranger = app.test_client().post("/embed/tempo/access", json=page, headers=origin).get_json()
+    assert [action["kind"] for action in stranger["wall"]["actions"]] == ["subscribe", "login"]
+    reader = app.test_client()
+    reader.set_cookie("meter_r_tempo", token)
+    seen = reader.post("/embed/tempo/access?lang=id", json=page, headers=origin).get_json()
+    assert seen["logged_in"] and seen["wall"]["kind"] == "subscribe"
+    assert [action["kind"] for action in seen["wall"]["actions"]] == ["subscribe"]
+    assert seen["account"]["url"].endswith("/tempo/account?next=https%3A%2F%2Ftempo.co%2Flaput%2F1&lang=id")

@@ -5,8 +5,10 @@ the SQLite database, the embedded Redis's append-only file, the secret key and t
 key, so a second run carries on where the first stopped. It starts, as needed:
 
 - a redis-server (`meter.dev.redis_server.RedisProcess`, unix socket under instance/) when REDIS_URL is unset;
-- the mail catcher (`meter.dev.mail_catcher`, 127.0.0.1:1025 or a free port) when MAIL_SERVER is unset;
-- `flask db upgrade`, then the `demo` site when it is missing;
+- the mail catcher (`meter.dev.mail_catcher`, 127.0.0.1:1025 or a free port) when MAIL_SERVER is unset, and
+  its inbox in the browser (`meter.dev.mail_inbox`, http://127.0.0.1:8025/ or a free port);
+- `flask db upgrade`, then the `demo` site when it is missing (named Tempo, with gifts on);
+- the demo OpenID provider, "Akun Demo" (`meter.dev.demo_provider`), when Node is there;
 - gunicorn on 127.0.0.1:PORT with production's settings (deploy/gunicorn.conf.py: gthread workers, the
   app preloaded, no access log beside meter's own line per request), then `flask mail worker`, as child
   processes, their output prefixed. Both share PROMETHEUS_MULTIPROC_DIR (instance/prometheus, emptied
@@ -23,13 +25,15 @@ import contextlib
 import glob
 import json
 import os
+import re
 import signal
 import sys
 import time
 import urllib.error
 import urllib.request
 
-from meter.dev import console_owner, mail_catcher, redis_server
+from config import MAKE_RUN_ENV
+from meter.dev import console_owner, demo_provider, mail_catcher, mail_inbox, redis_server
 from meter.dev.banner import DEMO_SLUG, KEY_FILE, banner, masked
 from meter.dev.processes import (
     HOST,
@@ -52,6 +56,46 @@ from meter.dev.processes import (
 )
 
 GUNICORN_CONFIG = REPO / "deploy" / "gunicorn.conf.py"
+DEMO_NAME = "Tempo"  # the publisher the demo site plays: "Kembali ke Tempo", "hadiah dari pelanggan Tempo"
+DEMO_GIFTS = {"per_period": 3, "days": 14, "devices": 10}  # a subscriber of the demo may give 3 articles a month
+
+
+def remember_address(instance: str, base_url: str) -> None:
+    """Write PUBLIC_BASE_URL where config.py reads it in development (instance/make-run.env): the
+    operator's commands on this data then print this run's address, such as a redirect URI."""
+    path = os.path.join(instance, MAKE_RUN_ENV)
+    with open(f"{path}.tmp", "w") as f:
+        f.write("# written by `make run` at each start: what the operator's commands read in development\n")
+        f.write(f"PUBLIC_BASE_URL={base_url}\n")
+    os.replace(f"{path}.tmp", path)
+
+
+UPGRADE_RE = re.compile(r"^INFO\s+\[alembic\.runtime\.migration\] Running upgrade (\S*) -> (\S+), (.*)$")
+
+
+def migration_chain() -> list[str]:
+    """The revisions from the first to the head, in the order they run."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(REPO / "migrations"))
+    return [script.revision for script in scripts.walk_revisions()][::-1]
+
+
+def migration_log(output: str, chain: list[str]) -> str:
+    """`flask db upgrade`'s log with each migration as "step N of M: ID what it does". A revision's
+    id is fixed once a database has it (renaming one would strand every database that ran it), and
+    some ids were given out of their numbers' order (0014 → 0017 → 0016 → 0018 → 0015), so the step,
+    its place in the chain, is what reads in order; other lines pass unchanged."""
+    steps = {revision: n for n, revision in enumerate(chain, 1)}
+    lines = []
+    for line in output.splitlines():
+        match = UPGRADE_RE.match(line)
+        if match and match.group(2) in steps:
+            revision, what = match.group(2), match.group(3)
+            lines.append(f"migration step {steps[revision]:>2} of {len(chain)}: {revision}  {what}")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def start_redis(instance: str) -> redis_server.RedisProcess:
@@ -89,7 +133,17 @@ def _shutdown_stray_redis(sock: str) -> None:
         time.sleep(0.1)
 
 
-def start_catcher(port: int):
+INBOX_PORT = 8025  # the caught mails in the browser; another free port when it is taken
+
+
+def start_inbox(box: mail_inbox.Mailbox) -> mail_inbox.Inbox:
+    try:
+        return mail_inbox.Inbox(box, HOST, INBOX_PORT)
+    except OSError:  # taken (another make run, a test's): any free port, which the banner prints
+        return mail_inbox.Inbox(box, HOST, 0)
+
+
+def start_catcher(port: int, box: mail_inbox.Mailbox | None = None):
     if not port:
         port = redis_server.free_port()
     elif not port_is_free(port):
@@ -97,7 +151,7 @@ def start_catcher(port: int):
         say(f"port {port} is taken; the mail catcher uses {free} instead")
         port = free
     try:
-        controller = mail_catcher.start(HOST, port, write=write)
+        controller = mail_catcher.start(HOST, port, write=write, mailbox=box)
     except OSError as exc:
         say(f"the mail catcher could not start on {HOST}:{port}: {exc}")
         raise SystemExit(1) from None
@@ -143,12 +197,14 @@ def ensure_demo_site(env: dict[str, str], instance: str, origins: list[str]) -> 
     slugs = {site["slug"] for site in json.loads(last_line(listed.stdout) or "[]")}
     path = os.path.join(instance, KEY_FILE)
     if DEMO_SLUG not in slugs:
-        say(f"creating the {DEMO_SLUG} site (flask sites create)")
-        args = ["sites", "create", DEMO_SLUG, "--name", "Demo"]
+        say(f"creating the {DEMO_SLUG} site (flask sites create), gifts on (flask sites policy)")
+        args = ["sites", "create", DEMO_SLUG, "--name", DEMO_NAME]
         for origin in origins:
             args += ["--origin", origin]
         key = last_line(check(flask_command(env, *args), "flask sites create").stdout)
         keep_key(path, key)
+        gifts = [f"--set=gifts.{name}={value}" for name, value in DEMO_GIFTS.items()]
+        check(flask_command(env, "sites", "policy", DEMO_SLUG, *gifts), "flask sites policy")
         return key, True
     key = read_key(path)
     if key is None:
@@ -229,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         PYTHONUNBUFFERED="1",
     )
     env.setdefault("PUBLIC_BASE_URL", base)
+    env["PUBLIC_BASE_URL"] = env["PUBLIC_BASE_URL"].rstrip("/")
     env.pop("FLASK_RUN_FROM_CLI", None)
     env.pop("METER_ENV_FILE", None)  # deploy/gunicorn.conf.py reads it on a reload: production's, not ours
 
@@ -238,10 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     lock = None
     redis_proc: redis_server.RedisProcess | None = None
     mail_controller = None
+    inbox: mail_inbox.Inbox | None = None
     children: list[Child] = []
     code = 0
     try:
         lock = lock_instance(instance)
+        remember_address(instance, env["PUBLIC_BASE_URL"])
         if not port_is_free(args.port):
             say(f"port {args.port} on {HOST} is in use; stop what runs there, or `make run PORT=5001`")
             raise SystemExit(1)
@@ -255,9 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"  {'redis':<12} REDIS_URL={masked(os.environ['REDIS_URL'])}")
         checkpoint()
         if not os.environ.get("MAIL_SERVER"):
-            mail_controller, mail_port = start_catcher(int(os.environ.get("MAIL_PORT") or 1025))
+            box = mail_inbox.Mailbox()
+            mail_controller, mail_port = start_catcher(int(os.environ.get("MAIL_PORT") or 1025), box)
             env.update(MAIL_SERVER=HOST, MAIL_PORT=str(mail_port), MAIL_USE_TLS="0", MAIL_USE_SSL="0")
             lines.append(f"  {'mail':<12} catcher on {HOST}:{mail_port}: every mail is printed here, with its links")
+            inbox = start_inbox(box)
+            lines.append(f"  {'inbox':<12} {inbox.url} : the caught mails in the browser (HTML, text, source)")
         else:
             lines.append(f"  {'mail':<12} MAIL_SERVER={env['MAIL_SERVER']}:{env.get('MAIL_PORT', '1025')}")
         database = os.environ.get("DATABASE_URL") or f"sqlite:///{os.path.join(instance, 'meter.sqlite3')}"
@@ -266,10 +328,15 @@ def main(argv: list[str] | None = None) -> int:
 
         say("flask db upgrade")
         upgraded = check(flask_command(env, "db", "upgrade"), "flask db upgrade")
-        say((upgraded.stdout + upgraded.stderr).rstrip())
+        say(migration_log((upgraded.stdout + upgraded.stderr).rstrip(), migration_chain()))
         checkpoint()
         key, created = ensure_demo_site(env, instance, [base, f"http://localhost:{args.port}"])
         lines += console_owner.banner_lines(flask_command, env, base)
+        checkpoint()
+        provider, provider_lines = demo_provider.start(instance, [env["PUBLIC_BASE_URL"]], DEMO_SLUG, env)
+        if provider is not None:
+            children.append(provider)
+        lines += provider_lines
         checkpoint()
 
         # gunicorn first: its start empties the metrics directory, which the mail worker then writes to
@@ -309,12 +376,15 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_.code if isinstance(exit_.code, int) else 1
     finally:
         state.stopping = state.stopping or "exit"
-        for child in children:  # web first, so no request meets a stopped worker or Redis
+        for child in sorted(children, key=lambda child: child.name != "web"):  # web first, so no request
+            # meets a stopped worker, provider or Redis
             stop_child(child)
         if redis_proc is not None:
             redis_proc.stop()
         if mail_controller is not None:
             mail_controller.stop()
+        if inbox is not None:
+            inbox.stop()
         if lock is not None:
             unlock_instance(instance, lock)
         if children or redis_proc or mail_controller:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 from aiosmtpd.controller import Controller
 
+from meter.dev.mail_inbox import Mailbox
+
 # A link ends at whitespace, a quote or an angle bracket; trailing punctuation is not part of it.
 LINK_RE = re.compile(r"""https?://[^\s<>"']+""")
 HREF_RE = re.compile(r"""href\s*=\s*["'](https?://[^"']+)["']""", re.IGNORECASE)
@@ -50,8 +52,9 @@ def _label(link: str) -> str:
 class PrintingHandler:
     """aiosmtpd handler: accepts every mail and prints it (to, subject, text body, links)."""
 
-    def __init__(self, write: Callable[[str], None] | None = None) -> None:
+    def __init__(self, write: Callable[[str], None] | None = None, mailbox: Mailbox | None = None) -> None:
         self._write = write or self._print
+        self.mailbox = mailbox  # make run's inbox in the browser (meter.dev.mail_inbox)
         self._lock = threading.Lock()
         self.count = 0
         self.box = _colour("1;35")  # bold magenta: easy to spot between the server's log lines
@@ -79,6 +82,8 @@ class PrintingHandler:
         links = links_in(text, html_body)
         with self._lock:
             self.count += 1
+            if self.mailbox is not None:
+                self.mailbox.add(self.count, recipients, raw)
             bar = "=" * 72
             lines = [
                 self.box(f"{bar}"),
@@ -101,9 +106,16 @@ class PrintingHandler:
             self._write("".join(f"{prefix}{line}\n" for line in lines))
 
 
-def start(host: str = "127.0.0.1", port: int = 1025, write: Callable[[str], None] | None = None) -> Controller:
-    """Start the catcher in a background thread; `.stop()` the returned controller to end it."""
-    controller = Controller(PrintingHandler(write), hostname=host, port=port, enable_SMTPUTF8=True)
+def start(
+    host: str = "127.0.0.1",
+    port: int = 1025,
+    write: Callable[[str], None] | None = None,
+    mailbox: Mailbox | None = None,
+) -> Controller:
+    """Start the catcher in a background thread; `.stop()` the returned controller to end it. With a
+    `mailbox`, every mail is also kept there for the inbox (meter.dev.mail_inbox)."""
+    handler = PrintingHandler(write, mailbox)
+    controller = Controller(handler, hostname=host, port=port, enable_SMTPUTF8=True)
     controller.start()
     return controller
 

@@ -3,7 +3,8 @@
 //   node server.mjs CONFIG.json
 //
 // CONFIG: {"port": 0, "clients": [<oidc-provider client metadata>…],
-//          "accounts": {"<login>": {"email"?: "…", "email_verified"?: bool, "name"?: "…"}}, "password": "…"}
+//          "accounts": {"<login>": {"email"?: "…", "email_verified"?: bool, "name"?: "…"}}, "password": "…",
+//          "hint"?: "a line shown on the login page (make run's demo accounts)"}
 // Prints one line `{"issuer": "http://127.0.0.1:PORT"}` on stdout once it listens; stops on SIGTERM.
 //
 // No devInteractions: the login and consent pages below are this provider's own interactions (plain
@@ -78,7 +79,7 @@ async function main() {
     if (req.method === "GET") {
       if (prompt.name === "login") {
         return send(res, 200, page("Sign in to the test provider", `
-<p>Client: <code>${escape(params.client_id)}</code></p>
+<p>Client: <code>${escape(params.client_id)}</code></p>${config.hint ? `<p class="hint">${escape(config.hint)}</p>` : ""}
 <form method="post" action="/interaction/${uid}/login">
 <label for="login">Login</label><input id="login" name="login" autocomplete="username" autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password">

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app, g, has_app_context
+from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import update
 
 from meter.domain import metering, passwords, tokens
@@ -35,8 +35,12 @@ TOUCH_EVERY = timedelta(minutes=5)  # a session's last use is written at most th
 
 
 def _device() -> str | None:
-    """The device label of the request that logs in: the web layer leaves its User-Agent in `g`."""
-    return devices.label(g.get("user_agent")) if has_app_context() else None
+    """The device label and network of the request that logs in: the web layer leaves its User-Agent
+    in `g`; the client address is the request's (ProxyFix's, behind TRUSTED_PROXIES)."""
+    if not has_app_context():
+        return None
+    address = request.remote_addr if has_request_context() else None
+    return devices.stored(g.get("user_agent"), address)
 
 
 def create_session(reader: Reader) -> str:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from meter.domain import amp_readers, passwords
+from meter.domain.accounts import devices as session_devices
 from meter.domain.accounts import emails
 from meter.domain.gifts import links as gift_links
 from meter.domain.gifts import store as gift_store
@@ -123,7 +124,8 @@ def export(site: SiteInfo, reader: Reader) -> dict:
         "sessions": [
             {
                 "id": row.id,
-                "device": row.device,
+                "device": session_devices.split(row.device)[0],
+                "network": session_devices.split(row.device)[1],
                 "created_at": iso(row.created_at),
                 "last_used_at": iso(row.last_used_at),
                 "revoked_at": iso(row.revoked_at),

@@ -169,12 +169,14 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     if decision.allowed and shows_banner:
         left = meter["remaining"]
         banner = texts(lang).ngettext("%(num)d free article left", "%(num)d free articles left", left)
+    elif decision.reason == "gift":  # the reader should know whom to thank, and that it is not their quota
+        banner = texts(lang).gettext("This article is a gift from a %(site)s subscriber", site=site.name)
     elif not decision.allowed:
         page = safe_next(site, body.url)
         subscribe = safe_next(site, body.subscribe_url) or site.subscribe_url
         # A link preview sees what an anonymous visitor over the quota would: the wall, without the body.
         reason = refusal_reason(site.policy, "anonymous", article_class) if decision.reason == "preview" else None
-        wall = _wall(site, texts(lang), decision, page, subscribe, reason)
+        wall = _wall(site, texts(lang), decision, page, subscribe, reason, logged_in)
     payload = out.EmbedAccess(
         allowed=decision.allowed,
         reason=decision.reason,
@@ -185,7 +187,11 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
         wall=wall,
         colour=site.colour,
         degraded=decision.degraded,
-        account={"label": texts(lang).gettext("My account"), "url": page_url(site, "account", lang, None)}
+        # the account page leads back to this article ("Kembali ke Tempo")
+        account={
+            "label": texts(lang).gettext("My account"),
+            "url": page_url(site, "account", lang, safe_next(site, body.url)),
+        }
         if logged_in
         else None,
         can_give=decision.state == "subscriber" and site.policy.gifts_per_period > 0,
@@ -235,8 +241,15 @@ def provider_actions(site: SiteInfo, words: Texts, page: str | None, signing_up:
 
 
 def _wall(
-    site: SiteInfo, words: Texts, decision: Decision, page: str | None, subscribe: str | None, reason: str | None = None
+    site: SiteInfo,
+    words: Texts,
+    decision: Decision,
+    page: str | None,
+    subscribe: str | None,
+    reason: str | None = None,
+    logged_in: bool = False,
 ) -> dict:
+    """The wall to show; a reader who is signed in is never offered "Masuk" (nor a provider's)."""
     _, lang = words.gettext, words.lang
     reason = reason or decision.reason
     login = {"label": _("Log in"), "url": page_url(site, "login", lang, page), "kind": "login"}
@@ -279,7 +292,9 @@ def _wall(
             "kind": "subscribe",
             "title": _("This article is for subscribers"),
             "body": body,
-            "actions": [subscribe_action, login, *provider_actions(site, words, page, signing_up=False)],
+            "actions": [subscribe_action]
+            if logged_in
+            else [subscribe_action, login, *provider_actions(site, words, page, signing_up=False)],
         }
     return {
         "kind": "quota",

@@ -88,7 +88,27 @@ def too_many_attempts(exc: ratelimit.RateLimited | mail_budget.Spent):
 
 @bp.app_context_processor
 def inject_nonce() -> dict:
-    return {"csp_nonce": g.get("csp_nonce", ""), "lang_url": _lang_url, "signed_in": signed_in}
+    return {
+        "csp_nonce": g.get("csp_nonce", ""),
+        "lang_url": _lang_url,
+        "signed_in": signed_in,
+        "back_to_site": back_to_site,
+    }
+
+
+def signed_out_here() -> None:
+    """This response ends the browser's login (logout, deletion): the page it renders must not offer
+    "Akun Saya" for the cookie the request still carried."""
+    g.signed_out = True
+
+
+def back_to_site() -> str | None:
+    """Where "Kembali ke <site>" leads: `next`, the article the reader came from, when it is on one of
+    the site's origins; else the site's own front page (its first origin); None without either."""
+    site = g.get("site")
+    if site is None or not has_request_context():
+        return None
+    return safe_next(site, request.args.get("next")) or (f"{site.origins[0]}/" if site.origins else None)
 
 
 def signed_in() -> bool:
@@ -96,7 +116,7 @@ def signed_in() -> bool:
     signature and age only: a session ended elsewhere still shows the link, and the account page then
     asks for a login."""
     site = g.get("site")
-    if site is None or not has_request_context():
+    if site is None or not has_request_context() or g.get("signed_out"):
         return False
     return sessions.check_token(site, cookies.reader_token(site)).status == "valid"
 
@@ -291,6 +311,7 @@ def logout():
     if token:
         _end_amp_session(form.rid.data, token)
         sessions.logout(g.site, token)
+    signed_out_here()
     response = _onward("logged_out")
     cookies.clear_reader_token(response, g.site)
     return response

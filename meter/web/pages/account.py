@@ -23,13 +23,13 @@ from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 
 from meter.domain import amp_readers, passwords, tokens
-from meter.domain.accounts import profile, sessions
+from meter.domain.accounts import devices, profile, sessions
 from meter.domain.reader_data import erasure, export
 from meter.domain.social import accounts as social_accounts
 from meter.infra.models import Reader
 from meter.infra.redis_conn import RedisUnavailable
 from meter.web import cookies, ratelimit
-from meter.web.pages import _result, bp
+from meter.web.pages import _result, bp, signed_out_here
 from meter.web.pages.forms import ActionForm, DeletionForm, EmailChangeForm, EndSessionForm, PasswordChangeForm
 
 
@@ -61,6 +61,13 @@ def _when(moment) -> str:
     return f"{format_date(moment, 'medium')} {format_time(moment, 'short')}"
 
 
+def _place(network: str | None, here: str | None) -> str | None:
+    """Where a session logged in from, as far as its network tells: this one, or which."""
+    if network is None:
+        return None
+    return _("This network") if network == here else _("Network %(network)s", network=network)
+
+
 def _provider_labels() -> dict[str, str]:
     return {name: label for name, _kind, label in g.site.login_providers}
 
@@ -76,10 +83,12 @@ def _page(reader: Reader, sid: str, status: int = 200, **forms):
         if name != "password"
     ]
     connectable = [{"name": name, "label": label} for name, label in labels.items() if name not in logins]
+    here = devices.network(request.remote_addr)
     rows = [
         {
             "id": row.id,
-            "device": row.device,
+            "device": devices.split(row.device)[0],
+            "place": _place(devices.split(row.device)[1], here),
             "last_used": _when(row.last_used_at or row.created_at),
             "current": row.id == sid,
             "amp": amp_readers.is_amp_session(row.id),  # "AMP · when linked · browser"
@@ -219,6 +228,7 @@ def account_export():
 
 
 def _deleted():
+    signed_out_here()
     response = make_response(*_result("deleted"))
     cookies.clear_reader_token(response, g.site)
     return response
