@@ -97,7 +97,7 @@ def main() -> None:
             root.setLevel(args.log_level)  # WARNING: as bench.run's gunicorn (LOG_LEVEL=WARNING)
             log_file = open(Path(tmp) / "requests.log", "w")  # noqa: SIM115 (the directory goes at the end)
             for handler in root.handlers:
-                if type(handler) is logging.StreamHandler:
+                if isinstance(handler, logging.StreamHandler):
                     handler.setStream(log_file)
             requests = {
                 name: requests_for(name, key, prepared) for name in ("hello", "hello_redis", "access-plain", *TARGETS)
