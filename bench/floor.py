@@ -51,10 +51,13 @@ def cpu_per_request(server: Gunicorn, redis_pid: int, script: Path, connections:
 
 
 def spy(server: Gunicorn, script: Path, connections: int, seconds: int, dest: Path) -> list[tuple[str, float, float]]:
-    """py-spy one worker while wrk runs: the top frames as (frame, % self, % inclusive) of its samples."""
+    """py-spy one worker while wrk runs: the top frames as (frame, % self, % inclusive) of its samples.
+
+    Only samples holding the GIL (`--gil`): CPU spent in Python, not the waits on sockets.
+    """
     pid = worker_pids(server.process.pid)[0]
     cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw"]
-    cmd += ["--duration", str(seconds), "--rate", "250", "--nonblocking", "--output", str(dest)]
+    cmd += ["--duration", str(seconds), "--rate", "250", "--gil", "--nonblocking", "--output", str(dest)]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wrk(server.port, script, connections, seconds + 1)
     process.wait(timeout=seconds + 30)
