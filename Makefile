@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run check test lint format clean chromium nginx oidc php promtool htmlvalidate spamassassin soak bench
+.PHONY: install run check test lint format clean chromium nginx oidc php promtool htmlvalidate spamassassin wrk soak bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -113,7 +113,16 @@ promtool:
 			|| echo "== promtool could not be installed: the monitoring checks will be skipped"; \
 	fi
 
-test: lint chromium nginx oidc php promtool htmlvalidate spamassassin
+# The floor bench's test (tests/test_bench.py) drives gunicorn with Debian's wrk; installed where we can
+# (root with apt-get), else that test is skipped and says so.
+wrk:
+	@if ! command -v wrk >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "== installing wrk for the floor bench's test (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null \
+			|| echo "== wrk could not be installed: the floor bench's test will be skipped"; \
+	fi
+
+test: lint chromium nginx oidc php promtool htmlvalidate spamassassin wrk
 	$(PY) -m pytest $(XDIST)
 	@if $(PY) -c "import sqlalchemy as s; s.create_engine('$(PG_TEST_URL)', connect_args={'connect_timeout': 3}).connect().close()" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_TEST_URL))"; \
@@ -140,5 +149,6 @@ bench: $(STAMP)
 		else echo "wrk is missing: apt-get install wrk (as root)"; exit 1; fi; }
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.floor
 	$(PY) -m bench.memory
 	$(PY) -m bench.mail

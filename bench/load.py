@@ -31,7 +31,8 @@ def prepare(workdir: Path, redis_url: str, readers: int) -> tuple[dict, str, lis
         "METER_ENV": "production",
         "SITE_CACHE_TTL": "60",
         "LOG_LEVEL": "WARNING",
-        "PUBLIC_BASE_URL": "http://127.0.0.1",
+        "PUBLIC_BASE_URL": "http://127.0.0.1",  # production accepts http on loopback only
+        "MAIL_DEFAULT_SENDER": "Bench <no-reply@bench.example>",  # and no sender on localhost
     }
     app = create_app(
         {
@@ -42,6 +43,7 @@ def prepare(workdir: Path, redis_url: str, readers: int) -> tuple[dict, str, lis
             "ARGON2_MEMORY_COST": 1024,
             "ARGON2_PARALLELISM": 1,
             "PUBLIC_BASE_URL": "http://127.0.0.1",
+            "MAIL_DEFAULT_SENDER": env["MAIL_DEFAULT_SENDER"],
             "RATELIMIT_ENABLED": False,  # preparing registers many readers from one IP at once
         }
     )

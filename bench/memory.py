@@ -13,18 +13,24 @@ import argparse
 import json
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import redis
 
 from meter.dev.redis_server import RedisProcess
+from meter.domain import stats
 from meter.domain.metering import layout
+from meter.domain.metering.check import ScriptArgs
 from meter.infra import redis_keys
 
-NOW = int(datetime(2026, 11, 15, tzinfo=UTC).timestamp())
-END = int(datetime(2026, 11, 30, 17, tzinfo=UTC).timestamp())  # 2026-12-01T00:00+07:00
-PERIOD = "2026-11"
+# Dated from today: Redis expires a key whose absolute expiry (period end + grace) has passed at once.
+_TODAY = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+NOW = int(_TODAY.timestamp())
+END = int((_TODAY + timedelta(days=30)).timestamp())  # the period's end
+PERIOD = _TODAY.strftime("%Y-%m")
+DAY = _TODAY.date().isoformat()
+STATS_EXPIRY = int((_TODAY + timedelta(days=1 + stats.KEEP_DAYS)).timestamp())
 
 
 def used(client: redis.Redis) -> int:
@@ -36,7 +42,7 @@ def naive_set(client: redis.Redis, readers: int) -> None:
     pipe = client.pipeline(transaction=False)
     for r in range(readers):
         key = f"m:{{s1:r:{r}}}:u:{PERIOD}"
-        pipe.sadd(key, f"tempo:koran:2026-11-{r % 28:02d}:artikel-{r}", f"tempo:majalah:2026-11:laporan-{r + 7}")
+        pipe.sadd(key, f"tempo:koran:{PERIOD}-{r % 28:02d}:artikel-{r}", f"tempo:majalah:{PERIOD}:laporan-{r + 7}")
         pipe.expire(key, 30 * 86400)
         if r % 5000 == 4999:
             pipe.execute()
@@ -52,8 +58,8 @@ def foundation_hash(client: redis.Redis, readers: int) -> None:
             key,
             mapping={
                 "": "1",
-                f"tempo:koran:2026-11-{r % 28:02d}:artikel-{r}": NOW,
-                f"tempo:majalah:2026-11:laporan-{r + 7}": NOW,
+                f"tempo:koran:{PERIOD}-{r % 28:02d}:artikel-{r}": NOW,
+                f"tempo:majalah:{PERIOD}:laporan-{r + 7}": NOW,
             },
         )
         pipe.expire(key, 30 * 86400)
@@ -63,34 +69,48 @@ def foundation_hash(client: redis.Redis, readers: int) -> None:
 
 
 def compact(client: redis.Redis, readers: int, buckets: int, with_state: bool) -> None:
-    """meter's layout, written by check.lua itself: 2 unlocks per reader (and its cached state)."""
-    from flask import Flask
+    """meter's layout, written by check.lua itself: 2 unlocks per reader (and its cached state).
 
-    app = Flask("bench")
-    app.config.update(METER_BUCKETS=buckets)
+    The keys and arguments are built as `metering.check` builds them (`ScriptArgs`, the stats key
+    included), so a change of the script's arguments reaches this bench too.
+    """
     source = resources.files("meter.domain.metering").joinpath("check.lua").read_text("utf-8")
     script = client.register_script(source)
-    with app.app_context():
-        pipe = client.pipeline(transaction=False)
-        for r in range(1, readers + 1):
-            subject = layout.reader_subject(r)
-            bucket, fld = layout.place(subject)
-            sid = f"{r:032x}"
-            state = layout.pack_state(True, 0, [sid]) if with_state else b""
-            for n, article in enumerate((f"tempo:koran:2026-11-{r % 28:02d}:artikel-{r}", f"tempo:laporan-{r + 7}")):
-                args = ["r" if with_state else "a", layout.hash64(sid), NOW + n, layout.hash64(article)]
-                args += ["metered", "1", 2, 2, 2, END + layout.CALENDAR_GRACE, 0, 3600]
-                args += [state if n == 0 else b"", "1", fld, b""]
-                pipe_keys = [
-                    redis_keys.state_bucket(1, bucket, buckets),
-                    redis_keys.unlock_bucket(1, bucket, buckets, PERIOD),
-                ]
-                script(keys=pipe_keys, args=args, client=pipe)
-            if r % 5000 == 0:
-                for answer in pipe.execute():
-                    assert answer[0] == "unlocked_now", answer
-        for answer in pipe.execute():
-            assert answer[0] == "unlocked_now", answer
+    pipe = client.pipeline(transaction=False)
+    for r in range(1, readers + 1):
+        subject = layout.reader_subject(r)
+        bucket, fld = layout.place(subject, buckets)
+        sid = f"{r:032x}"
+        keys = [
+            redis_keys.state_bucket(1, bucket, buckets),
+            redis_keys.unlock_bucket(1, bucket, buckets, PERIOD),
+            redis_keys.stats_bucket(1, bucket, buckets, DAY),
+        ]
+        for n, article in enumerate((f"tempo:koran:{PERIOD}-{r % 28:02d}:artikel-{r}", f"tempo:laporan-{r + 7}")):
+            args = ScriptArgs(
+                kind="r" if with_state else "a",
+                session=layout.hash64(sid) if with_state else b"",  # as the check: none for "a"
+                now=NOW + n,
+                article=layout.hash64(article),
+                article_class="metered",
+                record=True,
+                quota_anonymous=2,
+                quota_registered=2,
+                quota_verified=2,
+                unlocks_expiry=END + layout.CALENDAR_GRACE,
+                window=0,
+                state_ttl=3600,
+                field=fld,
+                stats_expiry=STATS_EXPIRY,
+                fresh_state=layout.pack_state(True, 0, [sid]) if with_state and n == 0 else b"",
+                unlocks=b"",  # loaded, nothing unlocked before: as the cold path sends it
+            )
+            script(keys=keys, args=args.argv(), client=pipe)
+        if r % 5000 == 0:
+            for answer in pipe.execute():
+                assert answer[0] == "unlocked_now", answer
+    for answer in pipe.execute():
+        assert answer[0] == "unlocked_now", answer
 
 
 def measure(name: str, load, readers: int) -> dict:
@@ -140,14 +160,14 @@ def main() -> None:
     for buckets in (1024, 2048, 4096, 16384):
         rows.append(
             measure(
-                f"compact, {buckets} buckets: unlocks only",
+                f"compact, {buckets} buckets: unlocks (+ day counts)",
                 lambda c, r, b=buckets: compact(c, r, b, with_state=False),
                 n,
             )
         )
     rows.append(
         measure(
-            "compact, 2048 buckets: unlocks + cached state",
+            "compact, 2048 buckets: + cached state",
             lambda c, r: compact(c, r, 2048, with_state=True),
             n,
         )

@@ -49,17 +49,19 @@ def machine() -> dict:
 
 
 class Gunicorn:
-    def __init__(self, args: list[str], env: dict, workdir: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict, workdir: Path, app: str = "bench.wsgi:app", ready: str = "/healthz"
+    ) -> None:
         self.port = free_port()
         self.log = open(workdir / f"gunicorn-{self.port}.log", "w")  # noqa: SIM115 (closed in stop)
-        cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", *args, "bench.wsgi:app"]
+        cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", *args, app]
         self.process = subprocess.Popen(
             cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{ready}", timeout=1) as r:
                     if r.status == 200:
                         return
             except OSError:

@@ -42,9 +42,15 @@ class DrainOversized:
                 if length <= DRAIN_LIMIT:
                     _discard(environ["wsgi.input"], length)
                 environ["wsgi.input"] = io.BytesIO()  # the app refuses by Content-Length; it reads nothing
-            elif length is None and environ.get("wsgi.input_terminated"):
+            elif length is None and environ.get("wsgi.input_terminated") and _chunked(environ):
                 environ["wsgi.input"] = _bounded(environ["wsgi.input"], limit)
         return self.wsgi_app(environ, start_response)
+
+
+def _chunked(environ: WSGIEnvironment) -> bool:
+    """A body of unknown length: HTTP/1.1 frames a request's body by Content-Length or chunked, so a
+    request with neither (every GET) has none, and nothing is read or wrapped for it."""
+    return "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
 
 
 def _content_length(environ: WSGIEnvironment) -> int | None:

@@ -34,17 +34,27 @@ def begin(given_request_id: str | None) -> tuple[float, str]:
     return time.perf_counter(), logs.request_id(given_request_id)
 
 
-def common_headers(mimetype: str, secure: bool, request_id: str) -> list[tuple[str, str]]:
-    """The headers every answer of this type carries (an answer's own headers of the same name win)."""
+def _fixed_headers(json: bool, secure: bool) -> tuple[tuple[str, str], ...]:
     headers = [*BASE_HEADERS]
     # JSON and problem documents are never a document to render: nothing may load or frame them.
     # (HTML sets its own: the reader pages a nonce CSP; the development demo site loads the embed.)
-    if mimetype.endswith("json"):
+    if json:
         headers.append(("Content-Security-Policy", API_CSP))
     if secure:
         headers.append(HSTS)
-    headers.append(("X-Request-ID", request_id))
-    return headers
+    return tuple(headers)
+
+
+# Built once: (JSON?, HTTPS?) → the headers of such an answer, the request id aside.
+FIXED_HEADERS = {(json, secure): _fixed_headers(json, secure) for json in (False, True) for secure in (False, True)}
+
+
+COMMON_NAMES = frozenset(name.lower() for name, _ in (*FIXED_HEADERS[True, True], ("X-Request-ID", "")))
+
+
+def common_headers(mimetype: str, secure: bool, request_id: str) -> list[tuple[str, str]]:
+    """The headers every answer of this type carries (an answer's own headers of the same name win)."""
+    return [*FIXED_HEADERS[mimetype.endswith("json"), bool(secure)], ("X-Request-ID", request_id)]
 
 
 def page_headers(nonce: str) -> dict[str, str]:
@@ -81,24 +91,29 @@ def site_or_404(slug: str) -> sites.SiteInfo:
 
 
 def _begin() -> None:
-    g.request_started, g.request_id = begin(request.headers.get("X-Request-ID"))
+    state = g._get_current_object()  # once: each use of a context proxy looks the context up again
+    environ = request.environ
+    state.request_started, state.request_id = begin(environ.get("HTTP_X_REQUEST_ID"))
     # A login made by this request labels its session with the device (meter.domain.accounts.devices).
-    g.user_agent = request.headers.get("User-Agent", "")
+    state.user_agent = environ.get("HTTP_USER_AGENT", "")
 
 
 def _finish(response: Response) -> Response:
-    if "request_id" not in g:  # a request that failed before before_request ran
+    state = g._get_current_object()
+    if "request_id" not in state:  # a request that failed before before_request ran
         _begin()
+    req = request._get_current_object()  # type: ignore[attr-defined]
     headers = response.headers
-    for name, value in common_headers(response.mimetype or "", request.is_secure, g.request_id):
-        if name == "X-Request-ID":
+    present = {name.lower() for name, _ in headers.items()}  # one pass, not a search per common header
+    for name, value in common_headers(response.mimetype or "", req.is_secure, state.request_id):
+        if name == "X-Request-ID" and "x-request-id" in present:
             headers[name] = value
-        else:
-            headers.setdefault(name, value)
-    site = getattr(g, "site", None)
-    slug = g.get("site_slug") or getattr(site, "slug", None) or (request.view_args or {}).get("site_slug")
-    rule = request.url_rule.rule if request.url_rule is not None else None
-    log(request.method, rule, response.status_code, slug, g.request_id, g.request_started)
+        elif name.lower() not in present:
+            headers.add(name, value)
+    site = getattr(state, "site", None)
+    slug = state.get("site_slug") or getattr(site, "slug", None) or (req.view_args or {}).get("site_slug")
+    rule = req.url_rule.rule if req.url_rule is not None else None
+    log(req.method, rule, response.status_code, slug, state.request_id, state.request_started)
     return response
 
 

@@ -62,10 +62,12 @@ class HotEntry:
 
     @staticmethod
     def _headers(answer: Answer, secure: bool, request_id: str) -> list[tuple[str, str]]:
-        own = answer.header_list()
-        names = {name.lower() for name, _ in own}
         common = http.common_headers(answer.mimetype or "", secure, request_id)
-        return own + [(name, value) for name, value in common if name.lower() not in names]
+        # Only the answer's own extra headers can name a common one (Content-Type and -Length never do).
+        overridden = {name.lower() for name, _ in answer.headers} & http.COMMON_NAMES if answer.headers else ()
+        if overridden:
+            common = [(name, value) for name, value in common if name.lower() not in overridden]
+        return answer.header_list() + common
 
     def _failed(
         self, environ: WSGIEnvironment, start_response: StartResponse, incoming: Incoming | None, exc: Exception
