@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
+
+from meter.domain import quota_rule
 
 CALENDAR_PERIODS = ("day", "week", "month", "year")
 _ROLLING = re.compile(r"^rolling:([1-9][0-9]{0,2})d$")
@@ -109,8 +111,13 @@ class Policy:
             merged["gifts"]["devices"],
         )
 
+    @cached_property
+    def quotas(self) -> quota_rule.Quotas:
+        return quota_rule.Quotas(self.quota_anonymous, self.quota_registered, self.quota_verified)
+
     def quota_for(self, state: str) -> int:
-        return {"anonymous": self.quota_anonymous, "registered": self.quota_registered}.get(state, self.quota_verified)
+        """The quota of a reader in this state (meter.domain.quota_rule; a subscriber's shows the verified one)."""
+        return quota_rule.limit(self.quotas, state)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from meter.domain import stats
+from meter.domain import quota_rule, stats
 from meter.domain.metering import doubts, journal, ledger
 from meter.domain.metering.layout import (
     CALENDAR_GRACE,
@@ -129,15 +129,8 @@ class ScriptArgs:
 
 
 def refusal_reason(policy: Policy, state: str, article_class: str) -> str:
-    """What would help a refused reader: register, confirm the address, or subscribe (check.lua has the
-    same rule for the answers it gives)."""
-    if article_class == "premium":
-        return "subscription_required"
-    if state == "anonymous" and max(policy.quota_registered, policy.quota_verified) > policy.quota_anonymous:
-        return "registration_required"
-    if state == "registered" and policy.quota_verified > policy.quota_registered:
-        return "verification_required"
-    return "quota_exhausted"
+    """What would help a refused reader (meter.domain.quota_rule, the rule check.lua applies)."""
+    return quota_rule.refusal(policy.quotas, state, article_class)
 
 
 def period_end(period: Period, oldest: int, now: datetime) -> datetime:
@@ -237,7 +230,7 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         return Decision(False, "linked", "anonymous", 0, 0, period.end, linked_to=state)
     if code == "revoked":
         return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True)
-    limit = policy.quota_for(state) if state != "subscriber" else policy.quota_verified
+    limit = policy.quota_for(state)
     end = period_end(period, oldest, now)
     if code == "unlocked_now" or (code == "already_unlocked" and record and redis.redialled()):
         # Written now, so the ledger is current while the database answers. The script also put the unlock
@@ -293,18 +286,8 @@ def degraded(
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("database unavailable too while degraded")
-    limit = policy.quota_for(state) if state != "subscriber" else policy.quota_verified
+    limit = policy.quota_for(state)
     end = period_end(period, 0, now)
-    if article_class == "free":
-        allowed, reason = True, "free_content"
-    elif state == "subscriber":
-        allowed, reason = True, "subscriber"
-    elif article_class == "premium":
-        allowed, reason = False, "subscription_required"
-    elif unlocked:
-        allowed, reason = True, "already_unlocked"
-    elif policy.degraded_mode == "allow":
-        allowed, reason = True, "degraded_allow"
-    else:
-        allowed, reason = False, "degraded_deny"
+    reason = quota_rule.degraded_answer(policy.quotas, state, article_class, unlocked, policy.degraded_mode)
+    allowed = reason in _ALLOWED_CODES or reason == "degraded_allow"
     return Decision(allowed, reason, state, used, limit, end, degraded=True, article_class=article_class)
