@@ -31,6 +31,7 @@ def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         REDIS_URL=redis_url,
         LOG_LEVEL="WARNING",
         PUBLIC_BASE_URL="http://meter.test",
+        SOCIAL_PRIVATE_ISSUERS="1",  # as TestConfig: the suite's OpenID provider runs on loopback
     )
     env.update(extra)  # the caller's settings win
     return env
