@@ -27,7 +27,7 @@ from .conftest import _config_dict, flush_redis, make_site
 from .servers import Gunicorn, Postgres, server_env
 from .test_servers import post, until
 
-pytestmark = [pytest.mark.servers, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.servers, pytest.mark.database_agnostic, pytest.mark.timeout(120)]  # its own PostgreSQL
 
 VISITORS = 24
 QUOTA = 2

@@ -18,6 +18,7 @@ import pytest
 from .servers import ROOT
 
 DOC = ROOT / "docs" / "operations.md"
+pytestmark = pytest.mark.database_agnostic
 
 # What a test cannot run, and why. The key is the line's first word (after environment assignments
 # and `sudo -u USER`).
