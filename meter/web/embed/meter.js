@@ -8,6 +8,9 @@
  * A logged-in reader gets a link to their account page ("Akun Saya") at the top of the article.
  * A page opened from a gift link (?gift=TOKEN) sends that token: the article opens without a wall. A
  * subscriber gets a "Gift this article (N left)" button that makes such a link, to copy.
+ * Content protection: an article with data-content-url="…" carries no body; on an answer with a
+ * grant the script fetches that URL with "Authorization: Bearer <grant>" and puts what it returns
+ * in [data-meter-body]. Without a grant (a refusal, a prerendered page) nothing is fetched.
  * Plain JavaScript, no build step. Fires "meter:answer" on the article with the answer as detail. */
 (function () {
   "use strict";
@@ -123,6 +126,18 @@
     (body && body.parentNode ? body.parentNode : article).insertBefore(box, body || null);
   }
 
+  function showContent(article, body, grant) {
+    var url = article.getAttribute("data-content-url");
+    if (!url || !body || !grant) return;
+    fetch(new URL(url, location.href).href, {headers: {Authorization: "Bearer " + grant}, credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html == null) return;
+        body.innerHTML = html;  /* the publisher's own article HTML, from its own content URL */
+        article.setAttribute("data-meter-content", "shown");
+      });
+  }
+
   function check(article) {
     var body = article.querySelector("[data-meter-body]");
     var item = {id: article.getAttribute("data-meter-article"), "class": article.getAttribute("data-meter-class") || "metered"};
@@ -143,11 +158,14 @@
         article.insertBefore(line, article.firstChild);
       }
       if (a.can_give) giftButton(article, body, item);
+      if (a.allowed) showContent(article, body, a.grant);
       article.dispatchEvent(new CustomEvent("meter:answer", {detail: a, bubbles: true}));
       if (!req.record) {  /* prerendered: count it when the reader actually sees the page */
         var later = {article: item, record: true};
         if (gift) later.gift_token = gift;
-        document.addEventListener("prerenderingchange", function () { post("/access", later); }, {once: true});
+        document.addEventListener("prerenderingchange", function () {
+          post("/access", later).then(function (b) { if (b.allowed) showContent(article, body, b.grant); });
+        }, {once: true});
       }
     });
   }
