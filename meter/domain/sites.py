@@ -298,10 +298,9 @@ def revoke_key(site: Site, prefix: str) -> int:
     return 1
 
 
-def cached(key: str, load: Callable[[], Any], ttl: float | None = None) -> Any:
-    """`load()`, kept per process for SITE_CACHE_TTL (or `ttl`) like the sites themselves (`forget_cached`
-    drops it too); served stale while the database is away."""
-    return _cache.get(key, current_app.config["SITE_CACHE_TTL"] if ttl is None else ttl, load)
+def cached(key: str, load: Callable[[], Any]) -> Any:
+    """`load()`, kept per process for SITE_CACHE_TTL like the sites themselves (`forget_cached` drops it too)."""
+    return _cache.get(key, current_app.config["SITE_CACHE_TTL"], load)
 
 
 def forget_cached() -> None:

@@ -28,7 +28,7 @@ bp = Blueprint("jwks", __name__)
 )
 @bp.get("/<site_slug>/.well-known/jwks.json")
 def jwks(site_slug: str) -> Response:
-    site = sites.info_by_slug(site_slug)
+    site = sites.info_by_slug(site_slug)  # cached: its grant lifetime
     found = keys.jwk_set(site_slug) if site is not None else None
     if site is None or found is None:
         raise Problem(404, "not-found", "Not Found", "No such site.")

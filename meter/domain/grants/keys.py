@@ -112,17 +112,12 @@ def state(key: GrantKey, now: datetime | None = None) -> str:
 
 
 def jwk_set(slug: str) -> dict | None:
-    """The site's public keys now; None for an unknown site. Kept a second per process only, so that a
-    key made in one process is in every process's set before any process signs with it (a process
-    picks a new signing key up from its site cache, after SITE_CACHE_TTL); the HTTP answer's
-    Cache-Control spares the database the verifiers' fetches."""
-
-    def load() -> dict | None:
-        site = sites.by_slug(slug)
-        if site is None:
-            return None
-        now = utcnow()
-        keys = [json.loads(key.public_jwk) for key in site.grant_keys if state(key, now) != "retired"]
-        return {"keys": keys}
-
-    return sites.cached("jwks:" + slug, load, ttl=1.0)
+    """The site's public keys now; None for an unknown site. Read from the database on every fetch, not
+    from a process cache: a site's first key signs at once, and a verifier that fetched a set without
+    it would refuse its grants until it may fetch again. Verifiers fetch rarely (the answer's
+    Cache-Control, and again only on an unknown `kid`)."""
+    site = sites.by_slug(slug)
+    if site is None:
+        return None
+    now = utcnow()
+    return {"keys": [json.loads(key.public_jwk) for key in site.grant_keys if state(key, now) != "retired"]}

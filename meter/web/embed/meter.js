@@ -8,9 +8,8 @@
  * A logged-in reader gets a link to their account page ("Akun Saya") at the top of the article.
  * A page opened from a gift link (?gift=TOKEN) sends that token: the article opens without a wall. A
  * subscriber gets a "Gift this article (N left)" button that makes such a link, to copy.
- * Content protection: an article with data-content-url="…" carries no body; on an answer with a
- * grant the script fetches that URL with "Authorization: Bearer <grant>" and puts what it returns
- * in [data-meter-body]. Without a grant (a refusal, a prerendered page) nothing is fetched.
+ * With data-content-url on the article (no body in the page): on an answer with a grant, the body is
+ * fetched from there with "Authorization: Bearer <grant>" (docs/api.md). No grant, no fetch.
  * Plain JavaScript, no build step. Fires "meter:answer" on the article with the answer as detail. */
 (function () {
   "use strict";
@@ -128,14 +127,9 @@
 
   function showContent(article, body, grant) {
     var url = article.getAttribute("data-content-url");
-    if (!url || !body || !grant) return;
-    fetch(new URL(url, location.href).href, {headers: {Authorization: "Bearer " + grant}, credentials: "same-origin"})
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) {
-        if (html == null) return;
-        body.innerHTML = html;  /* the publisher's own article HTML, from its own content URL */
-        article.setAttribute("data-meter-content", "shown");
-      });
+    if (url && body && grant) fetch(url, {headers: {Authorization: "Bearer " + grant}}).then(function (r) {
+      if (r.ok) r.text().then(function (html) { body.innerHTML = html; article.setAttribute("data-meter-content", "shown"); });
+    });
   }
 
   function check(article) {
