@@ -234,3 +234,32 @@ def test_the_grant_commands_refuse_what_they_cannot_do(live):
     assert live.runner.invoke(args=["sites", "settings", "demo", "--content-protection", "yes"]).exit_code == 1
     shown = live.flask("sites", "settings", "demo")
     assert "grant_lifetime\t60 (default)" in shown and "content_protection\t-" in shown
+
+
+def test_an_owner_makes_rotates_and_retires_grant_keys_in_the_console(app, runner, api):
+    from .console_helpers import staff_client
+
+    client = staff_client(app, runner, "own@tempo.co", "tempo", "owner")
+
+    def post(url: str, **data):
+        page = client.get("/console/tempo/keys?lang=en").get_data(as_text=True)
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        return client.post(url, data={"csrf_token": token, **data})
+
+    assert post("/console/tempo/keys/grants/new").status_code == 303
+    assert post("/console/tempo/keys/grants/new").status_code == 303  # a rotation
+    with app.app_context():
+        made = [(key.kid, keys.state(key)) for key in sites.by_slug("tempo").grant_keys]
+    assert [state for _kid, state in made] == ["signing", "next"]
+    page = client.get("/console/tempo/keys?lang=en").get_data(as_text=True)
+    assert made[0][0] in page and made[1][0] in page and "PRIVATE" not in page
+    assert post("/console/tempo/keys/grants/retire", kid=made[0][0]).status_code == 303
+    assert client.post("/console/tempo/keys/grants/retire", data={"kid": made[1][0]}).status_code == 400  # no CSRF
+    with app.app_context():
+        assert [keys.state(key) for key in sites.by_slug("tempo").grant_keys] == ["retired", "signing"]
+    rows = json.loads(runner.invoke(args=["audit", "show", "--json"]).output)
+    assert [row["action"] for row in rows if row["action"].startswith("grant_key.")] == [
+        "grant_key.retire",
+        "grant_key.rotate",
+        "grant_key.create",
+    ]
