@@ -13,8 +13,8 @@ one use per grant).
 
 Why not a JWT library here: the header is the same for every grant of a key, so it is encoded once
 per process with the unsealed key (`_signer`, cached), and a grant costs one JSON dump and one
-signature; PyJWT's encode adds about a fifth to that (docs/benchmarks.md). Publishers verify with
-any library; the tests verify with PyJWT.
+signature: about 40 µs in all, 29 of them the Ed25519 signature, where PyJWT's encode took about a
+fifth more. Publishers verify with any library; the tests verify with PyJWT.
 """
 
 from __future__ import annotations
