@@ -5,7 +5,10 @@ prepared environ, timed with `time.process_time` (this process's CPU, so other l
 disturbs it much less than wall-clock throughput). redis-server runs in its own process; its CPU is
 not counted here (bench.run counts it). Rounds alternate between the variants; medians are printed.
 
-    .venv/bin/python -m bench.inprocess [--calls 2000] [--rounds 5] [--replay]
+    .venv/bin/python -m bench.inprocess [--calls 2000] [--rounds 5] [--replay] [--grants]
+
+--grants: the site signs grants (a grant key, `grants` and `content_protection` on): every allowed,
+counted answer of the API and the embed carries one; compare with a run without it.
 
 --replay (a diagnostic, never a figure of the goal): every script call is answered with the reply
 Redis gave the first time it was asked the same (script, keys, hashes), so no round trip is made;
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument(
         "--log-level", default="WARNING", help="INFO: write each request's log line (to a temporary file), as deployed"
     )
+    parser.add_argument("--grants", action="store_true", help="the site signs grants on the API and the embed")
     args = parser.parse_args()
     if args.replay:
         replay_script_replies()
@@ -100,6 +104,8 @@ def main() -> None:
             for handler in root.handlers:
                 if isinstance(handler, logging.StreamHandler):
                     handler.setStream(log_file)
+            if args.grants:
+                use_grants(app)
             requests = {
                 name: requests_for(name, key, prepared) for name in ("hello", "hello_redis", "access-plain", *TARGETS)
             }
@@ -127,13 +133,28 @@ def main() -> None:
                 for variant in variants:
                     samples[variant].append(run(variant))
             hello = statistics.median(samples["hello"])
-            print(f"CPU per request in-process, median of {args.rounds} rounds of {args.calls} calls (and their min):")
+            grants = " with grants" if args.grants else ""
+            print(f"CPU per request in-process{grants}, median (min) of {args.rounds} rounds of {args.calls} calls:")
             for variant in variants:
                 us = statistics.median(samples[variant])
-                least = min(samples[variant])
-                print(f"  {variant:20} {us:7.1f} us   ({us - hello:+6.1f} us over hello)   min {least:7.1f} us")
+                low = min(samples[variant])
+                print(f"  {variant:20} {us:7.1f} us ({low:6.1f})   ({us - hello:+6.1f} us over hello)")
         finally:
             redis.stop()
+
+
+def use_grants(app) -> None:
+    """A grant key for the bench site, and grants on for the API and the embed (as the commands do)."""
+    from meter.domain import sites
+    from meter.domain.grants import keys
+    from meter.infra.db import db
+
+    with app.app_context():
+        site = sites.by_slug("bench")
+        keys.create(site)
+        site.settings = {**(site.settings or {}), "grants": "on", "content_protection": "on"}
+        db.session.commit()
+        sites.forget_cached()
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         embed,
         http,
         i18n,
+        jwks,
         openapi,
         ops,
         pages,
@@ -90,6 +91,7 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     console.init_app(app)
     access.init_app(app)
     embed.init_app(app)
+    jwks.init_app(app)
     openapi.init_app(app)
     commands.init_app(app)
     if app.config.get("DEMO_SITE") or app.config.get("ENV_NAME") == "development":

@@ -23,6 +23,7 @@ READ_ONLY = {
     "mail worker",
     "readers show",
     "sites article-keys list",
+    "sites grant-keys list",
     "sites keys list",
     "sites list",
     "sites login-providers list",

@@ -36,6 +36,8 @@ TABLE = {
     "console.keys": "owner",
     "console.new_key": "owner",
     "console.revoke_key": "owner",
+    "console.new_grant_key": "owner",
+    "console.retire_grant_key": "owner",
     "console.origins": "owner",
     "console.remove_origin": "owner",
     "console.login_providers": "owner",

@@ -6,6 +6,7 @@ no php). Only the server's address is replaced; their names for what the page ar
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -56,7 +57,9 @@ def gunicorn(sqlite_dir, database_template, redis_url, tmp_path_factory):
     with empty_database(sqlite_dir, database_template) as url:
         log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
         # a policy changed by an example's command reaches the server at once, not after SITE_CACHE_TTL
-        server = Gunicorn(server_env(url, redis_url, SITE_CACHE_TTL="0"), workers=1, log=log).start()
+        server = Gunicorn(server_env(url, redis_url, SITE_CACHE_TTL="0"), workers=1, log=log)
+        server.env["PUBLIC_BASE_URL"] = server.url  # the grants' `iss`, which the examples check
+        server.start()
         try:
             yield server, url
         finally:
@@ -246,3 +249,83 @@ def test_the_local_sign_in_example_of_social_login(served):
         out.stdout,
         re.M,
     )
+
+
+ARTICLE = "demo:koran:2026-01-31:beras"
+
+
+@pytest.fixture
+def granted(served, gunicorn, redis_url):
+    server, cwd = served
+    app = create_app({**_config_dict(), "SQLALCHEMY_DATABASE_URI": gunicorn[1], "REDIS_URL": redis_url})
+    assert app.test_cli_runner().invoke(args=["sites", "grant-keys", "create", "demo"]).exit_code == 0
+    with app.app_context():
+        db.engine.dispose()
+    key = (cwd / "instance" / "demo-api-key").read_text().strip()
+
+    def grant(article_id: str) -> str:
+        body = {"article": {"id": article_id, "class": "free"}, "grant": True}
+        answer = requests.post(f"{server.url}/v1/access", json=body, headers={"Authorization": f"Bearer {key}"})
+        return answer.json()["grant"]
+
+    return server, cwd, grant(ARTICLE), grant("demo:other")
+
+
+def test_the_python_grant_example(granted):
+    server, _cwd, good, other = granted
+    names: dict = {}
+    exec(here(one("python", "PyJWKClient"), server), names)
+    allows = names["grant_allows"]
+    assert allows(f"Bearer {good}", ARTICLE)
+    assert not allows(f"Bearer {other}", ARTICLE) and not allows(good, ARTICLE) and not allows("Bearer x.y.z", ARTICLE)
+
+
+@pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None, reason="no node and npm")
+def test_the_node_grant_example(granted, tmp_path_factory):
+    server, _cwd, good, other = granted
+    where = tmp_path_factory.getbasetemp() / "node-jose"
+    if not (where / "node_modules" / "jose").is_dir():
+        where.mkdir(exist_ok=True)
+        installed = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(where), "jose@6.2.19"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if installed.returncode != 0:
+            pytest.skip(f"npm could not install jose: {installed.stderr[-300:]}")
+    script = where / "grant.mjs"
+    script.write_text(
+        here(one("js", "jwtVerify"), server)
+        + f"\nconsole.log(JSON.stringify([await grantAllows({json.dumps('Bearer ' + good)}, {json.dumps(ARTICLE)}),"
+        + f" await grantAllows({json.dumps('Bearer ' + other)}, {json.dumps(ARTICLE)}),"
+        + f" await grantAllows({json.dumps(good)}, {json.dumps(ARTICLE)})]));\n"
+    )
+    out = subprocess.run(["node", str(script)], cwd=where, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [True, False, False]
+
+
+@pytest.mark.skipif(shutil.which("php") is None, reason="no php-cli to run the PHP examples")
+def test_the_php_grant_example(granted, tmp_path):
+    server, cwd, good, other = granted
+    probe = subprocess.run(
+        ["php", "-r", "echo function_exists('sodium_crypto_sign_verify_detached') ? 1 : 0;"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.stdout != "1":
+        pytest.skip("php has no ext-sodium")
+    script = (
+        "<?php\n"
+        + here(one("php", "function meter_grant_allows"), server)
+        + (
+            f"\necho json_encode([meter_grant_allows({json.dumps('Bearer ' + good)}, {json.dumps(ARTICLE)}),"
+            f" meter_grant_allows({json.dumps('Bearer ' + other)}, {json.dumps(ARTICLE)}),"
+            f" meter_grant_allows({json.dumps('Bearer ' + good + 'x')}, {json.dumps(ARTICLE)})]);"
+        )
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # its own cache of the set
+    out = subprocess.run(["php"], input=script, cwd=cwd, capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout) == [True, False, False]

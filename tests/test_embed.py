@@ -23,7 +23,7 @@ def ask(client, article="tempo:koran:a", cls="metered", record=True, origin=ORIG
 def test_script_is_small_plain_javascript(client):
     script = client.get("/embed/meter.js")
     assert script.status_code == 200 and script.mimetype == "text/javascript"
-    assert len(script.get_data()) < 10_000
+    assert len(script.get_data()) < 11_000  # content protection (fetching the body with a grant) took it past 10 kB
     assert b"prerendering" in script.get_data() and b"credentials" in script.get_data()
 
 

@@ -483,3 +483,27 @@ def test_steady_state_of_a_crawler_a_preview_and_a_gifted_read(app, redis_client
         app, redis_client, lambda: [ask(browser, bad_gift, "visitor-0002") for _ in range(3)]
     )
     assert (commands, statements) == (["EVALSHA"] * 3, [])  # a forged token costs no call of its own
+
+
+@pytest.mark.config(SITE_CACHE_TTL=60.0)
+def test_steady_state_with_grants_is_still_one_redis_call_and_no_sql(app, redis_client):
+    """A site that signs grants: its key comes from the cached site and is unsealed once per process, so
+    a grant costs a signature and nothing else: no SQL, no Redis call of its own."""
+    key = make_site(app, "granted", origins=("https://granted.example",), policy={"quota": {"anonymous": 100}})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["sites", "grant-keys", "create", "granted"]).exit_code == 0
+    assert runner.invoke(args=["sites", "settings", "granted", "--content-protection", "on"]).exit_code == 0
+    api = Api(app.test_client(), key, "granted")
+    browser = app.test_client()
+    origin = {"Origin": "https://granted.example"}
+
+    def checks() -> None:
+        body = {"article": {"id": "granted:1", "class": "metered"}, "anonymous_id": "anon-granted-1", "grant": True}
+        assert api.post("/v1/access", json=body).get_json()["grant"]
+        body = {"article": {"id": "granted:1", "class": "metered"}}
+        assert browser.post("/embed/granted/access", data=json.dumps(body), headers=origin).get_json()["grant"]
+
+    checks()  # warms the site cache (and unseals its key), the anonymous cookie, the unlocks
+    commands, statements = _counted(app, redis_client, lambda: [checks() for _ in range(3)])
+    assert statements == []
+    assert commands == ["EVALSHA"] * 6

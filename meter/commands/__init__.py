@@ -11,6 +11,7 @@ from flask import Flask
 
 from meter.commands.article_keys import article_keys_cli
 from meter.commands.crawlers import crawlers_cli
+from meter.commands.grant_keys import grant_keys_cli
 from meter.commands.login_providers import login_providers_cli
 from meter.commands.mail import mail_cli, worker_command
 from meter.commands.metering import meter_cli
@@ -22,6 +23,7 @@ from meter.commands.staff import audit_cli, staff_cli
 
 sites_cli.add_command(settings_command)
 sites_cli.add_command(article_keys_cli)
+sites_cli.add_command(grant_keys_cli)
 sites_cli.add_command(login_providers_cli)
 readers_cli.add_command(export_command)
 readers_cli.add_command(delete_command)

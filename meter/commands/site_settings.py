@@ -16,6 +16,7 @@ from flask.cli import with_appcontext
 from meter.commands.common import audited, site_of
 from meter.domain import sites
 from meter.domain.accounts import emails
+from meter.domain.grants import keys
 from meter.infra.db import db
 
 COLOUR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -30,6 +31,9 @@ SHOWN = (
     "signed_articles",
     "amp_counts_on",
     "amp_links_max",
+    "grants",
+    "content_protection",
+    "grant_lifetime",
 )
 AMP_LINKS_LIMIT = 100  # the highest `amp_links_max` (a reader's devices, not a crowd's)
 
@@ -115,6 +119,14 @@ def _amp_links_max(_site: sites.Site, value: str) -> int:
     return int(value)
 
 
+def _grant_lifetime(_site: sites.Site, value: str) -> int:
+    """Seconds a grant is valid: long enough for the reader's browser to fetch the body with it."""
+    low, high = keys.LIFETIME_MIN, keys.LIFETIME_MAX
+    if not (value.strip().isascii() and value.strip().isdigit()) or not low <= int(value) <= high:
+        raise click.ClickException(f"grant-lifetime must be a whole number of seconds from {low} to {high}")
+    return int(value)
+
+
 CHECKS = {
     "colour": _colour,
     "subscribe_url": _subscribe_url,
@@ -125,6 +137,9 @@ CHECKS = {
     "signed_articles": _choice("optional", "required"),
     "amp_counts_on": _choice("pingback", "authorization"),
     "amp_links_max": _amp_links_max,
+    "grants": _choice("off", "on"),
+    "content_protection": _choice("off", "on"),
+    "grant_lifetime": _grant_lifetime,
 }
 
 
@@ -162,6 +177,16 @@ def _name(value: str) -> str:
     help=f"AMP reader ids one account may link, each a session on its account page (default "
     f"{sites.AMP_LINKS_MAX}, the oldest dropped; 0: AMP logins link none).",
 )
+@click.option("--grants", help="on: every allowed, counted answer of POST /v1/access carries a grant; off (default).")
+@click.option(
+    "--content-protection",
+    help="on: the embed's answers carry grants and meter.js fetches the article's body from the page's "
+    "data-content-url with one (docs/api.md); off (default). Needs a grant key (flask sites grant-keys create).",
+)
+@click.option(
+    "--grant-lifetime",
+    help=f"Seconds a grant is valid ({keys.LIFETIME_MIN}-{keys.LIFETIME_MAX}; default {sites.GRANT_LIFETIME}).",
+)
 @audited(when=lambda params: any(v is not None for k, v in params.items() if k != "slug"))
 def settings_command(slug: str, **given: str | None) -> None:
     """Show or change a site's settings: what readers see, and how far the pages it serves are trusted."""
@@ -182,6 +207,8 @@ def settings_command(slug: str, **given: str | None) -> None:
         value = settings.get(key) or "-"
         if key == "amp_links_max":
             value = settings.get(key, f"{sites.AMP_LINKS_MAX} (default)")
+        elif key == "grant_lifetime":
+            value = settings.get(key, f"{sites.GRANT_LIFETIME} (default)")
         elif key == "mail_from":
             value = sites.mail_sender(sites.info(site)) + ("" if settings.get(key) else " (default)")
         click.echo(f"{key}\t{value}")

@@ -37,6 +37,7 @@ class Judgement(NamedTuple):
     logged_in: bool  # judged as a reader (token or linked AMP id), not as anonymous
     token: str  # the reader token's status: valid, expired, invalid, revoked or none
     gift: str | None = None  # a gift link that was not used: expired, revoked, device_limit or invalid
+    subject: str | None = None  # whom the answer is about (meter's subject: "r:<id>", "a:<id>"), for a grant's `sub`
 
 
 def decide(
@@ -84,28 +85,31 @@ def _decide(
     if status == "valid":
         decision = check(site, Subject.reader(token.reader_id, token.session_id), article_id, article_class, record)
         if not decision.revoked:
-            return Judgement(decision, True, status)
+            return Judgement(decision, True, status, subject=reader_subject(token.reader_id))
         status = "revoked"
     if not anonymous_id:
         return Judgement(check(site, None, article_id, article_class, record), False, status)
+    anonymous = anonymous_subject(anonymous_id)
     if not amp_rid:
-        return Judgement(check(site, Subject.anonymous(anonymous_id), article_id, article_class, record), False, status)
+        decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record)
+        return Judgement(decision, False, status, subject=anonymous)
 
     linked = amp_readers.seen(site.id, anonymous_id)
     if linked is None:  # the script reads the rid's link while judging the rid: one call either way
         subject = Subject.anonymous(anonymous_id, amp_link_key=amp_readers.key(site.id, anonymous_id))
         decision = check(site, subject, article_id, article_class, record)
         if not decision.linked_to:
-            return Judgement(decision, False, status)
+            return Judgement(decision, False, status, subject=anonymous)
         linked = amp_readers.session_of(decision.linked_to)
         if linked is not None:
             amp_readers.remember(site.id, anonymous_id, *linked)
     if linked is not None:
         decision = check(site, Subject.reader(*linked), article_id, article_class, record)
         if not decision.revoked:
-            return Judgement(decision, True, status)
+            return Judgement(decision, True, status, subject=reader_subject(linked[0]))
     amp_readers.forget(site.id, anonymous_id)
-    return Judgement(check(site, Subject.anonymous(anonymous_id), article_id, article_class, record), False, status)
+    decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record)
+    return Judgement(decision, False, status, subject=anonymous)
 
 
 def _unread(site: SiteInfo, allowed: bool, reason: str, record: bool, state: str = "anonymous") -> Decision:
@@ -155,4 +159,4 @@ def _by_gift(
         return None, outcome
     decision = _unread(site, True, "gift", record)
     decision.article_class = article_class
-    return Judgement(decision, token.status == "valid", token.status), None
+    return Judgement(decision, token.status == "valid", token.status, subject=device), None

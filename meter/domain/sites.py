@@ -14,6 +14,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import lru_cache
@@ -27,7 +28,7 @@ from meter.domain import hosts
 from meter.domain.policy import Policy, normalise
 from meter.infra import clock
 from meter.infra.db import db
-from meter.infra.models import ApiKey, Site, utcnow
+from meter.infra.models import ApiKey, GrantKey, Site, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_COLOUR = "#b00"
 RESERVED_SLUGS = frozenset({"console"})  # /console/ is the publisher console, not a site's reader pages
 AMP_LINKS_MAX = 5  # the default of the site setting `amp_links_max`
+GRANT_LIFETIME = 60  # the default of the site setting `grant_lifetime` (seconds)
+GRANT_KEY_AHEAD = 120  # seconds a rotated-in grant key is published before it signs (`signing_grant_key`)
 KEY_PREFIX_LEN = 12  # "mk_" + 9 characters; enough to find the row, useless to an attacker
 
 
@@ -60,6 +63,11 @@ class SiteInfo:
     reply_to: str | None = None  # where replies to its mails go (else to the sender)
     support_url: str | None = None  # where its readers get help (http(s) or mailto), named in every mail
     amp_links_max: int = AMP_LINKS_MAX  # AMP reader ids one account may have linked (its AMP sessions)
+    # (kid, alg, sealed private PEM) of the key that signs the site's grants (meter.domain.grants), or None.
+    grant_key: tuple[str, str, str] | None = None
+    grants_api: bool = False  # every allowed, counted answer of /v1/access carries a grant (setting `grants`)
+    content_protection: bool = False  # the embed's answers carry grants, meter.js fetches the body with one
+    grant_lifetime: int = GRANT_LIFETIME  # seconds a grant is valid (setting `grant_lifetime`)
 
 
 def info(site: Site) -> SiteInfo:
@@ -82,7 +90,33 @@ def info(site: Site) -> SiteInfo:
         reply_to=settings.get("reply_to") or None,
         support_url=settings.get("support_url") or None,
         amp_links_max=_count(settings.get("amp_links_max"), AMP_LINKS_MAX),
+        grant_key=_grant_key(site),
+        grants_api=settings.get("grants") == "on",
+        content_protection=settings.get("content_protection") == "on",
+        grant_lifetime=_count(settings.get("grant_lifetime"), GRANT_LIFETIME) or GRANT_LIFETIME,
     )
+
+
+def _grant_key(site: Site) -> tuple[str, str, str] | None:
+    key = signing_grant_key(site)
+    return (key.kid, key.alg, key.private_key) if key is not None else None
+
+
+def signing_grant_key(site: Site) -> GrantKey | None:
+    """The key that signs the site's grants now, kept sealed here (meter.domain.grants signs).
+
+    A key made by a rotation is published GRANT_KEY_AHEAD seconds before it signs: until then the key
+    it replaces signs on. Why: a verifier that fetched the JWK Set a moment before the rotation would
+    refuse a new kid until it may fetch again (PyJWKClient waits 30 s between such fetches, an HTTP
+    cache up to the set's max-age). So: the newest live key that has been published that long, else
+    the oldest live key (a site's first key signs at once)."""
+    now = utcnow()
+    live = sorted(
+        (key for key in site.grant_keys if key.retired_at is None or key.retired_at > now), key=lambda k: k.id
+    )
+    cutoff = now - timedelta(seconds=GRANT_KEY_AHEAD)
+    ready = [key for n, key in enumerate(live) if n == 0 or key.created_at <= cutoff]
+    return ready[-1] if ready else None
 
 
 def _count(value: Any, default: int) -> int:

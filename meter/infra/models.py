@@ -37,6 +37,9 @@ class Site(db.Model):
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
     article_keys: Mapped[list[ArticleKey]] = relationship(back_populates="site", cascade="all, delete-orphan")
+    grant_keys: Mapped[list[GrantKey]] = relationship(
+        back_populates="site", cascade="all, delete-orphan", order_by="GrantKey.id"
+    )
     login_providers: Mapped[list[LoginProvider]] = relationship(
         back_populates="site", cascade="all, delete-orphan", order_by="LoginProvider.id"
     )
@@ -73,6 +76,31 @@ class ArticleKey(db.Model):
     revoked_at: Mapped[datetime | None]
 
     site: Mapped[Site] = relationship(back_populates="article_keys")
+
+
+class GrantKey(db.Model):
+    """A key meter signs the site's grants with (Ed25519 or P-256); publishers verify with its public half.
+
+    `private_key` is the PEM, sealed like the providers' secrets (meter.domain.social.sealing);
+    `public_jwk` is the public key as a JWK (JSON text), served in the site's JWK Set. One key signs
+    (meter.domain.sites.signing_grant_key); a key rotated out stops signing at `retired_at` and stays
+    in the set until `published_until` (every grant it signed has expired by then); a key retired at
+    once (a leak) leaves the set at once.
+    """
+
+    __tablename__ = "grant_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    kid: Mapped[str] = mapped_column(String(32), unique=True)
+    alg: Mapped[str] = mapped_column(String(8))
+    private_key: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
+    published_until: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship(back_populates="grant_keys")
 
 
 class LoginProvider(db.Model):

@@ -109,6 +109,17 @@ class AccessReader(TypedDict):
     token: Literal["valid", "expired", "invalid", "revoked", "none"]
 
 
+GRANT_FIELD = Field(
+    description="A compact JWS (JWT) signed with the site's grant key (`EdDSA` or `ES256`, `kid` in the header; "
+    "the keys: GET /{site_slug}/.well-known/jwks.json): the reader may read article `art` now. Claims `iss`, `aud` "
+    "(the site's slug), `sub` (a per-site pseudonym of the reader), `art`, `rsn` (the reason), `iat`, `exp`, "
+    "`jti`. Only on an allowed answer that was counted or needs no counting, never with `record: false`, "
+    'and only when the site uses grants (the API: setting `grants` or `"grant": true`; the embed: setting '
+    "`content_protection`) and has a grant key.",
+    pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+)
+
+
 class AccessAnswer(TypedDict):
     allowed: bool
     reason: Reason
@@ -122,6 +133,21 @@ class AccessAnswer(TypedDict):
     ]
     degraded: bool
     gift: NotRequired[Annotated[GiftRefusal, GIFT_FIELD]]
+    grant: NotRequired[Annotated[str, GRANT_FIELD]]
+
+
+class Jwk(TypedDict):
+    kty: Literal["OKP", "EC"]
+    crv: Literal["Ed25519", "P-256"]
+    x: str
+    y: NotRequired[str]
+    kid: str
+    alg: Literal["EdDSA", "ES256"]
+    use: Literal["sig"]
+
+
+class JwkSet(TypedDict):
+    keys: list[Jwk]
 
 
 class Health(TypedDict):
@@ -259,6 +285,7 @@ class EmbedAccess(TypedDict):
         ),
     ]
     gift: NotRequired[Annotated[GiftRefusal, GIFT_FIELD]]
+    grant: NotRequired[Annotated[str, GRANT_FIELD]]
 
 
 class EmbedResendSent(TypedDict):

@@ -205,6 +205,11 @@ class AccessBody(Body):
     record: bool = True
     client: Client | None = None
     gift_token: GiftToken | None = None
+    grant: bool = Field(
+        False,
+        description="Ask for a `grant` on an allowed, counted answer (the site's setting `grants` gives one always); "
+        "none when the site has no grant key.",
+    )
 
 
 class EmbedAccessBody(Body):

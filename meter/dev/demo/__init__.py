@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
 
+from meter.dev.demo import content as demo_content
+from meter.domain.sites import info_by_slug
+
 bp = Blueprint("demo", __name__, url_prefix="/demo-site")
 root = Blueprint("demo_root", __name__)
 LANG_COOKIE = "demo_lang"  # the demo site's own, as a publisher keeps its own
@@ -208,7 +211,31 @@ def article(slug: str):
     if story is None:
         abort(404)
     return _page(
-        "demo/article.html", story=story, structured_data=structured_data(story, _lang()), body_class=BODY_CLASS
+        "demo/article.html",
+        story=story,
+        structured_data=structured_data(story, _lang()),
+        body_class=BODY_CLASS,
+        content_url=_content_url(story),
+    )
+
+
+def _content_url(story: Story) -> str | None:
+    """With the site's content protection on, the page carries no body but where to fetch it with a grant."""
+    site = info_by_slug(current_app.config["DEMO_SITE_SLUG"])
+    if story.cls == "free" or site is None or not site.content_protection:
+        return None
+    return url_for("demo.article_content", slug=story.slug, lang=_lang())
+
+
+@bp.get("/content/<slug>")
+def article_content(slug: str):
+    """The body of a story, for a request with a valid grant for it (content.py)."""
+    story = BY_SLUG.get(slug)
+    if story is None:
+        abort(404)
+    slug_of_site = current_app.config["DEMO_SITE_SLUG"]
+    return demo_content.body(
+        request.headers.get("Authorization"), slug_of_site, story.article_id, story.paragraphs[_lang()]
     )
 
 

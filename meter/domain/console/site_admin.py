@@ -1,5 +1,5 @@
 """A site's settings changed from the console: the policy (validated, its change shown before it is
-saved), origins, API keys, sign-in providers. Each change is committed with its audit row and drops the per-process
+saved), origins, API keys, grant keys, sign-in providers. Each change is committed with its audit row and drops the per-process
 site cache here; other processes see it within SITE_CACHE_TTL, as after the commands.
 """
 
@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 from meter.domain import sites
+from meter.domain.grants import keys as grant_keys
 from meter.domain.policy import merge, normalise
 from meter.domain.social import providers
 from meter.domain.staff import audit
 from meter.infra.db import db
-from meter.infra.models import ApiKey, Site, Staff
+from meter.infra.models import ApiKey, GrantKey, Site, Staff
 
 
 def flat(policy: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +126,34 @@ def remove_provider(site: Site, name: str, staff: Staff) -> bool:
     if not providers.remove(site, name):
         return False
     audit.record("provider.remove", staff=staff, site=site, detail={"name": name}, commit=False)
+    db.session.commit()
+    sites.forget_cached()
+    return True
+
+
+def grant_key_rows(site: Site) -> list[tuple[GrantKey, str]]:
+    """(key, state) of the site's grant keys, the newest first."""
+    return [(key, grant_keys.state(key)) for key in sorted(site.grant_keys, key=lambda key: -key.id)]
+
+
+def new_grant_key(site: Site, staff: Staff) -> GrantKey:
+    """The site's first grant key, or a rotation: the new key signs two minutes later, the old one stays
+    published until its grants have expired (meter.domain.grants.keys)."""
+    old = grant_keys.signing_key(site)
+    key = grant_keys.rotate(site)[0] if old is not None else grant_keys.create(site)
+    detail = {"kid": key.kid, "alg": key.alg, **({"replaces": old.kid} if old is not None else {})}
+    audit.record("grant_key.rotate" if old else "grant_key.create", staff=staff, site=site, detail=detail, commit=False)
+    db.session.commit()
+    sites.forget_cached()
+    return key
+
+
+def retire_grant_key(site: Site, kid: str, staff: Staff) -> bool:
+    """Out of signing and out of the JWK Set now: for a key that leaked."""
+    if not grant_keys.retire(site, kid):
+        db.session.rollback()
+        return False
+    audit.record("grant_key.retire", staff=staff, site=site, detail={"kid": kid}, commit=False)
     db.session.commit()
     sites.forget_cached()
     return True

@@ -9,6 +9,7 @@ missing or wrong key 401, a body too large 413, malformed 400, invalid 422, the 
 from __future__ import annotations
 
 from meter.domain import judge
+from meter.domain.grants.issue import grant
 from meter.web import auth, ratelimit
 from meter.web import responses as out
 from meter.web.access.exchange import TOO_LARGE, Answer, Incoming, json_answer
@@ -60,6 +61,10 @@ def access(incoming: Incoming) -> Answer:
     )
     if judged.gift is not None:
         payload["gift"] = judged.gift
+    if site.grant_key is not None and (body.grant or site.grants_api):
+        signed = grant(site, body.article.id, judged, body.record)
+        if signed is not None:
+            payload["grant"] = signed
     answer = json_answer(payload)
     answer.site_slug = site.slug
     return answer

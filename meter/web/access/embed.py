@@ -22,6 +22,7 @@ from flask import current_app
 
 from meter.domain import article_signing, judge
 from meter.domain.accounts.common import safe_next
+from meter.domain.grants.issue import grant
 from meter.domain.metering import Decision
 from meter.domain.metering.check import refusal_reason
 from meter.domain.sites import SiteInfo, info_by_slug, normalise_origin
@@ -198,6 +199,10 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     )
     if judged.gift is not None:
         payload["gift"] = judged.gift
+    if site.content_protection:
+        signed = grant(site, item.id, judged, body.record)
+        if signed is not None:
+            payload["grant"] = signed
     headers = [*cors, cookies.anonymous_id_header(anonymous_id)] if new_anonymous else cors
     return json_answer(payload, headers=headers)
 

@@ -1,5 +1,6 @@
 """The site itself: the policy (editors; its change is shown before it is saved), and for owners the
-API keys (a new key is shown once), origins and sign-in providers (secrets never shown).
+API keys (a new key is shown once), grant keys (only their ids), origins and sign-in providers
+(secrets never shown).
 """
 
 from __future__ import annotations
@@ -88,18 +89,49 @@ def policy():
     )
 
 
+def _keys_page(new_key: str | None = None) -> str:
+    site = g.site_row
+    return render_template(
+        "console/keys.html",
+        keys=site_admin.keys(site),
+        grant_keys=site_admin.grant_key_rows(site),
+        action=ActionForm(),
+        new_key=new_key,
+    )
+
+
 @view("/keys", "owner")
 def keys():
-    return render_template("console/keys.html", keys=site_admin.keys(g.site_row), action=ActionForm(), new_key=None)
+    return _keys_page()
 
 
 @view("/keys/new", "owner", methods=("POST",))
 def new_key():
     if not ActionForm().validate_on_submit():
         abort(400)
-    key = site_admin.new_key(g.site_row, g.staff)
-    page = render_template("console/keys.html", keys=site_admin.keys(g.site_row), action=ActionForm(), new_key=key)
-    return page, 201
+    return _keys_page(site_admin.new_key(g.site_row, g.staff)), 201
+
+
+@view("/keys/grants/new", "owner", methods=("POST",))
+def new_grant_key():
+    """The first grant key, or a rotation (the new key signs two minutes later)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    key = site_admin.new_grant_key(g.site_row, g.staff)
+    flash(_("Grant key %(kid)s is made: it is in the JWK Set now.", kid=key.kid), "notice")
+    return redirect(url_for("console.keys", site_slug=g.site.slug), 303)
+
+
+@view("/keys/grants/retire", "owner", methods=("POST",))
+def retire_grant_key():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    kid = request.form.get("kid", "")[:64]
+    if site_admin.retire_grant_key(g.site_row, kid, g.staff):
+        flash(_("Grant key %(kid)s is retired: its grants are refused from now on.", kid=kid), "notice")
+    else:
+        flash(_("No published grant key %(kid)s.", kid=kid), "error")
+    return redirect(url_for("console.keys", site_slug=g.site.slug), 303)
 
 
 @view("/keys/revoke", "owner", methods=("POST",))

@@ -8,6 +8,8 @@
  * A logged-in reader gets a link to their account page ("Akun Saya") at the top of the article.
  * A page opened from a gift link (?gift=TOKEN) sends that token: the article opens without a wall. A
  * subscriber gets a "Gift this article (N left)" button that makes such a link, to copy.
+ * With data-content-url on the article (no body in the page): on an answer with a grant, the body is
+ * fetched from there with "Authorization: Bearer <grant>" (docs/api.md). No grant, no fetch.
  * Plain JavaScript, no build step. Fires "meter:answer" on the article with the answer as detail. */
 (function () {
   "use strict";
@@ -123,6 +125,13 @@
     (body && body.parentNode ? body.parentNode : article).insertBefore(box, body || null);
   }
 
+  function showContent(article, body, grant) {
+    var url = article.getAttribute("data-content-url");
+    if (url && body && grant) fetch(url, {headers: {Authorization: "Bearer " + grant}}).then(function (r) {
+      if (r.ok) r.text().then(function (html) { body.innerHTML = html; article.setAttribute("data-meter-content", "shown"); });
+    });
+  }
+
   function check(article) {
     var body = article.querySelector("[data-meter-body]");
     var item = {id: article.getAttribute("data-meter-article"), "class": article.getAttribute("data-meter-class") || "metered"};
@@ -143,11 +152,14 @@
         article.insertBefore(line, article.firstChild);
       }
       if (a.can_give) giftButton(article, body, item);
+      if (a.allowed) showContent(article, body, a.grant);
       article.dispatchEvent(new CustomEvent("meter:answer", {detail: a, bubbles: true}));
       if (!req.record) {  /* prerendered: count it when the reader actually sees the page */
         var later = {article: item, record: true};
         if (gift) later.gift_token = gift;
-        document.addEventListener("prerenderingchange", function () { post("/access", later); }, {once: true});
+        document.addEventListener("prerenderingchange", function () {
+          post("/access", later).then(function (b) { if (b.allowed) showContent(article, body, b.grant); });
+        }, {once: true});
       }
     });
   }
