@@ -418,3 +418,16 @@ def verified_reader(api, register):
         return body["reader_id"], body["reader_token"]
 
     return run
+
+
+@pytest.fixture
+def cut_app(app, database_url):
+    """The same deployment, with a database that can be cut (tests/faults.py), and the site cached past the cut."""
+    from .faults import DatabaseCut
+
+    cut = DatabaseCut(database_url)
+    fresh = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": cut.url, "SITE_CACHE_TTL": 60.0})
+    yield fresh, cut
+    cut.close()
+    with fresh.app_context():
+        db.engine.dispose()

@@ -8,26 +8,12 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-import pytest
-
-from meter import create_app
 from meter.infra import clock, mail
 from meter.infra.db import db
 
 from .conftest import Api, links_in, make_site, token_of
-from .faults import DatabaseCut
 
 PASSWORD = "rahasia-sekali"
-
-
-@pytest.fixture
-def cut_app(app, database_url):
-    cut = DatabaseCut(database_url)
-    fresh = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": cut.url, "SITE_CACHE_TTL": 60.0})
-    yield fresh, cut
-    cut.close()
-    with fresh.app_context():
-        db.engine.dispose()
 
 
 def test_database_unreachable_readyz_503_and_cached_readers_still_answered(cut_app, mailbox):

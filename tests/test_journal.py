@@ -8,10 +8,9 @@ The same with a real PostgreSQL server stopped mid-traffic: tests/test_ledger_ou
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
-from meter import create_app, worker
+from meter import worker
 from meter.domain import sites
 from meter.domain.metering import journal, layout
 from meter.infra import clock, redis_keys
@@ -19,21 +18,9 @@ from meter.infra.db import db
 from meter.infra.models import Site, Unlock
 
 from .conftest import Api, make_site
-from .faults import DatabaseCut
 
 PASSWORD = "rahasia-sekali"
 VISITOR = "pembaca-0001"
-
-
-@pytest.fixture
-def cut_app(app, database_url):
-    """The same deployment, with a database that can be cut, and the site cached past the cut."""
-    cut = DatabaseCut(database_url)
-    fresh = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": cut.url, "SITE_CACHE_TTL": 60.0})
-    yield fresh, cut
-    cut.close()
-    with fresh.app_context():
-        db.engine.dispose()
 
 
 def _ledger(app) -> list[tuple[str, str]]:
