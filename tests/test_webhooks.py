@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from standardwebhooks import Webhook
 
-from meter.domain.webhooks import delivery
+from meter import worker
+from meter.domain.webhooks import delivery, transport
 from meter.infra import clock
 from meter.infra.db import db
 from meter.infra.models import AuditEntry, WebhookDelivery, WebhookEndpoint
@@ -205,3 +208,184 @@ def test_a_deletion_takes_the_readers_past_deliveries_with_it(app, api, runner, 
     with app.app_context():
         assert delivery.prune() == 3
     assert rows(app) == []
+
+
+# --- not a way into the network ------------------------------------------------------------------
+
+
+@pytest.mark.config(WEBHOOK_ALLOW_PRIVATE=False)
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:{port}/hooks", "https"),
+        ("https://127.0.0.1:{port}/hooks", "private network"),
+        ("https://localhost/hooks", "private network"),
+        ("https://169.254.169.254/latest/meta-data", "private network"),
+        ("https://[::ffff:10.0.0.1]/hooks", "private network"),
+        ("https://2130706433/hooks", "no valid host name"),
+        ("https://user:pass@crm.tempo.co/hooks", "user name"),
+    ],
+)
+def test_a_private_or_plain_url_is_refused_without_webhook_allow_private(app, api, runner, receiver, url, why):
+    result = runner.invoke(args=["sites", "webhooks", "add", "tempo", url.format(port=receiver.port)])
+    assert result.exit_code == 1 and why in result.output, result.output
+    assert runner.invoke(args=["sites", "webhooks", "list", "tempo"]).output == ""
+
+
+@pytest.fixture
+def resolves_to(monkeypatch):
+    """The system resolver answering `address` for every name: a public-looking name that points inside
+    (as a DNS rebinding attack does at delivery time), without a DNS server of our own."""
+
+    def point(address: str) -> None:
+        def fake(host, port, *args, **kwargs):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+        monkeypatch.setattr(transport.socket, "getaddrinfo", fake)
+
+    return point
+
+
+def test_a_name_that_resolves_inside_at_delivery_is_refused(app, api, runner, receiver, resolves_to):
+    """Added while public (nothing to refuse then), resolved to loopback at delivery: nothing is sent."""
+    endpoint_id = add_endpoint(runner, receiver, url=f"https://hooks.tempo.co:{receiver.port}/hooks/meter")
+    runner.invoke(args=["sites", "webhooks", "test", "tempo", str(endpoint_id)])
+    resolves_to("127.0.0.1")
+    with app.app_context():
+        app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+        delivery.deliver_due()
+    [row] = rows(app)
+    assert row.delivered_at is None and row.attempts == 1
+    assert "refused: hooks.tempo.co resolves to an address of a private network (127.0.0.1)" in row.last_error
+    assert receiver.requests == 0
+
+
+def test_the_connection_goes_to_the_address_checked_with_the_original_host(app, api, runner, receiver, resolves_to):
+    endpoint_id = add_endpoint(runner, receiver, url=f"http://hooks.tempo.co:{receiver.port}/hooks/meter")
+    runner.invoke(args=["sites", "webhooks", "test", "tempo", str(endpoint_id)])
+    resolves_to("127.0.0.1")
+    assert work(app) == 1
+    [ping] = receiver.verified
+    assert ping.headers["host"] == f"hooks.tempo.co:{receiver.port}" and ping.path == "/hooks/meter"
+
+
+def test_redirects_are_not_followed(app, api, runner, receiver):
+    endpoint_id = add_endpoint(runner, receiver)
+    receiver.answers = [302]
+    runner.invoke(args=["sites", "webhooks", "test", "tempo", str(endpoint_id)])
+    assert work(app) == 0
+    [row] = rows(app)
+    assert (row.last_status, row.delivered_at, receiver.requests) == (302, None, 1)
+
+
+@pytest.mark.config(WEBHOOK_TIMEOUT=1.0)
+def test_a_receiver_that_hangs_costs_the_timeout_and_is_retried(app, api, runner, receiver):
+    endpoint_id = add_endpoint(runner, receiver)
+    receiver.delay = 3.0
+    runner.invoke(args=["sites", "webhooks", "test", "tempo", str(endpoint_id)])
+    with app.app_context():
+        started = clock.monotonic()
+        delivery.deliver_due()
+        assert clock.monotonic() - started < 2.5
+    [row] = rows(app)
+    assert row.delivered_at is None and "timed out" in row.last_error.lower()
+
+
+# --- secrets, disabling, the owner told ------------------------------------------------------------
+
+
+def test_during_a_rotation_both_signatures_are_sent_then_only_the_new_one(app, api, runner, receiver):
+    endpoint_id = add_endpoint(runner, receiver)
+    old = receiver.secret
+    result = runner.invoke(args=["sites", "webhooks", "rotate-secret", "tempo", str(endpoint_id)])
+    assert result.exit_code == 0, result.output
+    new = result.output.strip().splitlines()[-1]
+    assert new.startswith("whsec_") and new != old
+    runner.invoke(args=["sites", "webhooks", "test", "tempo", str(endpoint_id)])
+    assert work(app) == 1  # verified with the old secret, as the receiver still has it
+    headers = receiver.verified[0].headers
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    body = _body_of(app, headers["webhook-id"])
+    Webhook(new).verify(body, headers)  # and with the new one
+    clock.travel(timedelta(hours=24, seconds=1))
+    runner.invoke(args=["sites", "webhooks", "test", "tempo", str(endpoint_id)])
+    receiver.secret = new
+    work(app)
+    assert len(receiver.attempts) == 1 and len(receiver.refused) == 1  # signed 24 h ahead of the receiver's clock…
+    sent = receiver.refused[-1][1]
+    stamp = datetime.fromtimestamp(int(sent["webhook-timestamp"]), UTC)
+    signature, expected = (
+        sent["webhook-signature"],
+        Webhook(new).sign(sent["webhook-id"], stamp, _body_of(app, sent["webhook-id"])),
+    )
+    assert signature == expected  # …but the one signature is the new secret's alone
+
+
+def _body_of(app, msg_id: str) -> bytes:
+    with app.app_context():
+        return db.session.scalar(select(WebhookDelivery.body).filter_by(msg_id=msg_id)).encode()
+
+
+def test_an_endpoint_answering_410_is_disabled_and_the_owner_mailed(app, api, runner, receiver, mailbox, deliver):
+    create = runner.invoke(args=["staff", "create", "owner@tempo.co", "--site", "tempo", "--role", "owner"])
+    assert create.exit_code == 0, create.output
+    endpoint_id = add_endpoint(runner, receiver)
+    receiver.default = 410
+    for n in range(3):
+        api.post("/v1/readers", json={"email": f"r{n}@example.com", "password": PASSWORD})
+    work(app)
+    assert receiver.requests == 1  # the first answer disabled it: the others were not sent
+    assert {(row.delivered_at, row.dead_at is not None) for row in rows(app)} == {(None, True)}
+    listed = runner.invoke(args=["sites", "webhooks", "list", "tempo"]).output
+    assert "disabled" in listed
+    api.post("/v1/readers", json={"email": "later@example.com", "password": PASSWORD})
+    assert not [row for row in rows(app) if row.dead_at is None]  # a disabled endpoint gets no new event
+    deliver()
+    [mail] = mailbox.to("owner@tempo.co")
+    assert "webhook" in mail["msg"]["Subject"].lower()
+    receiver.default = 200
+    assert runner.invoke(args=["sites", "webhooks", "enable", "tempo", str(endpoint_id)]).exit_code == 0
+    first = rows(app)[0].id
+    assert runner.invoke(args=["sites", "webhooks", "send-again", "tempo", str(first)]).exit_code == 0
+    assert work(app) == 1
+    assert receiver.verified[0].msg_id == rows(app)[0].msg_id
+
+
+@pytest.mark.config(WEBHOOK_RETRY_SECONDS=600, WEBHOOK_RETRY_BASE=60.0, WEBHOOK_RETRY_MAX=120.0)
+def test_an_endpoint_failing_for_the_whole_window_is_disabled_and_its_rows_dead(app, api, runner, receiver):
+    add_endpoint(runner, receiver)
+    receiver.default = 503
+    api.post("/v1/readers", json={"email": EMAIL, "password": PASSWORD})
+    for _ in range(8):
+        work(app)
+        clock.travel(timedelta(seconds=150))
+    with app.app_context():
+        endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+        assert endpoint.disabled_at is not None and endpoint.disabled_reason == "failing"
+    [row] = rows(app)
+    assert row.dead_at is not None and row.attempts >= 4
+
+
+def test_metrics_count_deliveries_by_outcome_and_the_oldest_waiting(app, api, runner, receiver, client):
+    endpoint_id = add_endpoint(runner, receiver)
+    receiver.answers = [500]
+    runner.invoke(args=["sites", "webhooks", "test", "tempo", str(endpoint_id)])
+    work(app)
+    clock.travel(timedelta(seconds=20))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'meter_webhook_deliveries_total{outcome="failed"}' in text
+    waiting = re.search(r"^meter_webhook_oldest_waiting_seconds (\S+)$", text, re.M)
+    assert waiting and float(waiting.group(1)) >= 20
+    clock.travel(timedelta(seconds=40))
+    work(app)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'meter_webhook_deliveries_total{outcome="delivered"}' in text
+    assert re.search(r"^meter_webhook_oldest_waiting_seconds 0\.0$", text, re.M)
+
+
+def test_the_worker_loop_delivers(app, api, runner, receiver):
+    add_endpoint(runner, receiver)
+    api.post("/v1/readers", json={"email": EMAIL, "password": PASSWORD})
+    with app.app_context():
+        worker.run_once()
+    assert receiver.ids("reader.registered")
