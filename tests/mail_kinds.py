@@ -66,7 +66,7 @@ def _samples(site: sites.SiteInfo, locale: str) -> dict[str, tuple[str, dict]]:
         "webhook_disabled": (
             "webhook_disabled",
             {
-                "url": "https://crm.tempo.co/hooks/meter",
+                "host": "crm.tempo.co",
                 "reason": "gone",
                 "days": 3,
                 "link": f"http://meter.test/console/{site.slug}/webhooks",

@@ -22,6 +22,7 @@ from meter.infra.db import db
 from meter.infra.models import AuditEntry, WebhookDelivery, WebhookEndpoint
 
 from .conftest import links_in, token_of
+from .console_helpers import csrf_of, staff_client
 from .test_gifts import set_policy
 from .webhook_receiver import Receiver
 
@@ -389,3 +390,52 @@ def test_the_worker_loop_delivers(app, api, runner, receiver):
     with app.app_context():
         worker.run_once()
     assert receiver.ids("reader.registered")
+
+
+# --- the console (owners) ----------------------------------------------------------------------------
+
+
+def test_the_console_adds_lists_pings_and_sends_again_for_owners_only(app, api, runner, receiver):
+    owner = staff_client(app, runner, "own@tempo.co", "tempo", "owner")
+    editor = staff_client(app, runner, "ed@tempo.co", "tempo", "editor")
+    assert editor.get("/console/tempo/webhooks").status_code == 403
+    page = owner.get("/console/tempo/webhooks")
+    assert page.status_code == 200
+    csrf = csrf_of(page.get_data(as_text=True))
+    refused = owner.post("/console/tempo/webhooks", data={"csrf_token": csrf, "url": "ftp://crm.tempo.co/x"})
+    assert refused.status_code == 422 and "https://" in refused.get_data(as_text=True)
+    made = owner.post(
+        "/console/tempo/webhooks",
+        data={"csrf_token": csrf, "url": receiver.url, "events": ["reader.registered", "reader.deleted"]},
+    )
+    assert made.status_code == 201
+    html = made.get_data(as_text=True)
+    receiver.secret = re.search(r'id="new-secret" class="key">([^<]+)<', html).group(1)
+    assert owner.get("/console/tempo/webhooks").get_data(as_text=True).count(receiver.secret) == 0  # shown once
+    with app.app_context():
+        endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+        assert endpoint.events == ["reader.registered", "reader.deleted"]
+        endpoint_id = endpoint.id
+    assert (
+        owner.post("/console/tempo/webhooks/test", data={"csrf_token": csrf, "endpoint": endpoint_id}).status_code
+        == 303
+    )
+    assert owner.post("/console/tempo/webhooks/test", data={"endpoint": endpoint_id}).status_code == 400  # no CSRF
+    assert work(app) == 1
+    [ping] = rows(app)
+    listed = owner.get("/console/tempo/webhooks").get_data(as_text=True)
+    assert f'data-delivery="{ping.id}"' in listed and ping.msg_id in listed
+    again = owner.post("/console/tempo/webhooks/send-again", data={"csrf_token": csrf, "delivery": ping.id})
+    assert again.status_code == 303
+    assert work(app) == 1
+    assert receiver.ids() == [ping.msg_id, ping.msg_id]  # the same webhook-id, sent again
+    assert (
+        owner.post("/console/tempo/webhooks/send-again", data={"csrf_token": csrf, "delivery": 999}).status_code == 404
+    )
+    assert (
+        owner.post("/console/tempo/webhooks/remove", data={"csrf_token": csrf, "endpoint": endpoint_id}).status_code
+        == 303
+    )
+    assert _actions(app)[-4:] == ["webhook.add", "webhook.test", "webhook.send_again", "webhook.remove"]
+    with app.app_context():
+        assert not any("whsec_" in str(e.detail) for e in db.session.scalars(select(AuditEntry)))

@@ -23,6 +23,7 @@ import http.client
 import logging
 import random
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
@@ -239,7 +240,8 @@ def _mail_owners(site: Site, endpoint: WebhookEndpoint, reason: str) -> None:
     link = f"{current_app.config['PUBLIC_BASE_URL']}/console/{site.slug}/webhooks"
     for owner in owners:
         days = round(current_app.config["WEBHOOK_RETRY_SECONDS"] / 86400)
-        context = mail_context(info, url=endpoints.shown_url(endpoint.url), reason=reason, days=days, link=link)
+        host = urlsplit(endpoint.url).hostname or "?"  # not the URL: a mail shows no address outside a link
+        context = mail_context(info, host=host, reason=reason, days=days, link=link)
         mail.queue("webhook_disabled", owner.email, info.locale, site.id, **context)
 
 
