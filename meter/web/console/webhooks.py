@@ -26,15 +26,16 @@ def _page(form: WebhookForm, secret: str | None = None, status: int = 200):
 
 
 def _endpoint():
+    """The site's endpoint the form names; None (the caller says so) for one that is not, or no longer, there."""
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
         endpoint_id = int(request.form.get("endpoint", ""))
     except ValueError:
-        abort(404)
+        endpoint_id = 0
     endpoint = endpoints.find(g.site_row.id, endpoint_id)
     if endpoint is None:
-        abort(404)
+        flash(_("That endpoint is not there any more."), "error")
     return endpoint
 
 
@@ -61,27 +62,39 @@ def webhooks():
 
 @view("/webhooks/remove", "owner", methods=("POST",))
 def remove_webhook():
-    endpoints.remove(g.site_row, _endpoint(), g.staff)
+    endpoint = _endpoint()
+    if endpoint is None:
+        return _back()
+    endpoints.remove(g.site_row, endpoint, g.staff)
     flash(_("The endpoint is removed: no more events go to it."), "notice")
     return _back()
 
 
 @view("/webhooks/rotate", "owner", methods=("POST",))
 def rotate_webhook():
-    secret = endpoints.rotate(g.site_row, _endpoint(), g.staff)
+    endpoint = _endpoint()
+    if endpoint is None:
+        return _back()
+    secret = endpoints.rotate(g.site_row, endpoint, g.staff)
     return _page(WebhookForm(formdata=None), secret=secret, status=201)
 
 
 @view("/webhooks/enable", "owner", methods=("POST",))
 def enable_webhook():
-    endpoints.enable(g.site_row, _endpoint(), g.staff)
+    endpoint = _endpoint()
+    if endpoint is None:
+        return _back()
+    endpoints.enable(g.site_row, endpoint, g.staff)
     flash(_("The endpoint is on again."), "notice")
     return _back()
 
 
 @view("/webhooks/test", "owner", methods=("POST",))
 def test_webhook():
-    endpoints.ping(g.site_row, _endpoint(), g.staff)
+    endpoint = _endpoint()
+    if endpoint is None:
+        return _back()
+    endpoints.ping(g.site_row, endpoint, g.staff)
     flash(_("A ping is on its way: its delivery is listed below."), "notice")
     return _back()
 
@@ -93,8 +106,9 @@ def send_webhook_again():
     try:
         delivery_id = int(request.form.get("delivery", ""))
     except ValueError:
-        abort(404)
-    if not endpoints.send_again(g.site_row, delivery_id, g.staff):
-        abort(404)
-    flash(_("The delivery is sent again, with the same webhook-id."), "notice")
+        delivery_id = 0
+    if endpoints.send_again(g.site_row, delivery_id, g.staff):
+        flash(_("The delivery is sent again, with the same webhook-id."), "notice")
+    else:
+        flash(_("That delivery is not there any more."), "error")
     return _back()
