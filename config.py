@@ -244,6 +244,22 @@ class Config:
     # could not write itself, the database away): the ledger catches up this long after the database is back.
     LEDGER_JOURNAL_SECONDS = float(os.environ.get("LEDGER_JOURNAL_SECONDS", "5"))
 
+    # Webhooks (docs/api.md, docs/security.md). Endpoints on the operator's own network (loopback, private,
+    # link-local such as the cloud metadata service) and plain http:// are refused unless this is on
+    # (development and the tests, whose receivers run on loopback).
+    WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", ENV_NAME == "development")
+    WEBHOOK_CONNECT_TIMEOUT = _float("WEBHOOK_CONNECT_TIMEOUT", 2.0)  # seconds to connect
+    WEBHOOK_TIMEOUT = _float("WEBHOOK_TIMEOUT", 5.0)  # seconds for the whole exchange
+    # A failed delivery is tried again after this many seconds, doubled per attempt up to WEBHOOK_RETRY_MAX
+    # (each wait ±20%), for WEBHOOK_RETRY_SECONDS after the event; then it is a dead letter. An endpoint
+    # failing that long (or answering 410) is disabled and the site's owners mailed.
+    WEBHOOK_RETRY_BASE = _float("WEBHOOK_RETRY_BASE", 30.0)
+    WEBHOOK_RETRY_MAX = _float("WEBHOOK_RETRY_MAX", 6 * 3600.0)
+    WEBHOOK_RETRY_SECONDS = _int("WEBHOOK_RETRY_SECONDS", 3 * 24 * 3600)
+    # After `rotate-secret`, the old secret signs too (a second signature) for this long.
+    WEBHOOK_SECRET_OVERLAP = _int("WEBHOOK_SECRET_OVERLAP", 24 * 3600)
+    WEBHOOK_BATCH = _int("WEBHOOK_BATCH", 100)  # deliveries one worker pass takes at most
+
     UNREADABLE_SETTINGS = UNREADABLE  # read by create_app: a non-empty list stops the start
 
 

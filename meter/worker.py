@@ -4,7 +4,8 @@ One loop, one pass a second when idle: deliver the mail that is due (the outbox)
 left in doubt by a lost Redis reply, every few seconds write the unlocks journaled in Redis into the
 ledger (`meter.domain.metering.journal`: those whose own write failed, the database away), work through the console's bulk resends, once a minute roll the
 views counted in Redis up into the figures (`meter.domain.stats`), and once an hour apply retention
-(`meter.domain.reader_data.retention`: accounts never activated, old sent mail). Each duty is a function
+(`meter.domain.reader_data.retention`: accounts never activated, old sent mail), and deliver the
+webhooks that are due (`meter.domain.webhooks.delivery`). Each duty is a function
 of its own module; a duty that
 fails is logged and tried again on the next pass, and never stops the others.
 
@@ -27,6 +28,7 @@ from meter.domain import stats
 from meter.domain.console import bulk
 from meter.domain.metering import doubts, journal
 from meter.domain.reader_data import retention
+from meter.domain.webhooks import delivery as webhooks
 from meter.infra import mail
 from meter.infra.db import db
 
@@ -68,6 +70,8 @@ DUTIES: list[tuple[str, Callable[[], int]]] = [
     ("stats", _every("STATS_ROLL_UP_SECONDS", stats.roll_up)),
     ("retention", _every("RETENTION_EVERY_SECONDS", retention.apply)),
     ("bulk resend", bulk.work),  # the console's bulk resends of activation mail, a batch a pass
+    ("webhooks", webhooks.deliver_due),  # the webhook outbox: signed POSTs to the publisher's endpoints
+    ("webhook pruning", _every("RETENTION_EVERY_SECONDS", webhooks.prune)),
 ]
 
 

@@ -63,6 +63,15 @@ def _samples(site: sites.SiteInfo, locale: str) -> dict[str, tuple[str, dict]]:
         "social_link": ("social_link", {"link": url(f"login/google/link/{TOKEN}"), "email": READER, **social}),
         "social_signup": ("social_signup", {"link": url(f"login/google/link/{TOKEN}"), "email": READER, **social}),
         "sign_in_added": ("sign_in_added", {"email": READER, "account_url": url("account"), **social}),
+        "webhook_disabled": (
+            "webhook_disabled",
+            {
+                "host": "crm.tempo.co",
+                "reason": "gone",
+                "days": 3,
+                "link": f"http://meter.test/console/{site.slug}/webhooks",
+            },
+        ),
     }
 
 

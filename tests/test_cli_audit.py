@@ -27,6 +27,8 @@ READ_ONLY = {
     "sites keys list",
     "sites list",
     "sites login-providers list",
+    "sites webhooks deliveries",
+    "sites webhooks list",
     "staff list",
     "worker",
 }

@@ -44,6 +44,12 @@ TABLE = {
     "console.remove_provider": "owner",
     "console.audit_log": "owner",
     "console.staff": "owner",
+    "console.webhooks": "owner",
+    "console.remove_webhook": "owner",
+    "console.rotate_webhook": "owner",
+    "console.enable_webhook": "owner",
+    "console.test_webhook": "owner",
+    "console.send_webhook_again": "owner",
 }
 ROLES = ("support", "editor", "owner")
 

@@ -20,11 +20,13 @@ from meter.commands.readers import readers_cli
 from meter.commands.site_settings import settings_command
 from meter.commands.sites import sites_cli
 from meter.commands.staff import audit_cli, staff_cli
+from meter.commands.webhooks import webhooks_cli
 
 sites_cli.add_command(settings_command)
 sites_cli.add_command(article_keys_cli)
 sites_cli.add_command(grant_keys_cli)
 sites_cli.add_command(login_providers_cli)
+sites_cli.add_command(webhooks_cli)
 readers_cli.add_command(export_command)
 readers_cli.add_command(delete_command)
 GROUPS = (sites_cli, readers_cli, meter_cli, mail_cli, worker_command, crawlers_cli, staff_cli, audit_cli)

@@ -1,6 +1,6 @@
 """Subscriptions, set by the publisher's billing (the API) or by an operator: one place that changes them.
 
-A change is committed, the reader's cached state dropped (the next access check sees it), and a
+A change is committed with its webhook event, the reader's cached state dropped (the next access check sees it), and a
 subscription that starts — the reader was not a subscriber a moment ago — is announced for the figures.
 """
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from meter.domain import metering
+from meter.domain.accounts import events
 from meter.infra import signals
 from meter.infra.db import db
 from meter.infra.models import Reader, utcnow
@@ -18,20 +19,22 @@ from meter.infra.models import Reader, utcnow
 
 def set_until(reader: Reader, until: datetime) -> None:
     """Subscribed until `until` (aware); a time already past ends the subscription."""
-    was = reader.is_subscriber()
+    was, before = reader.is_subscriber(), reader.subscription_until
     reader.subscription_until = until.astimezone(UTC).replace(tzinfo=None)
-    _changed(reader, was)
+    _changed(reader, was, before)
 
 
 def end(reader: Reader) -> bool:
     """End it now; False when there was none running."""
-    was = reader.is_subscriber()
+    was, before = reader.is_subscriber(), reader.subscription_until
     reader.subscription_until = None
-    _changed(reader, was)
+    _changed(reader, was, before)
     return was
 
 
-def _changed(reader: Reader, was_subscriber: bool) -> None:
+def _changed(reader: Reader, was_subscriber: bool, before: datetime | None) -> None:
+    if reader.subscription_until != before:  # the publisher's systems hear of a change, with the change
+        events.subscription_changed(reader, before)
     db.session.commit()
     metering.forget_reader_state(reader.site_id, reader.id)
     if reader.is_subscriber(utcnow()) and not was_subscriber:

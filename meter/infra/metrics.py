@@ -174,3 +174,45 @@ def scrape(*extra: Collector) -> bytes:
     for collector in extra:
         registry.register(collector)
     return generate_latest(registry)
+
+
+# --- webhooks (meter.domain.webhooks.delivery) ------------------------------------------------------
+
+WEBHOOKS = Counter(
+    "meter_webhook_deliveries",
+    "Webhook delivery attempts by outcome: delivered, failed (will retry), dead (gave up); "
+    "disabled counts endpoints switched off (410 Gone, or failing for days).",
+    ["outcome"],
+)
+
+
+def webhook_outcome(outcome: str) -> None:
+    WEBHOOKS.labels(outcome).inc()
+
+
+class WebhookBacklog(Collector):
+    """The webhook outbox's backlog, read from the database when Prometheus scrapes (`read` returns
+    waiting, dead and oldest_waiting_seconds: meter.domain.webhooks.delivery.backlog)."""
+
+    def __init__(self, read) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            status = self.read()
+        except Exception:  # noqa: BLE001 - the database away: the other metrics are still served
+            log.warning("webhook backlog not scraped: the database is unreachable")
+            return
+        waiting = GaugeMetricFamily(
+            "meter_webhook_deliveries_waiting", "Webhook deliveries not delivered yet, by state.", labels=["state"]
+        )
+        waiting.add_metric(["waiting"], status["waiting"])
+        waiting.add_metric(["dead"], status["dead"])
+        yield waiting
+        yield GaugeMetricFamily(
+            "meter_webhook_oldest_waiting_seconds",
+            "Age of the oldest webhook delivery waiting (0 when none waits).",
+            value=status["oldest_waiting_seconds"],
+        )

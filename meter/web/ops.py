@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from meter.domain.webhooks import delivery as webhook_delivery
 from meter.infra import mail, metrics, signals
 from meter.infra.db import db
 from meter.infra.models import Site
@@ -125,6 +126,14 @@ class BackupCollector(Collector):
         )
 
 
+def _webhook_backlog() -> dict:
+    try:
+        return webhook_delivery.backlog()
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise
+
+
 def _scraper_allowed() -> bool:
     """With METRICS_TOKEN set, only a scraper that sends it (`Authorization: Bearer <token>`) may read."""
     token = current_app.config.get("METRICS_TOKEN") or ""
@@ -153,7 +162,7 @@ def prometheus() -> Response:
             headers={"WWW-Authenticate": 'Bearer realm="meter-metrics"'},
         )
     try:
-        body = metrics.scrape(OutboxCollector(), BackupCollector())
+        body = metrics.scrape(OutboxCollector(), BackupCollector(), metrics.WebhookBacklog(_webhook_backlog))
     finally:
         db.session.remove()
     return Response(body, mimetype=None, content_type=metrics.PROMETHEUS_TEXT)

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import update
 
 from meter.domain import metering, tokens
-from meter.domain.accounts import emails, mail_budget
+from meter.domain.accounts import emails, events, mail_budget
 from meter.domain.accounts.common import decoy_mail, find_reader, mail_context, page_url, safe_next
 from meter.domain.accounts.sessions import create_session, revoke_all
 from meter.domain.sites import SiteInfo
@@ -151,6 +151,8 @@ def activate(site: SiteInfo, token: str, anonymous_id: str | None = None) -> Act
             raise tokens.TokenError("invalid")
         return _clicked_again(reader, payload, next_url)
     revoke_all(reader)  # whoever logged in before the address was proven is logged out
+    db.session.refresh(reader)
+    events.activated(reader)
     db.session.commit()
     db.session.refresh(reader)
     reader_token = create_session(reader)

@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from meter.domain import metering, passwords, tokens
-from meter.domain.accounts import emails, mail_budget
+from meter.domain.accounts import emails, events, mail_budget
 from meter.domain.accounts.common import find_reader, mail_context, page_url
 from meter.domain.accounts.sessions import create_session, revoke_all
 from meter.domain.sites import SiteInfo
@@ -204,6 +204,10 @@ def confirm_email_change(site: SiteInfo, token: str) -> Reader:
         db.session.rollback()
         raise tokens.TokenError("invalid")
     notify(site, "email_changed", old_address, old_key, reader.locale, new_email=new_address)
+    db.session.refresh(reader)
+    events.email_changed(reader, old_address, new_address)
+    if not was_verified:
+        events.activated(reader)
     db.session.commit()
     db.session.refresh(reader)
     metering.forget_reader_state(site.id, reader.id)

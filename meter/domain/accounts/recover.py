@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import update
 
 from meter.domain import metering, passwords, tokens
+from meter.domain.accounts import events
 from meter.domain.accounts.common import decoy_mail, find_reader, mail_context, page_url
 from meter.domain.accounts.sessions import create_session, revoke_all
 from meter.domain.sites import SiteInfo
@@ -60,6 +61,7 @@ def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
     db.session.refresh(reader)
     if reader.verified_at is None:
         reader.verified_at = utcnow()  # the reset mail reached them: the address is theirs
+        events.activated(reader)
     revoke_all(reader)
     db.session.commit()
     metering.forget_reader_state(site.id, reader.id)

@@ -6,7 +6,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from meter.domain import metering, passwords
-from meter.domain.accounts import confirm, emails, mail_budget
+from meter.domain.accounts import confirm, emails, events, mail_budget
 from meter.domain.accounts.common import find_reader, mail_context, page_url, safe_next
 from meter.domain.sites import SiteInfo
 from meter.infra import mail, signals
@@ -69,6 +69,7 @@ def register(
     db.session.add(reader)
     db.session.flush()
     confirm.queue_activation(site, reader, next_url)
+    events.registered(reader, "password")
     try:
         db.session.commit()
     except IntegrityError:

@@ -25,7 +25,7 @@ from meter.domain.gifts import links
 from meter.domain.metering.check import current_period
 from meter.domain.metering.layout import U32_MAX, hash64
 from meter.domain.sites import SiteInfo, normalise_origin
-from meter.infra import clock, metrics, redis_keys, signals
+from meter.infra import clock, metrics, redis_keys, signals, webhook_outbox
 from meter.infra.db import db
 from meter.infra.models import Gift, GiftOpening, Reader, utcnow
 from meter.infra.redis_conn import conn
@@ -121,10 +121,28 @@ def make(site: SiteInfo, reader: Reader, article_id: str, article_class: str, ur
         expires_at=expires,
     )
     db.session.add(gift)
+    db.session.flush()
+    _created(gift)
     db.session.commit()
     signals.gift_made.send(current_app._get_current_object(), site_id=site.id, reader_id=reader.id)
     metrics.gift_made(site.slug)
     return Made(gift, True, max(site.policy.gifts_per_period - made - 1, 0))
+
+
+def _created(gift: Gift) -> None:
+    """The gift.created event (committed with the gift). Not the link: it is the giver's to share."""
+    data = {
+        "gift": {
+            "id": gift.id,
+            "article_id": gift.article_id,
+            "article_class": gift.article_class,
+            "devices": gift.devices,
+            "created_at": webhook_outbox.iso(gift.created_at),
+            "expires_at": webhook_outbox.iso(gift.expires_at),
+        },
+        "reader": {"id": gift.reader_id},
+    }
+    webhook_outbox.emit(gift.site_id, "gift.created", data, gift.reader_id)
 
 
 def listing(site: SiteInfo, reader: Reader) -> list[Gift]:

@@ -2,7 +2,7 @@
 
 What goes, in one transaction: the `readers` row, its identities, its sessions (every token of the
 reader is then `revoked`: its session is gone), its unlocks in doubt, the outbox rows addressed to
-it (any state: sent, waiting or dead), and the gifts it made with the devices that opened them (the
+it (any state: sent, waiting or dead), its past webhook deliveries, and the gifts it made with the devices that opened them (the
 giver asked to be forgotten: their links die, for new devices and for those that opened them).
 The reader's own openings of others' gifts stay as devices of those gifts, each under a random hash.
 The unlock ledger's rows are kept but unlinked: each gets a subject of its own that names nobody
@@ -38,7 +38,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from meter.domain import amp_readers, tokens
-from meter.domain.accounts import mail_budget
+from meter.domain.accounts import events, mail_budget
 from meter.domain.accounts.common import mail_context, page_url
 from meter.domain.gifts import store as gift_store
 from meter.domain.metering import forget_reader_state, journal
@@ -47,7 +47,15 @@ from meter.domain.reader_data.export import addresses_of, mails_to
 from meter.domain.sites import SiteInfo
 from meter.infra import clock, mail, redis_keys, signals
 from meter.infra.db import db
-from meter.infra.models import Identity, OutboxMail, Reader, ReaderSession, Unlock, UnlockDoubt
+from meter.infra.models import (
+    Identity,
+    OutboxMail,
+    Reader,
+    ReaderSession,
+    Unlock,
+    UnlockDoubt,
+    WebhookDelivery,
+)
 from meter.infra.redis_conn import RedisUnavailable, conn
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ class Erased:
     doubts: int
     gifts: int
     amp_links: int
+    webhooks: int = 0  # past webhook deliveries about the reader (delivered or dead) deleted
 
 
 def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
@@ -89,6 +98,8 @@ def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
     ).rowcount
     mails = db.session.execute(delete(OutboxMail).where(OutboxMail.id.in_(mail_ids))).rowcount if mail_ids else 0
     unlinked = _unlink_ledger(site.id, subject)
+    webhooks_gone = _forget_deliveries(reader_id)
+    events.deleted(site.id, reader_id, reader.email, why)  # the receivers erase the person too
     db.session.execute(delete(Reader).where(Reader.id == reader_id))
     db.session.commit()
     db.session.expunge_all()  # the deleted reader must not linger in the identity map
@@ -97,10 +108,17 @@ def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
         gift_store.forget_links(site.id, nonces)
     except RedisUnavailable:
         log.warning("reader %s deleted; its Redis keys expire on their own (Redis went away)", reader_id)
-    erased = Erased(identities, sessions, mails, unlinked, doubts, len(nonces), amp_links)
+    erased = Erased(identities, sessions, mails, unlinked, doubts, len(nonces), amp_links, webhooks_gone)
     log.info("reader %s of site %s deleted (%s): %s", reader_id, site.slug, why, erased)
     signals.reader_deleted.send(current_app._get_current_object(), site_id=site.id, reader_id=reader_id, why=why)
     return erased
+
+
+def _forget_deliveries(reader_id: int) -> int:
+    """Delete the webhook deliveries about the reader already delivered or given up on (they hold its
+    address); those still waiting go out, followed by reader.deleted, so the receiver ends up erasing."""
+    done = WebhookDelivery.delivered_at.is_not(None) | WebhookDelivery.dead_at.is_not(None)
+    return db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.reader_id == reader_id, done)).rowcount
 
 
 def _unlink_ledger(site_id: int, subject: str) -> int:

@@ -33,7 +33,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from meter.domain import metering, passwords, tokens
-from meter.domain.accounts import confirm, emails
+from meter.domain.accounts import confirm, emails, events
 from meter.domain.accounts import profile as account_profile
 from meter.domain.accounts.common import find_reader, page_url, safe_next
 from meter.domain.accounts.sessions import create_session, live_sessions, revoke_all
@@ -314,8 +314,11 @@ def _link(site: SiteInfo, provider: str, profile: Profile, address: str, locale:
         )
         db.session.add(reader)
         db.session.flush()
+        events.registered(reader, provider)
+        events.activated(reader)
     elif reader.verified_at is None:
         _claim(reader)
+        events.activated(reader)
     db.session.add(_new_identity(site, provider, profile, reader))
     if not created:
         _notify_added(site, provider, profile, reader)

@@ -11,7 +11,7 @@ all: charts are SVG drawn on the server, progress pages refresh themselves), the
 Every view is declared with the least role it needs (`auth.view`), checked on every request against
 the member's grant on the site in the URL; a site the member has no grant on is not found (404), a
 role too low is refused (403). The modules: `auth` (set-up, sign-in, the checks), `dashboard`,
-`readers`, `site` (policy, keys, origins, providers), `mail` (outbox, audit log, staff).
+`readers`, `site` (policy, keys, origins, providers), `mail` (outbox, audit log, staff), `webhooks`.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _wrap_error_page(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from meter.web.console import auth, dashboard, mail, readers, site  # noqa: F401 - registers the views
+    from meter.web.console import auth, dashboard, mail, readers, site, webhooks  # noqa: F401 - registers the views
 
     app.register_blueprint(bp)
     app.add_template_filter(duration)

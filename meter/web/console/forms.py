@@ -11,14 +11,17 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from meter.domain.policy import KEYS, MAX_TIMEZONE
 from meter.domain.social.providers import KINDS
+from meter.infra.webhook_outbox import EVENTS as WEBHOOK_EVENTS
 
 STAFF_PASSWORD_MIN = 12  # staff reach every reader of a site: longer than a reader's minimum
 _CODE = [DataRequired(_l("Enter the 6-digit code from your authenticator app.")), Length(max=16)]
@@ -119,3 +122,14 @@ class ProviderForm(FlaskForm):
     issuer = StringField(_l("Issuer (kind oidc only)"), validators=[Optional(), Length(max=512)])
     team_id = StringField(_l("Team id (Apple only)"), validators=[Optional(), Length(max=32)])
     key_id = StringField(_l("Key id (Apple only)"), validators=[Optional(), Length(max=32)])
+
+
+class WebhookForm(FlaskForm):
+    url = StringField(_l("URL (https://…)"), validators=[DataRequired(), Length(max=2048)])
+    events = SelectMultipleField(
+        _l("Events (none chosen: all of them)"),
+        choices=[SelectChoice(event, event) for event in WEBHOOK_EVENTS],
+        validators=[Optional()],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
