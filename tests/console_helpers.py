@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pyotp
 
@@ -67,3 +68,30 @@ def staff_client(app, runner, email: str, slug: str, role: str):
     answer = sign_in(client, email, secret)
     assert answer.status_code == 303, answer.get_data(as_text=True)
     return client
+
+
+class _Text(HTMLParser):
+    """The text a person sees on a page: no markup, no attribute, nothing of <style> or <script>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in ("style", "script"):
+            self.hidden += 1
+
+    def handle_endtag(self, tag) -> None:
+        if tag in ("style", "script"):
+            self.hidden -= 1
+
+    def handle_data(self, data) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())

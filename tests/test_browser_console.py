@@ -117,7 +117,7 @@ def test_a_staff_member_sets_up_signs_in_sees_the_figures_helps_a_reader_and_ste
     page.locator("form[role=search] button").click()
     page.locator(f"a:text-is('{NEWCOMER}')").click()
     page.wait_for_url(re.compile(r"/console/demo/readers/\d+$"))
-    assert page.locator("#reader-state").inner_text() == "registered"
+    assert page.locator("#reader-state").get_attribute("data-state") == "registered"
     page.locator("form[action$='/resend'] button").click()
     page.wait_for_selector("p.notice")
     live.deliver()

@@ -105,8 +105,9 @@ def _wrap_error_page(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from meter.web.console import auth, dashboard, mail, readers, site  # noqa: F401 - registers the views
+    from meter.web.console import auth, dashboard, labels, mail, readers, site  # noqa: F401 - registers the views
 
     app.register_blueprint(bp)
     app.add_template_filter(duration)
+    app.add_template_global(labels, "labels")
     _wrap_error_page(app)
