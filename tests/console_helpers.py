@@ -95,3 +95,19 @@ def visible_text(html: str) -> str:
     parser = _Text()
     parser.feed(html)
     return " ".join(" ".join(parser.parts).split())
+
+
+# The Indonesian console's checks: no word of this list, no code (lower-case words joined by dots:
+# `staff.create`, `quota.verified`, `cli.sites.policy`) once addresses and URLs, which have dots of
+# their own, are taken out of the text.
+ENGLISH = ("command line", "subscriber", "password", "activation", "verified", "anonymous", "registered",
+           "who", "when", "detail", "details", "owner", "support", "queued", "retrying", "revoked", "live",
+           "pending", "disabled", "command")  # fmt: skip
+_WORDS = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in ENGLISH) + r")(?!\w)", re.IGNORECASE)
+_ADDRESSES = re.compile(r"\S+@\S+|https?://\S+")
+_CODE = re.compile(r"(?<![\w.])[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+(?![\w.])")
+
+
+def english_or_codes(text: str) -> list[str]:
+    plain = _ADDRESSES.sub(" ", text)
+    return sorted({m.group(0) for m in _WORDS.finditer(plain)} | {m.group(0) for m in _CODE.finditer(plain)})

@@ -9,9 +9,11 @@ words for `cli.*`, the code's words otherwise), never as a dotted code.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import g
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -184,9 +186,20 @@ def _value(key: str, value: Any) -> str:
         return role(str(value))
     if key == "locale":
         return language(str(value))
+    if key in ("since", "until") and isinstance(value, str):
+        return _moment(value)
     if isinstance(value, list | tuple):
         return ", ".join(_setting(str(item)) if key == "changes" else str(item) for item in value)
     return str(value)
+
+
+def _moment(text: str) -> str:
+    """An ISO time of a detail (`2026-12-07T17:00:00Z`) as the console writes times; else as it was."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return format_datetime(moment, "short")
 
 
 def _setting(text: str) -> str:
