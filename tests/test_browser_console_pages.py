@@ -16,7 +16,7 @@ import pytest
 from meter.domain import sites
 
 from . import console_data
-from .console_helpers import english_or_codes
+from .console_helpers import create_staff, english_or_codes
 from .test_browser import SHOTS, WIDTHS, chromium, live  # noqa: F401 - the browser fixtures
 
 pytestmark = [pytest.mark.database_agnostic, pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -46,7 +46,28 @@ CUT = """() => {
 
 
 def _name(path: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console/").lower()).strip("-") or "home"
+    name = "setup" if path.startswith("/console/setup/") else path.removeprefix("/console/")
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "home"
+
+
+def _look(page, base: str, path: str, problems: dict) -> None:
+    """Open `path` in Indonesian and look at it at each width; what is wrong goes into `problems`."""
+    page.goto(f"{base}{path}{'&' if '?' in path else '?'}lang=id")
+    assert page.locator("html").get_attribute("lang") == "id", path
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(50)
+        wide = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+        if wide[0] > wide[1]:
+            problems[f"{path} at {width} px"] = f"the page scrolls sideways: {wide[0]} > {wide[1]}"
+        cut = page.evaluate(CUT) if width < 600 else []
+        if cut:
+            problems[f"{path} at {width} px, cut"] = cut
+        words = english_or_codes(page.locator("body").inner_text())
+        if words:
+            problems[f"{path} at {width} px, words"] = words
+        page.screenshot(path=str(FOLDER / f"{_name(path)}-{label}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
 
 
 def test_every_console_page_fits_a_phone_and_a_desktop_in_indonesian(live, chromium):  # noqa: F811
@@ -57,31 +78,19 @@ def test_every_console_page_fits_a_phone_and_a_desktop_in_indonesian(live, chrom
     assert traffic.exit_code == 0, traffic.output
     filled = console_data.fill(live.app, runner, "demo", "other")
     cookie = filled.owner.get_cookie("meter_console", path="/console/")
-    context = chromium.new_context(viewport={"width": WIDTHS["desktop"], "height": 900}, locale="id-ID")
-    context.add_cookies([{"name": "meter_console", "value": cookie.value, "url": f"{live.base}/console/"}])
-    page = context.new_page()
-    page.set_default_timeout(10_000)
     FOLDER.mkdir(parents=True, exist_ok=True)
-    problems = {}
+    problems: dict = {}
+    context = chromium.new_context(viewport={"width": WIDTHS["desktop"], "height": 900}, locale="id-ID")
     try:
-        for path in console_data.pages(filled):
-            page.goto(f"{live.base}{path}{'&' if '?' in path else '?'}lang=id")
-            assert page.locator("html").get_attribute("lang") == "id", path
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        setup = "/" + create_staff(runner, "baru@tempo.co", "demo", "editor").split("/", 3)[3]
+        for path in ("/console/signin", setup):  # before signing in
+            _look(page, live.base, path, problems)
+        context.add_cookies([{"name": "meter_console", "value": cookie.value, "url": f"{live.base}/console/"}])
+        for path in [*console_data.pages(filled), "/console/demo/no-such-page"]:
+            _look(page, live.base, path, problems)
             assert "/signin" not in page.url, path
-            for label, width in WIDTHS.items():
-                page.set_viewport_size({"width": width, "height": 900})
-                page.wait_for_timeout(50)
-                wide = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-                if wide[0] > wide[1]:
-                    problems[f"{path} at {width} px"] = f"the page scrolls sideways: {wide[0]} > {wide[1]}"
-                cut = page.evaluate(CUT) if width < 600 else []
-                if cut:
-                    problems[f"{path} at {width} px, cut"] = cut
-                words = english_or_codes(page.locator("body").inner_text())
-                if words:
-                    problems[f"{path} at {width} px"] = words
-                page.screenshot(path=str(FOLDER / f"{_name(path)}-{label}-{width}.png"), full_page=True)
-            page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
     finally:
         context.close()
     assert problems == {}, "\n".join(f"{where}: {what}" for where, what in problems.items())

@@ -70,3 +70,33 @@ def test_every_mail_kind_and_policy_key_has_a_label(app):
 
     assert template_kinds() <= set(labels.MAIL_KINDS)
     assert {key.name for key in SCHEMA} <= set(labels.POLICY_KEYS)
+
+
+def test_a_form_refused_in_indonesian_says_why_in_indonesian(app, runner, api):
+    from .console_helpers import staff_client
+
+    client = staff_client(app, runner, "pemilik@tempo.co", "tempo", "owner")
+    client.get("/console/tempo/policy?lang=id")
+    policy = client.get("/console/tempo/policy").get_data(as_text=True)
+    version = policy.split('name="base" type="hidden" value="', 1)[1].split('"', 1)[0]
+    token = csrf_of(policy)
+    refused = {}
+    for change in ({"period": "fortnight"}, {"quota_verified": "-1"}, {"quota_verified": ""},
+                   {"timezone": "Mars/Olympus"}, {"crawlers": "maybe"}):  # fmt: skip
+        fields = console_data.policy_fields(version, csrf_token=token, preview="1", **change)
+        refused[str(change)] = client.post("/console/tempo/policy", data=fields)
+    for url, data in (
+        ("/console/tempo/origins", {"origin": "javascript:alert(1)"}),
+        ("/console/tempo/origins", {"origin": ""}),
+        ("/console/tempo/providers", {"name": "akun", "kind": "google", "client_id": "", "secret": ""}),
+        ("/console/tempo/bulk-resend", {"since": "yesterday"}),
+    ):
+        refused[f"{url} {data}"] = client.post(url, data={"csrf_token": token, **data})
+    found = {}
+    for name, answer in refused.items():
+        assert answer.status_code == 422, name
+        errors = visible_text(answer.get_data(as_text=True).split("<main", 1)[1])
+        wrong = english_or_codes(errors) + [w for w in ("must", "field", "number", "invalid") if w in errors.lower()]
+        if wrong:
+            found[name] = (wrong, errors[:300])
+    assert found == {}, "\n".join(f"{name}: {what}" for name, what in found.items())
