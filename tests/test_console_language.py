@@ -45,6 +45,7 @@ def test_every_console_page_in_indonesian_has_no_english_and_no_code(app, runner
                    "console.signin", "api_key.revoke", "readers.bulk_resend", "mail.retry"):  # fmt: skip
         assert f'data-action="{action}"' in audit, action  # each kind of row is on the page, said in words
     assert "Baris perintah" in visible_text(audit)
+    assert f'<a href="/console/tempo/readers/{filled.readers[1]}">{filled.readers[1]}</a>' in audit  # to the reader
     dashboard = visible_text(answers["/console/tempo/"].get_data(as_text=True))
     assert "Akun Demo: 2" in dashboard and "Kata sandi: 1" in dashboard
     subscriber = visible_text(answers[f"/console/tempo/readers/{filled.readers[2]}"].get_data(as_text=True))

@@ -10,7 +10,7 @@ words for `cli.*`, the code's words otherwise), never as a dotted code.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import g
 from flask_babel import format_datetime
@@ -166,16 +166,24 @@ def signin_method(method: str) -> str:
     return method
 
 
-def detail(code: str, detail: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """An audit row's detail as (label, value) pairs, in the order of the keys' names."""
+class Detail(NamedTuple):
+    label: str
+    value: str
+    reader: int | None = None  # a reader's id: the page links to the reader
+
+
+def detail(detail: dict[str, Any] | None) -> list[Detail]:
+    """An audit row's detail under the names of its keys, in the order of the keys."""
     pairs = []
     for key, value in sorted((detail or {}).items()):
         if key in POLICY_KEYS:
-            before, _arrow, after = str(value).partition(" -> ")
-            shown = f"{policy_value(key, before)} → {policy_value(key, after)}" if _arrow else policy_value(key, value)
-            pairs.append((policy_key(key), shown))
-            continue
-        pairs.append((str(DETAIL_KEYS.get(key, _words(key))), _value(key, value)))
+            before, arrow, after = str(value).partition(" -> ")
+            shown = f"{policy_value(key, before)} → {policy_value(key, after)}" if arrow else policy_value(key, value)
+            pairs.append(Detail(policy_key(key), shown))
+        elif key == "reader" and isinstance(value, int):
+            pairs.append(Detail(str(DETAIL_KEYS[key]), str(value), value))
+        else:
+            pairs.append(Detail(str(DETAIL_KEYS.get(key, _words(key))), _value(key, value)))
     return pairs
 
 
