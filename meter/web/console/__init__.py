@@ -11,7 +11,8 @@ all: charts are SVG drawn on the server, progress pages refresh themselves), the
 Every view is declared with the least role it needs (`auth.view`), checked on every request against
 the member's grant on the site in the URL; a site the member has no grant on is not found (404), a
 role too low is refused (403). The modules: `auth` (set-up, sign-in, the checks), `dashboard`,
-`readers`, `site` (policy, keys, origins, providers), `mail` (outbox, audit log, staff).
+`readers`, `site` (policy, keys, origins, providers), `mail` (outbox, audit log, staff), `labels` (the
+words shown for meter's codes), `charts`.
 """
 
 from __future__ import annotations
