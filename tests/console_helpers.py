@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pyotp
 
@@ -67,3 +68,46 @@ def staff_client(app, runner, email: str, slug: str, role: str):
     answer = sign_in(client, email, secret)
     assert answer.status_code == 303, answer.get_data(as_text=True)
     return client
+
+
+class _Text(HTMLParser):
+    """The text a person sees on a page: no markup, no attribute, nothing of <style> or <script>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in ("style", "script"):
+            self.hidden += 1
+
+    def handle_endtag(self, tag) -> None:
+        if tag in ("style", "script"):
+            self.hidden -= 1
+
+    def handle_data(self, data) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+# The Indonesian console's checks: no word of this list, no code (lower-case words joined by dots:
+# `staff.create`, `quota.verified`, `cli.sites.policy`) once addresses and URLs, which have dots of
+# their own, are taken out of the text.
+ENGLISH = ("command line", "subscriber", "password", "activation", "verified", "anonymous", "registered",
+           "who", "when", "detail", "details", "owner", "support", "queued", "retrying", "revoked", "live",
+           "pending", "disabled", "command")  # fmt: skip
+_WORDS = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in ENGLISH) + r")(?!\w)", re.IGNORECASE)
+_ADDRESSES = re.compile(r"\S+@\S+|https?://\S+")
+_CODE = re.compile(r"(?<![\w.])[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+(?![\w.])")
+
+
+def english_or_codes(text: str) -> list[str]:
+    plain = _ADDRESSES.sub(" ", text)
+    return sorted({m.group(0) for m in _WORDS.finditer(plain)} | {m.group(0) for m in _CODE.finditer(plain)})

@@ -147,8 +147,8 @@ def test_the_sign_in_methods_are_named_in_the_consoles_language(app, runner, api
     client = staff_client(app, runner, "ed@tempo.co", "tempo", "editor")
     english = client.get("/console/tempo/", query_string={"lang": "en"}).get_data(as_text=True)
     indonesian = client.get("/console/tempo/", query_string={"lang": "id"}).get_data(as_text=True)
-    assert '<span class="pill">Password: 0</span>' in english
-    assert '<span class="pill">Kata sandi: 0</span>' in indonesian
+    assert '<span class="pill" data-method="password">Password: 0</span>' in english
+    assert '<span class="pill" data-method="password">Kata sandi: 0</span>' in indonesian
 
 
 def test_a_range_that_is_not_one_shows_the_last_30_days_and_says_why(app, runner, api):

@@ -1,7 +1,7 @@
 """Readers as support sees them: found by address, shown whole, helped by a few actions.
 
 A reader's page gathers what support is asked about: the state, how the reader signs in, the
-sessions, this period's unlocks, and every mail sent to the address with its delivery status. Mail
+sessions (device, network, last use), this period's unlocks, and every mail sent to the address with its delivery status. Mail
 rows name an address, not a reader: mails sent to an address the reader has since changed are not
 shown. Every action writes its audit row; the resend spends the address's mail budget exactly as the
 reader's own resend does (a spent budget is refused with the wait, `mail_budget.Spent`).
@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func
 
 from meter.domain import metering, passwords, subscriptions
-from meter.domain.accounts import confirm, emails, mail_budget, sessions
+from meter.domain.accounts import confirm, devices, emails, mail_budget, sessions
 from meter.domain.sites import SiteInfo
 from meter.domain.staff import audit
 from meter.infra.db import db
@@ -55,6 +55,23 @@ def get(site: SiteInfo, reader_id: int) -> Reader | None:
     """The reader, only when it belongs to this site (another site's reader is not found)."""
     reader = db.session.get(Reader, reader_id)
     return reader if reader is not None and reader.site_id == site.id else None
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A session as support sees it: the device and the network it logged in from (what the session
+    kept: `devices.split`), when it started, was last used and ended."""
+
+    device: str | None
+    network: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def session_row(row: ReaderSession) -> SessionRow:
+    device, network = devices.split(row.device)
+    return SessionRow(device, network, row.created_at, row.last_used_at, row.revoked_at)
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,7 @@ def overview(site: SiteInfo, reader: Reader) -> dict:
     ]
     return {
         "logins": logins,
-        "sessions": reader_sessions,
+        "sessions": [session_row(s) for s in reader_sessions],
         "live_sessions": sum(1 for s in reader_sessions if s.revoked_at is None),
         "meter": metering.summary(site, subject, reader.state),
         "mails": mails,

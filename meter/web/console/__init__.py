@@ -11,7 +11,8 @@ all: charts are SVG drawn on the server, progress pages refresh themselves), the
 Every view is declared with the least role it needs (`auth.view`), checked on every request against
 the member's grant on the site in the URL; a site the member has no grant on is not found (404), a
 role too low is refused (403). The modules: `auth` (set-up, sign-in, the checks), `dashboard`,
-`readers`, `site` (policy, keys, origins, providers), `mail` (outbox, audit log, staff), `webhooks`.
+`readers`, `site` (policy, keys, origins, providers), `mail` (outbox, audit log, staff), `webhooks`,
+`labels` (the words shown for meter's codes), `charts`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import secrets
 
 from flask import Blueprint, Flask, g, make_response, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -50,17 +52,17 @@ def _headers(response):
 
 
 def duration(seconds: float | None) -> str:
-    """42 s, 7 min, 3 h 5 min, 2 d 4 h: how long, in the units a person reads."""
+    """42 s, 7 min, 3 h 5 min, 2 d 4 h: how long, in the units a person reads, in the member's language."""
     if seconds is None:
         return "—"
     seconds = int(seconds)
     if seconds < 90:
-        return f"{seconds} s"
+        return _("%(s)d s", s=seconds)
     if seconds < 5400:
-        return f"{round(seconds / 60)} min"
+        return _("%(m)d min", m=round(seconds / 60))
     if seconds < 2 * 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+        return _("%(h)d h %(m)d min", h=seconds // 3600, m=seconds % 3600 // 60)
+    return _("%(d)d d %(h)d h", d=seconds // 86400, h=seconds % 86400 // 3600)
 
 
 def error_page(status: int, exc: Exception | None = None, kind: str | None = None):
@@ -105,8 +107,9 @@ def _wrap_error_page(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from meter.web.console import auth, dashboard, mail, readers, site, webhooks  # noqa: F401 - registers the views
+    from meter.web.console import auth, dashboard, labels, mail, readers, site, webhooks  # noqa: F401 - registers the views
 
     app.register_blueprint(bp)
     app.add_template_filter(duration)
+    app.add_template_global(labels, "labels")
     _wrap_error_page(app)

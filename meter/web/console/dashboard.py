@@ -11,11 +11,12 @@ from datetime import date, timedelta
 
 from flask import g, make_response, render_template, request
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from meter.domain import stats
 from meter.domain.console import figures
 from meter.web.console.auth import view
-from meter.web.console.charts import Series, legend, lines, stacked_bars
+from meter.web.console.charts import NARROW, Series, legend, lines, stacked_bars
 
 MAX_DAYS = 366
 
@@ -54,6 +55,11 @@ def _reason_labels() -> dict[str, str]:
     }
 
 
+def _both(draw, labels: list[str], series: list[Series], title: str) -> Markup:
+    """The chart wide and narrow: the stylesheet shows the one that fits the screen."""
+    return draw(labels, series, title) + draw(labels, series, title, width=NARROW)
+
+
 @view("/", "editor")
 def dashboard():
     first, last, error = _range()
@@ -73,9 +79,19 @@ def dashboard():
         Series("signins", _("Sign-ins"), [sum(d["signins"].values()) for d in per_day]),
     ]
     charts = [
-        ("walls", _("Walls shown, by kind"), stacked_bars(labels, walls, _("Walls shown, by kind")), legend(walls)),
-        ("reads", _("Articles opened, by reason"), stacked_bars(labels, reads, _("Articles opened")), legend(reads)),
-        ("accounts", _("Readers"), lines(labels, accounts, _("Readers")), legend(accounts)),
+        (
+            "walls",
+            _("Walls shown, by kind"),
+            _both(stacked_bars, labels, walls, _("Walls shown, by kind")),
+            legend(walls),
+        ),
+        (
+            "reads",
+            _("Articles opened, by reason"),
+            _both(stacked_bars, labels, reads, _("Articles opened")),
+            legend(reads),
+        ),
+        ("accounts", _("Readers"), _both(lines, labels, accounts, _("Readers")), legend(accounts)),
     ]
     return render_template(
         "console/dashboard.html",

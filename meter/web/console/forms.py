@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import get_translations, ngettext
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -23,11 +25,42 @@ from meter.domain.policy import KEYS, MAX_TIMEZONE
 from meter.domain.social.providers import KINDS
 from meter.infra.webhook_outbox import EVENTS as WEBHOOK_EVENTS
 
+
+class _Translations:
+    """WTForms' own messages ("This field is required.") through the console's catalog: WTForms has no
+    Indonesian of its own, and Flask-WTF would look only there."""
+
+    def gettext(self, string: str) -> str:
+        return get_translations().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return get_translations().ungettext(singular, plural, n)
+
+
+class ConsoleForm(FlaskForm):
+    """Every console form: CSRF (Flask-WTF), and WTForms' own messages in the member's language."""
+
+    class Meta:
+        def get_translations(self, form):
+            return _Translations()
+
+
+def _wtforms_messages() -> None:
+    """Never called: the WTForms messages the console's fields can show, written here so that pybabel
+    puts them in the console's catalog."""
+    _("This field is required.")
+    _("Number must be between %(min)s and %(max)s.")
+    _("Not a valid integer value.")
+    _("Not a valid date value.")
+    _("Not a valid choice.")
+    ngettext("Field cannot be longer than %(max)d character.", "Field cannot be longer than %(max)d characters.", 1)
+
+
 STAFF_PASSWORD_MIN = 12  # staff reach every reader of a site: longer than a reader's minimum
 _CODE = [DataRequired(_l("Enter the 6-digit code from your authenticator app.")), Length(max=16)]
 
 
-class SetupForm(FlaskForm):
+class SetupForm(ConsoleForm):
     password = PasswordField(
         _l("New password (at least 12 characters)"),
         validators=[
@@ -42,14 +75,14 @@ class SetupForm(FlaskForm):
     code = StringField(_l("Code from the authenticator app"), validators=_CODE)
 
 
-class SigninForm(FlaskForm):
+class SigninForm(ConsoleForm):
     email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)])
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)])
     code = StringField(_l("Code from the authenticator app"), validators=_CODE)
     next = HiddenField()
 
 
-class ActionForm(FlaskForm):
+class ActionForm(ConsoleForm):
     """A button that changes something: only the CSRF token."""
 
 
@@ -59,13 +92,13 @@ def _within_years(_form, field) -> None:
         raise ValidationError(_l("Choose a date from 2000 to 2999."))
 
 
-class SubscriptionForm(FlaskForm):
+class SubscriptionForm(ConsoleForm):
     until = DateField(
         _l("Subscribed until (inclusive)"), validators=[InputRequired(_l("Choose a date.")), _within_years]
     )
 
 
-class BulkForm(FlaskForm):
+class BulkForm(ConsoleForm):
     since = DateField(_l("Registered on or after"), validators=[InputRequired(_l("Choose a date.")), _within_years])
 
 
@@ -74,7 +107,7 @@ def _whole(key: str) -> list:
     return [InputRequired(), NumberRange(low, high)]
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(ConsoleForm):
     """Every key of meter.domain.policy.SCHEMA, named as the key with "_" for "." (quota_verified);
     tests/test_console_policy.py holds that no key is left out."""
 
@@ -107,11 +140,11 @@ class PolicyForm(FlaskForm):
     base = HiddenField()  # the version of the policy the preview was made from
 
 
-class OriginForm(FlaskForm):
+class OriginForm(ConsoleForm):
     origin = StringField(_l("Origin (such as https://www.tempo.co)"), validators=[DataRequired(), Length(max=2048)])
 
 
-class ProviderForm(FlaskForm):
+class ProviderForm(ConsoleForm):
     name = StringField(_l("Name (in the URLs)"), validators=[DataRequired(), Length(max=32)])
     kind = SelectField(_l("Kind"), choices=[SelectChoice(kind, kind) for kind in KINDS])
     label = StringField(_l("Button text (optional)"), validators=[Optional(), Length(max=80)])

@@ -46,9 +46,7 @@ def retry_mail():
 
 @view("/audit", "owner")
 def audit_log():
-    return render_template(
-        "console/audit.html", entries=audit.entries(site_id=g.site.id, limit=500), describe=audit.describe
-    )
+    return render_template("console/audit.html", entries=audit.entries(site_id=g.site.id, limit=500))
 
 
 @view("/staff", "owner")

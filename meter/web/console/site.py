@@ -16,7 +16,11 @@ from meter.domain.social import providers
 from meter.web.console.auth import view
 from meter.web.console.forms import ActionForm, OriginForm, PolicyForm, ProviderForm
 
-_TIMEZONE_ERROR = _l("This is an unknown time zone: write an IANA name such as Asia/Jakarta.")
+# What the policy's own check refuses, said in the member's language (its message is the operator's, in English).
+_POLICY_ERRORS = {
+    "timezone": _l("This is an unknown time zone: write an IANA name such as Asia/Jakarta."),
+    "period": _l("Write day, week, month, year or rolling:Nd (N from 1 to 999 days)."),
+}
 
 
 def _field(key: str) -> str:
@@ -71,7 +75,7 @@ def policy():
         asked = merge(site.policy, sent)
     except PolicyError as exc:
         field = form[_field(exc.key)] if exc.key and _field(exc.key) in form else form.period
-        field.errors = [_TIMEZONE_ERROR if exc.key == "timezone" else str(exc)]
+        field.errors = [_POLICY_ERRORS.get(exc.key or "", _l("This value is not allowed."))]
         return render_template("console/policy.html", form=form, changes=None), 422
     made = site_admin.changes(site.policy, asked)
     stale = form.base.data != site_admin.version(site.policy)
