@@ -346,6 +346,7 @@ MAIL_WIDTHS = (375, 600)
 
 
 @pytest.mark.browser
+@pytest.mark.database_agnostic  # pictures of the mails: the database that queued them does not change them
 @pytest.mark.timeout(180)
 def test_screenshots_of_every_mail_in_both_languages_at_phone_and_desktop_widths(build, mailbox):
     """tests/screenshots/mail-<kind>-<lang>-<width>.png, to be looked at; and what a look would check

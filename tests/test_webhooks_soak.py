@@ -20,7 +20,11 @@ from meter.domain.webhooks import delivery
 
 from .webhook_receiver import Receiver
 
-pytestmark = [pytest.mark.soak, pytest.mark.config(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_BASE=0.0)]
+pytestmark = [
+    pytest.mark.soak,
+    pytest.mark.database_agnostic,  # delivery under failures; the webhooks tests run on both databases
+    pytest.mark.config(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_BASE=0.0),
+]
 
 COUNT = 1000
 
