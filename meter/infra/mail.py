@@ -19,9 +19,9 @@ from email.utils import parseaddr
 from flask import Flask, current_app, render_template
 from flask_babel import force_locale
 from flask_mail import Connection, Mail
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
-from meter.infra import metrics, signals, template_helpers
+from meter.infra import leases, metrics, signals, template_helpers
 from meter.infra.db import db
 from meter.infra.mail_message import SiteMessage, message_id
 from meter.infra.models import OutboxMail, utcnow
@@ -131,19 +131,7 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def _claim(row_id: int) -> bool:
-    now = utcnow()
-    claimed = db.session.execute(
-        update(OutboxMail)
-        .where(
-            OutboxMail.id == row_id,
-            OutboxMail.sent_at.is_(None),
-            OutboxMail.dead_at.is_(None),
-            or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until < now),
-        )
-        .values(locked_until=now + LEASE)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
+    return leases.claim(OutboxMail, row_id, OutboxMail.sent_at, LEASE)
 
 
 def deliver_due(limit: int = 100) -> tuple[int, int]:

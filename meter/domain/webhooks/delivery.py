@@ -31,7 +31,7 @@ from sqlalchemy import func, or_, select, update
 from meter.domain import sites
 from meter.domain.accounts.common import mail_context
 from meter.domain.webhooks import endpoints, transport
-from meter.infra import clock, mail, metrics
+from meter.infra import clock, leases, mail, metrics
 from meter.infra.db import db
 from meter.infra.models import Site, Staff, StaffGrant, WebhookDelivery, WebhookEndpoint, utcnow
 
@@ -78,19 +78,7 @@ def _due() -> list[int]:
 
 
 def _claim(row_id: int) -> bool:
-    now = utcnow()
-    claimed = db.session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == row_id,
-            WebhookDelivery.delivered_at.is_(None),
-            WebhookDelivery.dead_at.is_(None),
-            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
-        )
-        .values(locked_until=now + LEASE)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
+    return leases.claim(WebhookDelivery, row_id, WebhookDelivery.delivered_at, LEASE)
 
 
 def deliver_due() -> int:
