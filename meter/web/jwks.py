@@ -22,7 +22,7 @@ bp = Blueprint("jwks", __name__)
 @describe(
     "The site's grant keys as a JWK Set (RFC 7517): every key that signs its grants, or signed one that may "
     "still be valid. An empty set: the site has no grant key. Cache-Control: public, max-age = the grant lifetime.",
-    {200: Answer("The JWK Set.", out.JwkSet)},
+    {200: Answer("The JWK Set.", out.JwkSet, media="application/jwk-set+json")},
     errors={404: "Unknown site."},
     secured=False,
 )

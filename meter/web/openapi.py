@@ -22,6 +22,13 @@ from pydantic import BaseModel, TypeAdapter
 PROBLEM = "application/problem+json"
 REF = "#/components/schemas/{model}"
 DESCRIBED_PREFIXES = ("/v1/", "/amp/", "/embed/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+# A machine-facing route under a site's own path: in the description too (the reader pages are not).
+DESCRIBED_SUFFIXES = ("/.well-known/jwks.json",)
+
+
+def is_described(path: str) -> bool:
+    """Whether /openapi.json describes the route with this rule (and the test holds it described)."""
+    return path.startswith(DESCRIBED_PREFIXES) or path.endswith(DESCRIBED_SUFFIXES)
 SKIPPED_METHODS = frozenset({"HEAD", "OPTIONS"})
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -170,12 +177,12 @@ def _operation(op: Operation, rule: str, refs: set[type], models: set[type[BaseM
 
 
 def build(app: Flask) -> dict:
-    """The whole description of `app`'s routes under DESCRIBED_PREFIXES."""
+    """The whole description of `app`'s machine-facing routes (`described`)."""
     paths: dict[str, dict] = {}
     refs: set[type] = set()
     models: set[type[BaseModel]] = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if not rule.rule.startswith(DESCRIBED_PREFIXES):
+        if not is_described(rule.rule):
             continue
         described = getattr(app.view_functions[rule.endpoint], "openapi", {})
         for method in sorted(rule.methods or ()):
@@ -231,7 +238,7 @@ def spec(app: Flask | None = None) -> dict:
         routes = tuple(
             (rule.rule, tuple(sorted(rule.methods or ())), rule.endpoint, id(app.view_functions[rule.endpoint]))
             for rule in app.url_map.iter_rules()
-            if rule.rule.startswith(DESCRIBED_PREFIXES)
+            if is_described(rule.rule)
         )
         document = _built.get(routes)
         if document is None:
