@@ -29,6 +29,8 @@ DESCRIBED_SUFFIXES = ("/.well-known/jwks.json",)
 def is_described(path: str) -> bool:
     """Whether /openapi.json describes the route with this rule (and the test holds it described)."""
     return path.startswith(DESCRIBED_PREFIXES) or path.endswith(DESCRIBED_SUFFIXES)
+
+
 SKIPPED_METHODS = frozenset({"HEAD", "OPTIONS"})
 
 F = TypeVar("F", bound=Callable[..., Any])
