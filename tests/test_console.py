@@ -16,7 +16,17 @@ from meter.infra.db import db
 from meter.infra.models import OutboxMail, Reader, utcnow
 
 from .conftest import make_site, past_the_mail_budget
-from .console_helpers import PASSWORD, code, create_staff, csrf_of, english, set_up, sign_in, staff_client
+from .console_helpers import (
+    PASSWORD,
+    at_the_start_of_a_code_step,
+    code,
+    create_staff,
+    csrf_of,
+    english,
+    set_up,
+    sign_in,
+    staff_client,
+)
 
 
 def _token(client) -> str:
@@ -37,6 +47,7 @@ def _audit(runner, *args) -> list[dict]:
 
 
 def test_set_up_link_works_once_and_sign_in_needs_password_and_a_fresh_code(app, runner, api):
+    at_the_start_of_a_code_step()
     link = create_staff(runner, "ed@tempo.co", "tempo", "editor")
     client = english(app.test_client())
     secret = set_up(client, link)
