@@ -14,6 +14,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from meter.domain import sites, stats
 from meter.infra.db import db
@@ -133,7 +134,7 @@ def test_a_staff_member_sets_up_signs_in_sees_the_figures_helps_a_reader_and_ste
     page.locator("#quota_verified").fill("3")
     page.locator("button[name=preview]").click()
     row = page.locator("tr[data-key='quota.verified']")
-    assert row.locator("td").all_inner_texts() == ["2", "3"]
+    expect(row.locator("td")).to_have_text(["2", "3"])  # (waits for the preview's page to load)
     with live.app.app_context():
         assert sites.by_slug("demo").policy["quota"]["verified"] == 2  # nothing saved by the preview
     page.locator("button[name=save]").click()

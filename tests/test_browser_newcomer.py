@@ -13,6 +13,7 @@ import re
 import subprocess
 
 import pytest
+from playwright.sync_api import expect
 
 from meter.dev import demo_provider
 from meter.dev.redis_server import free_port
@@ -92,7 +93,7 @@ def test_a_newcomer_walks_the_demo_in_the_first_minutes(newcomer, chromium):  # 
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(article)
     answered(page, "refused")  # premium: still the subscribe wall, but signed in now
-    assert page.locator(".meter-wall a").all_inner_texts() == ["Berlangganan"]  # no "Masuk" for a signed-in reader
+    expect(page.locator(".meter-wall a")).to_have_text(["Berlangganan"])  # no "Masuk" for a signed-in reader
     shoot(page, "newcomer-4-back-signed-in")
 
     page.locator(".meter-account a").click()  # "Akun Saya"
