@@ -51,7 +51,7 @@ def _bool(name: str, default: bool = False) -> bool:
 
 
 # Settings whose value cannot be read, each a line naming it: create_app refuses to start with them
-# (meter.infra.settings.ConfigError), so a typo stops the start instead of raising a traceback here.
+# (meter.platform.settings.ConfigError), so a typo stops the start instead of raising a traceback here.
 UNREADABLE: list[str] = []
 
 
@@ -86,7 +86,7 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
     # The same from files (one key a line), read again by every new gunicorn worker: a rotation is
-    # "edit the files, reload" (meter/infra/keyfiles.py). Each excludes its variable above.
+    # "edit the files, reload" (meter/platform/keyfiles.py). Each excludes its variable above.
     SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE", "")
     SECRET_KEY_FALLBACKS_FILE = os.environ.get("SECRET_KEY_FALLBACKS_FILE", "")
 
@@ -120,7 +120,7 @@ class Config:
     MAIL_RETRY_MAX = _float("MAIL_RETRY_MAX", 3600.0)
 
     # Every mailed link starts with it. Development defaults to make run's address; production has no
-    # default and refuses to start without it (meter.infra.settings.public_address_problems).
+    # default and refuses to start without it (meter.platform.settings.public_address_problems).
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", DEV_BASE_URL if _DEVELOPMENT else "").rstrip("/")
 
     ACTIVATION_MAX_AGE = _int("ACTIVATION_MAX_AGE", 3 * 24 * 3600)
@@ -158,7 +158,7 @@ class Config:
 
     # Search crawlers (policy crawlers: verified): the updated address ranges (`flask crawlers update`; else
     # the copy shipped in the package), and the DNS server ("host" or "host:port"; else the system's) and
-    # timeout (s) of the reverse-DNS check (meter/domain/clients/).
+    # timeout (s) of the reverse-DNS check (meter/access/rules/crawlers/).
     # The one folder meter writes besides its database (the crawler ranges `flask crawlers update`
     # fetches, the backup's last success): /var/lib/meter under systemd (StateDirectory=meter sets
     # STATE_DIRECTORY), else METER_STATE_DIR, else instance/ (development).
@@ -191,7 +191,7 @@ class Config:
     # Logs: "json" (one object per line) or "text". See meter/logs.py.
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
 
-    # Rate limits (meter/web/ratelimit.py, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
+    # Rate limits (meter/accounts/rate_limits.py, on REDIS_URL unless RATELIMIT_REDIS_URL says otherwise). Limit
     # strings are the `limits` library's: "20/minute", "1 per 3 minutes;5 per day" (several with ";").
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_REDIS_URL = os.environ.get("RATELIMIT_REDIS_URL", "")

@@ -13,7 +13,7 @@ from importlib import resources
 
 from flask import Flask
 
-from meter.infra.redis_conn import conn, register_script
+from meter.platform.redis_conn import conn, register_script
 
 register_script("bench_hello", resources.files("bench").joinpath("hello.lua"))  # before the app is made
 

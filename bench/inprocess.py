@@ -49,7 +49,7 @@ CHANGING = ("need_state", "need_unlocks", "need_gift", "unlocked_now", "gift_new
 def replay_script_replies() -> None:
     """Answer each EVALSHA with the reply Redis first gave to the same script, keys and non-numeric
     arguments (the numbers are the clock, quotas and expiries: the same answer in a steady state)."""
-    from meter.infra.redis_conn import RedisConn
+    from meter.platform.redis_conn import RedisConn
 
     ask = RedisConn._evalsha
     replies: dict[tuple, object] = {}
@@ -145,9 +145,9 @@ def main() -> None:
 
 def use_grants(app) -> None:
     """A grant key for the bench site, and grants on for the API and the embed (as the commands do)."""
-    from meter.domain import sites
-    from meter.domain.grants import keys
-    from meter.infra.db import db
+    from meter.platform.db import db
+    from meter.sites.rules import grant_keys as keys
+    from meter.sites.rules import sites
 
     with app.app_context():
         site = sites.by_slug("bench")

@@ -19,9 +19,9 @@ def prepare(workdir: Path, redis_url: str, readers: int) -> tuple[dict, str, lis
     from sqlalchemy import select, text
 
     from meter import create_app
-    from meter.domain import sites
-    from meter.infra.db import db
-    from meter.infra.models import OutboxMail
+    from meter.platform.db import db
+    from meter.platform.models import OutboxMail
+    from meter.sites.rules import sites
 
     db_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     env = {
@@ -80,9 +80,9 @@ def _give_the_new_articles(app, client, auth: dict, prepared: list[dict]) -> Non
     """A subscriber gives each reader's new article, so that the access target's gift tokens are real gifts."""
     from sqlalchemy import select
 
-    from meter.domain import sites
-    from meter.infra.db import db
-    from meter.infra.models import OutboxMail
+    from meter.platform.db import db
+    from meter.platform.models import OutboxMail
+    from meter.sites.rules import sites
 
     with app.app_context():
         site = sites.by_slug("bench")

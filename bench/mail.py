@@ -42,7 +42,7 @@ class Case:
         from flask_migrate import upgrade
 
         from meter import create_app
-        from meter.domain import sites
+        from meter.sites.rules import sites
 
         self.delay = delay
         self.handler = Counting(delay)
@@ -69,8 +69,8 @@ class Case:
         self.thread.start()
 
     def _worker(self) -> None:
-        from meter.infra import mail
-        from meter.infra.db import db
+        from meter.platform import mail
+        from meter.platform.db import db
 
         with self.app.app_context():
             while not self.stop.is_set():
@@ -90,7 +90,7 @@ class Case:
         assert response.status_code == 202, response.get_data(as_text=True)
 
     def close(self) -> dict:
-        from meter.infra.db import db
+        from meter.platform.db import db
 
         self.stop.set()
         self.thread.join(300)

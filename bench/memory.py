@@ -18,11 +18,11 @@ from importlib import resources
 
 import redis
 
+from meter.access.rules.metering import layout
+from meter.access.rules.metering.check import ScriptArgs
 from meter.dev.redis_server import RedisProcess
-from meter.domain import stats
-from meter.domain.metering import layout
-from meter.domain.metering.check import ScriptArgs
-from meter.infra import redis_keys
+from meter.platform import redis_keys
+from meter.stats import rules as stats
 
 # Dated from today: Redis expires a key whose absolute expiry (period end + grace) has passed at once.
 _TODAY = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -74,7 +74,7 @@ def compact(client: redis.Redis, readers: int, buckets: int, with_state: bool) -
     The keys and arguments are built as `metering.check` builds them (`ScriptArgs`, the stats key
     included), so a change of the script's arguments reaches this bench too.
     """
-    source = resources.files("meter.domain.metering").joinpath("check.lua").read_text("utf-8")
+    source = resources.files("meter.access.rules.metering").joinpath("check.lua").read_text("utf-8")
     script = client.register_script(source)
     pipe = client.pipeline(transaction=False)
     for r in range(1, readers + 1):

@@ -49,7 +49,7 @@ _formatter = "TextFormatter" if os.environ.get("LOG_FORMAT", "json") == "text" e
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"meter": {"()": f"meter.infra.logs.{_formatter}"}},
+    "formatters": {"meter": {"()": f"meter.platform.logs.{_formatter}"}},
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": "meter", "stream": "ext://sys.stderr"},
     },

@@ -1,12 +1,17 @@
 """meter: metered access (a paywall's meter) for news publishers.
 
-The package shows its layers, each importing only those below it (kept by import-linter, `make lint`):
+The package shows its layers, each importing only those below it (kept by import-linter, `make lint`;
+docs/architecture.md has the picture and where to find what):
 
-    meter.dev        development tooling: `make run`'s server, mail catcher, Redis and demo site
-    meter.commands   the operator's command line (`flask …`)   meter.worker  the background loop
-    meter.web        HTTP: the API, reader pages, the publisher console, embed, AMP, operations, OpenAPI
-    meter.domain     the rules: sites and policies, accounts, tokens, the meter
-    meter.infra      the database, Redis, mail, logs, metrics, the clock
+    meter.dev         development tooling: `make run`'s server, mail catcher, Redis and demo site
+    meter.cli, meter.worker, meter.ops, meter.mail_commands
+                      the entry points that see every feature: the command line, the background loop,
+                      health and metrics, the mail outbox's commands
+    meter.access, meter.accounts, meter.social, meter.gifts, meter.reader_data, meter.sites,
+    meter.console, meter.stats, meter.webhooks
+                      the features: each holds its views, commands, rules and models
+    meter.platform    what every feature runs on: the database, Redis, mail, logs, metrics, the clock,
+                      the page shell and its error pages, CSRF, rate counting, the API's description
 
 `create_app` below is the one place that knows them all: it builds the app and wires them together.
 """
@@ -46,27 +51,36 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
         logging.getLogger().setLevel(level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from meter import commands
-    from meter.domain import stats
-    from meter.infra import db, logs, mail, metrics, redis_conn
-    from meter.web import (
-        access,
-        api,
+    from meter import cli as commands
+    from meter import ops
+    from meter.access import views as access
+    from meter.access.views import embed_script as embed
+    from meter.accounts import rate_limits as ratelimit
+    from meter.accounts import views as pages
+    from meter.accounts.views import api as accounts_api
+    from meter.accounts.views import api_me as me_api
+    from meter.accounts.views import api_readers as readers_api
+    from meter.console import views as console
+    from meter.gifts.views import api as gifts_api
+    from meter.gifts.views import embed as gifts_embed
+    from meter.platform import (
         body_limit,
-        console,
         csrf,
-        embed,
+        db,
         http,
         i18n,
-        jwks,
+        logs,
+        mail,
+        metrics,
         openapi,
-        ops,
-        pages,
         problems,
         query_bytes,
-        ratelimit,
-        social,
+        redis_conn,
     )
+    from meter.sites.views import jwks
+    from meter.social.views import pages as social
+    from meter.stats import rules as stats
+    from meter.stats import views as stats_api
 
     _init_database(app, db.db)
     db.migrate.init_app(
@@ -85,12 +99,14 @@ def create_app(test_config: Mapping[str, Any] | type | None = None) -> Flask:
     http.init_app(app)
     problems.init_app(app)
     ops.init_app(app)
-    api.init_app(app)
+    for part in (accounts_api, gifts_api, readers_api, me_api, stats_api):  # the JSON API under /v1, in this order
+        app.register_blueprint(part.bp)
     pages.init_app(app)
     social.init_app(app)
     console.init_app(app)
     access.init_app(app)
     embed.init_app(app)
+    app.register_blueprint(gifts_embed.bp)  # the embed's gift button
     jwks.init_app(app)
     openapi.init_app(app)
     commands.init_app(app)
@@ -111,7 +127,7 @@ def app_or_exit() -> Flask:
     never a traceback. 4 is what gunicorn's master reads as "App failed to load" when a worker exits
     with it: it stops, instead of booting workers that fail again and again.
     """
-    from meter.infra.settings import ConfigError
+    from meter.platform.settings import ConfigError
 
     try:
         return create_app()
@@ -129,7 +145,7 @@ def _check_settings(app: Flask) -> None:
     with `degraded_mode: allow` let everyone read. In production the addresses it hands out (the
     public base URL of every mailed link, the sender's domain of every Message-ID) must be given too.
     Every problem is named at once, on one line."""
-    from meter.infra.settings import ConfigError, public_address_problems
+    from meter.platform.settings import ConfigError, public_address_problems
 
     config = app.config
     problems = list(config.get("UNREADABLE_SETTINGS") or [])
@@ -165,7 +181,7 @@ def _init_database(app: Flask, database: Any) -> None:
     """A DATABASE_URL that SQLAlchemy cannot use (a typo, a driver not installed) stops the start in one line."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from meter.infra.settings import ConfigError
+    from meter.platform.settings import ConfigError
 
     try:
         database.init_app(app)
@@ -195,8 +211,8 @@ def after_fork(app: Flask) -> None:
     database connections of the parent, which two processes must never share. A key file that
     cannot be read is logged and the parent's keys are kept: a typo must not take the site down.
     """
-    from meter.infra import keyfiles
-    from meter.infra.db import db
+    from meter.platform import keyfiles
+    from meter.platform.db import db
 
     try:
         if keyfiles.load(app.config):
@@ -208,16 +224,16 @@ def after_fork(app: Flask) -> None:
 
 
 def _secret_key(app: Flask) -> None:
-    """Required outside development: SECRET_KEY or SECRET_KEY_FILE (meter.infra.keyfiles); in
+    """Required outside development: SECRET_KEY or SECRET_KEY_FILE (meter.platform.keyfiles); in
     development one is made once and kept under instance/."""
-    from meter.infra import keyfiles
+    from meter.platform import keyfiles
 
     keyfiles.check_exclusive(app.config)
     keyfiles.load(app.config)
     if app.config.get("SECRET_KEY"):
         return
     if app.config.get("ENV_NAME") != "development":
-        from meter.infra.settings import ConfigError
+        from meter.platform.settings import ConfigError
 
         raise ConfigError(
             "SECRET_KEY is not set: set SECRET_KEY_FILE or SECRET_KEY (or METER_ENV=development to have one made)"

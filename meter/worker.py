@@ -2,10 +2,10 @@
 
 One loop, one pass a second when idle: deliver the mail that is due (the outbox), settle the unlocks
 left in doubt by a lost Redis reply, every few seconds write the unlocks journaled in Redis into the
-ledger (`meter.domain.metering.journal`: those whose own write failed, the database away), work through the console's bulk resends, once a minute roll the
-views counted in Redis up into the figures (`meter.domain.stats`), and once an hour apply retention
-(`meter.domain.reader_data.retention`: accounts never activated, old sent mail), and deliver the
-webhooks that are due (`meter.domain.webhooks.delivery`). Each duty is a function
+ledger (`meter.access.rules.metering.journal`: those whose own write failed, the database away), work through the console's bulk resends, once a minute roll the
+views counted in Redis up into the figures (`meter.stats.rules`), and once an hour apply retention
+(`meter.reader_data.rules.retention`: accounts never activated, old sent mail), and deliver the
+webhooks that are due (`meter.webhooks.rules.delivery`). Each duty is a function
 of its own module; a duty that
 fails is logged and tried again on the next pass, and never stops the others.
 
@@ -24,13 +24,13 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from meter.domain import stats
-from meter.domain.console import bulk
-from meter.domain.metering import doubts, journal
-from meter.domain.reader_data import retention
-from meter.domain.webhooks import delivery as webhooks
-from meter.infra import mail
-from meter.infra.db import db
+from meter.access.rules.metering import doubts, journal
+from meter.console.rules import bulk
+from meter.platform import mail
+from meter.platform.db import db
+from meter.reader_data.rules import retention
+from meter.stats import rules as stats
+from meter.webhooks.rules import delivery as webhooks
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,10 @@ from aiosmtpd.controller import Controller
 from config import TestConfig
 from meter import create_app
 from meter.dev.redis_server import RedisProcess, free_port
-from meter.domain import sites, stats
-from meter.infra import clock
-from meter.infra.db import db
+from meter.platform import clock
+from meter.platform.db import db
+from meter.sites.rules import sites
+from meter.stats import rules as stats
 
 from . import app_reuse  # noqa: F401  (the suite's caches across its apps)
 from .openapi_check import CheckedClient
@@ -331,7 +332,7 @@ def mailbox(smtp_server):
 @pytest.fixture
 def deliver(app, mailbox):
     """Run the mail worker once, over a real SMTP connection; returns (sent, failed)."""
-    from meter.infra import mail
+    from meter.platform import mail
 
     def run() -> tuple[int, int]:
         with app.app_context():

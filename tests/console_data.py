@@ -9,11 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from meter.domain import passwords, sites, stats
-from meter.domain.social import providers
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import Identity, OutboxMail, Reader, ReaderSession, Site, utcnow
+from meter.accounts.models import Reader, ReaderSession
+from meter.accounts.rules import passwords
+from meter.platform import clock
+from meter.platform.clock import utcnow
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.sites.models import Site
+from meter.sites.rules import sites
+from meter.social.models import Identity
+from meter.social.rules import providers
+from meter.stats import rules as stats
 
 from .conftest import past_the_mail_budget
 from .console_helpers import create_staff, csrf_of, set_up, sign_in

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pyotp
 
-from meter.infra import clock
+from meter.platform import clock
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET_RE = re.compile(r'data-secret="([A-Z2-7]+)"')

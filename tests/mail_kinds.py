@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from meter.domain import sites
-from meter.domain.accounts.common import mail_context, page_url
-from meter.infra import mail
-from meter.infra.mail_message import SiteMessage
-from meter.infra.models import OutboxMail
+from meter.accounts.rules.lookup import mail_context, page_url
+from meter.platform import mail
+from meter.platform.mail_message import SiteMessage
+from meter.platform.models import OutboxMail
+from meter.sites.rules import sites
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "meter" / "templates" / "mail"

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from meter.web.openapi import spec
+from meter.platform.openapi import spec
 
 
 def _path_template(rule: str) -> str:

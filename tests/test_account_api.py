@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import Reader
+from meter.accounts.models import Reader
+from meter.platform import clock
+from meter.platform.db import db
 
 from .conftest import links_in, past_the_mail_budget, text_of
 

@@ -9,9 +9,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from meter.domain import passwords
-from meter.infra.db import db
-from meter.infra.models import Identity, Reader
+from meter.accounts.models import Reader
+from meter.accounts.rules import passwords
+from meter.platform.db import db
+from meter.social.models import Identity
 
 from .conftest import links_in, past_the_mail_budget
 

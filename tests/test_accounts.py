@@ -6,8 +6,9 @@ import re
 
 from sqlalchemy import func, select
 
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Reader
+from meter.accounts.models import Reader
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
 
 from .conftest import past_the_mail_budget
 

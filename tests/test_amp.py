@@ -115,7 +115,7 @@ def test_another_sites_amp_cache_subdomain_cannot_read_or_spend_the_meter(app, c
 
 
 def test_amp_cache_subdomains_follow_the_caches_encoding():
-    from meter.web.access.amp import cache_label
+    from meter.access.rules.amp_origins import cache_label
 
     assert cache_label("www.tempo.co") == "www-tempo-co"
     assert cache_label("koran-tempo.co") == "koran--tempo-co"

@@ -14,7 +14,7 @@ import time
 import pytest
 import sqlalchemy
 
-from meter.infra.db import db
+from meter.platform.db import db
 
 from .conftest import flush_redis, rebuilt
 from .servers import ROOT

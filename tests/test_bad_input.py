@@ -18,11 +18,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from meter.domain import sites, tokens
-from meter.domain.accounts import confirm
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Reader, ReaderSession, Site, Unlock
+from meter.access.models import Unlock
+from meter.accounts.models import Reader, ReaderSession
+from meter.accounts.rules import confirm
+from meter.platform import clock, tokens
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.sites.models import Site
+from meter.sites.rules import sites
 
 from .conftest import Api, links_in, make_site, rebuilt, token_of
 

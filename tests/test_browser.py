@@ -18,9 +18,9 @@ from werkzeug.serving import make_server
 
 from meter import create_app
 from meter.dev.redis_server import free_port
-from meter.domain import sites
-from meter.infra import clock, mail
-from meter.infra.db import db
+from meter.platform import clock, mail
+from meter.platform.db import db
+from meter.sites.rules import sites
 
 from .conftest import _config_dict, links_in, past_the_mail_budget
 
@@ -210,14 +210,15 @@ def test_resend_cool_down_is_visible_and_english_with_lang(live, page):
 
 def test_a_forged_next_is_not_followed(live, page):
     with live.app.app_context():
-        from meter.domain.accounts import register as registration
-        from meter.domain.sites import by_slug, info
+        from meter.accounts.rules import register as registration
+        from meter.sites.rules.sites import by_slug, info
 
         site = info(by_slug("demo"))
         registration.register(site, "forged@example.com", PASSWORD, "id", None, None)
     from sqlalchemy import update
 
-    from meter.infra.models import Reader, utcnow
+    from meter.accounts.models import Reader
+    from meter.platform.clock import utcnow
 
     with live.app.app_context():
         db.session.execute(update(Reader).values(verified_at=utcnow()))
@@ -269,7 +270,8 @@ window.__show = () => {
 def test_a_prerendered_page_counts_only_once_shown(live, page):
     from sqlalchemy import func, select
 
-    from meter.infra.models import Site, Unlock
+    from meter.access.models import Unlock
+    from meter.sites.models import Site
 
     with live.app.app_context():
         site = db.session.scalar(select(Site).filter_by(slug="demo"))

@@ -20,10 +20,11 @@ PHONE = {"width": 390, "height": 844}
 
 
 def make_reader(server) -> None:
-    from meter.domain.accounts import register as registration
-    from meter.domain.sites import by_slug, info
-    from meter.infra.db import db
-    from meter.infra.models import Reader, utcnow
+    from meter.accounts.models import Reader
+    from meter.accounts.rules import register as registration
+    from meter.platform.clock import utcnow
+    from meter.platform.db import db
+    from meter.sites.rules.sites import by_slug, info
 
     with server.app.app_context():
         registration.register(info(by_slug("demo")), EMAIL, PASSWORD, "id", None, None)

@@ -16,8 +16,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from meter.domain import sites, stats
-from meter.infra.db import db
+from meter.platform.db import db
+from meter.sites.rules import sites
+from meter.stats import rules as stats
 
 from .conftest import Api, links_in, past_the_mail_budget
 from .console_helpers import PASSWORD, code

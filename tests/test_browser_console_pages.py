@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from meter.domain import sites
+from meter.sites.rules import sites
 
 from . import console_data
 from .console_helpers import create_staff, english_or_codes

@@ -9,11 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from meter.domain import sites
-from meter.domain.accounts.emails import lookup_key
-from meter.domain.passwords import hash_password
-from meter.infra.db import db
-from meter.infra.models import Reader, utcnow
+from meter.accounts.models import Reader
+from meter.accounts.rules.emails import lookup_key
+from meter.accounts.rules.passwords import hash_password
+from meter.platform.clock import utcnow
+from meter.platform.db import db
+from meter.sites.rules import sites
 
 from .test_browser import ARGS, CHROMIUM, WIDTHS, answered, chromium, live, shoot  # noqa: F401  (fixtures)
 

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from meter.domain import sites
-from meter.infra.db import db
+from meter.platform.db import db
+from meter.sites.rules import sites
 
 from .test_browser import ARGS, CHROMIUM, answered, chromium, live  # noqa: F401  (fixtures)
 

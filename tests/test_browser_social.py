@@ -18,9 +18,9 @@ from werkzeug.serving import make_server
 
 from meter import create_app
 from meter.dev.redis_server import free_port
-from meter.domain import sites
-from meter.infra import mail
-from meter.infra.db import db
+from meter.platform import mail
+from meter.platform.db import db
+from meter.sites.rules import sites
 
 from .conftest import _config_dict
 from .oidc_provider import PASSWORD, OidcProvider, node_or_skip

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from meter import create_app
 from meter.dev.redis_server import free_port
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import OutboxMail
+from meter.platform import clock
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
 
 from .conftest import Api, _config_dict, links_in, token_of
 

@@ -7,10 +7,10 @@ import json
 
 import click
 
-from meter.commands import GROUPS
-from meter.commands.demo_traffic import demo_cli
-from meter.infra.db import db
-from meter.infra.models import Reader
+from meter.accounts.models import Reader
+from meter.cli import GROUPS
+from meter.platform.db import db
+from meter.stats.commands import demo_cli
 
 from .console_helpers import staff_client
 
@@ -87,7 +87,7 @@ def test_command_line_changes_are_audited_and_shown_to_the_sites_owner(app, runn
 
 
 def test_every_command_that_changes_something_writes_its_row():
-    """Each of meter's commands either is marked by the one helper (`meter.commands.common.audited`) or
+    """Each of meter's commands either is marked by the one helper (`meter.sites.commands.common.audited`) or
     changes nothing."""
     commands = dict(_commands((*GROUPS, demo_cli)))
     assert set(commands) >= READ_ONLY, sorted(READ_ONLY - set(commands))

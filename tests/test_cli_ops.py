@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from meter import create_app
+from meter.accounts.models import Reader
 from meter.dev.redis_server import free_port
-from meter.infra import clock, mail
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Reader, utcnow
+from meter.platform import clock, mail
+from meter.platform.clock import utcnow
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
 
 from .conftest import Api, make_site
 from .test_cli import fails, ok, one_line_error
@@ -41,7 +43,7 @@ def add_unverified(app, slug: str, count: int, mailed_at=None) -> None:
 
 
 def _site_id(slug: str) -> int:
-    from meter.infra.models import Site
+    from meter.sites.models import Site
 
     return db.session.scalar(select(Site.id).filter_by(slug=slug))
 
@@ -150,7 +152,7 @@ def test_mail_status_retry_and_dead_letters(app, runner, api, mailbox):
 def test_worker_logs_each_delivery_and_failure_with_the_outbox_id(app, api, caplog):
     import logging
 
-    caplog.set_level(logging.INFO, logger="meter.infra.mail")
+    caplog.set_level(logging.INFO, logger="meter.platform.mail")
     api.post("/v1/readers", json={"email": "log@example.com", "password": "rahasia-sekali"})
     with app.app_context():
         row_id = db.session.scalar(select(OutboxMail.id))
@@ -158,7 +160,7 @@ def test_worker_logs_each_delivery_and_failure_with_the_outbox_id(app, api, capl
     with closed.app_context():
         mail.deliver_due()
     deliver_all(app)
-    records = [r for r in caplog.records if r.name == "meter.infra.mail" and getattr(r, "outbox_id", None) == row_id]
+    records = [r for r in caplog.records if r.name == "meter.platform.mail" and getattr(r, "outbox_id", None) == row_id]
     assert [r.levelname for r in records] == ["WARNING", "INFO"]
     assert f"mail {row_id} failed" in records[0].getMessage() and f"mail {row_id} sent" in records[1].getMessage()
 

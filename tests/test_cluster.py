@@ -20,10 +20,11 @@ import redis as redis_lib
 from redis.crc import key_slot
 from sqlalchemy import select
 
+from meter.access.models import Unlock
+from meter.access.rules.metering import journal
+from meter.accounts.models import Reader
 from meter.dev.redis_server import free_port, redis_server_binary
-from meter.domain.metering import journal
-from meter.infra.db import db
-from meter.infra.models import Reader, Unlock
+from meter.platform.db import db
 
 from .conftest import Api, make_site, redis_for
 from .test_gifts import (  # noqa: F401  (the gift script on the cluster: its keys share the gift's slot)
@@ -176,7 +177,7 @@ def test_the_app_talks_to_the_cluster(app, redis_client):
     from redis.cluster import RedisCluster as ClusterClient
 
     with app.app_context():
-        from meter.infra.redis_conn import conn
+        from meter.platform.redis_conn import conn
 
         assert isinstance(conn().client, ClusterClient)
     assert isinstance(redis_client, ClusterClient)
@@ -227,8 +228,8 @@ def test_master_failover_during_traffic_gives_no_wrong_answer(app, redis_cluster
             assert api.access(f"fo:{article}", reader_token=token)["reason"] == "unlocked_now"
     # readers 1..4: bucket n of site "fo"; fail over the master of reader 1's bucket
     with app.app_context():
-        from meter.domain.metering import layout
-        from meter.infra import redis_keys as keynames
+        from meter.access.rules.metering import layout
+        from meter.platform import redis_keys as keynames
 
         bucket, _ = layout.place("r:1")
         site_id = db.session.scalar(select(Reader.site_id))

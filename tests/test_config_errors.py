@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from meter import create_app
-from meter.infra.settings import ConfigError
+from meter.platform.settings import ConfigError
 
 from .conftest import _config_dict
 from .servers import DEPLOY_CONFIG, free_port

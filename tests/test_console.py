@@ -10,10 +10,12 @@ import json
 from datetime import timedelta
 
 from meter import worker
-from meter.domain import stats
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Reader, utcnow
+from meter.accounts.models import Reader
+from meter.platform import clock
+from meter.platform.clock import utcnow
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.stats import rules as stats
 
 from .conftest import make_site, past_the_mail_budget
 from .console_helpers import (
@@ -413,7 +415,7 @@ def test_bad_input_is_a_page_never_a_500(app, runner, api):
         answer = client.post(path, data={"csrf_token": token, **data})
         assert answer.status_code < 500 and answer.mimetype == "text/html", path
     with app.app_context():
-        from meter.infra.models import Reader as R
+        from meter.accounts.models import Reader as R
 
         db.session.add(R(site_id=1, email="a@b.example", email_key="a@b.example", password_hash="!"))
         db.session.commit()

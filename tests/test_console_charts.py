@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from meter.web.console.charts import DIGIT, NARROW, WIDTH, Series, lines, stacked_bars
+from meter.console.views.charts import DIGIT, NARROW, WIDTH, Series, lines, stacked_bars
 
 TEXT = re.compile(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="(end|middle)"[^>]*>([^<]+)</text>')
 

@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from meter.domain.accounts import emails
-from meter.infra.db import db
-from meter.infra.models import Reader, StaffSession
+from meter.accounts.models import Reader
+from meter.accounts.rules import emails
+from meter.console.models import StaffSession
+from meter.platform.db import db
 
 from .conftest import make_site
 from .console_helpers import PASSWORD, code, create_staff, csrf_of, set_up, sign_in, staff_client

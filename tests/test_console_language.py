@@ -55,7 +55,7 @@ def test_every_console_page_in_indonesian_has_no_english_and_no_code(app, runner
 
 
 def test_an_action_without_a_label_is_still_words(app):
-    from meter.web.console import labels
+    from meter.console.views import labels
 
     with app.test_request_context("/console/?lang=id"):
         assert labels.action("cli.readers.export") == "Perintah flask readers export"
@@ -64,8 +64,8 @@ def test_an_action_without_a_label_is_still_words(app):
 
 
 def test_every_mail_kind_and_policy_key_has_a_label(app):
-    from meter.domain.policy import SCHEMA
-    from meter.web.console import labels
+    from meter.console.views import labels
+    from meter.sites.rules.policy import SCHEMA
 
     from .mail_kinds import template_kinds
 
@@ -109,7 +109,7 @@ def test_every_audit_action_the_package_writes_has_words():
     import re
     from pathlib import Path
 
-    from meter.web.console.labels import ACTIONS
+    from meter.console.views.labels import ACTIONS
 
     package = Path(__file__).resolve().parent.parent / "meter"
     written = set()

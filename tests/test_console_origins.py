@@ -1,5 +1,5 @@
 """What a site is configured with, checked in one place for the console and the command line alike:
-an origin is scheme://host[:port] and nothing else (meter.domain.hosts), and a sign-in provider's
+an origin is scheme://host[:port] and nothing else (meter.platform.hosts), and a sign-in provider's
 issuer is never a host of the operator's own network outside development (SOCIAL_PRIVATE_ISSUERS)."""
 
 from __future__ import annotations

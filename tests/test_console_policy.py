@@ -1,5 +1,5 @@
 """The console's policy form against the command line: the form changes only what it shows, and shows
-every key of the policy (tests parametrized over meter.domain.policy.SCHEMA, so a key added later is
+every key of the policy (tests parametrized over meter.sites.rules.policy.SCHEMA, so a key added later is
 covered); a time zone that is no zone is the field's error (422), never a 500."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from meter.domain.policy import SCHEMA
+from meter.sites.rules.policy import SCHEMA
 
 from .console_helpers import staff_client
 
@@ -176,7 +176,7 @@ def test_a_time_zone_that_is_no_zone_is_the_fields_error_in_the_console(editor, 
     fields = form_of(editor.get(URL).get_data(as_text=True))
     answer = editor.post(URL, data={**fields, "timezone": zone, "preview": "1"})
     html = answer.get_data(as_text=True)
-    if "\x00" in zone:  # a NUL in any form field is refused before the view (meter.web.validation)
+    if "\x00" in zone:  # a NUL in any form field is refused before the view (meter.platform.validation)
         assert answer.status_code == 400 and answer.mimetype == "text/html", html
     else:
         assert answer.status_code == 422 and answer.mimetype == "text/html", html

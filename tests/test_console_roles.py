@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from meter.domain import sites
-from meter.infra.db import db
-from meter.infra.models import Reader
-from meter.web.console import auth
+from meter.accounts.models import Reader
+from meter.console.views import auth
+from meter.platform.db import db
+from meter.sites.rules import sites
 
 from .conftest import make_site
 from .console_helpers import csrf_of, staff_client

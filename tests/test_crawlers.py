@@ -13,11 +13,11 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from sqlalchemy import func, select
 
 from meter import create_app
+from meter.access.models import Unlock
+from meter.access.rules.crawlers import dns_check, ranges
+from meter.access.rules.metering.layout import hash64
 from meter.dev.redis_server import free_port
-from meter.domain.clients import dns_check, ranges
-from meter.domain.metering.layout import hash64
-from meter.infra.db import db
-from meter.infra.models import Unlock
+from meter.platform.db import db
 
 from .conftest import Api, _config_dict
 from .test_gifts import set_policy
@@ -284,7 +284,7 @@ def test_flask_crawlers_update_from_a_file(app, crawling, runner, tmp_path):
 def test_flask_crawlers_update_downloads_each_feed_and_keeps_a_list_whose_download_fails(
     app, crawling, runner, tmp_path, monkeypatch
 ):
-    from meter.commands import crawlers as command
+    from meter.access.commands import crawlers as command
 
     app.config["CRAWLER_RANGES_FILE"] = str(tmp_path / "crawler_ranges.json")
     ranges.forget()

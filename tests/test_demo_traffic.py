@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
-from meter.commands.demo_traffic import traffic
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Reader
+from meter.accounts.models import Reader
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.stats.commands import traffic
 
 
 def test_demo_traffic_fills_the_days_through_the_real_paths(app, runner, api):

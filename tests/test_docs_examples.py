@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from meter import create_app
-from meter.infra.db import db
+from meter.platform.db import db
 
 from .conftest import _config_dict, clear_database, empty_database, flush_redis, make_site
 from .servers import Gunicorn, server_env

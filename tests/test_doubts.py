@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import func, select
 
 from meter import create_app
-from meter.domain import sites
-from meter.domain.metering import doubts, layout
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import Site, Unlock, UnlockDoubt
+from meter.access.models import Unlock, UnlockDoubt
+from meter.access.rules.metering import doubts, layout
+from meter.platform import clock
+from meter.platform.db import db
+from meter.sites.models import Site
+from meter.sites.rules import sites
 
 from .conftest import _config_dict, flush_redis
 from .faults import TcpProxy

@@ -11,12 +11,18 @@ import pytest
 from sqlalchemy import func, select
 
 from meter import create_app, worker
-from meter.domain import amp_readers, passwords, sites
-from meter.domain.accounts import devices
-from meter.domain.metering import layout
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import Identity, OutboxMail, Reader, ReaderSession, Site, Unlock, UnlockDoubt, utcnow
+from meter.access.models import Unlock, UnlockDoubt
+from meter.access.rules import amp_readers
+from meter.access.rules.metering import layout
+from meter.accounts.models import Reader, ReaderSession
+from meter.accounts.rules import devices, passwords
+from meter.platform import clock
+from meter.platform.clock import utcnow
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.sites.models import Site
+from meter.sites.rules import sites
+from meter.social.models import Identity
 
 from .conftest import _config_dict, links_in, past_the_mail_budget
 from .faults import TcpProxy
@@ -307,8 +313,8 @@ def test_with_redis_away_nothing_is_deleted_and_the_answer_says_try_again(app, a
 
 
 def test_a_social_link_mailed_before_the_deletion_dies_with_it(app, api, verified_reader, mailbox, deliver):
-    from meter.domain import tokens
-    from meter.domain.social import accounts as social
+    from meter.platform import tokens
+    from meter.social.rules import accounts as social
 
     reader_id, token = verified_reader(EMAIL, PASSWORD)
 

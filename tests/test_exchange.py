@@ -1,4 +1,4 @@
-"""What the access routes read of a request (meter/web/access/exchange.py, routes.py, schemas.py), read
+"""What the access routes read of a request (meter/access/views/exchange.py, routes.py, schemas.py), read
 without werkzeug's request object and `ipaddress` on the hot path, must mean what those would say.
 Each test holds the fast reading to its reference on inputs chosen to tell them apart."""
 
@@ -11,8 +11,8 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from meter.web.access.exchange import Incoming
-from meter.web.schemas import AccessBody
+from meter.access.views.exchange import Incoming
+from meter.platform.schemas import AccessBody
 
 
 def _first_values(multidict) -> dict[str, str]:

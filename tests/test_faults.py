@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from meter.infra import clock, mail
-from meter.infra.db import db
+from meter.platform import clock, mail
+from meter.platform.db import db
 
 from .conftest import Api, links_in, make_site, token_of
 

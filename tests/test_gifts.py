@@ -9,10 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from meter.domain import sites
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import GiftOpening, Unlock
+from meter.access.models import Unlock
+from meter.gifts.models import GiftOpening
+from meter.platform import clock
+from meter.platform.db import db
+from meter.sites.rules import sites
 
 from .conftest import Api, make_site
 
@@ -23,7 +24,7 @@ def set_policy(app, slug: str, **changes: str) -> None:
     with app.app_context():
         site = sites.by_slug(slug)
         policy = dict(site.policy)
-        from meter.domain.policy import set_dotted
+        from meter.sites.rules.policy import set_dotted
 
         for key, value in changes.items():
             policy = set_dotted(policy, key.replace("__", "."), value)

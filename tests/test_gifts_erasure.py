@@ -9,9 +9,9 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import func, select
 
-from meter.domain.metering import layout
-from meter.infra.db import db
-from meter.infra.models import Gift, GiftOpening
+from meter.access.rules.metering import layout
+from meter.gifts.models import Gift, GiftOpening
+from meter.platform.db import db
 
 from .conftest import past_the_mail_budget
 from .test_gifts import ARTICLE, give, read, set_policy, subscriber
@@ -156,8 +156,8 @@ def test_a_deleted_readers_openings_of_others_gifts_stay_counted_but_name_nobody
 def test_a_redis_gone_away_right_after_the_commit_leaves_the_links_revoked(app, api, giver, monkeypatch):
     """The keys are written revoked before the rows go: if Redis is away when they should be deleted
     after the commit, what it keeps refuses every device until it expires."""
-    from meter.domain.gifts import store
-    from meter.infra.redis_conn import RedisUnavailable
+    from meter.gifts.rules import store
+    from meter.platform.redis_conn import RedisUnavailable
 
     _giver_id, token, gift_token = giver
     assert read(api, gift_token, anonymous_id="device-before")["reason"] == "gift"

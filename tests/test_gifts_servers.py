@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from meter.infra.db import db
-from meter.infra.models import GiftOpening
+from meter.gifts.models import GiftOpening
+from meter.platform.db import db
 
 from .servers import Gunicorn, server_env
 from .test_gifts import gifting, give  # noqa: F401  (gifting: the fixture)

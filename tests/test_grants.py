@@ -20,11 +20,11 @@ from werkzeug.serving import make_server
 
 from meter.dev.demo import content as demo_content
 from meter.dev.redis_server import free_port
-from meter.domain import sites
-from meter.domain.grants import keys
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import GrantKey
+from meter.platform import clock
+from meter.platform.db import db
+from meter.sites.models import GrantKey
+from meter.sites.rules import grant_keys as keys
+from meter.sites.rules import sites
 
 from .conftest import Api, rebuilt
 

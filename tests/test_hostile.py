@@ -19,10 +19,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from meter.domain import tokens
-from meter.domain.accounts import emails
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Reader
+from meter.accounts.models import Reader
+from meter.accounts.rules import emails
+from meter.platform import tokens
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
 
 from .conftest import token_of
 from .test_bad_input import (

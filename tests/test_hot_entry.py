@@ -1,4 +1,4 @@
-"""The hot entry (meter/web/access/hot.py): the access routes (API, embed, AMP) are answered in front
+"""The hot entry (meter/access/views/hot.py): the access routes (API, embed, AMP) are answered in front
 of Flask, refusals included, and indistinguishable from Flask's views: same bytes, headers, log line,
 errors. Both serve the same handlers; these tests hold them to it."""
 
@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from meter.infra.db import db
-from meter.infra.models import Unlock
+from meter.access.models import Unlock
+from meter.platform.db import db
 
 from .conftest import Api, rebuilt
 
@@ -151,7 +151,7 @@ def test_an_error_while_deciding_is_answered_by_the_apps_own_handlers(
     def fail(*_args, **_kwargs):
         raise error()
 
-    monkeypatch.setattr("meter.domain.judge.decide", fail)
+    monkeypatch.setattr("meter.access.rules.judge.decide", fail)
     answers = []
     headers = {"X-Request-ID": "err-1", "Authorization": f"Bearer {api.key}"}
     for served in (app, rebuilt(app, METER_FAST_ACCESS=False)):  # the hot entry, then Flask's view
@@ -206,9 +206,9 @@ def test_a_body_over_the_limit_is_a_413_problem(app, api, through_flask):
 
 
 def test_the_hot_entrys_answers_are_checked_against_openapi_at_the_client(app, api, monkeypatch):
-    from meter.web.access import exchange
+    from meter.access.views import exchange
 
-    monkeypatch.setattr("meter.web.access.api.json_answer", lambda payload: exchange.json_answer({"allowed": "yes"}))
+    monkeypatch.setattr("meter.access.views.api.json_answer", lambda payload: exchange.json_answer({"allowed": "yes"}))
     with pytest.raises(AssertionError, match=r"POST /v1/access → 200"):
         api.post("/v1/access", json=_body())
 

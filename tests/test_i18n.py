@@ -10,7 +10,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask_babel import format_date, ngettext
 
-from meter.web import i18n
+from meter.platform import i18n
 
 ROOT = Path(__file__).resolve().parent.parent / "meter" / "translations"
 
@@ -132,7 +132,7 @@ def test_the_embeds_walls_come_from_the_catalogs_in_tempos_words():
     assert words.gettext("Subscribe to read %(section)s and every article.", section="Koran Tempo") == (
         "Berlangganan untuk membaca Koran Tempo dan semua artikel."
     )
-    from meter.infra.template_helpers import free_articles
+    from meter.platform.template_helpers import free_articles
 
     free = free_articles(2, "month", "Laporan Utama", words)
     assert words.gettext("Register and confirm your email to read %(free)s.", free=free) == (
@@ -141,7 +141,7 @@ def test_the_embeds_walls_come_from_the_catalogs_in_tempos_words():
 
 
 def test_lifetimes_are_said_exactly_in_the_readers_language():
-    from meter.infra.template_helpers import duration, on_colour
+    from meter.platform.template_helpers import duration, on_colour
 
     said = {
         (3 * 86400, "id"): "3 hari",

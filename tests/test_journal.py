@@ -11,11 +11,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from meter import worker
-from meter.domain import sites
-from meter.domain.metering import journal, layout
-from meter.infra import clock, redis_keys
-from meter.infra.db import db
-from meter.infra.models import Site, Unlock
+from meter.access.models import Unlock
+from meter.access.rules.metering import journal, layout
+from meter.platform import clock, redis_keys
+from meter.platform.db import db
+from meter.sites.models import Site
+from meter.sites.rules import sites
 
 from .conftest import Api, make_site
 

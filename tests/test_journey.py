@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from meter.infra import clock
+from meter.platform import clock
 
 from .conftest import links_in, text_of, token_of
 

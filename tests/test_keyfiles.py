@@ -11,8 +11,8 @@ import logging
 import pytest
 
 from meter import after_fork, create_app
-from meter.domain import tokens
-from meter.infra.keyfiles import KeyFileError
+from meter.platform import tokens
+from meter.platform.keyfiles import KeyFileError
 
 from .conftest import _config_dict
 

@@ -18,10 +18,11 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from meter import create_app, worker
-from meter.domain import sites, stats
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import Unlock
+from meter.access.models import Unlock
+from meter.platform import clock
+from meter.platform.db import db
+from meter.sites.rules import sites
+from meter.stats import rules as stats
 
 from .conftest import _config_dict, flush_redis, make_site
 from .servers import Gunicorn, Postgres, server_env

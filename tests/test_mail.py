@@ -21,10 +21,11 @@ from sqlalchemy import select
 
 from meter import create_app
 from meter.dev.redis_server import free_port
-from meter.domain import sites
-from meter.infra import clock, mail
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, utcnow
+from meter.platform import clock, mail
+from meter.platform.clock import utcnow
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.sites.rules import sites
 
 from .conftest import Api, Mailbox, _config_dict, html_of, links_in, make_site, past_the_mail_budget, text_of, token_of
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from meter.infra import clock
+from meter.platform import clock
 
 from .conftest import links_in
 from .test_cli import fails, ok

@@ -15,7 +15,7 @@ import time
 from aiosmtpd.controller import Controller
 
 from meter.dev.redis_server import free_port
-from meter.infra import mail
+from meter.platform import mail
 
 from .conftest import Mailbox
 from .test_mail import HangingServer, build_app, outbox, site_api  # noqa: F401  (build_app is a fixture)

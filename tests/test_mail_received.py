@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from meter import create_app
-from meter.domain import sites
-from meter.infra import clock, mail
-from meter.infra.db import db
+from meter.platform import clock, mail
+from meter.platform.db import db
+from meter.sites.rules import sites
 
 from .conftest import LINK_RE, Api, _config_dict, flush_redis, html_of, make_site, past_the_mail_budget, text_of
 
@@ -261,7 +261,7 @@ def test_the_message_id_is_fixed_when_queued_and_a_name_that_needs_it_is_encoded
     )
     assert api.post("/v1/readers", json={"email": "pembaca@example.com", "password": PASSWORD}).status_code == 202
     with app.app_context():
-        from meter.infra.models import OutboxMail
+        from meter.platform.models import OutboxMail
 
         row = db.session.scalars(db.select(OutboxMail)).one()
         stored = (row.sender, row.reply_to, row.message_id)

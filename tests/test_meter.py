@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import event, func, select
 
 from meter import create_app
+from meter.access.models import Unlock
 from meter.dev.redis_server import RedisProcess
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import Unlock
+from meter.platform import clock
+from meter.platform.db import db
 
 from .conftest import Api, make_site, rebuilt, token_of
 
@@ -28,7 +28,7 @@ def ledger(app, subject_prefix="r:") -> list[tuple[str, str]]:
 
 def verified_login(app, api: Api, email: str) -> str:
     """Register on the API's site, mark the address verified in the database, log in: the reader token."""
-    from meter.infra.models import Reader
+    from meter.accounts.models import Reader
 
     assert api.post("/v1/readers", json={"email": email, "password": "rahasia-sekali"}).status_code == 202
     with app.app_context():

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from meter import create_app
-from meter.infra.db import db
+from meter.platform.db import db
 
 from .conftest import _config_dict
 

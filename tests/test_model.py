@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import select
 
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import OutboxMail
+from meter.platform import clock
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
 
 from .conftest import Api, make_site
 

@@ -53,13 +53,18 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import func, select
 
 from meter import worker
-from meter.domain import amp_readers, sites
-from meter.domain.gifts import links as gift_links
-from meter.domain.metering.layout import buckets, pack_state, place, reader_subject
-from meter.domain.policy import DEFAULT_POLICY, normalise
-from meter.infra import clock, mail, redis_keys
-from meter.infra.db import db
-from meter.infra.models import Gift, Identity, Reader, ReaderSession, Site, Unlock, UnlockDoubt
+from meter.access.models import Unlock, UnlockDoubt
+from meter.access.rules import amp_readers
+from meter.access.rules.metering.layout import buckets, pack_state, place, reader_subject
+from meter.accounts.models import Reader, ReaderSession
+from meter.gifts.models import Gift
+from meter.gifts.rules import links as gift_links
+from meter.platform import clock, mail, redis_keys
+from meter.platform.db import db
+from meter.sites.models import Site
+from meter.sites.rules import sites
+from meter.sites.rules.policy import DEFAULT_POLICY, normalise
+from meter.social.models import Identity
 
 from .conftest import Api, links_in, make_site, rebuilt
 from .console_helpers import staff_client
@@ -103,7 +108,7 @@ def ways_listed(account_html: str) -> set[str]:
 
 def amp_reader_of(app, redis, site_id: int, rid: str) -> int | None:
     """The reader an AMP reader id is signed in as: AMP's authorization says logged in, and the link
-    in Redis (its builder: meter.domain.amp_readers.key) names the reader."""
+    in Redis (its builder: meter.access.rules.amp_readers.key) names the reader."""
     answer = app.test_client().get(f"/amp/{SLUG}/authorization", query_string={"rid": rid, "url": f"{ORIGIN}/amp/x"})
     assert answer.status_code == 200, answer.get_data(as_text=True)
     if not answer.get_json()["data"]["isLoggedIn"]:

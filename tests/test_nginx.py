@@ -169,7 +169,7 @@ def test_the_reader_journey_and_the_api_through_nginx_with_tls_on_a_non_default_
     everything = (stack.logs / "meter.access.log").read_text() + (stack.logs / "meter.error.log").read_text()
     for secret in browser.secrets:
         assert secret not in everything
-    # The same id is on meter's own log line for that request (within half a second: meter.infra.logs batches lines).
+    # The same id is on meter's own log line for that request (within half a second: meter.platform.logs batches lines).
     deadline = time.monotonic() + 5
     while check.headers["X-Request-ID"] not in stack.gunicorn_log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -145,7 +145,7 @@ def test_metrics_after_the_journey_count_decisions_by_reason(app, client, api, m
 
 
 def test_mail_failures_and_dead_letters_are_counted(app):
-    from meter.infra import mail
+    from meter.platform import mail
 
     from .conftest import Api, make_site
 
@@ -239,19 +239,19 @@ def test_a_redis_outage_is_logged_once_then_summed_up_not_once_per_request(app, 
     api = Api(client, make_site(fresh, "down"), "down")
     assert api.access("down:a", anonymous_id="visitor-0002")["degraded"] is False
     server.stop()
-    with Lines("meter.infra.redis_conn") as outage, Lines("meter") as everything:
+    with Lines("meter.platform.redis_conn") as outage, Lines("meter") as everything:
         for n in range(60):
             assert api.access(f"down:{n}", anonymous_id="visitor-0002")["degraded"] is True
     assert len(outage) == 1 and outage[0].startswith("Redis unreachable ("), outage
     assert len(everything) == 1, everything  # not a warning per degraded answer as well
 
     outage_log.every = 0.0  # every failure now due for a summary
-    with Lines("meter.infra.redis_conn") as summary:
+    with Lines("meter.platform.redis_conn") as summary:
         api.access("down:x", anonymous_id="visitor-0002")
     assert len(summary) == 1 and summary[0].startswith("Redis still unreachable after "), summary
 
     server.start()
-    with Lines("meter.infra.redis_conn") as back:
+    with Lines("meter.platform.redis_conn") as back:
         for _ in range(3):
             assert api.access("down:b", anonymous_id="visitor-0002")["degraded"] is False
     assert len(back) == 1 and back[0].startswith("Redis reachable again after "), back
@@ -285,7 +285,7 @@ def test_one_json_log_line_per_request_with_the_request_id_and_no_secrets(app, c
 
 
 def openapi_free_format(record: logging.LogRecord) -> str:
-    from meter.infra.logs import JsonFormatter
+    from meter.platform.logs import JsonFormatter
 
     return JsonFormatter().format(record)
 
@@ -311,7 +311,7 @@ def test_tokens_in_urls_never_reach_the_log(app, client, api, register, caplog):
 
 
 def test_masking_of_emails_keys_and_tokens():
-    from meter.infra.logs import mask
+    from meter.platform.logs import mask
 
     masked = mask(
         "to pembaca@example.com with mk_AbCdEf0123456789xyz and eyJhbGciOiJIUzI1NiJ9.Zm9vYmFy.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
@@ -320,7 +320,7 @@ def test_masking_of_emails_keys_and_tokens():
 
 
 def test_text_log_format(app):
-    from meter.infra.logs import TextFormatter
+    from meter.platform.logs import TextFormatter
 
     record = logging.LogRecord("meter.request", logging.INFO, "", 0, "GET %s %s", ("/healthz", 200), None)
     record.request_id = "abc"

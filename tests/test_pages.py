@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Reader
+from meter.accounts.models import Reader
+from meter.platform import clock
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
 
 from .conftest import links_in, make_site, past_the_mail_budget, text_of
 

@@ -1,4 +1,4 @@
-"""The quota rule has one Python home (meter.domain.quota_rule) and one in Redis (check.lua): random
+"""The quota rule has one Python home (meter.access.rules.quota) and one in Redis (check.lua): random
 quotas and meter states run through the real script in a real Redis and through the Python copy, and
 the answers must be the same; the degraded answer (Redis away) must agree wherever it does not
 depend on the count. Change either copy alone and this fails (docs/architecture.md shows it done)."""
@@ -14,11 +14,11 @@ import redis as redis_lib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meter.domain import quota_rule
-from meter.domain.metering.layout import hash64, pack_state, pack_unlocks
+from meter.access.rules import quota as quota_rule
+from meter.access.rules.metering.layout import hash64, pack_state, pack_unlocks
 
-check = importlib.import_module("meter.domain.metering.check")  # the package's name `check` is its function
-SCRIPT = resources.files("meter.domain.metering").joinpath("check.lua")
+check = importlib.import_module("meter.access.rules.metering.check")  # the package's name `check` is its function
+SCRIPT = resources.files("meter.access.rules.metering").joinpath("check.lua")
 NOW = 1_800_000_000
 SESSION = "session-1"
 _serial = itertools.count()
@@ -101,7 +101,7 @@ def test_the_degraded_answer_agrees_wherever_the_count_does_not_matter(
 
 
 def test_each_states_quota_and_the_refusal_of_the_policy_are_the_rules():
-    from meter.domain.policy import Policy
+    from meter.sites.rules.policy import Policy
 
     policy = Policy.from_dict({"quota": {"anonymous": 0, "registered": 1, "verified": 2}})
     assert [policy.quota_for(s) for s in ("anonymous", "registered", "verified", "subscriber")] == [0, 1, 2, 2]

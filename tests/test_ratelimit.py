@@ -185,7 +185,7 @@ def test_reset_request_is_limited_per_email_and_per_ip(api):
 @pytest.mark.config(RATELIMIT_RESET_EMAIL="100/minute;3/day")
 def test_reset_mail_to_one_address_is_capped_per_day(app, api):
     from config import Config
-    from meter.web.limiter import parse
+    from meter.platform.rate_counter import parse
 
     assert any(item.GRANULARITY.name == "day" for item in parse(Config.RATELIMIT_RESET_EMAIL))  # the default too
     for _ in range(3):
@@ -258,8 +258,8 @@ def test_an_error_computing_a_key_fails_closed(app, redis_client, caplog):
     never lets the request through unlimited, and never switches the app to fresh counters."""
     from werkzeug.exceptions import BadRequest
 
-    from meter.web import ratelimit
-    from meter.web.csrf import csrf
+    from meter.accounts import rate_limits as ratelimit
+    from meter.platform.csrf import csrf
 
     fresh = create_app(dict(app.config))
     failure: list[BaseException | None] = [None]
@@ -288,7 +288,7 @@ def test_an_error_computing_a_key_fails_closed(app, redis_client, caplog):
 
 
 def test_the_storage_is_redis_url_in_the_limits_librarys_schemes(app):
-    from meter.web.limiter import storage_uri
+    from meter.platform.rate_counter import storage_uri
 
     def uri(**config) -> str:
         return storage_uri({**app.config, **config})
@@ -300,14 +300,14 @@ def test_the_storage_is_redis_url_in_the_limits_librarys_schemes(app):
 
 
 def test_a_malformed_limit_stops_the_start(app):
-    from meter.infra.settings import ConfigError
+    from meter.platform.settings import ConfigError
 
     with pytest.raises(ConfigError, match="RATELIMIT_RESET_IP is not a limit: 'twenty a minute'"):
         create_app({**app.config, "RATELIMIT_RESET_IP": "twenty a minute"})
 
 
 def test_access_ip_wait_counts_the_access_limit_without_a_request(app, api):
-    from meter.web.ratelimit import access_ip_wait
+    from meter.accounts.rate_limits import access_ip_wait
 
     with app.app_context():
         assert access_ip_wait("192.0.2.1") == 0  # RATELIMIT_ACCESS_IP empty: not limited
@@ -326,8 +326,8 @@ def test_the_email_key_reads_json_and_form_bodies_alike(app):
     """The reader pages' forms (when they get limits) share the API's per-address buckets."""
     from flask import g
 
-    from meter.domain.sites import SiteInfo
-    from meter.web import ratelimit
+    from meter.accounts import rate_limits as ratelimit
+    from meter.sites.rules.sites import SiteInfo
 
     site = SiteInfo(7, "tempo", "Tempo", (), None, "id")  # type: ignore[arg-type]
     with app.test_request_context("/x", method="POST", json={"email": "Mike@Example.COM"}):

@@ -20,7 +20,7 @@ def last_activation_link(mailbox, deliver, address="pembaca@example.com") -> str
 
 def next_of(app, link: str) -> str | None:
     """The `next` an activation link carries (what its page will offer as "Lanjutkan membaca")."""
-    from meter.domain import tokens
+    from meter.platform import tokens
 
     with app.app_context():
         return tokens.load(tokens.ACTIVATION, token_of(link)).payload.get("n")

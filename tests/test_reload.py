@@ -241,7 +241,7 @@ def test_a_key_rotation_by_files_under_load(app, api, verified_reader, served, t
     assert status == 200, body
     new_token = body["reader_token"]
     with rebuilt(app, SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=[]).app_context():
-        from meter.domain import tokens
+        from meter.platform import tokens
 
         tokens.load(tokens.READER, new_token)  # signed with the new key (raises otherwise)
 

@@ -1,5 +1,5 @@
 """The request line's short cuts write what the general machinery would: the JSON template, the
-request id counter and the buffered handler (meter.infra.logs; docs/benchmarks.md §1 says why)."""
+request id counter and the buffered handler (meter.platform.logs; docs/benchmarks.md §1 says why)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from meter.infra import logs
+from meter.platform import logs
 
 pytestmark = pytest.mark.database_agnostic
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from meter import create_app
-from meter.infra.db import db
-from meter.infra.models import OutboxMail
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
 
 from .conftest import Api, make_site
 

@@ -19,12 +19,14 @@ import redis as redis_lib
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from meter.access.models import Unlock
+from meter.access.rules.metering import layout
 from meter.dev.redis_server import RedisProcess, free_port
-from meter.domain import sites
-from meter.domain.metering import layout
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import OutboxMail, Site, Unlock
+from meter.platform import clock
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.sites.models import Site
+from meter.sites.rules import sites
 
 from .conftest import Mailbox
 from .servers import Gunicorn, server_env

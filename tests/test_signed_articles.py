@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from meter.domain import article_signing
-from meter.infra import clock
+from meter.access.rules import article_signing
+from meter.platform import clock
 
 from .conftest import make_site
 

@@ -23,11 +23,12 @@ from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 from sqlalchemy import func, select
 
+from meter.accounts.models import Reader, ReaderSession
 from meter.dev.redis_server import free_port
-from meter.domain import sites
-from meter.infra import logs
-from meter.infra.db import db
-from meter.infra.models import Identity, LoginProvider, Reader, ReaderSession
+from meter.platform import logs
+from meter.platform.db import db
+from meter.sites.rules import sites
+from meter.social.models import Identity, LoginProvider
 
 from .conftest import Api, links_in, make_site
 from .social_standin import StandIn
@@ -187,7 +188,7 @@ def test_add_list_remove_never_show_the_secret_and_seal_it(app, runner, tmp_path
     # SECRET_KEY rotated, the old one kept among the fallbacks: the provider still opens
     app.config.update(SECRET_KEY="a-new-secret-key", SECRET_KEY_FALLBACKS=["test-secret-key"])
     with app.app_context():
-        from meter.domain.social import providers
+        from meter.social.rules import providers
 
         assert providers.get(sites.info_by_slug("tempo"), "g").secret == secret
     # sealed again with the new key, the old one can go
@@ -278,7 +279,7 @@ def test_a_provider_added_elsewhere_appears_within_the_site_cache_time(app, clie
 
     assert labels()[-1] == "Daftar melalui Facebook"  # cached now
     with app.app_context():
-        from meter.domain.social import providers
+        from meter.social.rules import providers
 
         row = db.session.scalar(select(LoginProvider))
         providers.add(row.site, "kantor", "oidc", "id", "secret", issuer="https://idp.example", label="Kantor")
@@ -606,7 +607,7 @@ def test_mask_hides_oauth_values():
 
 def test_an_amp_reader_id_is_linked_as_after_a_login(app, client, facebook, redis_client):
     """Only when AMP's login flow started the sign-in (its `return`): a `?rid=` alone links nothing."""
-    from meter.domain import amp_readers
+    from meter.access.rules import amp_readers
 
     amp_return = "https://cdn.ampproject.org/v0/amp-login-done-0.1.html"
     for rid, query in (("amp-someone-else-0123", ""), ("amp-reader-0123456789", f"&return={amp_return}")):

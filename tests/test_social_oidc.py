@@ -23,9 +23,11 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import func, select
 
-from meter.domain import sites
-from meter.infra.db import db
-from meter.infra.models import Identity, OutboxMail, Reader, ReaderSession
+from meter.accounts.models import Reader, ReaderSession
+from meter.platform.db import db
+from meter.platform.models import OutboxMail
+from meter.sites.rules import sites
+from meter.social.models import Identity
 
 from .conftest import Api, links_in, make_site
 from .oidc_provider import OidcProvider, sign_in_at_provider

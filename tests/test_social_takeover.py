@@ -14,8 +14,9 @@ import re
 import requests
 from sqlalchemy import select
 
-from meter.infra.db import db
-from meter.infra.models import Identity, Reader
+from meter.accounts.models import Reader
+from meter.platform.db import db
+from meter.social.models import Identity
 
 from . import test_social as social
 from .conftest import html_of, links_in, past_the_mail_budget, text_of

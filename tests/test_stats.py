@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from meter import worker
-from meter.domain import stats
-from meter.domain.policy import Policy
-from meter.infra import clock
+from meter.platform import clock
+from meter.sites.rules.policy import Policy
+from meter.stats import rules as stats
 
 from .conftest import flush_redis, links_in
 

@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from meter.domain import tokens
-from meter.domain.accounts import confirm
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import Reader, ReaderSession
+from meter.accounts.models import Reader, ReaderSession
+from meter.accounts.rules import confirm
+from meter.platform import clock, tokens
+from meter.platform.db import db
 
 from .conftest import Api, links_in, rebuilt, token_of
 

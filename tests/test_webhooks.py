@@ -16,10 +16,11 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from meter import worker
-from meter.domain.webhooks import delivery, transport
-from meter.infra import clock
-from meter.infra.db import db
-from meter.infra.models import AuditEntry, WebhookDelivery, WebhookEndpoint
+from meter.console.models import AuditEntry
+from meter.platform import clock
+from meter.platform.db import db
+from meter.webhooks.models import WebhookDelivery, WebhookEndpoint
+from meter.webhooks.rules import delivery, transport
 
 from .conftest import links_in, token_of
 from .console_helpers import csrf_of, staff_client

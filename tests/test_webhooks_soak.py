@@ -1,7 +1,7 @@
 """Webhooks at scale (soak tier): 1,000 registrations, a receiver that fails 30% of the requests it gets,
 and every reader.registered delivered, each verified by `standardwebhooks` and each webhook-id once.
 
-The registrations are made by the domain's own function (`meter.domain.accounts.register.register`,
+The registrations are made by the domain's own function (`meter.accounts.rules.register.register`,
 what POST /v1/readers calls after validation): over HTTP they would meet the per-address rate limit
 of registrations (RATELIMIT_REGISTER_IP) and spend most of the minute on Argon2; the event is written
 by the same function either way. Retries are made due at once (WEBHOOK_RETRY_BASE=0) so the worker's
@@ -14,9 +14,9 @@ import random
 
 import pytest
 
-from meter.domain import sites
-from meter.domain.accounts.register import register
-from meter.domain.webhooks import delivery
+from meter.accounts.rules.register import register
+from meter.sites.rules import sites
+from meter.webhooks.rules import delivery
 
 from .webhook_receiver import Receiver
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, url_for
 
 from meter.dev.demo import content as demo_content
-from meter.domain.sites import info_by_slug
+from meter.sites.rules.sites import info_by_slug
 
 bp = Blueprint("demo", __name__, url_prefix="/demo-site")
 root = Blueprint("demo_root", __name__)

@@ -1,0 +1,164 @@
+"""Who is asking, and what does the meter say: one decision for the API, the embed and AMP.
+
+The caller says what it knows of the reader: a reader token (the API's body, meter's login
+cookie), an anonymous id (the publisher's, meter's own cookie, or an AMP reader id, which a login
+may have linked to a reader), and the client's address and user agent. In this order:
+
+1. A link-preview fetcher (meter.access.rules.crawlers) gets `free_content` for a free article and
+   `preview` (refused) for the rest: no Redis call, nothing counted against anyone.
+2. With the policy `crawlers: verified`, a crawler that proves who it is gets `crawler` (a free
+   article: `free_content`): no meter read. One that cannot prove it goes on as anyone would.
+3. A gift link for the article (meter.gifts.rules) gets `gift`, judged on the gift alone (one
+   Redis call of its own script; the reader's meter is not read); a refused gift is ignored and
+   its reason kept for the answer.
+4. A live token is judged as its reader; then an AMP link; else the anonymous id.
+
+Answers given without the meter's script are counted in the figures through `stats.note`, as the
+check counts its own. Every answer is counted in the metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+from meter.access.rules import amp_readers
+from meter.access.rules import crawlers as clients
+from meter.access.rules.metering import Decision, Subject, check
+from meter.access.rules.metering.check import current_period, period_end
+from meter.access.rules.metering.layout import anonymous_subject, reader_subject
+from meter.accounts.rules.sessions import TokenCheck, check_token
+from meter.gifts.rules import hot as gifts
+from meter.platform import clock, metrics
+from meter.sites.rules.sites import SiteInfo
+from meter.stats import rules as stats
+
+
+class Judgement(NamedTuple):
+    decision: Decision
+    logged_in: bool  # judged as a reader (token or linked AMP id), not as anonymous
+    token: str  # the reader token's status: valid, expired, invalid, revoked or none
+    gift: str | None = None  # a gift link that was not used: expired, revoked, device_limit or invalid
+    subject: str | None = None  # whom the answer is about (meter's subject: "r:<id>", "a:<id>"), for a grant's `sub`
+
+
+def decide(
+    site: SiteInfo,
+    article_id: str,
+    article_class: str,
+    record: bool,
+    reader_token: str | None = None,
+    anonymous_id: str | None = None,
+    amp_rid: bool = False,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+    gift_token: str | None = None,
+) -> Judgement:
+    """`amp_rid`: the anonymous id is an AMP reader id, which a login may have linked to a reader.
+    `client_ip` and `user_agent` only recognise crawlers and link previews; they are kept nowhere."""
+    started = time.perf_counter()
+    judgement = _by_client(site, article_class, record, reader_token, client_ip, user_agent)
+    if judgement is None:
+        gift = None
+        if gift_token is not None and article_class != "free":
+            judgement, gift = _by_gift(site, article_id, article_class, record, reader_token, anonymous_id, gift_token)
+        if judgement is None:
+            judgement = _decide(site, article_id, article_class, record, reader_token, anonymous_id, amp_rid)
+            if gift is not None:
+                judgement = judgement._replace(gift=gift)
+    decision = judgement.decision
+    metrics.observe_access(
+        site.slug, decision.reason, decision.allowed, decision.degraded, time.perf_counter() - started
+    )
+    return judgement
+
+
+def _decide(
+    site: SiteInfo,
+    article_id: str,
+    article_class: str,
+    record: bool,
+    reader_token: str | None,
+    anonymous_id: str | None,
+    amp_rid: bool,
+) -> Judgement:
+    token = check_token(site, reader_token)
+    status = token.status
+    if status == "valid":
+        decision = check(site, Subject.reader(token.reader_id, token.session_id), article_id, article_class, record)
+        if not decision.revoked:
+            return Judgement(decision, True, status, subject=reader_subject(token.reader_id))
+        status = "revoked"
+    if not anonymous_id:
+        return Judgement(check(site, None, article_id, article_class, record), False, status)
+    anonymous = anonymous_subject(anonymous_id)
+    if not amp_rid:
+        decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record)
+        return Judgement(decision, False, status, subject=anonymous)
+
+    linked = amp_readers.seen(site.id, anonymous_id)
+    if linked is None:  # the script reads the rid's link while judging the rid: one call either way
+        subject = Subject.anonymous(anonymous_id, amp_link_key=amp_readers.key(site.id, anonymous_id))
+        decision = check(site, subject, article_id, article_class, record)
+        if not decision.linked_to:
+            return Judgement(decision, False, status, subject=anonymous)
+        linked = amp_readers.session_of(decision.linked_to)
+        if linked is not None:
+            amp_readers.remember(site.id, anonymous_id, *linked)
+    if linked is not None:
+        decision = check(site, Subject.reader(*linked), article_id, article_class, record)
+        if not decision.revoked:
+            return Judgement(decision, True, status, subject=reader_subject(linked[0]))
+    amp_readers.forget(site.id, anonymous_id)
+    decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record)
+    return Judgement(decision, False, status, subject=anonymous)
+
+
+def _unread(site: SiteInfo, allowed: bool, reason: str, record: bool, state: str = "anonymous") -> Decision:
+    """An answer given without reading any meter: nothing used, the anonymous quota; counted in the figures."""
+    policy = site.policy
+    now = clock.now()
+    if record:
+        stats.note(site.id, stats.day_of(policy, now), reason)
+    return Decision(allowed, reason, state, 0, policy.quota_anonymous, period_end(current_period(policy, now), 0, now))
+
+
+def _by_client(
+    site: SiteInfo, article_class: str, record: bool, reader_token: str | None, ip: str | None, user_agent: str | None
+) -> Judgement | None:
+    """A link preview or a verified crawler, answered without the meter; None for everyone else."""
+    claim = clients.claim_of(user_agent)
+    if claim is None:
+        return None
+    if claim.kind == "crawler" and (site.policy.crawlers != "verified" or not clients.verified_crawler(claim, ip)):
+        return None
+    token = check_token(site, reader_token).status
+    if article_class == "free":
+        return Judgement(_unread(site, True, "free_content", record), False, token)
+    if claim.kind == "preview":
+        return Judgement(_unread(site, False, "preview", record), False, token)
+    return Judgement(_unread(site, True, "crawler", record), False, token)
+
+
+def _by_gift(
+    site: SiteInfo,
+    article_id: str,
+    article_class: str,
+    record: bool,
+    reader_token: str | None,
+    anonymous_id: str | None,
+    gift_token: str,
+) -> tuple[Judgement | None, str | None]:
+    """(the gifted answer, None) when the gift lets this device in; (None, why not) when it does not;
+    (None, None) when Redis could not say. The device is the token's reader, else the anonymous id."""
+    token: TokenCheck = check_token(site, reader_token)
+    if token.status == "valid" and token.reader_id is not None:
+        device: str | None = reader_subject(token.reader_id)
+    else:
+        device = anonymous_subject(anonymous_id) if anonymous_id else None
+    outcome = gifts.read(site.id, site.slug, gift_token, article_id, device, record)
+    if outcome != "gift":
+        return None, outcome
+    decision = _unread(site, True, "gift", record)
+    decision.article_class = article_class
+    return Judgement(decision, token.status == "valid", token.status, subject=device), None

@@ -1,0 +1,105 @@
+"""What an access request brings and what it gets back, independent of who serves it (Flask or the hot entry).
+
+`Incoming` holds the request's inputs, already read; `Answer` is the status, the answer's own
+headers and the bytes. The common headers (security, X-Request-ID) and the log line are added by
+`meter.platform.http` whichever entry point serves it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import parse_cookie
+
+from meter.platform.problems import PROBLEM_MIMETYPE, Problem, problem_body
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+JSON = "application/json"
+
+
+class Incoming:
+    """A request's inputs, read from its WSGI environ in the same way whoever serves it.
+
+    The method, the headers (a view of the environ), the scheme and the client's address cost
+    nothing to read; the query and the cookies are parsed the first time a handler asks (the API
+    reads neither, the embed and AMP read them), because this runs on every article view. Both are
+    plain dicts in which a name's first value wins, as werkzeug's `request.args.get` and
+    `request.cookies.get` answer (whose MultiDict raises and catches an HTTP exception for every
+    name that is absent, and the embed asks for absent ones on every call).
+    """
+
+    __slots__ = ("_cookies", "_query", "body", "environ", "headers", "method", "remote_addr", "secure")
+
+    def __init__(self, environ: WSGIEnvironment, body: bytes | None) -> None:
+        self.environ = environ
+        self.method: str = environ.get("REQUEST_METHOD", "")
+        self.headers: Mapping[str, str] = EnvironHeaders(environ)
+        self.body = body  # None: larger than MAX_CONTENT_LENGTH (not read)
+        self.secure: bool = environ.get("wsgi.url_scheme") == "https"  # ProxyFix has set it when trusted
+        self.remote_addr: str = environ.get("REMOTE_ADDR") or ""
+        self._query: Mapping[str, str] | None = None
+        self._cookies: Mapping[str, str] | None = None
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        if self._query is None:  # as werkzeug's request.args: blank values kept, bad escapes left as they are
+            pairs = parse_qsl(
+                self.environ.get("QUERY_STRING", "").encode("latin-1").decode(),
+                keep_blank_values=True,
+                errors="werkzeug.url_quote",
+            )
+            self._query = _first_wins(pairs)
+        return self._query
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        if self._cookies is None:  # the one Cookie header WSGI gives, parsed as werkzeug's request.cookies does
+            self._cookies = parse_cookie(self.environ.get("HTTP_COOKIE", ""), cls=_first_wins)
+        return self._cookies
+
+
+def _first_wins(pairs=()) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        found.setdefault(name, value)
+    return found
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes = b""
+    mimetype: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    site_slug: str | None = None  # for the log line
+
+    def header_list(self) -> list[tuple[str, str]]:
+        """The answer's own headers, Content-Type and Content-Length first."""
+        own: list[tuple[str, str]] = []
+        if self.mimetype:
+            own.append(("Content-Type", self.mimetype))
+        if self.status != 204:  # RFC 9110: no Content-Length on a 204
+            own.append(("Content-Length", str(len(self.body))))
+        return own + self.headers
+
+
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # made once: json.dumps makes an encoder per call
+
+
+def json_answer(payload: dict[str, Any], status: int = 200, headers: list[tuple[str, str]] | None = None) -> Answer:
+    return Answer(status, _compact(payload).encode() + b"\n", JSON, list(headers or ()))
+
+
+def problem_answer(problem: Problem, headers: list[tuple[str, str]] | None = None) -> Answer:
+    body = problem_body(problem.status, problem.name, problem.title, problem.detail, problem.errors)
+    return Answer(problem.status, body, PROBLEM_MIMETYPE, [*problem.headers.items(), *(headers or ())])
+
+
+TOO_LARGE = Problem(413, "payload-too-large", "Request Entity Too Large", "The body is larger than MAX_CONTENT_LENGTH.")
