@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from meter import worker
 from meter.platform import mail
-from meter.sites.commands.common import audited
+from meter.sites.operator import audited
 
 mail_cli = AppGroup(
     "mail",

@@ -19,7 +19,7 @@ from meter.platform.i18n import choose_language
 from meter.platform.openapi import Answer as OpenAnswer
 from meter.platform.openapi import describe, query
 from meter.platform.problems import Problem
-from meter.sites.rules.sites import SiteInfo, info_by_slug, normalise_origin
+from meter.sites import SiteInfo, info_by_slug, normalise_origin
 
 ORIGIN_REFUSED = Problem(403, "origin-refused", "Origin refused", "Only the site's own pages may ask.")
 NO_SITE = Problem(404, "not-found", "Not Found", "No such site.")

@@ -16,13 +16,12 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import update
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.models import Reader
 from meter.accounts.rules import confirm, mail_budget, subscriptions
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites.commands.common import audited, parse_since, progress, reader_of, site_of, utc_text
-from meter.sites.rules import sites
+from meter.sites import audited, parse_since, progress, reader_of, site_of, sites, utc_text
 
 log = logging.getLogger(__name__)
 RESEND_GAP = timedelta(hours=1)  # a reader mailed within this is skipped by a bulk resend

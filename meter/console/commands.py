@@ -17,9 +17,8 @@ from meter.console.rules import audit, roles
 from meter.console.rules import staff_accounts as accounts
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites.commands.common import audited, parse_since
-from meter.sites.rules import sites
-from meter.social.rules import sealing
+from meter.sites import audited, parse_since, sites
+from meter.social import sealing
 
 staff_cli = AppGroup("staff", help="Publisher console accounts: create (a set-up link), list, disable, reset.")
 audit_cli = AppGroup("audit", help="The console's audit log.")

@@ -21,9 +21,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from meter.sites.rules.policy import KEYS, MAX_TIMEZONE
-from meter.social.rules.providers import KINDS
-from meter.webhooks.rules.outbox import EVENTS as WEBHOOK_EVENTS
+from meter.sites import KEYS, MAX_TIMEZONE
+from meter.social import KINDS
+from meter.webhooks import EVENTS as WEBHOOK_EVENTS
 
 
 class _Translations:

@@ -15,12 +15,11 @@ import os
 import click
 from flask.cli import with_appcontext
 
+from meter.accounts import find_reader
 from meter.accounts.models import Reader
-from meter.accounts.rules.lookup import find_reader
 from meter.platform.redis_conn import RedisUnavailable
 from meter.reader_data.rules import erasure, export
-from meter.sites.commands.common import audited
-from meter.sites.rules import sites
+from meter.sites import audited, sites
 
 log = logging.getLogger(__name__)
 

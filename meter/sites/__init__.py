@@ -1,1 +1,71 @@
-"""Sites."""
+"""Publisher sites: their settings, origins and metering policy (`rules.sites`, `rules.policy`), their
+API keys, article keys and grant keys (`models`, `rules.grant_keys`), the public keys of their
+grants (`views.jwks`), how a request names its site (`lookup`: by API key, which every JSON API
+blueprint checks, or by the slug in its path), and `flask sites …` (`commands`).
+
+This module is the feature's public face: other features import from it only (import-linter keeps
+the rest private); each name comes from its home on first use (`meter.platform.public`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from meter.platform.public import exports
+
+if TYPE_CHECKING:
+    from meter.sites.lookup import api_blueprint
+    from meter.sites.operator import audited, parse_since, progress, reader_of, site_of, utc_text
+    from meter.sites.rules import grant_keys, sites
+    from meter.sites.rules.policy import KEYS, MAX_TIMEZONE, SCHEMA, Period, Policy, PolicyError, merge, normalise
+    from meter.sites.rules.sites import SiteInfo, info, info_by_slug, mail_sender, normalise_origin
+
+_PUBLIC = {
+    "KEYS": ("meter.sites.rules.policy", "KEYS"),
+    "MAX_TIMEZONE": ("meter.sites.rules.policy", "MAX_TIMEZONE"),
+    "Period": ("meter.sites.rules.policy", "Period"),
+    "Policy": ("meter.sites.rules.policy", "Policy"),
+    "PolicyError": ("meter.sites.rules.policy", "PolicyError"),
+    "SCHEMA": ("meter.sites.rules.policy", "SCHEMA"),
+    "SiteInfo": ("meter.sites.rules.sites", "SiteInfo"),
+    "api_blueprint": ("meter.sites.lookup", "api_blueprint"),
+    "audited": ("meter.sites.operator", "audited"),
+    "grant_keys": ("meter.sites.rules.grant_keys", None),
+    "info": ("meter.sites.rules.sites", "info"),
+    "info_by_slug": ("meter.sites.rules.sites", "info_by_slug"),
+    "mail_sender": ("meter.sites.rules.sites", "mail_sender"),
+    "merge": ("meter.sites.rules.policy", "merge"),
+    "normalise": ("meter.sites.rules.policy", "normalise"),
+    "normalise_origin": ("meter.sites.rules.sites", "normalise_origin"),
+    "parse_since": ("meter.sites.operator", "parse_since"),
+    "progress": ("meter.sites.operator", "progress"),
+    "reader_of": ("meter.sites.operator", "reader_of"),
+    "site_of": ("meter.sites.operator", "site_of"),
+    "sites": ("meter.sites.rules.sites", None),
+    "utc_text": ("meter.sites.operator", "utc_text"),
+}
+__all__ = [
+    "KEYS",
+    "MAX_TIMEZONE",
+    "SCHEMA",
+    "Period",
+    "Policy",
+    "PolicyError",
+    "SiteInfo",
+    "api_blueprint",
+    "audited",
+    "grant_keys",
+    "info",
+    "info_by_slug",
+    "mail_sender",
+    "merge",
+    "normalise",
+    "normalise_origin",
+    "parse_since",
+    "progress",
+    "reader_of",
+    "site_of",
+    "sites",
+    "utc_text",
+]
+__getattr__ = exports(__name__, _PUBLIC)

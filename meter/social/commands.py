@@ -14,8 +14,7 @@ import click
 from flask.cli import AppGroup
 
 from meter.platform.db import db
-from meter.sites.commands.common import audited
-from meter.sites.rules import sites
+from meter.sites import audited, sites
 from meter.social.rules import providers
 
 MAX_SECRET_FILE = 8192

@@ -13,7 +13,7 @@ import requests
 from flask import g
 from joserfc.errors import JoseError
 
-from meter.accounts.answers import reader_json
+from meter.accounts import reader_json
 from meter.platform import metrics
 from meter.platform import responses as out
 from meter.platform.problems import Problem

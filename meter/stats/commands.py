@@ -31,14 +31,12 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from meter.access.rules import judge
+from meter.access import judge
+from meter.accounts import confirm, register, sessions, subscriptions
 from meter.accounts.models import Reader
-from meter.accounts.rules import confirm, register, sessions, subscriptions
 from meter.platform import clock, signals
 from meter.platform.db import db
-from meter.sites.commands.common import audited
-from meter.sites.rules import sites
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo, audited, sites
 from meter.stats import rules as stats
 
 demo_cli = AppGroup("demo", help="Demo data for the development site.")

@@ -27,9 +27,8 @@ from meter.platform import clock, redis_keys, signals
 from meter.platform.db import db
 from meter.platform.reasons import VIEW_REASONS
 from meter.platform.redis_conn import RedisUnavailable, conn
+from meter.sites import Policy, SiteInfo
 from meter.sites.models import Site
-from meter.sites.rules.policy import Policy
-from meter.sites.rules.sites import SiteInfo
 from meter.stats.models import ActivationTime, DailyStat
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from flask import g, request
 from meter.platform import responses as out
 from meter.platform.openapi import Answer, describe, query
 from meter.platform.problems import Problem
-from meter.sites.lookup import api_blueprint
+from meter.sites import api_blueprint
 from meter.stats import rules as stats
 
 bp = api_blueprint("stats_api", __name__)

@@ -13,7 +13,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from meter.sites.commands.common import audited, site_of, utc_text
+from meter.sites import audited, site_of, utc_text
 from meter.webhooks.models import WebhookEndpoint
 from meter.webhooks.rules import endpoints
 from meter.webhooks.rules import outbox as webhook_outbox

@@ -17,7 +17,7 @@ import click
 from flask.cli import AppGroup
 
 from meter.access.rules.crawlers import CRAWLERS, ranges
-from meter.sites.commands.common import audited
+from meter.sites import audited
 
 crawlers_cli = AppGroup("crawlers", help="Search engines' crawler address ranges (policy crawlers: verified).")
 TIMEOUT = 10.0

@@ -11,8 +11,7 @@ from meter.access.rules import metering
 from meter.access.rules.metering import doubts, journal
 from meter.platform.db import db
 from meter.platform.redis_conn import RedisUnavailable
-from meter.sites.commands.common import audited, reader_of, site_of
-from meter.sites.rules import sites
+from meter.sites import audited, reader_of, site_of, sites
 
 meter_cli = AppGroup("meter", help="The meter of one reader.")
 

@@ -13,7 +13,7 @@ import hashlib
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from meter.sites.rules.sites import SiteInfo, normalise_origin
+from meter.sites import SiteInfo, normalise_origin
 
 AMP_CACHES = ("cdn.ampproject.org", "bing-amp.com")
 # Where AMP's login flow returns (its `return`, the runtime's amp-login-done page), besides the site's

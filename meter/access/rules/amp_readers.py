@@ -28,12 +28,12 @@ import time
 from flask import current_app
 
 from meter.access.rules.metering.layout import anonymous_subject, place
+from meter.accounts import sessions
 from meter.accounts.models import Reader
-from meter.accounts.rules import sessions
 from meter.platform import redis_keys
 from meter.platform.identifiers import is_anonymous_id
 from meter.platform.redis_conn import RedisUnavailable, conn
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 CACHE_SECONDS = 60.0
 CACHE_SIZE = 100_000

@@ -22,8 +22,8 @@ import secrets
 
 from meter.platform.clock import utcnow
 from meter.platform.db import db
+from meter.sites import SiteInfo
 from meter.sites.models import ArticleKey, Site
-from meter.sites.rules.sites import SiteInfo
 
 VERSION = "v1"
 MAX_SIG = 200

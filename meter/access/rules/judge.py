@@ -27,11 +27,11 @@ from meter.access.rules import crawlers as clients
 from meter.access.rules.metering import Decision, Subject, check
 from meter.access.rules.metering.check import current_period, period_end
 from meter.access.rules.metering.layout import anonymous_subject, reader_subject
-from meter.accounts.rules.sessions import TokenCheck, check_token
-from meter.gifts.rules import hot as gifts
+from meter.accounts import TokenCheck, check_token
+from meter.gifts import hot as gifts
 from meter.platform import clock, metrics
-from meter.sites.rules.sites import SiteInfo
-from meter.stats import rules as stats
+from meter.sites import SiteInfo
+from meter import stats
 
 
 class Judgement(NamedTuple):

@@ -23,7 +23,7 @@ from meter.access.rules import article_signing, judge
 from meter.access.rules.amp_origins import cache_origins
 from meter.access.views.embed import site_or_problem
 from meter.access.views.exchange import Answer, Incoming, json_answer
-from meter.gifts.rules.links import token_in_url
+from meter.gifts import token_in_url
 from meter.platform import cookies
 from meter.platform import responses as out
 from meter.platform.clock import now_epoch
@@ -32,7 +32,7 @@ from meter.platform.openapi import Answer as OpenAnswer
 from meter.platform.openapi import describe, query
 from meter.platform.problems import Problem
 from meter.platform.validation import query_article
-from meter.sites.rules.sites import SiteInfo, normalise_origin
+from meter.sites import SiteInfo, normalise_origin
 
 GRANT = {"subscriber": "SUBSCRIBER", "free_content": "FREE", "crawler": "FREE", "gift": "FREE"}
 PREFLIGHT = ("Access-Control-Allow-Methods", "GET, POST")

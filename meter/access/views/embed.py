@@ -35,7 +35,7 @@ from meter.access.rules.grants.issue import grant
 from meter.access.rules.metering import Decision
 from meter.access.rules.metering.check import refusal_reason
 from meter.access.views.exchange import TOO_LARGE, Answer, Incoming, json_answer, problem_answer
-from meter.accounts.rules.lookup import safe_next
+from meter.accounts import safe_next
 from meter.platform import cookies
 from meter.platform import responses as out
 from meter.platform.clock import now_epoch
@@ -46,7 +46,7 @@ from meter.platform.problems import Problem
 from meter.platform.schemas import EmbedAccessBody
 from meter.platform.template_helpers import free_articles
 from meter.platform.validation import load_json, parse
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 
 def language(site: SiteInfo, incoming: Incoming) -> str:

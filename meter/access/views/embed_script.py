@@ -17,9 +17,8 @@ from flask_babel import gettext as _
 
 from meter.access.embed_shell import cors, embed_blueprint
 from meter.access.views import embed as embed_access
+from meter.accounts import confirm, live_reader, mail_budget
 from meter.accounts import rate_limits as ratelimit
-from meter.accounts.rules import confirm, mail_budget
-from meter.accounts.rules.sessions import live_reader
 from meter.platform import cookies
 from meter.platform import responses as out
 from meter.platform.openapi import Answer, describe

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import update
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.models import Reader
 from meter.accounts.rules import emails, events, mail_budget
 from meter.accounts.rules.lookup import decoy_mail, find_reader, mail_context, page_url, safe_next
@@ -31,7 +31,7 @@ from meter.accounts.rules.sessions import create_session, revoke_all
 from meter.platform import mail, signals, tokens
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 EMAIL_PURPOSE = "activation-email"
 PASSWORD_PURPOSE = "activation-password"

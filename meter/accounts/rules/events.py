@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from meter.accounts.models import Reader
 from meter.platform.clock import utcnow
-from meter.webhooks.rules import outbox as webhook_outbox
+from meter.webhooks import outbox as webhook_outbox
 
 iso = webhook_outbox.iso
 

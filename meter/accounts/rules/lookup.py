@@ -11,8 +11,8 @@ from meter.accounts.models import Reader
 from meter.accounts.rules import emails
 from meter.platform import mail, tokens
 from meter.platform.db import db
+from meter.sites import SiteInfo, mail_sender, normalise_origin
 from meter.sites.models import Site
-from meter.sites.rules.sites import SiteInfo, mail_sender, normalise_origin
 
 
 def find_reader(site_id: int, email: str) -> Reader | None:

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.models import Reader
 from meter.accounts.rules import emails, events, mail_budget, passwords
 from meter.accounts.rules.lookup import find_reader, mail_context, page_url
@@ -33,7 +33,7 @@ from meter.accounts.rules.sessions import create_session, revoke_all
 from meter.platform import mail, signals, tokens
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 OLD_PURPOSE = "email-change-old"
 NEW_PURPOSE = "email-change-new"

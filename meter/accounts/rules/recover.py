@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import update
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.models import Reader
 from meter.accounts.rules import events, passwords
 from meter.accounts.rules.lookup import decoy_mail, find_reader, mail_context, page_url
@@ -17,7 +17,7 @@ from meter.accounts.rules.sessions import create_session, revoke_all
 from meter.platform import mail, signals, tokens
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 
 def request_reset(site: SiteInfo, email: str) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.models import Reader
 from meter.accounts.rules import confirm, emails, events, mail_budget, passwords
 from meter.accounts.rules.lookup import find_reader, mail_context, page_url, safe_next
 from meter.platform import mail, signals
 from meter.platform.db import db
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 
 class RegistrationError(ValueError):

@@ -15,14 +15,14 @@ from datetime import timedelta
 from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import update
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.models import Reader, ReaderSession
 from meter.accounts.rules import devices, passwords
 from meter.accounts.rules.lookup import find_reader
 from meter.platform import signals, tokens
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 
 @dataclass(frozen=True)

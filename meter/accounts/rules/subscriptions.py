@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.models import Reader
 from meter.accounts.rules import events
 from meter.platform import signals

@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 
-from meter.access.rules import amp_readers
+from meter.access import amp_readers
 from meter.accounts import rate_limits as ratelimit
 from meter.accounts.forms import ActionForm, DeletionForm, EmailChangeForm, EndSessionForm, PasswordChangeForm
 from meter.accounts.models import Reader
@@ -30,8 +30,8 @@ from meter.accounts.rules import devices, passwords, profile, sessions
 from meter.accounts.views.pages import _result, bp, signed_out_here
 from meter.platform import cookies, tokens
 from meter.platform.redis_conn import RedisUnavailable
-from meter.reader_data.rules import erasure, export
-from meter.social.rules import accounts as social_accounts
+from meter.reader_data import erasure, export
+from meter.social import accounts as social_accounts
 
 
 class NotSignedIn(Exception):

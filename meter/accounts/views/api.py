@@ -23,8 +23,8 @@ from meter.platform.schemas import (
     SocialLoginBody,
 )
 from meter.platform.validation import json_body, parse
-from meter.sites.lookup import api_blueprint
-from meter.social.id_token_sign_in import social_login
+from meter.sites import api_blueprint
+from meter.social import social_login
 
 bp = api_blueprint("accounts_api", __name__)
 

@@ -21,9 +21,8 @@ from meter.platform.problems import Problem
 from meter.platform.redis_conn import RedisUnavailable
 from meter.platform.schemas import DeletionBody, EmailChangeBody, PasswordChangeBody, TokenBody
 from meter.platform.validation import parse
-from meter.reader_data.rules import erasure, export
-from meter.reader_data.rules.export_answer import Export
-from meter.sites.lookup import api_blueprint
+from meter.reader_data import Export, erasure, export
+from meter.sites import api_blueprint
 
 bp = api_blueprint("me_api", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from meter.access.rules import metering
+from meter.access import metering
 from meter.accounts.answers import reader_json
 from meter.accounts.models import Reader
 from meter.accounts.rules import sessions, subscriptions
@@ -14,8 +14,8 @@ from meter.platform.openapi import Answer, describe
 from meter.platform.problems import Problem
 from meter.platform.schemas import SubscriptionBody
 from meter.platform.validation import parse
-from meter.sites.lookup import api_blueprint
-from meter.social.rules import accounts as social_accounts
+from meter.sites import api_blueprint
+from meter.social import accounts as social_accounts
 
 bp = api_blueprint("readers_api", __name__)
 

@@ -26,7 +26,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from meter.access.rules import amp_origins, amp_readers
+from meter.access import amp_origins, amp_readers
 from meter.accounts import rate_limits as ratelimit
 from meter.accounts import reader_pages
 from meter.accounts.forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm

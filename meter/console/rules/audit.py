@@ -17,7 +17,7 @@ from meter.platform.db import db
 from meter.sites.models import Site
 
 COMMAND_LINE = "command line"
-RECORDED = "meter.audit_recorded"  # set in the session's info by every row added (meter.sites.commands.common.audited)
+RECORDED = "meter.audit_recorded"  # set in the session's info by every row added (meter.sites.operator.audited)
 
 
 def record(

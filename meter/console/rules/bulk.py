@@ -15,15 +15,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 
+from meter.accounts import confirm, mail_budget
 from meter.accounts.models import Reader
-from meter.accounts.rules import confirm, mail_budget
 from meter.console.models import BulkResend, Staff
 from meter.console.rules import audit
 from meter.platform.clock import utcnow
 from meter.platform.db import db
+from meter.sites import SiteInfo, sites
 from meter.sites.models import Site
-from meter.sites.rules import sites
-from meter.sites.rules.sites import SiteInfo
 
 log = logging.getLogger(__name__)
 

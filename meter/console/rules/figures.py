@@ -10,9 +10,9 @@ import statistics
 from collections import Counter
 from datetime import date
 
+from meter import stats
 from meter.platform.db import db
-from meter.sites.rules.sites import SiteInfo
-from meter.stats import rules as stats
+from meter.sites import SiteInfo
 from meter.stats.models import ActivationTime
 
 WALLS = ("registration_required", "verification_required", "quota_exhausted", "subscription_required")

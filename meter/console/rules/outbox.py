@@ -14,7 +14,7 @@ from meter.platform import mail
 from meter.platform.clock import utcnow
 from meter.platform.db import db
 from meter.platform.models import OutboxMail
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 
 
 def status(site: SiteInfo) -> dict:

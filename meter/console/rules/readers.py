@@ -14,14 +14,14 @@ from datetime import datetime
 
 from sqlalchemy import func
 
-from meter.access.rules import metering
+from meter.access import metering
+from meter.accounts import confirm, devices, emails, mail_budget, passwords, sessions, subscriptions
 from meter.accounts.models import Reader, ReaderSession
-from meter.accounts.rules import confirm, devices, emails, mail_budget, passwords, sessions, subscriptions
 from meter.console.models import Staff
 from meter.console.rules import audit
 from meter.platform.db import db
 from meter.platform.models import OutboxMail
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 from meter.social.models import Identity
 
 SEARCH_LIMIT = 50

@@ -12,10 +12,9 @@ from typing import Any
 from meter.console.models import Staff
 from meter.console.rules import audit
 from meter.platform.db import db
+from meter.sites import grant_keys, merge, normalise, sites
 from meter.sites.models import ApiKey, GrantKey, Site
-from meter.sites.rules import grant_keys, sites
-from meter.sites.rules.policy import merge, normalise
-from meter.social.rules import providers
+from meter.social import providers
 
 
 def flat(policy: dict[str, Any]) -> dict[str, Any]:

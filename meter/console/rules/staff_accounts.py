@@ -22,14 +22,14 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import or_, update
 
-from meter.accounts.rules import emails, passwords
+from meter.accounts import emails, passwords
 from meter.console.models import Staff
 from meter.console.rules import audit, roles, totp
 from meter.console.rules import staff_sessions as sessions
 from meter.platform.clock import utcnow
 from meter.platform.db import db
 from meter.sites.models import Site
-from meter.social.rules import sealing
+from meter.social import sealing
 
 
 class StaffError(ValueError):

@@ -25,8 +25,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from meter.accounts import mail_budget
 from meter.accounts import rate_limits as ratelimit
-from meter.accounts.rules import mail_budget
 from meter.platform import http, page_shell, problems
 from meter.platform.i18n import choose_language, remember_language
 

@@ -18,16 +18,15 @@ from flask import abort, current_app, g, has_request_context, redirect, render_t
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from meter.accounts.rate_limits import Limit, failed_sign_in_limits, guard
-from meter.accounts.rules import emails
+from meter.accounts import Limit, emails, failed_sign_in_limits, guard
 from meter.console.forms import ActionForm, SetupForm, SigninForm
 from meter.console.models import Staff
 from meter.console.rules import audit, roles, totp
 from meter.console.rules import staff_accounts as accounts
 from meter.console.rules import staff_sessions as sessions
 from meter.console.views import bp
-from meter.sites.rules import sites
-from meter.social.rules import sealing
+from meter.sites import sites
+from meter.social import sealing
 
 COOKIE = "meter_console"
 MAX_ID = 2**63 - 1

@@ -13,10 +13,10 @@ from flask import g, make_response, render_template, request
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from meter import stats
 from meter.console.rules import figures
 from meter.console.views.auth import view
 from meter.console.views.charts import NARROW, Series, legend, lines, stacked_bars
-from meter.stats import rules as stats
 
 MAX_DAYS = 366
 

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 
 from meter.console.forms import PolicyForm
 from meter.console.rules.audit import COMMAND_LINE
-from meter.sites.rules.policy import SCHEMA
+from meter.sites import SCHEMA
 
 ACTIONS = {
     "console.signin": _l("Signed in to the console"),

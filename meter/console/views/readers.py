@@ -16,8 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from meter.accounts.rate_limits import Limit, RateLimited, enforce
-from meter.accounts.rules import mail_budget
+from meter.accounts import Limit, RateLimited, enforce, mail_budget
 from meter.console.forms import ActionForm, BulkForm, SubscriptionForm
 from meter.console.rules import audit, bulk
 from meter.console.rules import readers as support

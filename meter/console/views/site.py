@@ -13,8 +13,8 @@ from werkzeug.datastructures import MultiDict
 from meter.console.forms import ActionForm, OriginForm, PolicyForm, ProviderForm
 from meter.console.rules import site_admin
 from meter.console.views.auth import view
-from meter.sites.rules.policy import SCHEMA, PolicyError, merge
-from meter.social.rules import providers
+from meter.sites import SCHEMA, PolicyError, merge
+from meter.social import providers
 
 # What the policy's own check refuses, said in the member's language (its message is the operator's, in English).
 _POLICY_ERRORS = {

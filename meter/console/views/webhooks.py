@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from meter.console.forms import ActionForm, WebhookForm
 from meter.console.views.auth import view
-from meter.webhooks.rules import endpoints
+from meter.webhooks import endpoints
 
 
 def _page(form: WebhookForm, secret: str | None = None, status: int = 200):

@@ -21,7 +21,7 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from meter.access.rules.metering.layout import hash64
+from meter.access import hash64
 from meter.gifts.rules import links, store
 from meter.platform import clock, metrics, redis_keys
 from meter.platform.db import db

@@ -21,8 +21,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from meter.access.rules.metering.check import current_period
-from meter.access.rules.metering.layout import U32_MAX, hash64
+from meter.access import U32_MAX, current_period, hash64
 from meter.accounts.models import Reader
 from meter.gifts.models import Gift, GiftOpening
 from meter.gifts.rules import links
@@ -30,8 +29,8 @@ from meter.platform import clock, metrics, redis_keys, signals
 from meter.platform.clock import utcnow
 from meter.platform.db import db
 from meter.platform.redis_conn import conn
-from meter.sites.rules.sites import SiteInfo, normalise_origin
-from meter.webhooks.rules import outbox as webhook_outbox
+from meter.sites import SiteInfo, normalise_origin
+from meter.webhooks import outbox as webhook_outbox
 
 KEY_GRACE = 86400  # the Redis copy outlives the gift by this much (then an expired gift is read from SQL once)
 

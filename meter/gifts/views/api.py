@@ -6,8 +6,8 @@ from datetime import UTC
 
 from flask import g, request
 
+from meter.accounts import sessions
 from meter.accounts.models import Reader
-from meter.accounts.rules import sessions
 from meter.gifts.models import Gift
 from meter.gifts.rules import links, store
 from meter.platform import responses as out
@@ -17,8 +17,7 @@ from meter.platform.problems import Problem
 from meter.platform.redis_conn import RedisUnavailable
 from meter.platform.schemas import GiftBody
 from meter.platform.validation import parse
-from meter.sites.lookup import api_blueprint
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo, api_blueprint
 
 bp = api_blueprint("gifts_api", __name__)
 

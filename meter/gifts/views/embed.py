@@ -12,10 +12,10 @@ from flask import Response, g, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from meter.access import article_signing
 from meter.access import embed_shell as embed_access
-from meter.access.rules import article_signing
+from meter.accounts import live_reader
 from meter.accounts.models import Reader
-from meter.accounts.rules.sessions import live_reader
 from meter.gifts.rules import store
 from meter.gifts.views.api import NOT_ALLOWED, give
 from meter.platform import cookies

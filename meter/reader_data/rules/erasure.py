@@ -37,20 +37,17 @@ from datetime import UTC, timedelta
 from flask import current_app
 from sqlalchemy import delete, select, update
 
+from meter.access import amp_readers, buckets, forget_reader_state, journal, place, reader_subject, unlock_place
 from meter.access.models import Unlock, UnlockDoubt
-from meter.access.rules import amp_readers
-from meter.access.rules.metering import forget_reader_state, journal
-from meter.access.rules.metering.layout import buckets, place, reader_subject, unlock_place
+from meter.accounts import events, mail_budget, mail_context, page_url
 from meter.accounts.models import Reader, ReaderSession
-from meter.accounts.rules import events, mail_budget
-from meter.accounts.rules.lookup import mail_context, page_url
-from meter.gifts.rules import store as gift_store
+from meter.gifts import store as gift_store
 from meter.platform import clock, mail, redis_keys, signals, tokens
 from meter.platform.db import db
 from meter.platform.models import OutboxMail
 from meter.platform.redis_conn import RedisUnavailable, conn
 from meter.reader_data.rules.export import addresses_of, mails_to
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 from meter.social.models import Identity
 from meter.webhooks.models import WebhookDelivery
 

@@ -23,19 +23,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from meter.access import amp_readers, reader_subject
 from meter.access.models import Unlock, UnlockDoubt
-from meter.access.rules import amp_readers
-from meter.access.rules.metering.layout import reader_subject
+from meter.accounts import devices as session_devices
+from meter.accounts import emails, passwords
 from meter.accounts.models import Reader, ReaderSession
-from meter.accounts.rules import devices as session_devices
-from meter.accounts.rules import emails, passwords
-from meter.gifts.rules import links as gift_links
-from meter.gifts.rules import store as gift_store
+from meter.gifts import links as gift_links
+from meter.gifts import store as gift_store
 from meter.platform import clock
 from meter.platform.db import db
 from meter.platform.models import OutboxMail
 from meter.platform.redis_conn import RedisUnavailable
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 from meter.social.models import Identity
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from meter.platform.db import db
 from meter.platform.models import OutboxMail
 from meter.platform.redis_conn import RedisUnavailable
 from meter.reader_data.rules.erasure import erase
+from meter.sites import info
 from meter.sites.models import Site
-from meter.sites.rules.sites import info
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import json
 import click
 from flask.cli import AppGroup
 
-from meter.access.rules import article_signing
+from meter.access import article_signing
 from meter.platform.db import db
-from meter.sites.commands.common import audited, site_of
 from meter.sites.models import ArticleKey
+from meter.sites.operator import audited, site_of
 from meter.sites.rules import sites
 
 article_keys_cli = AppGroup(

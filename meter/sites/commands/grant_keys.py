@@ -14,7 +14,7 @@ import click
 from flask.cli import AppGroup
 
 from meter.platform.db import db
-from meter.sites.commands.common import audited, site_of, utc_text
+from meter.sites.operator import audited, site_of, utc_text
 from meter.sites.rules import grant_keys as keys
 from meter.sites.rules import sites
 

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import click
 from flask.cli import with_appcontext
 
-from meter.accounts.rules import emails
+from meter.accounts import emails
 from meter.platform.db import db
-from meter.sites.commands.common import audited, site_of
+from meter.sites.operator import audited, site_of
 from meter.sites.rules import grant_keys as keys
 from meter.sites.rules import sites
 

@@ -12,8 +12,8 @@ import click
 from flask.cli import AppGroup
 
 from meter.platform.db import db
-from meter.sites.commands.common import audited, site_of
 from meter.sites.models import ApiKey
+from meter.sites.operator import audited, site_of
 from meter.sites.rules import sites
 from meter.sites.rules.policy import PolicyError, set_dotted
 

@@ -24,7 +24,7 @@ from meter.platform.clock import utcnow
 from meter.platform.db import db
 from meter.sites.models import GrantKey, Site
 from meter.sites.rules import sites
-from meter.social.rules import sealing
+from meter.social import sealing
 
 ALGORITHMS = ("EdDSA", "ES256")
 LIFETIME_MIN, LIFETIME_MAX = 10, 3600  # the bounds of the site setting `grant_lifetime` (s)

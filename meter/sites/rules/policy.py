@@ -15,7 +15,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from meter.access.rules import quota as quota_rule
+from meter.access import quota as quota_rule
 
 CALENDAR_PERIODS = ("day", "week", "month", "year")
 _ROLLING = re.compile(r"^rolling:([1-9][0-9]{0,2})d$")

@@ -32,16 +32,25 @@ from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from meter.access.rules import metering
+from meter.access import metering
+from meter.accounts import (
+    confirm,
+    create_session,
+    emails,
+    events,
+    find_reader,
+    live_sessions,
+    page_url,
+    passwords,
+    revoke_all,
+    safe_next,
+)
+from meter.accounts import profile as account_profile
 from meter.accounts.models import Reader
-from meter.accounts.rules import confirm, emails, events, passwords
-from meter.accounts.rules import profile as account_profile
-from meter.accounts.rules.lookup import find_reader, page_url, safe_next
-from meter.accounts.rules.sessions import create_session, live_sessions, revoke_all
 from meter.platform import signals, tokens
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import SiteInfo
 from meter.social.models import Identity
 
 SUBJECT_MAX = 255

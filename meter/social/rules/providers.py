@@ -21,8 +21,8 @@ from joserfc.jwk import ECKey
 from meter.platform import hosts
 from meter.platform.clock import utcnow
 from meter.platform.db import db
+from meter.sites import sites
 from meter.sites.models import Site
-from meter.sites.rules import sites
 from meter.social.models import LoginProvider
 from meter.social.rules import sealing
 

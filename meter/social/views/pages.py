@@ -45,12 +45,9 @@ from flask_babel import gettext as _
 from flask_babel import refresh
 from joserfc.errors import JoseError
 
-from meter.access.rules import amp_origins, amp_readers
+from meter.access import amp_origins, amp_readers
+from meter.accounts import ActionForm, ConfirmForm, EmailForm, emails, mail_budget, reader_pages, safe_next, sessions
 from meter.accounts import rate_limits as ratelimit
-from meter.accounts import reader_pages
-from meter.accounts.forms import ActionForm, ConfirmForm, EmailForm
-from meter.accounts.rules import emails, mail_budget, sessions
-from meter.accounts.rules.lookup import safe_next
 from meter.platform import cookies, metrics, tokens
 from meter.platform.csrf import csrf
 from meter.platform.i18n import LOCALES

@@ -28,13 +28,13 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from meter.accounts.rules.lookup import mail_context
+from meter.accounts import mail_context
 from meter.console.models import Staff, StaffGrant
 from meter.platform import clock, leases, mail, metrics
 from meter.platform.clock import utcnow
 from meter.platform.db import db
+from meter.sites import sites
 from meter.sites.models import Site
-from meter.sites.rules import sites
 from meter.webhooks.models import WebhookDelivery, WebhookEndpoint
 from meter.webhooks.rules import endpoints, transport
 

@@ -3,7 +3,7 @@ with an overlap, enabled again, pinged; and their deliveries listed and sent aga
 
 The command line (`flask sites webhooks …`) and the console (owners) both come here. A change made
 by a staff member writes its audit row in the same transaction (the command line's come from
-`meter.sites.commands.common.audited`). A secret is never logged, never in an audit row, and shown only
+`meter.sites.operator.audited`). A secret is never logged, never in an audit row, and shown only
 once, when made: stored sealed (meter.social.rules.sealing), as the sign-in providers' secrets.
 """
 
@@ -17,12 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import current_app
 from sqlalchemy import select, update
 
+from meter.console import audit
 from meter.console.models import Staff
-from meter.console.rules import audit
 from meter.platform.clock import utcnow
 from meter.platform.db import db
 from meter.sites.models import Site
-from meter.social.rules import sealing
+from meter.social import sealing
 from meter.webhooks.models import WebhookDelivery, WebhookEndpoint
 from meter.webhooks.rules import outbox as webhook_outbox
 from meter.webhooks.rules import transport

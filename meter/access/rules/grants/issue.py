@@ -35,8 +35,8 @@ from flask import current_app
 
 from meter.access.rules.judge import Judgement
 from meter.platform import clock
-from meter.sites.rules.sites import SiteInfo
-from meter.social.rules import sealing
+from meter.sites import SiteInfo
+from meter.social import sealing
 
 GRANT_REASONS = frozenset({"free_content", "subscriber", "already_unlocked", "unlocked_now", "gift", "crawler"})
 _SUBJECT_INFO = b"meter.grant-subject.v1:"

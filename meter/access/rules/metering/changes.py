@@ -18,8 +18,7 @@ from meter.access.rules.metering.layout import anonymous_subject, reader_subject
 from meter.platform import clock
 from meter.platform.db import db
 from meter.platform.redis_conn import RedisUnavailable, conn
-from meter.sites.rules.policy import Period
-from meter.sites.rules.sites import SiteInfo
+from meter.sites import Period, SiteInfo
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,8 @@ from meter.platform import clock, redis_keys, signals
 from meter.platform.db import db
 from meter.platform.reasons import ALLOWED_REASONS
 from meter.platform.redis_conn import RedisUnavailable, conn
-from meter.sites.rules.policy import Period, Policy
-from meter.sites.rules.sites import SiteInfo
-from meter.stats import rules as stats
+from meter.sites import Period, Policy, SiteInfo
+from meter import stats
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from meter.access.rules.metering.layout import hash64, unlock_place, unpack_hash
 from meter.platform import clock
 from meter.platform.db import db
 from meter.platform.redis_conn import RedisUnavailable, conn
+from meter.sites import Period
+from meter.sites import info as site_info
 from meter.sites.models import Site
-from meter.sites.rules.policy import Period
-from meter.sites.rules.sites import info as site_info
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from meter.accounts.models import Reader
 from meter.platform import redis_keys
 from meter.platform.db import db
 from meter.platform.redis_conn import conn
+from meter.sites import Period
 from meter.sites.models import Site
-from meter.sites.rules.policy import Period
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import struct
 from flask import current_app
 
 from meter.platform import redis_keys
-from meter.sites.rules.policy import Period
+from meter.sites import Period
 
 CALENDAR_GRACE = 7 * 86400  # keep a finished period's data a while (late pingbacks, support)
 U32_MAX = 0xFFFFFFFF  # times are packed as 32-bit epochs (until 2106)

@@ -15,7 +15,7 @@ from meter.access.models import Unlock
 from meter.access.rules.metering.layout import pack_state
 from meter.accounts.models import Reader, ReaderSession
 from meter.platform.db import db
-from meter.sites.rules.policy import Period
+from meter.sites import Period
 
 
 def epoch(dt: datetime) -> int:

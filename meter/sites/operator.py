@@ -17,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from meter.accounts import find_reader
 from meter.accounts.models import Reader
-from meter.accounts.rules.lookup import find_reader
-from meter.console.rules import audit
+from meter.console import audit
 from meter.platform.db import db
 from meter.sites.rules import sites
 
