@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
+from meter import stats
 from meter.access.rules import amp_readers
 from meter.access.rules import crawlers as clients
 from meter.access.rules.metering import Decision, Subject, check
@@ -31,7 +32,6 @@ from meter.accounts import TokenCheck, check_token
 from meter.gifts import hot as gifts
 from meter.platform import clock, metrics
 from meter.sites import SiteInfo
-from meter import stats
 
 
 class Judgement(NamedTuple):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
+from meter import stats
 from meter.access.rules import quota as quota_rule
 from meter.access.rules.metering import doubts, journal, ledger
 from meter.access.rules.metering.layout import (
@@ -35,7 +36,6 @@ from meter.platform.db import db
 from meter.platform.reasons import ALLOWED_REASONS
 from meter.platform.redis_conn import RedisUnavailable, conn
 from meter.sites import Period, Policy, SiteInfo
-from meter import stats
 
 log = logging.getLogger(__name__)
 
