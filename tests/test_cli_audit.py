@@ -87,7 +87,7 @@ def test_command_line_changes_are_audited_and_shown_to_the_sites_owner(app, runn
 
 
 def test_every_command_that_changes_something_writes_its_row():
-    """Each of meter's commands either is marked by the one helper (`meter.sites.commands.common.audited`) or
+    """Each of meter's commands either is marked by the one helper (`meter.sites.operator.audited`) or
     changes nothing."""
     commands = dict(_commands((*GROUPS, demo_cli)))
     assert set(commands) >= READ_ONLY, sorted(READ_ONLY - set(commands))
