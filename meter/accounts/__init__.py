@@ -16,6 +16,7 @@ from meter.platform.public import exports
 
 if TYPE_CHECKING:
     from meter.accounts.answers import reader_json
+    from meter.accounts.client import this_device
     from meter.accounts.forms import ActionForm, ConfirmForm, EmailForm
     from meter.accounts.rate_limits import Limit, RateLimited, enforce, failed_sign_in_limits, guard
     from meter.accounts.rules import (
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     )
 
 _PUBLIC = {
+    "this_device": ("meter.accounts.client", "this_device"),
     "ActionForm": ("meter.accounts.forms", "ActionForm"),
     "ConfirmForm": ("meter.accounts.forms", "ConfirmForm"),
     "EmailForm": ("meter.accounts.forms", "EmailForm"),
@@ -101,5 +103,6 @@ __all__ = [
     "safe_next",
     "sessions",
     "subscriptions",
+    "this_device",
 ]
 __getattr__ = exports(__name__, _PUBLIC)

@@ -230,7 +230,14 @@ def _prototype() -> dict:
     return prototype
 
 
-_START = logging._startTime  # what LogRecord measures relativeCreated from
+def _logging_start() -> float:
+    """When logging started, which LogRecord measures `relativeCreated` from: read off a record's
+    public fields rather than the logging module's private clock."""
+    probe = logging.LogRecord(request_log.name, logging.INFO, __file__, 0, "", (), None)
+    return probe.created - probe.relativeCreated / 1000
+
+
+_START = _logging_start()
 
 
 def log_request(method: str, rule: str | None, status: int, site: object, request_id: str, started: float) -> None:

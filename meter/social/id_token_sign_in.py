@@ -13,7 +13,7 @@ import requests
 from flask import g
 from joserfc.errors import JoseError
 
-from meter.accounts import reader_json
+from meter.accounts import reader_json, this_device
 from meter.platform import metrics
 from meter.platform import responses as out
 from meter.platform.problems import Problem
@@ -60,7 +60,7 @@ def social_login(body: SocialLoginBody) -> out.LoggedIn:
         raise _refuse(config.name, "unreachable", UNAVAILABLE, exc) from None
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise _refuse(config.name, "id_token", INVALID, exc) from None
-    outcome = accounts.sign_in(g.site, config.name, profile, g.site.locale, body.anonymous_id)
+    outcome = accounts.sign_in(g.site, config.name, profile, g.site.locale, body.anonymous_id, device=this_device())
     if isinstance(outcome, accounts.NeedsAddress):
         message = "the ID token carries no verified address: sign in through meter's pages instead"
         raise _refuse(

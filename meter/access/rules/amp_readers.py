@@ -53,7 +53,7 @@ def is_amp_session(sid: str) -> bool:
     return sid.startswith(SESSION_PREFIX)
 
 
-def link(site: SiteInfo, rid: str, reader: Reader) -> bool:
+def link(site: SiteInfo, rid: str, reader: Reader, *, device: str | None = None) -> bool:
     """Link the rid to the reader as a new AMP session of theirs (the session the rid stood for before,
     if any, ends: a rid is one device); the oldest of the reader's AMP sessions beyond the site's
     `amp_links_max` end. False when nothing was linked (a bad rid, none allowed, Redis away)."""
@@ -65,7 +65,7 @@ def link(site: SiteInfo, rid: str, reader: Reader) -> bool:
     sid = SESSION_PREFIX + secrets.token_hex(14)
     try:
         before = parse(redis.call(redis.client.get, key(site.id, rid)) or "")
-        sessions.open_session(reader.id, sid)
+        sessions.open_session(reader.id, sid, device=device)
         redis.call(redis.client.set, key(site.id, rid), f"{reader.id}:{sid}", ex=lifetime)
         redis.call(redis.client.sadd, listed, rid)
         redis.call(redis.client.expire, listed, lifetime)

@@ -114,7 +114,7 @@ class Activation:
     next_url: str | None
 
 
-def activate(site: SiteInfo, token: str, anonymous_id: str | None = None) -> Activation:
+def activate(site: SiteInfo, token: str, anonymous_id: str | None = None, *, device: str | None = None) -> Activation:
     """Raise tokens.TokenError("expired" | "invalid") for a link that cannot activate."""
     payload = tokens.load(tokens.ACTIVATION, token).payload
     reader = db.session.get(Reader, payload.get("r")) if isinstance(payload.get("r"), int) else None
@@ -156,7 +156,7 @@ def activate(site: SiteInfo, token: str, anonymous_id: str | None = None) -> Act
     events.activated(reader)
     db.session.commit()
     db.session.refresh(reader)
-    reader_token = create_session(reader)
+    reader_token = create_session(reader, device=device)
     if anonymous_id:
         metering.merge_anonymous(site, anonymous_id, reader.id)
     metering.forget_reader_state(site.id, reader.id)

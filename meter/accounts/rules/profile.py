@@ -78,7 +78,7 @@ def notify(site: SiteInfo, kind: str, to: str, email_key: str, locale: str, **co
 # --- the password -------------------------------------------------------------------------------------
 
 
-def change_password(site: SiteInfo, reader: Reader, current: str, new: str) -> str:
+def change_password(site: SiteInfo, reader: Reader, current: str, new: str, *, device: str | None = None) -> str:
     """Set a new password and return a new reader token; every other session ends.
 
     Raise ChangeError (the new password's length), NoPassword or WrongPassword. The UPDATE is
@@ -110,7 +110,7 @@ def change_password(site: SiteInfo, reader: Reader, current: str, new: str) -> s
     db.session.commit()
     metering.forget_reader_state(site.id, reader.id)
     signals.password_changed.send(current_app._get_current_object(), reader=reader)
-    return create_session(reader)
+    return create_session(reader, device=device)
 
 
 # --- the address --------------------------------------------------------------------------------------

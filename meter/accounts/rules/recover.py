@@ -40,7 +40,7 @@ def request_reset(site: SiteInfo, email: str) -> None:
     db.session.commit()
 
 
-def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
+def confirm_reset(site: SiteInfo, token: str, new_password: str, *, device: str | None = None) -> str:
     """Set the new password and return a fresh reader token; raise tokens.TokenError otherwise."""
     payload = tokens.load(tokens.RESET, token).payload
     reader_id, version = payload.get("r"), payload.get("v")
@@ -67,4 +67,4 @@ def confirm_reset(site: SiteInfo, token: str, new_password: str) -> str:
     db.session.commit()
     metering.forget_reader_state(site.id, reader.id)
     signals.password_reset.send(current_app._get_current_object(), reader=reader)
-    return create_session(reader)
+    return create_session(reader, device=device)

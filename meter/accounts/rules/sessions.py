@@ -12,12 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app, g, has_app_context, has_request_context, request
+from flask import current_app
 from sqlalchemy import update
 
 from meter.access import metering
 from meter.accounts.models import Reader, ReaderSession
-from meter.accounts.rules import devices, passwords
+from meter.accounts.rules import passwords
 from meter.accounts.rules.lookup import find_reader
 from meter.platform import signals, tokens
 from meter.platform.clock import utcnow
@@ -35,26 +35,19 @@ class TokenCheck:
 TOUCH_EVERY = timedelta(minutes=5)  # a session's last use is written at most this often
 
 
-def _device() -> str | None:
-    """The device label and network of the request that logs in: the web layer leaves its User-Agent
-    in `g`; the client address is the request's (ProxyFix's, behind TRUSTED_PROXIES)."""
-    if not has_app_context():
-        return None
-    address = request.remote_addr if has_request_context() else None
-    return devices.stored(g.get("user_agent"), address)
-
-
-def create_session(reader: Reader) -> str:
+def create_session(reader: Reader, *, device: str | None) -> str:
+    """A new session of the reader's, its token; `device` is the label and network the session shows
+    (`devices.stored`, made by the web layer from the request that logs in; None where there is none)."""
     sid = secrets.token_hex(16)
-    open_session(reader.id, sid)
+    open_session(reader.id, sid, device=device)
     signals.session_created.send(current_app._get_current_object(), reader=reader, session_id=sid)
     return tokens.make(tokens.READER, {"r": reader.id, "s": reader.site_id, "sid": sid})
 
 
-def open_session(reader_id: int, sid: str) -> None:
-    """The session's row, with this request's device; a token names it, or an AMP reader id's link does."""
+def open_session(reader_id: int, sid: str, *, device: str | None) -> None:
+    """The session's row, with its device; a token names it, or an AMP reader id's link does."""
     now = utcnow()
-    db.session.add(ReaderSession(id=sid, reader_id=reader_id, device=_device(), created_at=now, last_used_at=now))
+    db.session.add(ReaderSession(id=sid, reader_id=reader_id, device=device, created_at=now, last_used_at=now))
     db.session.commit()
 
 
@@ -134,11 +127,13 @@ def end_sessions(site_id: int, reader_id: int, sids: list[str]) -> int:
     return ended
 
 
-def login(site: SiteInfo, email: str, password: str, anonymous_id: str | None = None) -> tuple[str, Reader] | None:
+def login(
+    site: SiteInfo, email: str, password: str, anonymous_id: str | None = None, *, device: str | None = None
+) -> tuple[str, Reader] | None:
     reader = find_reader(site.id, email)
     if not passwords.verify_password(reader.password_hash if reader else None, password) or reader is None:
         return None
-    token = create_session(reader)
+    token = create_session(reader, device=device)
     if anonymous_id:
         metering.merge_anonymous(site, anonymous_id, reader.id)
     signals.reader_signed_in.send(current_app._get_current_object(), reader=reader, method="password", created=False)

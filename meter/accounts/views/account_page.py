@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 
 from meter.access import amp_readers
 from meter.accounts import rate_limits as ratelimit
+from meter.accounts.client import this_device
 from meter.accounts.forms import ActionForm, DeletionForm, EmailChangeForm, EndSessionForm, PasswordChangeForm
 from meter.accounts.models import Reader
 from meter.accounts.rules import devices, passwords, profile, sessions
@@ -132,7 +133,9 @@ def account_password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
-            token = profile.change_password(g.site, reader, form.current_password.data, form.password.data)
+            token = profile.change_password(
+                g.site, reader, form.current_password.data, form.password.data, device=this_device()
+            )
         except profile.ChangeError:
             form.password.errors = [_("The password needs at least %(min)d characters.", min=passwords.MIN_LENGTH)]
         except (profile.WrongPassword, profile.NoPassword):

@@ -6,6 +6,7 @@ from flask import g
 
 from meter.accounts import rate_limits as ratelimit
 from meter.accounts.answers import reader_json
+from meter.accounts.client import this_device
 from meter.accounts.rules import confirm, passwords, recover, register, sessions
 from meter.platform import responses as out
 from meter.platform import tokens
@@ -77,7 +78,7 @@ def resend_activation():
 def activate():
     body = parse(ActivationBody)
     try:
-        result = confirm.activate(g.site, body.token, body.anonymous_id)
+        result = confirm.activate(g.site, body.token, body.anonymous_id, device=this_device())
     except tokens.TokenError as exc:
         raise token_problem(exc) from None
     answer = out.Activated(reader_id=result.reader.id, state=result.reader.state)
@@ -112,7 +113,7 @@ def login():
     if isinstance(data, dict) and "id_token" in data:
         return social_login(parse(SocialLoginBody, data))
     body = parse(LoginBody, data)
-    result = sessions.login(g.site, body.email, body.password, body.anonymous_id)
+    result = sessions.login(g.site, body.email, body.password, body.anonymous_id, device=this_device())
     if result is None:
         raise Problem(401, "invalid-credentials", "Invalid credentials", "The email or password is not correct.")
     token, reader = result
@@ -156,7 +157,7 @@ def confirm_reset():
         message = f"from {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters"
         raise Problem(422, "validation-failed", "Validation failed", message, {"password": message})
     try:
-        reader_token = recover.confirm_reset(g.site, body.token, body.password)
+        reader_token = recover.confirm_reset(g.site, body.token, body.password, device=this_device())
     except tokens.TokenError as exc:
         raise token_problem(exc) from None
     return out.ReaderToken(reader_token=reader_token)

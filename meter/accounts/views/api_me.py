@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import g, request
 
 from meter.accounts import rate_limits as ratelimit
+from meter.accounts.client import this_device
 from meter.accounts.models import Reader
 from meter.accounts.rules import profile, sessions
 from meter.accounts.views.api import token_problem
@@ -71,7 +72,9 @@ def change_password():
     body = parse(PasswordChangeBody)
     try:
         return out.ReaderToken(
-            reader_token=profile.change_password(g.site, reader, body.current_password, body.password)
+            reader_token=profile.change_password(
+                g.site, reader, body.current_password, body.password, device=this_device()
+            )
         )
     except profile.ChangeError as exc:
         raise change_problem(exc) from None

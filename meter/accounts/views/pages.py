@@ -29,6 +29,7 @@ from flask_babel import gettext as _
 from meter.access import amp_origins, amp_readers
 from meter.accounts import rate_limits as ratelimit
 from meter.accounts import reader_pages
+from meter.accounts.client import this_device
 from meter.accounts.forms import ConfirmForm, EmailForm, LoginForm, LogoutForm, RegisterForm, ResendForm, ResetForm
 from meter.accounts.rules import confirm, emails, mail_budget, recover, register, sessions
 from meter.accounts.rules.lookup import safe_next
@@ -206,7 +207,7 @@ def activate(token: str):
     if not form.validate_on_submit():
         abort(400)
     try:
-        result = confirm.activate(g.site, token, cookies.anonymous_id())
+        result = confirm.activate(g.site, token, cookies.anonymous_id(), device=this_device())
     except tokens.TokenError as exc:
         if exc.kind == "expired":
             return _result("expired", 400, form=EmailForm(formdata=None))
@@ -230,14 +231,16 @@ def login():
     form = LoginForm()
     _carry(form)
     if form.validate_on_submit():
-        result = sessions.login(g.site, form.email.data, form.password.data, cookies.anonymous_id())
+        result = sessions.login(
+            g.site, form.email.data, form.password.data, cookies.anonymous_id(), device=this_device()
+        )
         if result is None:
             g.login_failed = True  # counted by the failed-login limits
             form.password.errors = [_("The email or password is not correct.")]
         else:
             token, reader = result
             if is_anonymous_id(form.rid.data) and _amp_return():
-                amp_readers.link(g.site, form.rid.data, reader)
+                amp_readers.link(g.site, form.rid.data, reader, device=this_device())
             response = _onward("logged_in")
             cookies.set_reader_token(response, g.site, token)
             return response
@@ -290,7 +293,7 @@ def reset_password(token: str):
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            reader_token = recover.confirm_reset(g.site, token, form.password.data)
+            reader_token = recover.confirm_reset(g.site, token, form.password.data, device=this_device())
         except tokens.TokenError as exc:
             return _result("expired_reset" if exc.kind == "expired" else "invalid", 400)
         response = make_response(*_result("reset_done"))

@@ -146,7 +146,13 @@ def remove_identities(reader: Reader, provider: str) -> int:
 
 
 def sign_in(
-    site: SiteInfo, provider: str, profile: Profile, locale: str, anonymous_id: str | None = None
+    site: SiteInfo,
+    provider: str,
+    profile: Profile,
+    locale: str,
+    anonymous_id: str | None = None,
+    *,
+    device: str | None = None,
 ) -> SignedIn | NeedsAddress:
     """Sign the identity's reader in, linking or making one by the rules above."""
     if not valid_subject(profile.subject):
@@ -159,7 +165,7 @@ def sign_in(
             if profile.email:
                 identity.email, identity.email_verified = profile.email[:320], profile.email_verified
             db.session.commit()
-            return _signed_in(site, provider, reader, anonymous_id, created=False)
+            return _signed_in(site, provider, reader, anonymous_id, created=False, device=device)
         address = profile.verified_address()
         if address is None:
             return NeedsAddress(profile)
@@ -170,7 +176,7 @@ def sign_in(
             if attempt:
                 raise
             continue
-        return _signed_in(site, provider, reader, anonymous_id, created=created)
+        return _signed_in(site, provider, reader, anonymous_id, created=created, device=device)
     raise AssertionError("unreachable")
 
 
@@ -220,7 +226,9 @@ def read_link(site: SiteInfo, provider: str, token: str) -> MailedLink:
     return MailedLink(payload["a"], profile.who(), find_reader(site.id, payload["a"]) is not None)
 
 
-def confirm_link(site: SiteInfo, provider: str, token: str, anonymous_id: str | None = None) -> SignedIn:
+def confirm_link(
+    site: SiteInfo, provider: str, token: str, anonymous_id: str | None = None, *, device: str | None = None
+) -> SignedIn:
     """The button of `request_link`'s page was pressed: link and sign in; raise tokens.TokenError
     ("expired" | "invalid") for a link that cannot, or was used already (the identity is linked)."""
     payload = _link_payload(site, provider, token)
@@ -234,7 +242,7 @@ def confirm_link(site: SiteInfo, provider: str, token: str, anonymous_id: str | 
     except IntegrityError:
         db.session.rollback()
         raise tokens.TokenError("invalid") from None  # two clicks at once: the other one signed in
-    signed = _signed_in(site, provider, reader, anonymous_id, created=created)
+    signed = _signed_in(site, provider, reader, anonymous_id, created=created, device=device)
     return SignedIn(signed.reader, signed.reader_token, signed.created, safe_next(site, payload.get("n")))
 
 
@@ -375,8 +383,10 @@ def _claim(reader: Reader) -> None:
     db.session.refresh(reader)
 
 
-def _signed_in(site: SiteInfo, provider: str, reader: Reader, anonymous_id: str | None, created: bool) -> SignedIn:
-    token = create_session(reader)
+def _signed_in(
+    site: SiteInfo, provider: str, reader: Reader, anonymous_id: str | None, created: bool, device: str | None
+) -> SignedIn:
+    token = create_session(reader, device=device)
     if anonymous_id:
         metering.merge_anonymous(site, anonymous_id, reader.id)
     signals.reader_signed_in.send(current_app._get_current_object(), reader=reader, method=provider, created=created)

@@ -46,7 +46,17 @@ from flask_babel import refresh
 from joserfc.errors import JoseError
 
 from meter.access import amp_origins, amp_readers
-from meter.accounts import ActionForm, ConfirmForm, EmailForm, emails, mail_budget, reader_pages, safe_next, sessions
+from meter.accounts import (
+    ActionForm,
+    ConfirmForm,
+    EmailForm,
+    emails,
+    mail_budget,
+    reader_pages,
+    safe_next,
+    sessions,
+    this_device,
+)
 from meter.accounts import rate_limits as ratelimit
 from meter.platform import cookies, metrics, tokens
 from meter.platform.csrf import csrf
@@ -180,7 +190,7 @@ def callback(provider: str):
         connecting = (g.get("social_state") or {}).get("connect")
         if connecting:
             return _connected(config, profile, connecting)
-        outcome = accounts.sign_in(g.site, provider, profile, g.lang, cookies.anonymous_id())
+        outcome = accounts.sign_in(g.site, provider, profile, g.lang, cookies.anonymous_id(), device=this_device())
     except social_state.StateUnavailable as exc:
         return _failed(config, "unavailable", 503, exc)
     except MismatchingStateError as exc:
@@ -249,7 +259,7 @@ def _connected(config: providers.Provider, profile: accounts.Profile, connecting
 
 def _signed_in(outcome: accounts.SignedIn, next_url: str | None, rid: str | None):
     if is_anonymous_id(rid):
-        amp_readers.link(g.site, rid, outcome.reader)
+        amp_readers.link(g.site, rid, outcome.reader, device=this_device())
     if next_url:
         response = redirect(next_url, 303)
     else:
@@ -316,7 +326,7 @@ def link(provider: str, token: str):
             )
         if not form.validate_on_submit():
             abort(400)
-        outcome = accounts.confirm_link(g.site, provider, token, cookies.anonymous_id())
+        outcome = accounts.confirm_link(g.site, provider, token, cookies.anonymous_id(), device=this_device())
     except tokens.TokenError as exc:
         kind = "link_expired" if exc.kind == "expired" else "link_invalid"
         return _failed(config, kind, 400, exc)
