@@ -99,9 +99,13 @@ class NoPrivateNamesContract(_NamesContract):
         for module in sorted(m.name for m in module_expressions_to_modules(graph, self.modules)):  # type: ignore[arg-type]
             tree = _tree(module)
             for line, name in _uses(tree, root) if tree else ():
-                leaf = name.rsplit(".", 1)[-1]
-                parts = name.split(".")
-                if any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts):
-                    if leaf != "_" and not any(name == a or name.startswith(a + ".") for a in allowed):
-                        found.append(f"{module} (l.{line}) uses {name}")
+                private = any(
+                    p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in name.split(".")
+                )
+                if (
+                    private
+                    and not name.endswith("._")
+                    and not any(name == a or name.startswith(a + ".") for a in allowed)
+                ):
+                    found.append(f"{module} (l.{line}) uses {name}")
         return found
