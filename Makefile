@@ -37,9 +37,10 @@ XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 # The slow tier: tests marked browser, cluster, servers (subprocess gunicorn, nginx, make run), fuzz, soak.
 SLOW := browser or cluster or servers or fuzz or soak
 
-# The fast tier while you work (lint, then every test not marked slow, on SQLite): about a minute.
+# The fast tier while you work (lint, then tests/unit and tests/functional less what is marked slow, on
+# SQLite): about a minute. tests/e2e (browser, gunicorn, nginx, cluster, the OpenID provider) runs in `make test`.
 check: lint htmlvalidate
-	$(PY) -m pytest -p no:cacheprovider $(XDIST) -m "not ($(SLOW))"
+	$(PY) -m pytest -p no:cacheprovider $(XDIST) -m "not ($(SLOW))" tests/unit tests/functional
 
 # The whole suite on SQLite; then again on PostgreSQL where one answers (CI here: 127.0.0.1:5432; each
 # worker uses a database of its own beside PG_TEST_URL's, test_gw0, test_gw1…, made when missing): the
@@ -55,7 +56,7 @@ chromium:
 			|| echo "== Chromium could not be installed: the browser tests will be skipped"; \
 	fi
 
-# The deployment test (tests/test_nginx.py) runs Debian's nginx in front of gunicorn; install it where we
+# The deployment test (tests/e2e/test_nginx.py) runs Debian's nginx in front of gunicorn; install it where we
 # can (root with apt-get), else that test is skipped and says so.
 nginx:
 	@if [ ! -x /usr/sbin/nginx ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -68,7 +69,7 @@ nginx:
 # from its lock file when Node is there (again only when the lock file changed), else those tests skip and say so.
 oidc:
 	@if ! command -v npm >/dev/null; then \
-		echo "== Node.js/npm not found: the OpenID provider tests (tests/test_social_oidc.py, browser) will be skipped"; \
+		echo "== Node.js/npm not found: the OpenID provider tests (tests/e2e/test_social_oidc.py, browser) will be skipped"; \
 	elif [ ! tests/oidc/node_modules/.package-lock.json -nt tests/oidc/package-lock.json ]; then \
 		echo "== installing the test OpenID provider (npm ci in tests/oidc)"; \
 		(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error) \
@@ -79,14 +80,14 @@ oidc:
 # its lock file when Node is there (again only when the lock file changed), else that test skips and says so.
 htmlvalidate:
 	@if ! command -v npm >/dev/null; then \
-		echo "== Node.js/npm not found: the mails' html-validate test (tests/test_mail_layout.py) will be skipped"; \
+		echo "== Node.js/npm not found: the mails' html-validate test (tests/functional/test_mail_layout.py) will be skipped"; \
 	elif [ ! tests/htmlvalidate/node_modules/.package-lock.json -nt tests/htmlvalidate/package-lock.json ]; then \
 		echo "== installing html-validate for the mail tests (npm ci in tests/htmlvalidate)"; \
 		(cd tests/htmlvalidate && npm ci --no-audit --no-fund --loglevel=error) \
 			|| echo "== tests/htmlvalidate could not be installed: the mails' html-validate test will be skipped"; \
 	fi
 
-# Every mail kind is scored by SpamAssassin's stock rules (tests/test_mail_spam.py, slow tier) with Debian's
+# Every mail kind is scored by SpamAssassin's stock rules (tests/e2e/test_mail_spam.py, slow tier) with Debian's
 # spamassassin; install it where we can (root with apt-get), else that test is skipped and says so.
 spamassassin:
 	@if ! command -v spamassassin >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -95,7 +96,7 @@ spamassassin:
 			|| echo "== spamassassin could not be installed: the mails' spam score test will be skipped"; \
 	fi
 
-# The PHP examples of docs/api.md (tests/test_docs_examples.py) run on Debian's php-cli with its curl
+# The PHP examples of docs/api.md (tests/e2e/test_docs_examples.py) run on Debian's php-cli with its curl
 # extension; install them where we can (root with apt-get), else that test is skipped and says so.
 php:
 	@if ! command -v php >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -104,7 +105,7 @@ php:
 			|| echo "== php could not be installed: the PHP examples will be skipped"; \
 	fi
 
-# The monitoring files (tests/test_monitoring.py) are checked by Prometheus's promtool, from Debian's
+# The monitoring files (tests/functional/test_monitoring.py) are checked by Prometheus's promtool, from Debian's
 # prometheus package; installed where we can (root with apt-get), else that test is skipped and says so.
 promtool:
 	@if ! command -v promtool >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -113,7 +114,7 @@ promtool:
 			|| echo "== promtool could not be installed: the monitoring checks will be skipped"; \
 	fi
 
-# The floor bench's test (tests/test_bench.py) drives gunicorn with Debian's wrk; installed where we can
+# The floor bench's test (tests/e2e/test_bench.py) drives gunicorn with Debian's wrk; installed where we can
 # (root with apt-get), else that test is skipped and says so.
 wrk:
 	@if ! command -v wrk >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

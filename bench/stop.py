@@ -5,7 +5,7 @@ master; a restart (an upgrade) stalls requests at least that long.
     .venv/bin/python -m bench.stop [--rounds 5]
 
 Prints each round's seconds from SIGTERM to the master's exit, and their median. The stall of a
-HUP and of a restart under load is measured by tests/test_reload.py (it prints "slowest … ms").
+HUP and of a restart under load is measured by tests/e2e/test_reload.py (it prints "slowest … ms").
 """
 
 from __future__ import annotations

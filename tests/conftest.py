@@ -39,9 +39,9 @@ from meter.platform import clock
 from meter.platform.db import db
 from meter.sites.rules import sites
 from meter.stats import rules as stats
+from tests.openapi_check import CheckedClient
 
 from . import app_reuse  # noqa: F401  (the suite's caches across its apps)
-from .openapi_check import CheckedClient
 
 LINK_RE = re.compile(r"https?://\S+")
 
@@ -310,7 +310,7 @@ def redis_client(app, redis_url):
 
 
 def redis_for(url: str):
-    """A client of the suite's Redis: RedisCluster for redis+cluster:// URLs (tests/test_cluster.py)."""
+    """A client of the suite's Redis: RedisCluster for redis+cluster:// URLs (tests/e2e/test_cluster.py)."""
     if url.startswith("redis+cluster://"):
         from redis.cluster import RedisCluster
 
@@ -424,7 +424,7 @@ def verified_reader(api, register):
 @pytest.fixture
 def cut_app(app, database_url):
     """The same deployment, with a database that can be cut (tests/faults.py), and the site cached past the cut."""
-    from .faults import DatabaseCut
+    from tests.faults import DatabaseCut
 
     cut = DatabaseCut(database_url)
     fresh = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": cut.url, "SITE_CACHE_TTL": 60.0})

@@ -2,7 +2,7 @@
 signing in with a provider that has a label); every kind and delivery of mail; sessions live, ended
 and without a device; keys live and revoked; members of each role, one disabled; audit rows of the
 console, of the domain and of the command line; sign-ins by password and by the provider. For the
-tests that look at every console page (tests/test_console_language.py, tests/test_browser_console_pages.py)."""
+tests that look at every console page (tests/functional/test_console_language.py, tests/e2e/test_browser_console_pages.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from meter.sites.rules import sites
 from meter.social.models import Identity
 from meter.social.rules import providers
 from meter.stats import rules as stats
-
-from .conftest import past_the_mail_budget
-from .console_helpers import create_staff, csrf_of, set_up, sign_in
+from tests.conftest import past_the_mail_budget
+from tests.console_helpers import create_staff, csrf_of, set_up, sign_in
 
 OWNER = "pemilik@tempo.co"
 

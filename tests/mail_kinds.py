@@ -9,15 +9,15 @@ cannot skip the tests that render every kind (layout, html-validate, lifetimes, 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from meter.accounts.rules.lookup import mail_context, page_url
 from meter.platform import mail
 from meter.platform.mail_message import SiteMessage
 from meter.platform.models import OutboxMail
 from meter.sites.rules import sites
+from tests.paths import ROOT_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = ROOT_DIR
 TEMPLATES = ROOT / "meter" / "templates" / "mail"
 TOKEN = "eyJyIjoxMiwicyI6MSwiZSI6IjNmOWEifQ." + "Ab3dE9fGh1" * 20  # as long as a real one (≈ 237 chars)
 READER = "pembaca@example.com"

@@ -21,7 +21,9 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-OIDC_DIR = Path(__file__).parent / "oidc"
+from tests.paths import TESTS_DIR
+
+OIDC_DIR = TESTS_DIR / "oidc"
 PASSWORD = "provider-pass"
 ACCOUNTS = {
     "verified": {"email": "terverifikasi@example.com", "email_verified": True, "name": "Vera"},

@@ -17,8 +17,9 @@ import urllib.request
 from pathlib import Path
 
 from meter.dev.redis_server import free_port, stop_process
+from tests.paths import ROOT_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = ROOT_DIR
 SECRET_KEY = "test-secret-key"  # TestConfig's: tokens made in-process work on the servers
 
 

@@ -32,8 +32,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from meter.dev.redis_server import RedisProcess, free_port
-
-from .servers import ROOT, Gunicorn, server_env
+from tests.servers import ROOT, Gunicorn, server_env
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+/activate/([A-Za-z0-9._-]+)")
 

@@ -109,7 +109,7 @@ def _whole(key: str) -> list:
 
 class PolicyForm(ConsoleForm):
     """Every key of meter.sites.rules.policy.SCHEMA, named as the key with "_" for "." (quota_verified);
-    tests/test_console_policy.py holds that no key is left out."""
+    tests/functional/test_console_policy.py holds that no key is left out."""
 
     quota_anonymous = IntegerField(_l("Free articles for anonymous visitors"), validators=_whole("quota.anonymous"))
     quota_registered = IntegerField(_l("Free articles for registered readers"), validators=_whole("quota.registered"))

@@ -4,7 +4,7 @@ Each view says what it is where it is written: `@describe(summary, body=RequestM
 errors=…)`. The request schemas are the pydantic models the views validate with (`schemas`), the
 answers' schemas the typed dicts the views return (`responses`); the paths, methods and path
 parameters are the app's own routes. A route without a description under /v1, /amp, /embed or the
-operations routes fails the suite (tests/test_operations.py), which also checks every answer it
+operations routes fails the suite (tests/functional/test_operations.py), which also checks every answer it
 sees against this description, at the client.
 """
 

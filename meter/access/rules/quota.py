@@ -4,7 +4,7 @@ the reader's unlocks in the period and the site's three quotas.
 `check.lua` applies the rule in Redis, atomically with the count; this is its one Python home, used
 where the script does not run: the answer without a subject, the refusal's reason, the degraded
 answer while Redis is away, and each state's quota. The two cannot drift unseen:
-tests/test_quota_rule.py runs random quotas and meter states through the real script in a real
+tests/functional/test_quota_rule.py runs random quotas and meter states through the real script in a real
 Redis and through `answer` here, and compares (the degraded answer too, where it must agree).
 Nothing here imports anything: the policy, the metering package and the tests all use it.
 """

@@ -77,7 +77,7 @@ def masked(text: str) -> str:
 
 
 def export(site: SiteInfo, reader: Reader) -> dict:
-    """The reader's data, complete (tests/test_erasure.py compares it with the database row by row)."""
+    """The reader's data, complete (tests/functional/test_erasure.py compares it with the database row by row)."""
     subject = reader_subject(reader.id)
     identities = db.session.scalars(select(Identity).filter_by(reader_id=reader.id).order_by(Identity.id))
     sessions = db.session.scalars(
