@@ -287,7 +287,7 @@ class TestConfig(Config):
     RETENTION_EVERY_SECONDS = 0.0  # every worker pass applies retention (tests travel in time, then run it)
     LEDGER_JOURNAL_SECONDS = 0.0  # every worker pass writes the journal into the ledger
     # No test reads or writes instance/'s crawler ranges, and none asks the machine's DNS (there is no network):
-    # a port where nothing listens answers "unknown" at once; tests/test_crawlers.py runs its own DNS server.
+    # a port where nothing listens answers "unknown" at once; tests/functional/test_crawlers.py runs its own DNS server.
     CRAWLER_RANGES_FILE = os.path.join(tempfile.gettempdir(), f"meter-test-crawler-ranges-{os.getpid()}-absent.json")
     CRAWLER_DNS_SERVER = "127.0.0.1:9"
     CRAWLER_DNS_TIMEOUT = 0.5
