@@ -66,7 +66,6 @@ def queue_activation(site: SiteInfo, reader: Reader, next_url: str | None = None
     context = mail_context(site, link=link, email=reader.email, again=again)
     mail.queue("activation", reader.email, locale, site.id, **context)
     reader.last_activation_sent_at = utcnow()
-    signals.activation_sent.send(current_app._get_current_object(), reader=reader, link=link)
 
 
 def queue_provider_link(

@@ -109,7 +109,6 @@ def change_password(site: SiteInfo, reader: Reader, current: str, new: str, *, d
     )
     db.session.commit()
     metering.forget_reader_state(site.id, reader.id)
-    signals.password_changed.send(current_app._get_current_object(), reader=reader)
     return create_session(reader, device=device)
 
 

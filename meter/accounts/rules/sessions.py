@@ -40,7 +40,6 @@ def create_session(reader: Reader, *, device: str | None) -> str:
     (`devices.stored`, made by the web layer from the request that logs in; None where there is none)."""
     sid = secrets.token_hex(16)
     open_session(reader.id, sid, device=device)
-    signals.session_created.send(current_app._get_current_object(), reader=reader, session_id=sid)
     return tokens.make(tokens.READER, {"r": reader.id, "s": reader.site_id, "sid": sid})
 
 

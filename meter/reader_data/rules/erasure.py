@@ -34,7 +34,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 
 from meter.access import amp_readers, buckets, forget_reader_state, journal, place, reader_subject, unlock_place
@@ -42,7 +41,7 @@ from meter.access.models import Unlock, UnlockDoubt
 from meter.accounts import events, mail_budget, mail_context, page_url
 from meter.accounts.models import Reader, ReaderSession
 from meter.gifts import store as gift_store
-from meter.platform import clock, mail, redis_keys, signals, tokens
+from meter.platform import clock, mail, redis_keys, tokens
 from meter.platform.db import db
 from meter.platform.models import OutboxMail
 from meter.platform.redis_conn import RedisUnavailable, conn
@@ -74,7 +73,7 @@ class Erased:
 def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
     """Delete the reader as the module says; raise RedisUnavailable (nothing deleted) when Redis is away.
 
-    `why` ("reader", "operator", "retention") goes to the log line and the `reader_deleted` signal.
+    `why` ("reader", "operator", "retention") goes to the log line.
     """
     reader_id = reader.id
     subject = reader_subject(reader_id)
@@ -103,7 +102,6 @@ def erase(site: SiteInfo, reader: Reader, why: str) -> Erased:
         log.warning("reader %s deleted; its Redis keys expire on their own (Redis went away)", reader_id)
     erased = Erased(identities, sessions, mails, unlinked, doubts, len(nonces), amp_links, webhooks_gone)
     log.info("reader %s of site %s deleted (%s): %s", reader_id, site.slug, why, erased)
-    signals.reader_deleted.send(current_app._get_current_object(), site_id=site.id, reader_id=reader_id, why=why)
     return erased
 
 

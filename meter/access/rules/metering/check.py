@@ -31,7 +31,7 @@ from meter.access.rules.metering.layout import (
     unlocks_key,
 )
 from meter.accounts.models import Reader, ReaderSession
-from meter.platform import clock, redis_keys, signals
+from meter.platform import clock, redis_keys
 from meter.platform.db import db
 from meter.platform.reasons import ALLOWED_REASONS
 from meter.platform.redis_conn import RedisUnavailable, conn
@@ -243,10 +243,6 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
             db.session.rollback()
             log.warning(
                 "unlock of %s by %s: ledger write failed, left to the worker (journal)", article_id, subject.key
-            )
-        if code == "unlocked_now":
-            signals.article_unlocked.send(
-                current_app._get_current_object(), site_id=site.id, subject=subject.key, article_id=article_id
             )
     return Decision(code in _ALLOWED_CODES, code, state, used, limit, end, article_class=article_class)
 
