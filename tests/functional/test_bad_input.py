@@ -155,7 +155,7 @@ class World:
 
     @cached_property
     def revoked_key(self) -> str:
-        """A second key of site A that worked, then was revoked with meter.sites.revoke_key."""
+        """A second key of site A that worked, then was revoked with meter.sites.rules.sites.revoke_key."""
         with self.app.app_context():
             site = db.session.scalar(select(Site).filter_by(slug="tempo"))
             key = sites.new_key(site)

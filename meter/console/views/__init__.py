@@ -1,7 +1,7 @@
 """The publisher console (`/console/`, HTML): staff see their sites' figures, help readers, steer the
 policy, keys, origins, sign-in providers and mail.
 
-Separate from the reader pages in everything that matters: its own accounts (meter.console.rules.staff),
+Separate from the reader pages in everything that matters: its own accounts (meter.console.rules.staff_accounts),
 its own session cookie (`meter_console`, path /console/, SameSite=Strict), its own catalog domain
 (`console` in meter/translations), its own error pages. What it shares with them: CSRF on every form
 (Flask-WTF), the CSP with a per-response nonce (`http.page_headers`; the console runs no script at
