@@ -21,6 +21,7 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from meter.domain import gift_rule
 from meter.domain.gifts import links, store
 from meter.domain.metering.layout import hash64
 from meter.infra import clock, metrics, redis_keys
@@ -29,7 +30,7 @@ from meter.infra.redis_conn import RedisUnavailable, conn
 
 log = logging.getLogger(__name__)
 
-REFUSALS = ("expired", "revoked", "device_limit", "invalid")
+REFUSALS = gift_rule.REFUSALS
 _known: dict[tuple, str] = {}  # what cannot change: (token,) | (token, article) | (token, device) → outcome
 
 
