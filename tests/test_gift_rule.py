@@ -104,3 +104,5 @@ def test_the_python_rule_answers_as_the_script_does(
     assert (outcome, count, counted == 1) == expected
     assert inside == (known or outcome == "gift_new")
     assert size == devices + (outcome == "gift_new")
+    state = store.state_of(gift, now)  # what the giver's listing shows, and whether giving again renews it
+    assert state == (outcome if outcome in ("revoked", "expired") else "active")

@@ -1,8 +1,10 @@
 """The gift rule, in Python: what a gift link answers for an article and a device, given the gift's
 state (revoked, expiry, article, device limit) and the devices that already opened it.
 
-`gift.lua` applies the rule in Redis, atomically with the opening; this is its one Python home, the
-spec the script is held to. The two cannot drift unseen: tests/test_gift_rule.py runs random gifts, devices and
+`gift.lua` applies the rule in Redis, atomically with the opening; this is its one Python home, used
+where the script does not run: the state a giver's listing shows, and whether giving the same article
+again needs a fresh link (`gifts.store.state_of`), so that neither calls a gift live that its link
+already refuses. The two cannot drift unseen: tests/test_gift_rule.py runs random gifts, devices and
 times through the real script in a real Redis and through `answer` here, and compares the outcome,
 the device count and what the script recorded. Times are whole epoch seconds, as the script's are.
 Nothing here imports anything.

@@ -9,7 +9,7 @@ from flask import g, request
 from meter.domain.accounts import sessions
 from meter.domain.gifts import links, store
 from meter.domain.sites import SiteInfo
-from meter.infra.models import Gift, Reader, utcnow
+from meter.infra.models import Reader, utcnow
 from meter.infra.redis_conn import RedisUnavailable
 from meter.web import responses as out
 from meter.web.api import bp
@@ -92,12 +92,6 @@ def make_gift():
     return made_answer(made), 201 if made.created else 200
 
 
-def _state(gift: Gift) -> str:
-    if gift.revoked_at is not None:
-        return "revoked"
-    return "expired" if gift.expires_at <= utcnow() else "active"
-
-
 @describe(
     "This period's gifts of the reader of X-Reader-Token, with how often each was opened.",
     {200: Answer("The gifts, newest first.", out.GiftList)},
@@ -108,6 +102,7 @@ def _state(gift: Gift) -> str:
 def list_gifts():
     reader = live_reader(request.headers.get("X-Reader-Token"))
     gifts = store.listing(g.site, reader)
+    now = utcnow()
     devices = store.devices_of([gift.id for gift in gifts])
     try:
         reads = store.reads_of(g.site.id, gifts)
@@ -121,7 +116,7 @@ def list_gifts():
                 article={"id": gift.article_id, "class": gift.article_class},
                 created_at=gift.created_at.replace(tzinfo=UTC).isoformat(),
                 expires_at=store.expires_iso(gift),
-                state=_state(gift),
+                state=store.state_of(gift, now),
                 devices=devices.get(gift.id, 0),
                 device_limit=gift.devices,
                 opened=max(reads.get(gift.id, 0), devices.get(gift.id, 0)),
