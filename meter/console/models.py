@@ -109,3 +109,9 @@ class AuditEntry(db.Model):
     site_slug: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# StaffGrant.site names Site, a table of another feature: that class is mapped whenever this module is
+# imported, so the relationship resolves even where nothing else imported its module (a test of rules
+# without an app). At the end: in an import cycle, this module's classes exist by then.
+import meter.sites.models  # noqa: E402, F401

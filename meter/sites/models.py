@@ -94,3 +94,9 @@ class GrantKey(db.Model):
     published_until: Mapped[datetime | None]
 
     site: Mapped[Site] = relationship(back_populates="grant_keys")
+
+
+# Site.login_providers names LoginProvider, a table of another feature: that class is mapped whenever this module is
+# imported, so the relationship resolves even where nothing else imported its module (a test of rules
+# without an app). At the end: in an import cycle, this module's classes exist by then.
+import meter.social.models  # noqa: E402, F401

@@ -60,3 +60,9 @@ class Identity(db.Model):
     email_verified: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# LoginProvider.site names Site, a table of another feature: that class is mapped whenever this module is
+# imported, so the relationship resolves even where nothing else imported its module (a test of rules
+# without an app). At the end: in an import cycle, this module's classes exist by then.
+import meter.sites.models  # noqa: E402, F401

@@ -22,14 +22,14 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from meter.access import hash64
-from meter.gifts.rules import links, store
+from meter.gifts.rules import gift_rule, links, store
 from meter.platform import clock, metrics, redis_keys
 from meter.platform.db import db
 from meter.platform.redis_conn import RedisUnavailable, conn
 
 log = logging.getLogger(__name__)
 
-REFUSALS = ("expired", "revoked", "device_limit", "invalid")
+REFUSALS = gift_rule.REFUSALS
 _known: dict[tuple, str] = {}  # what cannot change: (token,) | (token, article) | (token, device) → outcome
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from meter.access import U32_MAX, current_period, hash64
 from meter.accounts.models import Reader
 from meter.gifts.models import Gift, GiftOpening
-from meter.gifts.rules import links
+from meter.gifts.rules import gift_rule, links
 from meter.platform import clock, metrics, redis_keys, signals
 from meter.platform.clock import utcnow
 from meter.platform.db import db
@@ -99,7 +99,7 @@ def make(site: SiteInfo, reader: Reader, article_id: str, article_class: str, ur
     now = utcnow()
     expires = now + timedelta(days=site.policy.gifts_days)
     if same is not None:
-        if same.revoked_at is not None or same.expires_at <= now:
+        if state_of(same, now) != "active":
             same.token = links.new_token(site.id)
             same.url = links.with_gift(url, same.token)
             same.revoked_at, same.expires_at, same.devices = None, expires, site.policy.gifts_devices
@@ -167,12 +167,22 @@ def devices_of(gift_ids: list[int]) -> dict[int, int]:
     return dict(rows.all())
 
 
+def _expiry(gift: Gift) -> int:
+    """The gift's expiry as gift.lua reads it: a whole epoch second."""
+    return min(max(int(gift.expires_at.replace(tzinfo=UTC).timestamp()), 0), U32_MAX)
+
+
+def state_of(gift: Gift, now: datetime) -> str:
+    """active, expired or revoked, by the rule gift.lua applies (`gift_rule`), at `now` (naive UTC, as
+    stored): in whole seconds, as the link is judged, so no gift is called live that its link refuses."""
+    return gift_rule.state(gift.revoked_at is not None, _expiry(gift), int(now.replace(tzinfo=UTC).timestamp()))
+
+
 def packed_state(gift: Gift, revoked: bool = False) -> bytes:
     """The gift as gift.lua reads it: article hash, expiry, device limit, revoked."""
-    expires = int(gift.expires_at.replace(tzinfo=UTC).timestamp())
     return (
         hash64(gift.article_id)
-        + struct.pack(">IH", min(max(expires, 0), U32_MAX), min(gift.devices, 0xFFFF))
+        + struct.pack(">IH", _expiry(gift), min(gift.devices, 0xFFFF))
         + (b"1" if revoked or gift.revoked_at is not None else b"0")
     )
 

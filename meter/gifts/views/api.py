@@ -8,7 +8,6 @@ from flask import g, request
 
 from meter.accounts import sessions
 from meter.accounts.models import Reader
-from meter.gifts.models import Gift
 from meter.gifts.rules import links, store
 from meter.platform import responses as out
 from meter.platform.clock import utcnow
@@ -95,12 +94,6 @@ def make_gift():
     return made_answer(made), 201 if made.created else 200
 
 
-def _state(gift: Gift) -> str:
-    if gift.revoked_at is not None:
-        return "revoked"
-    return "expired" if gift.expires_at <= utcnow() else "active"
-
-
 @describe(
     "This period's gifts of the reader of X-Reader-Token, with how often each was opened.",
     {200: Answer("The gifts, newest first.", out.GiftList)},
@@ -111,6 +104,7 @@ def _state(gift: Gift) -> str:
 def list_gifts():
     reader = live_reader(request.headers.get("X-Reader-Token"))
     gifts = store.listing(g.site, reader)
+    now = utcnow()
     devices = store.devices_of([gift.id for gift in gifts])
     try:
         reads = store.reads_of(g.site.id, gifts)
@@ -124,7 +118,7 @@ def list_gifts():
                 article={"id": gift.article_id, "class": gift.article_class},
                 created_at=gift.created_at.replace(tzinfo=UTC).isoformat(),
                 expires_at=store.expires_iso(gift),
-                state=_state(gift),
+                state=store.state_of(gift, now),
                 devices=devices.get(gift.id, 0),
                 device_limit=gift.devices,
                 opened=max(reads.get(gift.id, 0), devices.get(gift.id, 0)),
