@@ -230,7 +230,14 @@ def _prototype() -> dict:
     return prototype
 
 
-_START = logging._startTime  # what LogRecord measures relativeCreated from
+def _start_time() -> float:
+    """What LogRecord measures relativeCreated from (the logging module's import), in seconds: read
+    from a record, since logging keeps it in a private name whose unit changed (nanoseconds in 3.13)."""
+    probe = logging.LogRecord("", logging.INFO, "", 0, "", (), None)
+    return probe.created - probe.relativeCreated / 1000
+
+
+_START = _start_time()
 
 
 def log_request(method: str, rule: str | None, status: int, site: object, request_id: str, started: float) -> None:
