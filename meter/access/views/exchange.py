@@ -20,7 +20,7 @@ from werkzeug.http import parse_cookie
 from meter.platform.problems import PROBLEM_MIMETYPE, Problem, problem_body
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from wsgiref.types import WSGIEnvironment
 
 JSON = "application/json"
 
