@@ -72,7 +72,8 @@ def test_the_query_reads_to_pinned_values(query, expected):
 
 
 def test_a_raw_byte_that_is_not_utf8_fails_the_query_as_werkzeugs_args():
-    """Raw (not percent-encoded) bytes that are not UTF-8 fail both readings alike."""
+    """Raw (not percent-encoded) bytes that are not UTF-8 fail both readings alike (the app never
+    hands them over: meter.platform.query_bytes escapes them first)."""
     with pytest.raises(UnicodeDecodeError):
         dict(Incoming({"QUERY_STRING": "x=\xe9"}, b"").query)
     with pytest.raises(UnicodeDecodeError):
