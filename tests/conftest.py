@@ -40,8 +40,7 @@ from meter.platform.db import db
 from meter.sites.rules import sites
 from meter.stats import rules as stats
 from tests.openapi_check import CheckedClient
-
-from . import app_reuse  # noqa: F401  (the suite's caches across its apps)
+from tests.template_cache import TEMPLATES
 
 LINK_RE = re.compile(r"https?://\S+")
 
@@ -216,7 +215,8 @@ def database_url(sqlite_dir, database_template):
 
 
 def _config_dict() -> dict:
-    return {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
+    """TestConfig's settings, with the suite's one template cache (tests/template_cache.py)."""
+    return {**{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}, "JINJA_BYTECODE_CACHE": TEMPLATES}
 
 
 # --- per test ----------------------------------------------------------------------------------

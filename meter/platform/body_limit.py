@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 DRAIN_LIMIT = 16 * 1024 * 1024  # bytes read and thrown away at most, to answer a too-large body readably
 DRAIN_SECONDS = 10.0  # and for at most this long: a client trickling its body gets the close instead

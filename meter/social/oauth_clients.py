@@ -72,16 +72,17 @@ class MeterOAuth2App(FlaskOAuth2App):
     """Authlib's Flask client, with the discovery document checked and the key refresh throttled."""
 
     provider: Provider
+    checked = False  # its discovery document (OpenID providers: _build gives them one) was read and checked
 
     def load_server_metadata(self) -> dict:
-        fresh = self._server_metadata_url and "_loaded_at" not in self.server_metadata
-        metadata = super().load_server_metadata()
-        if fresh:
+        metadata = super().load_server_metadata()  # fetched once, then Authlib's copy
+        if self.provider.is_openid and not self.checked:
             if metadata.get("issuer") != self.provider.issuer:  # OpenID Connect Discovery 1.0, section 4.3
-                self.server_metadata.pop("_loaded_at", None)
+                _forget(self)  # the next attempt builds a client, which reads the document again
                 raise ProviderFailure("the discovery document names another issuer")
             advertised = metadata.get("id_token_signing_alg_values_supported")
             metadata["id_token_signing_alg_values_supported"] = id_tokens.algorithms(advertised)
+            self.checked = True
         return metadata
 
     def fetch_jwk_set(self, force: bool = False) -> dict:
@@ -120,6 +121,15 @@ def client_for(provider: Provider) -> MeterOAuth2App:
 def forget_clients() -> None:
     with _lock:
         _clients.clear()
+
+
+def _forget(client: MeterOAuth2App) -> None:
+    """This client is not kept (a newer one for its provider stays)."""
+    key = (client.provider.site_id, client.provider.name)
+    with _lock:
+        hit = _clients.get(key)
+        if hit is not None and hit[2] is client:
+            del _clients[key]
 
 
 def _build(provider: Provider) -> MeterOAuth2App:

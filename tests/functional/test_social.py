@@ -404,8 +404,12 @@ def test_a_discovery_document_naming_another_issuer_is_refused(app, client, runn
         runner, tmp_path, "tempo", "liar", "--kind", "oidc", "--client-id", "x", "--issuer", f"{standin.base}/liar"
     )
     assert result.exit_code == 0
-    response = client.get("/tempo/login/liar")
-    assert response.status_code == 502 and "tidak dapat memastikan identitas Anda" in response.get_data(as_text=True)
+    for _ in range(2):  # each attempt reads the document again (a fixed one is taken), and is refused again
+        response = client.get("/tempo/login/liar")
+        assert response.status_code == 502 and "tidak dapat memastikan identitas Anda" in response.get_data(
+            as_text=True
+        )
+    assert standin.seen.count(("GET", "/liar/.well-known/openid-configuration")) == 2
     assert ("GET", "/liar/auth") not in standin.seen
 
 

@@ -7,11 +7,12 @@ headers and the bytes. The common headers (security, X-Request-ID) and the log l
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import parse_cookie
@@ -19,9 +20,21 @@ from werkzeug.http import parse_cookie
 from meter.platform.problems import PROBLEM_MIMETYPE, Problem, problem_body
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from wsgiref.types import WSGIEnvironment
 
 JSON = "application/json"
+
+
+def _requote(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: bytes that are not UTF-8 stay percent-encoded (upper case), as
+    werkzeug's request.args leaves them, instead of failing or turning into U+FFFD."""
+    if not isinstance(error, UnicodeDecodeError):  # only for decoding
+        raise error
+    return quote(error.object[error.start : error.end], safe=""), error.end
+
+
+_REQUOTE = "meter.requote"
+codecs.register_error(_REQUOTE, _requote)
 
 
 class Incoming:
@@ -53,7 +66,7 @@ class Incoming:
             pairs = parse_qsl(
                 self.environ.get("QUERY_STRING", "").encode("latin-1").decode(),
                 keep_blank_values=True,
-                errors="werkzeug.url_quote",
+                errors=_REQUOTE,
             )
             self._query = _first_wins(pairs)
         return self._query

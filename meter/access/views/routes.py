@@ -21,7 +21,7 @@ from meter.access.views.exchange import Answer, Incoming, problem_answer
 from meter.platform.problems import Problem
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from wsgiref.types import WSGIEnvironment
 
 
 @dataclass(frozen=True)

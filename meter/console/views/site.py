@@ -182,7 +182,7 @@ def login_providers():
     form = ProviderForm()
     status = 200
     if form.validate_on_submit():
-        fields = {name: (field.data or "").strip() for name, field in form._fields.items() if name != "csrf_token"}
+        fields = {f.short_name: (f.data or "").strip() for f in form if f.short_name != "csrf_token"}
         try:
             replaced = site_admin.save_provider(g.site_row, fields, g.staff)
         except providers.ProviderError as exc:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.database_agnostic
 
 
 @pytest.fixture
-def request_records(monkeypatch):
+def request_records():
     """The records log_request hands to meter.request's handlers."""
     seen: list[logging.LogRecord] = []
 
@@ -29,12 +29,12 @@ def request_records(monkeypatch):
             seen.append(record)
 
     keep = Keep()
+    level = logs.request_log.level
     logs.request_log.addHandler(keep)
-    monkeypatch.setattr(logs.request_log, "level", logging.INFO)
-    logs.request_log.manager._clear_cache()
+    logs.request_log.setLevel(logging.INFO)  # (setLevel also clears the loggers' cached isEnabledFor answers)
     yield seen
     logs.request_log.removeHandler(keep)
-    logs.request_log.manager._clear_cache()
+    logs.request_log.setLevel(level)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +71,8 @@ def test_the_record_is_a_full_log_record(request_records):
     assert fields == set(vars(plain)) | {"request_id", "method", "route", "site", "status", "duration_ms"}
     assert (record.levelname, record.process, record.getMessage()) == ("INFO", os.getpid(), "POST /v1/access 200")
     assert abs(record.created - time.time()) < 5 and record.msecs == int((record.created % 1) * 1000)
+    # relativeCreated counts from where logging's own records count it from
+    assert abs((plain.relativeCreated - record.relativeCreated) - (plain.created - record.created) * 1000) < 0.01
     assert logging.Formatter("%(asctime)s %(name)s %(filename)s %(message)s").format(record)
 
 
