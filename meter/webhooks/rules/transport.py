@@ -35,7 +35,7 @@ class Refused(ValueError):
 
 
 @dataclass(frozen=True)
-class Answer:
+class Reply:
     status: int
     body: bytes  # at most READ_LIMIT bytes of it
 
@@ -102,7 +102,7 @@ def post(
     allow_private: bool,
     connect_timeout: float = 2.0,
     total_timeout: float = 5.0,
-) -> Answer:
+) -> Reply:
     """POST `body` to `url` as the module says; raise Refused, or OSError (TimeoutError…) / HTTPException."""
     target = parse(url, allow_private)
     address = resolve(target, allow_private)
@@ -131,7 +131,7 @@ def post(
             if not chunk:
                 break
             received += chunk
-        return Answer(response.status, bytes(received))
+        return Reply(response.status, bytes(received))
     finally:
         if response is not None:
             response.close()
