@@ -17,13 +17,15 @@ if TYPE_CHECKING:
     from meter.sites.lookup import api_blueprint
     from meter.sites.operator import audited, parse_since, progress, reader_of, site_of, utc_text
     from meter.sites.rules import grant_keys, sites
-    from meter.sites.rules.policy import KEYS, MAX_TIMEZONE, SCHEMA, Period, Policy, PolicyError, merge, normalise
+    from meter.sites.rules.periods import Period
+    from meter.sites.rules.policy import KEYS, MAX_TIMEZONE, SCHEMA, Meter, Policy, PolicyError, merge, normalise
     from meter.sites.rules.sites import SiteInfo, info, info_by_slug, mail_sender, normalise_origin
 
 _PUBLIC = {
     "KEYS": ("meter.sites.rules.policy", "KEYS"),
     "MAX_TIMEZONE": ("meter.sites.rules.policy", "MAX_TIMEZONE"),
-    "Period": ("meter.sites.rules.policy", "Period"),
+    "Period": ("meter.sites.rules.periods", "Period"),
+    "Meter": ("meter.sites.rules.policy", "Meter"),
     "Policy": ("meter.sites.rules.policy", "Policy"),
     "PolicyError": ("meter.sites.rules.policy", "PolicyError"),
     "SCHEMA": ("meter.sites.rules.policy", "SCHEMA"),
@@ -48,6 +50,7 @@ __all__ = [
     "KEYS",
     "MAX_TIMEZONE",
     "SCHEMA",
+    "Meter",
     "Period",
     "Policy",
     "PolicyError",
