@@ -269,7 +269,8 @@ def test_steady_state_in_several_meters_is_one_redis_call_and_no_sql(app, redis_
     from redis.crc import key_slot
 
     meters = {
-        name: {"quota": {"registered": 5}, "period": period} for name, period in (("koran", "month"), ("majalah", "week"))
+        name: {"quota": {"registered": 5}, "period": period}
+        for name, period in (("koran", "month"), ("majalah", "week"))
     }
     policy = {"quota": {"registered": 5}, "meters": meters, "sections": {"koran": "koran", "majalah": "majalah"}}
     api = Api(app.test_client(), make_site(app, "hot", policy=policy), "hot")

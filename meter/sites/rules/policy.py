@@ -183,6 +183,10 @@ class Policy:
             return self.default_meter
         return self._by_section.get(section.lower()) or self.default_meter
 
+    def sections_of(self, name: str) -> tuple[str, ...]:
+        """The sections that count in the meter of this name."""
+        return tuple(section for section, meter in self.sections if meter == name)
+
     def meter_named(self, name: str | None) -> Meter:
         """The meter of this name; the default one for "default", for none, or for a meter removed since
         (a ledger row or a doubt of a meter that is gone is settled in the default meter's period)."""
