@@ -68,10 +68,13 @@ def test_a_meter_is_made_from_the_policy_page_previewed_saved_and_audited(app, e
     listed = editor.get(POLICY_URL).get_data(as_text=True)
     assert 'data-meter="koran"' in listed and "koran, laput" in listed
 
-    _, token = verified_reader()  # the next checks follow it
+    reader_id, token = verified_reader()  # the next checks follow it
     article = {"id": "tempo:laput:1", "section": "laput"}
     answer = api.post("/v1/access", json={"reader_token": token, "article": article}).get_json()
     assert (answer["reason"], answer["meter"]["name"], answer["meter"]["limit"]) == ("unlocked_now", "koran", 1)
+    reader = editor.get(f"/console/tempo/readers/{reader_id}").get_data(as_text=True)  # each meter's count
+    koran = reader.split('data-meter="koran"', 1)[1]
+    assert 'data-meter="default"' in reader and "tempo:laput:1" in koran and "1 of 1" in koran
 
     rows = json.loads(runner.invoke(args=["audit", "show", "--json"]).output)
     [change] = [row for row in rows if row["action"] == "policy.change"]
