@@ -193,6 +193,16 @@ def test_readers_me_shows_every_meter_and_a_login_carries_each_meters_reads_over
     assert read(site, "majalah:2", "majalah", reader_token=token)["reason"] == "quota_exhausted"  # carried over
 
 
+def test_a_reset_clears_the_reader_in_every_meter(site, runner, verified_reader):
+    _, token = verified_reader()
+    for article_id, section in (("koran:1", "koran"), ("koran:2", "koran"), ("berita:1", None)):
+        assert read(site, article_id, section, reader_token=token)["reason"] == "unlocked_now"
+    result = runner.invoke(args=["meter", "reset", "tempo", "pembaca@example.com"])
+    assert result.exit_code == 0 and "cleared 3 unlocks" in result.output, result.output
+    assert summary(read(site, "koran:3", "koran", reader_token=token)) == ("unlocked_now", "koran", 1, 2)
+    assert summary(read(site, "berita:1", reader_token=token)) == ("unlocked_now", "default", 1, 3)
+
+
 @pytest.fixture
 def own_redis(tmp_path):
     server = RedisProcess(str(tmp_path / "own-redis")).start()
