@@ -432,3 +432,31 @@ def cut_app(app, database_url):
     cut.close()
     with fresh.app_context():
         db.engine.dispose()
+
+
+def monitor_commands(redis_client, action) -> list[str]:
+    """Commands clients sent to Redis during `action` (MONITOR; commands run inside scripts excluded)."""
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        with redis_client.monitor() as monitor:
+            ready.set()
+            for command in monitor.listen():
+                if command["command"] == "ECHO monitor-stop":
+                    return
+                if command.get("client_type") != "lua" and command.get("client_address") != "lua":
+                    seen.append(command["command"].split(" ", 1)[0].upper())
+
+    stopper = redis_client.client()  # its own connection, opened before watching
+    stopper.ping()
+    thread = threading.Thread(target=watch)
+    thread.start()
+    ready.wait(5)
+    try:
+        action()
+    finally:
+        stopper.echo("monitor-stop")
+        thread.join(5)
+        stopper.close()
+    return seen

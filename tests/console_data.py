@@ -51,6 +51,15 @@ def _reader(site_id: int, email: str, verified: bool) -> Reader:
 def fill(app, runner, slug: str, other: str) -> Filled:
     """`slug` and `other` are sites that exist; the owner owns `slug` and supports `other`."""
     runner.invoke(args=["sites", "policy", slug, "--set", "quota.anonymous=1"])
+    meter = [
+        "--set",
+        "meters.koran.quota.verified=2",
+        "--set",
+        "meters.koran.period=week",
+        "--set",
+        "sections.koran=koran",
+    ]
+    runner.invoke(args=["sites", "policy", slug, *meter])  # a named meter: on the policy page, its own page, the audit
     runner.invoke(args=["sites", "keys", "create", slug])
     create_staff(runner, OWNER, slug, "owner")
     link = create_staff(runner, OWNER, other, "support")  # a new link: the first is replaced
@@ -137,6 +146,8 @@ def pages(filled: Filled) -> list[str]:
         filled.job,
         f"{base}/mail",
         f"{base}/policy",
+        f"{base}/policy/meters/koran",
+        f"{base}/policy/meters/baru",
         f"{base}/keys",
         f"{base}/origins",
         f"{base}/providers",

@@ -118,3 +118,44 @@ _CODE = re.compile(r"(?<![\w.])[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+(?![\w.])")
 def english_or_codes(text: str) -> list[str]:
     plain = _ADDRESSES.sub(" ", text)
     return sorted({m.group(0) for m in _WORDS.finditer(plain)} | {m.group(0) for m in _CODE.finditer(plain)})
+
+
+class _FormFields(HTMLParser):
+    """The values the policy page's form would send as the browser shows it (inputs, selected options)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+        self._first: str | None = None
+        self._in_form = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and "policy" in (a.get("class") or ""):
+            self._in_form = True
+        if not self._in_form:
+            return
+        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button"):
+            self.fields[a["name"]] = a.get("value") or ""
+        elif tag == "select":
+            self._select, self._first = a["name"], None
+        elif tag == "option" and self._select:
+            if self._first is None:
+                self._first = a.get("value")
+                self.fields.setdefault(self._select, a.get("value"))
+            if "selected" in a:
+                self.fields[self._select] = a.get("value")
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "form":
+            self._in_form = False
+
+
+def policy_form_of(html: str) -> dict[str, str]:
+    """What the policy page's form (or a meter's page's) would send as the browser shows it."""
+    parser = _FormFields()
+    parser.feed(html)
+    return parser.fields

@@ -16,13 +16,15 @@ class Unlock(db.Model):
 
     __tablename__ = "unlocks"
     __table_args__ = (
-        UniqueConstraint("site_id", "subject", "period", "article_id", name="uq_unlocks_subject_article"),
-        Index("ix_unlocks_subject_period", "site_id", "subject", "period"),
+        UniqueConstraint("site_id", "subject", "meter", "period", "article_id", name="uq_unlocks_subject_article"),
+        Index("ix_unlocks_subject_period", "site_id", "subject", "meter", "period"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(160))  # "r:<reader id>" or "a:<anonymous id>"
+    # The meter the unlock counted in (the policy's `meters`): "default" for the site's own.
+    meter: Mapped[str] = mapped_column(String(32), default="default", server_default="default")
     period: Mapped[str] = mapped_column(String(32))
     article_id: Mapped[str] = mapped_column(String(512))
     unlocked_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -40,5 +42,6 @@ class UnlockDoubt(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     subject: Mapped[str] = mapped_column(String(160))
+    meter: Mapped[str] = mapped_column(String(32), default="default", server_default="default")
     article_id: Mapped[str] = mapped_column(String(512))
     checked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -140,6 +140,24 @@ class PolicyForm(ConsoleForm):
     base = HiddenField()  # the version of the policy the preview was made from
 
 
+class MeterForm(ConsoleForm):
+    """A named meter's keys (meter.sites.rules.policy.METER_KEYS, named and labelled as PolicyForm's)
+    and the sections that count in it."""
+
+    quota_anonymous = IntegerField(PolicyForm.quota_anonymous.args[0], validators=_whole("quota.anonymous"))
+    quota_registered = IntegerField(PolicyForm.quota_registered.args[0], validators=_whole("quota.registered"))
+    quota_verified = IntegerField(PolicyForm.quota_verified.args[0], validators=_whole("quota.verified"))
+    period = StringField(PolicyForm.period.args[0], validators=[DataRequired(), Length(max=16)])
+    sections = StringField(
+        _l("Sections that count in this meter (such as koran, laput)"), validators=[Optional(), Length(max=4000)]
+    )
+    base = HiddenField()
+
+
+class NewMeterForm(ConsoleForm):
+    name = StringField(_l("Name of a new meter (such as koran)"), validators=[DataRequired(), Length(max=32)])
+
+
 class OriginForm(ConsoleForm):
     origin = StringField(_l("Origin (such as https://www.tempo.co)"), validators=[DataRequired(), Length(max=2048)])
 

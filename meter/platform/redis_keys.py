@@ -24,14 +24,20 @@ def state_bucket(site_id: int, bucket: int, buckets: int) -> str:
     return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:st"
 
 
-def unlock_bucket(site_id: int, bucket: int, buckets: int, period: str) -> str:
-    """A calendar period's unlocks of a bucket of subjects: field subject → packed 64-bit article hashes."""
-    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:{period}"
+def _unlocks(meter: str) -> str:
+    """The unlocks' part of a key: `u` for the site's default meter (the names it had before meters),
+    `u.<name>` for a named meter (meter names have no colon, so no two meters' keys can meet)."""
+    return "u" if meter == "default" else f"u.{meter}"
 
 
-def rolling_unlocks(site_id: int, bucket: int, buckets: int, subject: str) -> str:
-    """A rolling window's unlocks of one subject (a string of packed hash + time records)."""
-    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:u:rolling:{subject}"
+def unlock_bucket(site_id: int, bucket: int, buckets: int, period: str, meter: str = "default") -> str:
+    """A meter's calendar period's unlocks of a bucket of subjects: field subject → packed 64-bit article hashes."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:{_unlocks(meter)}:{period}"
+
+
+def rolling_unlocks(site_id: int, bucket: int, buckets: int, subject: str, meter: str = "default") -> str:
+    """A meter's rolling window's unlocks of one subject (a string of packed hash + time records)."""
+    return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:{_unlocks(meter)}:rolling:{subject}"
 
 
 def stats_bucket(site_id: int, bucket: int, buckets: int, day: str) -> str:
@@ -42,7 +48,7 @@ def stats_bucket(site_id: int, bucket: int, buckets: int, day: str) -> str:
 
 def ledger_journal(site_id: int, bucket: int, buckets: int) -> str:
     """The bucket's unlocks answered and not yet known to be in the ledger: a list of "time\tperiod\tsubject\t
-    article id", pushed by the check's script with the unlock, taken into SQL by the worker
+    article id" (then "\tmeter" for a named meter), pushed by the check's script with the unlock, taken into SQL by the worker
     (meter.access.rules.metering.journal). No expiry, so `volatile-lru` never evicts it: it holds what SQL lacks."""
     return f"{PREFIX}:{bucket_tag(site_id, bucket, buckets)}:journal"
 

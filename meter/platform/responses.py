@@ -81,7 +81,14 @@ class EmailChanged(TypedDict):
     email: Annotated[str, Field(description="The account's address from now on.")]
 
 
+METER_NAME = Field(
+    description="The meter: `default` (the policy's top-level quota and period), or one of the policy's `meters`, "
+    "which the article's `section` chose."
+)
+
+
 class MeterSummary(TypedDict):
+    name: Annotated[str, METER_NAME]
     used: int
     limit: int
     remaining: int
@@ -94,10 +101,15 @@ class Me(ReaderOut):
     logins: Annotated[
         list[str], Field(description='How the reader can sign in: "password", then each linked provider\'s name.')
     ]
-    meter: MeterSummary
+    meter: Annotated[MeterSummary, Field(description="The default meter (`name`: default).")]
+    meters: Annotated[
+        list[MeterSummary],
+        Field(description="Every meter of the site, the default one first: a reader's count in each is its own."),
+    ]
 
 
 class AccessMeter(TypedDict):
+    name: Annotated[str, METER_NAME]
     used: int
     limit: int
     remaining: int
@@ -175,6 +187,7 @@ class AmpAuthorization(TypedDict):
     access: Annotated[bool, Field(description="amp-access's own field, the same as granted.")]
     reason: Annotated[Reason, Field(description="meter's reason, as in the access check.")]
     subscriber: bool
+    meter: Annotated[str, METER_NAME]
 
 
 # --- the embed's browser endpoints (/embed/<site>/access and /resend) -----------------------------

@@ -143,6 +143,13 @@ class Article(Body):
     # No control characters: ids are stored in the ledger, and PostgreSQL text cannot hold NUL.
     id: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
     class_: Literal["free", "metered", "premium"] = Field("metered", alias="class")
+    section: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")] | None = (
+        Field(
+            None,
+            description="The article's section: the site's policy maps sections to meters (`sections`); an unknown "
+            "section, or none, counts in the default meter.",
+        )
+    )
 
 
 class SignedArticle(Article):
@@ -150,7 +157,9 @@ class SignedArticle(Article):
 
     expires: int | None = Field(None, description="Unix time after which `sig` is refused.")
     sig: Annotated[str, StringConstraints(max_length=200)] | None = Field(
-        None, description="The publisher's signature of id, class and expires (docs/api.md: signed articles)."
+        None,
+        description="The publisher's signature of id, class, expires and section, when one is given "
+        "(docs/api.md: signed articles).",
     )
 
 

@@ -63,8 +63,15 @@ def parse(model: type[M], data: Any = _FROM_REQUEST) -> M:
         raise Problem(400, "malformed-json", "Malformed JSON", "JSON nested too deep.") from None
 
 
-def query_article(article_id: Any, article_class: Any, expires: Any = None, sig: Any = None) -> SignedArticle:
+def query_article(
+    article_id: Any, article_class: Any, expires: Any = None, sig: Any = None, section: Any = None
+) -> SignedArticle:
     """An article described by a query string (AMP), checked as the API checks a body's."""
-    data = {"id": article_id, "class": article_class if article_class is not None else "metered", "sig": sig}
+    data = {
+        "id": article_id,
+        "class": article_class if article_class is not None else "metered",
+        "sig": sig,
+        "section": section,
+    }
     data["expires"] = int(expires) if isinstance(expires, str) and expires.isdigit() and len(expires) < 12 else expires
     return parse(SignedArticle, data)

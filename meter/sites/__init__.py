@@ -17,13 +17,34 @@ if TYPE_CHECKING:
     from meter.sites.lookup import api_blueprint
     from meter.sites.operator import audited, parse_since, progress, reader_of, site_of, utc_text
     from meter.sites.rules import grant_keys, sites
-    from meter.sites.rules.policy import KEYS, MAX_TIMEZONE, SCHEMA, Period, Policy, PolicyError, merge, normalise
+    from meter.sites.rules.periods import Period
+    from meter.sites.rules.policy import (
+        DEFAULT_POLICY,
+        KEYS,
+        MAX_METERS,
+        MAX_TIMEZONE,
+        METER_KEYS,
+        METER_NAME,
+        SCHEMA,
+        SECTION_NAME,
+        Meter,
+        Policy,
+        PolicyError,
+        merge,
+        normalise,
+    )
     from meter.sites.rules.sites import SiteInfo, info, info_by_slug, mail_sender, normalise_origin
 
 _PUBLIC = {
+    "DEFAULT_POLICY": ("meter.sites.rules.policy", "DEFAULT_POLICY"),
     "KEYS": ("meter.sites.rules.policy", "KEYS"),
+    "MAX_METERS": ("meter.sites.rules.policy", "MAX_METERS"),
+    "METER_KEYS": ("meter.sites.rules.policy", "METER_KEYS"),
+    "METER_NAME": ("meter.sites.rules.policy", "METER_NAME"),
+    "SECTION_NAME": ("meter.sites.rules.policy", "SECTION_NAME"),
     "MAX_TIMEZONE": ("meter.sites.rules.policy", "MAX_TIMEZONE"),
-    "Period": ("meter.sites.rules.policy", "Period"),
+    "Period": ("meter.sites.rules.periods", "Period"),
+    "Meter": ("meter.sites.rules.policy", "Meter"),
     "Policy": ("meter.sites.rules.policy", "Policy"),
     "PolicyError": ("meter.sites.rules.policy", "PolicyError"),
     "SCHEMA": ("meter.sites.rules.policy", "SCHEMA"),
@@ -45,9 +66,15 @@ _PUBLIC = {
     "utc_text": ("meter.sites.operator", "utc_text"),
 }
 __all__ = [
+    "DEFAULT_POLICY",
     "KEYS",
+    "MAX_METERS",
     "MAX_TIMEZONE",
+    "METER_KEYS",
+    "METER_NAME",
     "SCHEMA",
+    "SECTION_NAME",
+    "Meter",
     "Period",
     "Policy",
     "PolicyError",

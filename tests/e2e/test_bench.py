@@ -33,11 +33,12 @@ def bench(*args: str) -> str:
 
 def test_memory_bench_writes_the_compact_layout_with_the_checks_own_arguments(tmp_path):
     out = bench("bench.memory", "--readers", "300", "--json", str(tmp_path / "memory.json"))
-    for layout in ("naive", "foundation", "compact, 4096 buckets", "+ cached state"):
+    for layout in ("naive", "foundation", "compact, 4096 buckets", "+ cached state", "3 meters"):
         assert re.search(rf"{re.escape(layout)}.* {NUMBER} B/reader", out), out
     rows = json.loads((tmp_path / "memory.json").read_text())["rows"]
-    assert len(rows) == 7
+    assert len(rows) == 8
     assert all(row["bytes_per_reader"] > 0 for row in rows), rows
+    assert rows[-1]["meters"] == 3 and rows[-1]["bytes_per_reader_meter"] > 0, rows[-1]
 
 
 def test_inprocess_bench_runs_every_variant():

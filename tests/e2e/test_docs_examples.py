@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from meter import create_app
+from meter.access.rules import article_signing
 from meter.platform.db import db
 from tests.conftest import _config_dict, clear_database, empty_database, flush_redis, make_site
 from tests.paths import ROOT_DIR
@@ -154,6 +155,9 @@ def test_the_python_examples(served, monkeypatch):
     ]
     exec(one("python", "def meter_sig"), names)
     assert names["sig"].startswith("v1.k1.") and "=" not in names["sig"]
+    for section in (None, "koran"):  # the documented signature is meter's, with a section and without
+        mine = names["meter_sig"]("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, section)
+        assert mine == article_signing.sign("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, section)
 
 
 @pytest.mark.skipif(
@@ -175,7 +179,8 @@ def test_the_php_examples(served):
             one("php", "show_wall("),
             one("php", "function meter_sig"),
             'echo json_encode(["me" => $me, "access" => $answer, "walls" => $walls,'
-            ' "sig" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:2026-01-31:beras", "metered", 1900000000)]);',
+            ' "sig" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:2026-01-31:beras", "metered", 1900000000),'
+            ' "sectioned" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:1", "metered", 1900000000, "koran")]);',
         ]
     )
     out = subprocess.run(["php"], input=script, cwd=cwd, capture_output=True, text=True, timeout=60)
@@ -192,6 +197,7 @@ def test_the_php_examples(served):
         python_sig,
     )
     assert result["sig"] == python_sig["sig"]  # the PHP and the Python signatures agree
+    assert result["sectioned"] == article_signing.sign("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, "koran")
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="no curl or bash")

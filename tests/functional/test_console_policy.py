@@ -5,54 +5,14 @@ covered); a time zone that is no zone is the field's error (422), never a 500.""
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 
 import pytest
 
 from meter.sites.rules.policy import SCHEMA
+from tests.console_helpers import policy_form_of as form_of
 from tests.console_helpers import staff_client
 
 URL = "/console/tempo/policy"
-
-
-class _FormFields(HTMLParser):
-    """The values the policy page's form would send as the browser shows it (inputs, selected options)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: dict[str, str] = {}
-        self._select: str | None = None
-        self._first: str | None = None
-        self._in_form = False
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and "policy" in (a.get("class") or ""):
-            self._in_form = True
-        if not self._in_form:
-            return
-        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button"):
-            self.fields[a["name"]] = a.get("value") or ""
-        elif tag == "select":
-            self._select, self._first = a["name"], None
-        elif tag == "option" and self._select:
-            if self._first is None:
-                self._first = a.get("value")
-                self.fields.setdefault(self._select, a.get("value"))
-            if "selected" in a:
-                self.fields[self._select] = a.get("value")
-
-    def handle_endtag(self, tag):
-        if tag == "select":
-            self._select = None
-        elif tag == "form":
-            self._in_form = False
-
-
-def form_of(html: str) -> dict[str, str]:
-    parser = _FormFields()
-    parser.feed(html)
-    return parser.fields
 
 
 def field_name(key: str) -> str:

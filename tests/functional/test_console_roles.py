@@ -32,6 +32,8 @@ TABLE = {
     "console.mail": "support",
     "console.retry_mail": "support",
     "console.policy": "editor",
+    "console.new_meter": "editor",
+    "console.meter": "editor",
     "console.keys": "owner",
     "console.new_key": "owner",
     "console.revoke_key": "owner",
@@ -73,6 +75,8 @@ def _url(app, endpoint: str, slug: str, reader_id: int, job_id: int) -> str:
         args["reader_id"] = reader_id
     if "job_id" in rule.arguments:
         args["job_id"] = job_id
+    if "meter_name" in rule.arguments:
+        args["meter_name"] = "koran"
     with app.test_request_context():
         from flask import url_for
 

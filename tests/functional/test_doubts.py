@@ -176,3 +176,39 @@ def test_a_script_sent_twice_over_a_broken_connection_still_reaches_the_ledger(
     flush_redis(redis_url)
     assert api.access("koran:2", reader_token=token)["reason"] == "already_unlocked"
     assert api.access("koran:3", reader_token=token)["reason"] == "quota_exhausted"
+
+
+def test_a_doubt_in_a_named_meter_is_settled_in_that_meter(app, api, verified_reader, proxy, proxied, runner):
+    """The doubt keeps its meter: the worker looks in that meter's keys and writes that meter's row."""
+    changed = runner.invoke(
+        args=["sites", "policy", "tempo", "--set", "meters.koran.quota.verified=2", "--set", "sections.koran=koran"]
+    )
+    assert changed.exit_code == 0, changed.output
+    reader_id, token = verified_reader()
+    subject = f"r:{reader_id}"
+
+    def check(article: str) -> dict:
+        body = {"reader_token": token, "article": {"id": article, "section": "koran"}}
+        response = proxied.test_client().post("/v1/access", json=body, headers={"Authorization": f"Bearer {api.key}"})
+        return response.get_json()
+
+    assert check("koran:1")["reason"] == "unlocked_now"
+    proxy.drop_replies = True
+    assert check("koran:2")["degraded"] is True
+    with app.app_context():
+        site = sites.info(db.session.scalars(select(Site)).one())
+        meter = site.policy.meter_named("koran")
+        assert db.session.scalars(select(UnlockDoubt.meter)).all() == ["koran"]
+
+        def held() -> bool:
+            return layout.hash64("koran:2") in doubts.held_in_redis(
+                site.id, subject, meter.period_at(clock.now()), "koran"
+            )
+
+        assert _eventually(held)
+    clock.travel(timedelta(seconds=10))
+    result = runner.invoke(args=["meter", "settle"])
+    assert result.exit_code == 0 and "1 into the ledger" in result.output, result.output
+    with app.app_context():
+        rows = db.session.execute(select(Unlock.meter, Unlock.article_id).where(Unlock.subject == subject))
+        assert sorted(rows) == [("koran", "koran:1"), ("koran", "koran:2")]

@@ -136,14 +136,19 @@ def test_the_export_is_the_database_row_by_row(app, api, rich_reader):
         )
         unlocks = db.session.scalars(select(Unlock).filter_by(subject=subject)).all()
         assert sorted(data["unlocks"], key=lambda u: u["article_id"]) == sorted(
-            ({"period": u.period, "article_id": u.article_id, "unlocked_at": iso(u.unlocked_at)} for u in unlocks),
+            (
+                {"meter": u.meter, "period": u.period, "article_id": u.article_id, "unlocked_at": iso(u.unlocked_at)}
+                for u in unlocks
+            ),
             key=lambda u: u["article_id"],
         )
         period = site_info(app).policy.period_at(clock.now()).label
         this_period = {u["article_id"] for u in data["unlocks"] if u["period"] == period}
         assert this_period == {"tempo:koran:a", "tempo:koran:b"}
         [doubt] = db.session.scalars(select(UnlockDoubt).filter_by(subject=subject)).all()
-        assert data["unlocks_in_doubt"] == [{"article_id": doubt.article_id, "checked_at": iso(doubt.checked_at)}]
+        assert data["unlocks_in_doubt"] == [
+            {"meter": "default", "article_id": doubt.article_id, "checked_at": iso(doubt.checked_at)}
+        ]
         mails = db.session.scalars(
             select(OutboxMail).where(OutboxMail.to_addr.in_([EMAIL, "baru@example.com"])).order_by(OutboxMail.id)
         ).all()

@@ -16,7 +16,7 @@ from meter.access.models import Unlock
 from meter.dev.redis_server import RedisProcess
 from meter.platform import clock
 from meter.platform.db import db
-from tests.conftest import Api, make_site, rebuilt, token_of
+from tests.conftest import Api, make_site, monitor_commands, rebuilt, token_of
 
 
 def ledger(app, subject_prefix="r:") -> list[tuple[str, str]]:
@@ -232,34 +232,6 @@ def test_subscriber_is_let_in_from_the_database_when_redis_is_down(app_on_own_re
 # --- the hot path -----------------------------------------------------------------------------
 
 
-def monitor_commands(redis_client, action) -> list[str]:
-    """Commands clients sent to Redis during `action` (MONITOR; commands run inside scripts excluded)."""
-    seen: list[str] = []
-    ready = threading.Event()
-
-    def watch() -> None:
-        with redis_client.monitor() as monitor:
-            ready.set()
-            for command in monitor.listen():
-                if command["command"] == "ECHO monitor-stop":
-                    return
-                if command.get("client_type") != "lua" and command.get("client_address") != "lua":
-                    seen.append(command["command"].split(" ", 1)[0].upper())
-
-    stopper = redis_client.client()  # its own connection, opened before watching
-    stopper.ping()
-    thread = threading.Thread(target=watch)
-    thread.start()
-    ready.wait(5)
-    try:
-        action()
-    finally:
-        stopper.echo("monitor-stop")
-        thread.join(5)
-        stopper.close()
-    return seen
-
-
 @pytest.mark.config(SITE_CACHE_TTL=60.0)
 def test_steady_state_check_is_one_redis_call_and_no_sql(app, redis_client):
     api = Api(app.test_client(), make_site(app, "hot"), "hot")
@@ -288,6 +260,40 @@ def test_steady_state_check_is_one_redis_call_and_no_sql(app, redis_client):
         event.remove(engine, "before_cursor_execute", record)
     assert statements == []
     assert commands == ["EVALSHA"] * 10
+
+
+@pytest.mark.config(SITE_CACHE_TTL=60.0)
+def test_steady_state_in_several_meters_is_one_redis_call_and_no_sql(app, redis_client):
+    """The meter is chosen from the cached policy before the call: each check, in any meter, is one
+    EVALSHA; every key it touches is in the reader's one slot."""
+    from redis.crc import key_slot
+
+    meters = {
+        name: {"quota": {"registered": 5}, "period": period}
+        for name, period in (("koran", "month"), ("majalah", "week"))
+    }
+    policy = {"quota": {"registered": 5}, "meters": meters, "sections": {"koran": "koran", "majalah": "majalah"}}
+    api = Api(app.test_client(), make_site(app, "hot", policy=policy), "hot")
+    api.post("/v1/readers", json={"email": "h@example.com", "password": "rahasia-sekali"})
+    token = api.post("/v1/sessions", json={"email": "h@example.com", "password": "rahasia-sekali"}).get_json()[
+        "reader_token"
+    ]
+
+    def ask(section: str | None, n: int, record: bool = False) -> dict:
+        article = {"id": f"hot:{section}:{n}", "class": "metered", **({"section": section} if section else {})}
+        answer = api.post("/v1/access", json={"reader_token": token, "article": article, "record": record})
+        return answer.get_json()
+
+    for section in ("koran", "majalah", None):  # warms the caches: each meter's unlocks loaded once
+        assert ask(section, 0, record=True)["reason"] == "unlocked_now"
+    commands, statements = _counted(
+        app, redis_client, lambda: [ask(s, n) for n in range(1, 3) for s in ("koran", "majalah", None)]
+    )
+    assert statements == []
+    assert commands == ["EVALSHA"] * 6
+    found = redis_client.keys("m:{*")
+    assert {k.split("}:", 1)[1].split(":")[0] for k in found} == {"st", "u", "u.koran", "u.majalah", "stats", "journal"}
+    assert len({key_slot(k.encode()) for k in found}) == 1
 
 
 def test_ledger_rows_count_the_unlocks(app, api, verified_reader):

@@ -3,6 +3,9 @@
 Random sequences of access checks (recorded or not), re-reads, month changes, subscriptions that
 start and end, Redis flushes and anonymous-to-account merges (a login carrying the anonymous id) run
 against the real app, Redis and database; after every step the answer must be what the model says.
+The site has three meters (the default one, `koran` and `majalah`, each with its own quotas, one
+weekly) and articles of their sections, of an unknown section and of none: in the model each meter
+is a count of its own, so a reader's reads in one meter never spend another's.
 """
 
 from __future__ import annotations
@@ -26,23 +29,46 @@ from tests.conftest import Api, make_site
 
 pytestmark = [pytest.mark.fuzz]
 
-POLICY = {"quota": {"anonymous": 1, "registered": 1, "verified": 3}}
+POLICY = {
+    "quota": {"anonymous": 1, "registered": 1, "verified": 3},
+    "meters": {
+        "koran": {"quota": {"anonymous": 2, "registered": 2, "verified": 2}, "period": "month"},
+        "majalah": {"quota": {"anonymous": 1, "registered": 1, "verified": 1}, "period": "week"},
+    },
+    "sections": {"koran": "koran", "majalah": "majalah"},
+}
+METERS = ("default", "koran", "majalah")
 PASSWORD = "rahasia-sekali"
-ARTICLES = [f"tempo:koran:{i}" for i in range(6)]
+# (article id, its section): sections of each meter, one in capitals, one the policy does not name, none.
+SECTIONS = ("koran", "Koran", "majalah", "olahraga", None)
+ARTICLES = [(f"tempo:{section or 'berita'}:{i}", section) for section in SECTIONS for i in range(3)]
 _serial = itertools.count()
+
+
+def meter_of(section: str | None) -> str:
+    return POLICY["sections"].get((section or "").lower(), "default")
+
+
+def quotas_of(meter: str) -> dict[str, int]:
+    return POLICY["quota"] if meter == "default" else POLICY["meters"][meter]["quota"]
+
+
+def _per_meter() -> dict[str, set[str]]:
+    return {meter: set() for meter in METERS}
 
 
 @dataclass
 class Model:
-    """The policy, in plain Python: what each subject unlocked this period, and who subscribes."""
+    """The policy, in plain Python: what each subject unlocked this period in each meter, and who subscribes."""
 
-    reader: set[str] = field(default_factory=set)
-    anonymous: set[str] = field(default_factory=set)
+    reader: dict[str, set[str]] = field(default_factory=_per_meter)
+    anonymous: dict[str, set[str]] = field(default_factory=_per_meter)
     subscription_until: datetime | None = None
 
-    def expect(self, who: str, article: str, cls: str, record: bool) -> tuple[bool, str, int]:
-        unlocked = self.reader if who == "reader" else self.anonymous
-        quota = POLICY["quota"]["verified" if who == "reader" else "anonymous"]
+    def expect(self, who: str, article: str, section: str | None, cls: str, record: bool) -> tuple[bool, str, int]:
+        meter = meter_of(section)
+        unlocked = (self.reader if who == "reader" else self.anonymous)[meter]
+        quota = quotas_of(meter)["verified" if who == "reader" else "anonymous"]
         used = len(unlocked)
         if cls == "free":
             return True, "free_content", used
@@ -53,7 +79,9 @@ class Model:
         if article in unlocked:
             return True, "already_unlocked", used
         if used >= quota:
-            return False, ("quota_exhausted" if who == "reader" else "registration_required"), used
+            q = quotas_of(meter)  # an anonymous visitor is asked to register when an account reads more
+            more = who == "anonymous" and max(q["registered"], q["verified"]) > q["anonymous"]
+            return False, ("registration_required" if more else "quota_exhausted"), used
         if not record:
             return True, "would_unlock", used
         unlocked.add(article)
@@ -100,15 +128,24 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             assert response.status_code == 200, response.get_data(as_text=True)
             self.token = response.get_json()["reader_token"]
 
-        def _check(self, who: str, article: str, cls: str, record: bool) -> None:
-            expected = self.model.expect(who, article, cls, record)
+        def _check(self, who: str, article: tuple[str, str | None], cls: str, record: bool) -> None:
+            article_id, section = article
+            expected = self.model.expect(who, article_id, section, cls, record)
+            body = {"article": {"id": article_id, "class": cls}, "record": record}
+            if section is not None:
+                body["article"]["section"] = section
             if who == "reader":
-                answer = site.access(article, cls, reader_token=self.token, record=record)
-                assert answer["reader"]["token"] == "valid"
+                body["reader_token"] = self.token
             else:
-                answer = site.access(article, cls, anonymous_id=self.anonymous_id, record=record)
+                body["anonymous_id"] = self.anonymous_id
+            response = site.post("/v1/access", json=body)
+            assert response.status_code == 200, response.get_data(as_text=True)
+            answer = response.get_json()
+            if who == "reader":
+                assert answer["reader"]["token"] == "valid"
             got = (answer["allowed"], answer["reason"], answer["meter"]["used"])
             assert got == expected, (who, article, cls, record, self.model)
+            assert answer["meter"]["name"] == meter_of(section)
             assert answer["degraded"] is False
 
         @rule(
@@ -122,15 +159,16 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
 
         @rule(who=st.sampled_from(["reader", "anonymous"]), data=st.data())
         def reread(self, who, data) -> None:
-            unlocked = sorted(self.model.reader if who == "reader" else self.model.anonymous)
-            if unlocked:
-                self._check(who, data.draw(st.sampled_from(unlocked)), "metered", True)
+            unlocked = self.model.reader if who == "reader" else self.model.anonymous
+            read = [item for item in ARTICLES if item[0] in unlocked[meter_of(item[1])]]
+            if read:
+                self._check(who, data.draw(st.sampled_from(read)), "metered", True)
 
         @rule()
         def next_month(self) -> None:
             clock.travel(timedelta(days=32))
-            self.model.reader.clear()
-            self.model.anonymous.clear()
+            self.model.reader = _per_meter()
+            self.model.anonymous = _per_meter()
             self._login()  # reader tokens live 30 days
 
         @rule(days=st.integers(min_value=1, max_value=40))
@@ -154,14 +192,16 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             """Log in carrying the anonymous id: its unlocks of this period are copied to the account (the
             anonymous id keeps them: it stays used up)."""
             self._login(self.anonymous_id)
-            self.model.reader |= self.model.anonymous
+            for meter in METERS:
+                self.model.reader[meter] |= self.model.anonymous[meter]
 
         @invariant()
         def ledger_agrees(self) -> None:
             if not hasattr(self, "reader_id"):
                 return
             me = site.get("/v1/readers/me", headers={"X-Reader-Token": self.token}).get_json()
-            assert set(me["meter"]["unlocked"]) == self.model.reader
+            assert set(me["meter"]["unlocked"]) == self.model.reader["default"]
+            assert {m["name"]: set(m["unlocked"]) for m in me["meters"]} == self.model.reader
 
         def teardown(self) -> None:
             clock.reset()

@@ -16,7 +16,7 @@ activation link followed), password logins (pages, API, AMP's login flow `?rid=�
 Facebook sign-ins with and without an address, Mallory typing a victim's address on Facebook's
 address page (then signing in with Facebook again), a victim logging in through Mallory's
 `/{site}/login?rid=MALLORY&next=…` (or `/{site}/login/facebook?rid=…`), subscriptions, gifts made
-and opened, access checks, policy changes from the command line (`flask sites policy --set`) and
+and opened, access checks (articles of the default meter and of a second, `koran`), policy changes from the command line (`flask sites policy --set`) and
 from the console's form, password and address changes, deletions (`DELETE /v1/readers/me`, the
 account page) and the database cut away for a moment (tests/faults.py). Left out: AMP pingbacks
 and anonymous-to-account merges, which add ledger rows without an `unlocked_now` answer.
@@ -76,6 +76,9 @@ SLUG, ORIGIN = "model", "https://model.example"
 HONEST, ATTACKER = ("alice", "bob"), "mallory"
 ACTORS = (*HONEST, ATTACKER)
 ARTICLES = [f"model:artikel:{i}" for i in range(6)]
+# The site has a second meter, `koran`, for that section; a section the policy does not name counts in
+# the default meter, as an article without one does.
+SECTIONS = {"model:artikel:3": "koran", "model:artikel:4": "koran", "model:artikel:5": "olahraga"}
 LABELS = {"password": "Email and password", "facebook": "Facebook"}
 CLI_KEYS = {
     "gifts.per_period": st.integers(0, 4),
@@ -85,6 +88,8 @@ CLI_KEYS = {
     "degraded_mode": st.sampled_from(["allow", "deny"]),
     "quota.anonymous": st.integers(0, 2),
     "quota.verified": st.integers(0, 4),
+    "meters.koran.quota.anonymous": st.integers(0, 2),
+    "meters.koran.quota.verified": st.integers(0, 3),
 }
 _serial = itertools.count()
 NOBODY = pack_state(False, 0, []).decode()  # the state an access check caches for a reader id that is gone
@@ -275,6 +280,8 @@ def test_accounts_gifts_amp_and_policy_keep_their_rules(app, database_url, redis
                 db.session.remove()
             self.policy = normalise(DEFAULT_POLICY)
             self.set_policy("gifts.per_period", 3)
+            self.set_policy("meters.koran.quota.verified", 1)
+            self.set_policy("sections.koran", "koran")
             for name, via in zip(ACTORS, ("page", "api", "page"), strict=True):
                 self.register(name, 0, via)  # everyone starts with an account, so every rule has work
             self.subscribe("bob")
@@ -536,7 +543,10 @@ def test_accounts_gifts_amp_and_policy_keep_their_rules(app, database_url, redis
             actor = self.actors[name]
             token = self.cookie(actor) if who == "browser" or not actor.tokens else actor.tokens[-1]
             body = {"reader_token": token} if token else {"anonymous_id": f"anon-{actor.rids[0]}"}
-            self.access(article={"id": article, "class": "metered"}, **body)
+            item = {"id": article, "class": "metered"}
+            if article in SECTIONS:
+                item["section"] = SECTIONS[article]
+            self.access(article=item, **body)
 
         @rule(name=st.sampled_from(ACTORS))
         def subscribe(self, name) -> None:
@@ -582,11 +592,13 @@ def test_accounts_gifts_amp_and_policy_keep_their_rules(app, database_url, redis
         def set_policy(self, key: str, value) -> None:
             result = runner.invoke(args=["sites", "policy", SLUG, "--set", f"{key}={value}"])
             assert result.exit_code == 0, result.output
-            group, _, sub = key.partition(".")
-            if sub:
-                self.policy[group][sub] = value
-            else:
-                self.policy[group] = value
+            *groups, last = key.split(".")
+            place = self.policy
+            for group in groups:
+                place = place.setdefault(group, {})
+            place[last] = value
+            if key.startswith("meters.") and len(groups) == 3:  # a new meter: its other keys at their defaults
+                self.policy = normalise(self.policy)
 
         @rule(verified=st.none() | st.integers(0, 4))
         def policy_from_the_console(self, verified) -> None:
@@ -660,9 +672,11 @@ def test_accounts_gifts_amp_and_policy_keep_their_rules(app, database_url, redis
                     bucket, field_ = place(subject, count)
                     keys = [redis_keys.state_bucket(site_id, bucket, count)]
                     keys += redis_client.keys(redis_keys.unlock_bucket(site_id, bucket, count, "*"))
+                    keys += redis_client.keys(redis_keys.unlock_bucket(site_id, bucket, count, "*", "koran"))
                     held = [k for k in keys if redis_client.hget(k, field_.decode()) not in (None, NOBODY)]
                     held += [k for k in (redis_keys.amp_links_of(site_id, reader_id),
-                                         redis_keys.rolling_unlocks(site_id, bucket, count, subject))
+                                         redis_keys.rolling_unlocks(site_id, bucket, count, subject),
+                                         redis_keys.rolling_unlocks(site_id, bucket, count, subject, "koran"))
                              if redis_client.exists(k)]  # fmt: skip
                     for token in acc.gifts:
                         nonce = gift_links.nonce_of(site_id, token)

@@ -6,8 +6,10 @@ signs the descriptor with a per-site secret (`flask sites article-keys create`):
 
     sig = "v1." + kid + "." + base64url(HMAC-SHA256(secret, f"{id}\\n{class}\\n{expires}"))   (no padding)
 
-where `expires` is a Unix time after which the signature is refused (a page cached for a day can
-use a day or two). With the site setting `signed_articles: required`, a descriptor without a valid,
+and for an article with a section (which chooses the meter it counts in) the section is signed too,
+`f"{id}\\n{class}\\n{expires}\\n{section}"`, so a reader can neither add, change nor remove it
+(a descriptor signed without one gains none). `expires` is a Unix time after which the signature is
+refused (a page cached for a day can use a day or two). With the site setting `signed_articles: required`, a descriptor without a valid,
 unexpired signature is judged as `premium`: subscribers only, nothing counted, whatever class it
 claims. A signature that is given but wrong is judged so even when signing is optional. Any error
 while checking a signature counts as a wrong signature.
@@ -29,18 +31,29 @@ VERSION = "v1"
 MAX_SIG = 200
 
 
-def message(article_id: str, article_class: str, expires: int) -> bytes:
-    return f"{article_id}\n{article_class}\n{expires}".encode()
+def message(article_id: str, article_class: str, expires: int, section: str | None = None) -> bytes:
+    """What is signed: id, class and expires, and the section when there is one (descriptors signed
+    before sections existed have none, and stay valid)."""
+    text = f"{article_id}\n{article_class}\n{expires}"
+    return (f"{text}\n{section}" if section is not None else text).encode()
 
 
-def sign(kid: str, secret: str, article_id: str, article_class: str, expires: int) -> str:
+def sign(kid: str, secret: str, article_id: str, article_class: str, expires: int, section: str | None = None) -> str:
     """What a publisher's server computes (here for tests, the docs' examples and `flask sites article-keys sign`)."""
-    digest = hmac.new(secret.encode(), message(article_id, article_class, expires), hashlib.sha256).digest()
+    digest = hmac.new(secret.encode(), message(article_id, article_class, expires, section), hashlib.sha256).digest()
     return f"{VERSION}.{kid}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
 
 
-def valid(site: SiteInfo, article_id: str, article_class: str, expires: object, sig: object, now: int) -> bool:
-    """Whether `sig` vouches for this id and class until `expires` with one of the site's live keys."""
+def valid(
+    site: SiteInfo,
+    article_id: str,
+    article_class: str,
+    expires: object,
+    sig: object,
+    now: int,
+    section: str | None = None,
+) -> bool:
+    """Whether `sig` vouches for this id, class and section until `expires` with one of the site's live keys."""
     try:
         if not isinstance(sig, str) or len(sig) > MAX_SIG or not isinstance(expires, int) or isinstance(expires, bool):
             return False
@@ -50,17 +63,25 @@ def valid(site: SiteInfo, article_id: str, article_class: str, expires: object, 
         secret = dict(site.article_keys).get(kid)
         if version != VERSION or secret is None:
             return False
-        return hmac.compare_digest(sign(kid, secret, article_id, article_class, expires), sig)
+        return hmac.compare_digest(sign(kid, secret, article_id, article_class, expires, section), sig)
     except Exception:  # noqa: BLE001 - fail closed: any error is a wrong signature
         return False
 
 
-def trusted_class(site: SiteInfo, article_id: str, claimed: str, expires: object, sig: object, now: int) -> str:
-    """The class to judge: the claimed one when it is vouched for (or signing is optional and no
-    signature was given), else `premium`."""
+def trusted_class(
+    site: SiteInfo,
+    article_id: str,
+    claimed: str,
+    expires: object,
+    sig: object,
+    now: int,
+    section: str | None = None,
+) -> str:
+    """The class to judge: the claimed one when it is vouched for with the section given (or signing is
+    optional and no signature was given), else `premium`."""
     if sig is None and not site.signed_articles:
         return claimed
-    return claimed if valid(site, article_id, claimed, expires, sig, now) else "premium"
+    return claimed if valid(site, article_id, claimed, expires, sig, now, section) else "premium"
 
 
 def new_key(site: Site) -> tuple[str, str]:

@@ -31,7 +31,7 @@ from meter.access.rules.metering.layout import anonymous_subject, reader_subject
 from meter.accounts import TokenCheck, check_token
 from meter.gifts import hot as gifts
 from meter.platform import clock, metrics
-from meter.sites import SiteInfo
+from meter.sites import Meter, SiteInfo
 
 
 class Judgement(NamedTuple):
@@ -53,17 +53,22 @@ def decide(
     client_ip: str | None = None,
     user_agent: str | None = None,
     gift_token: str | None = None,
+    section: str | None = None,
 ) -> Judgement:
     """`amp_rid`: the anonymous id is an AMP reader id, which a login may have linked to a reader.
-    `client_ip` and `user_agent` only recognise crawlers and link previews; they are kept nowhere."""
+    `client_ip` and `user_agent` only recognise crawlers and link previews; they are kept nowhere.
+    `section`, the article's, chooses the meter that counts (the policy's `sections`; else the default)."""
     started = time.perf_counter()
-    judgement = _by_client(site, article_class, record, reader_token, client_ip, user_agent)
+    meter = site.policy.meter_for(section)
+    judgement = _by_client(site, meter, article_class, record, reader_token, client_ip, user_agent)
     if judgement is None:
         gift = None
         if gift_token is not None and article_class != "free":
-            judgement, gift = _by_gift(site, article_id, article_class, record, reader_token, anonymous_id, gift_token)
+            judgement, gift = _by_gift(
+                site, meter, article_id, article_class, record, reader_token, anonymous_id, gift_token
+            )
         if judgement is None:
-            judgement = _decide(site, article_id, article_class, record, reader_token, anonymous_id, amp_rid)
+            judgement = _decide(site, meter, article_id, article_class, record, reader_token, anonymous_id, amp_rid)
             if gift is not None:
                 judgement = judgement._replace(gift=gift)
     decision = judgement.decision
@@ -75,6 +80,7 @@ def decide(
 
 def _decide(
     site: SiteInfo,
+    meter: Meter,
     article_id: str,
     article_class: str,
     record: bool,
@@ -85,46 +91,56 @@ def _decide(
     token = check_token(site, reader_token)
     status = token.status
     if status == "valid":
-        decision = check(site, Subject.reader(token.reader_id, token.session_id), article_id, article_class, record)
+        subject = Subject.reader(token.reader_id, token.session_id)
+        decision = check(site, subject, article_id, article_class, record, meter)
         if not decision.revoked:
             return Judgement(decision, True, status, subject=reader_subject(token.reader_id))
         status = "revoked"
     if not anonymous_id:
-        return Judgement(check(site, None, article_id, article_class, record), False, status)
+        return Judgement(check(site, None, article_id, article_class, record, meter), False, status)
     anonymous = anonymous_subject(anonymous_id)
     if not amp_rid:
-        decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record)
+        decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record, meter)
         return Judgement(decision, False, status, subject=anonymous)
 
     linked = amp_readers.seen(site.id, anonymous_id)
     if linked is None:  # the script reads the rid's link while judging the rid: one call either way
         subject = Subject.anonymous(anonymous_id, amp_link_key=amp_readers.key(site.id, anonymous_id))
-        decision = check(site, subject, article_id, article_class, record)
+        decision = check(site, subject, article_id, article_class, record, meter)
         if not decision.linked_to:
             return Judgement(decision, False, status, subject=anonymous)
         linked = amp_readers.session_of(decision.linked_to)
         if linked is not None:
             amp_readers.remember(site.id, anonymous_id, *linked)
     if linked is not None:
-        decision = check(site, Subject.reader(*linked), article_id, article_class, record)
+        decision = check(site, Subject.reader(*linked), article_id, article_class, record, meter)
         if not decision.revoked:
             return Judgement(decision, True, status, subject=reader_subject(linked[0]))
     amp_readers.forget(site.id, anonymous_id)
-    decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record)
+    decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record, meter)
     return Judgement(decision, False, status, subject=anonymous)
 
 
-def _unread(site: SiteInfo, allowed: bool, reason: str, record: bool, state: str = "anonymous") -> Decision:
-    """An answer given without reading any meter: nothing used, the anonymous quota; counted in the figures."""
-    policy = site.policy
+def _unread(
+    site: SiteInfo, meter: Meter, allowed: bool, reason: str, record: bool, state: str = "anonymous"
+) -> Decision:
+    """An answer given without reading any meter: nothing used, the anonymous quota of the article's
+    meter; counted in the figures."""
     now = clock.now()
     if record:
-        stats.note(site.id, stats.day_of(policy, now), reason)
-    return Decision(allowed, reason, state, 0, policy.quota_anonymous, period_end(current_period(policy, now), 0, now))
+        stats.note(site.id, stats.day_of(site.policy, now), reason)
+    end = period_end(current_period(meter, now), 0, now)
+    return Decision(allowed, reason, state, 0, meter.quota_anonymous, end, meter_name=meter.name)
 
 
 def _by_client(
-    site: SiteInfo, article_class: str, record: bool, reader_token: str | None, ip: str | None, user_agent: str | None
+    site: SiteInfo,
+    meter: Meter,
+    article_class: str,
+    record: bool,
+    reader_token: str | None,
+    ip: str | None,
+    user_agent: str | None,
 ) -> Judgement | None:
     """A link preview or a verified crawler, answered without the meter; None for everyone else."""
     claim = clients.claim_of(user_agent)
@@ -134,14 +150,15 @@ def _by_client(
         return None
     token = check_token(site, reader_token).status
     if article_class == "free":
-        return Judgement(_unread(site, True, "free_content", record), False, token)
+        return Judgement(_unread(site, meter, True, "free_content", record), False, token)
     if claim.kind == "preview":
-        return Judgement(_unread(site, False, "preview", record), False, token)
-    return Judgement(_unread(site, True, "crawler", record), False, token)
+        return Judgement(_unread(site, meter, False, "preview", record), False, token)
+    return Judgement(_unread(site, meter, True, "crawler", record), False, token)
 
 
 def _by_gift(
     site: SiteInfo,
+    meter: Meter,
     article_id: str,
     article_class: str,
     record: bool,
@@ -159,6 +176,6 @@ def _by_gift(
     outcome = gifts.read(site.id, site.slug, gift_token, article_id, device, record)
     if outcome != "gift":
         return None, outcome
-    decision = _unread(site, True, "gift", record)
+    decision = _unread(site, meter, True, "gift", record)
     decision.article_class = article_class
     return Judgement(decision, token.status == "valid", token.status, subject=device), None

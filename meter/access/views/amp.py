@@ -53,7 +53,10 @@ PARAMS = {
     "class": query("class", "Article class (defaults to metered).", schema={"enum": ["free", "metered", "premium"]}),
     "__amp_source_origin": query("__amp_source_origin", "The AMP page's origin; required on CORS requests."),
     "expires": query("expires", "With sig: Unix time after which the signature is refused."),
-    "sig": query("sig", "The publisher's signature of article, class and expires (docs/api.md: signed articles)."),
+    "sig": query(
+        "sig", "The publisher's signature of article, class, expires and section (docs/api.md: signed articles)."
+    ),
+    "section": query("section", "The article's section: it chooses the meter that counts (the policy's `sections`)."),
 }
 
 
@@ -87,8 +90,12 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
     if not is_anonymous_id(rid):
         raise Problem(400, "bad-request", "Bad request", "rid must be 8 to 128 of A-Za-z0-9_-.")
     q = incoming.query
-    item = query_article(q.get("article") or q.get("url") or None, q.get("class"), q.get("expires"), q.get("sig"))
-    article_class = article_signing.trusted_class(site, item.id, item.class_, item.expires, item.sig, now_epoch())
+    item = query_article(
+        q.get("article") or q.get("url") or None, q.get("class"), q.get("expires"), q.get("sig"), q.get("section")
+    )
+    article_class = article_signing.trusted_class(
+        site, item.id, item.class_, item.expires, item.sig, now_epoch(), item.section
+    )
     return judge.decide(
         site,
         item.id,
@@ -100,6 +107,7 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
         client_ip=incoming.remote_addr,
         user_agent=incoming.headers.get("User-Agent"),
         gift_token=token_in_url(q.get("url")),
+        section=item.section,
     )
 
 
@@ -133,6 +141,7 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
             access=granted,
             reason=decision.reason,
             subscriber=decision.reason == "subscriber",
+            meter=decision.meter_name,
         ),
         headers=headers,
     )

@@ -51,6 +51,7 @@ def access(incoming: Incoming) -> Answer:
         client_ip=client.ip if client else None,
         user_agent=client.user_agent if client else None,
         gift_token=body.gift_token,
+        section=body.article.section,
     )
     decision = judged.decision
     payload = out.AccessAnswer(

@@ -96,7 +96,9 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     if new_anonymous:
         anonymous_id = cookies.new_anonymous_id()
     item = body.article
-    article_class = article_signing.trusted_class(site, item.id, item.class_, item.expires, item.sig, now_epoch())
+    article_class = article_signing.trusted_class(
+        site, item.id, item.class_, item.expires, item.sig, now_epoch(), item.section
+    )
     judged = judge.decide(
         site,
         item.id,
@@ -107,6 +109,7 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
         client_ip=incoming.remote_addr,
         user_agent=incoming.headers.get("User-Agent"),
         gift_token=body.gift_token,
+        section=item.section,
     )
     decision, logged_in = judged.decision, judged.logged_in
     meter = decision.meter()
@@ -122,7 +125,8 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
         page = safe_next(site, body.url)
         subscribe = safe_next(site, body.subscribe_url) or site.subscribe_url
         # A link preview sees what an anonymous visitor over the quota would: the wall, without the body.
-        reason = refusal_reason(site.policy, "anonymous", article_class) if decision.reason == "preview" else None
+        meter_policy = site.policy.meter_named(decision.meter_name)
+        reason = refusal_reason(meter_policy, "anonymous", article_class) if decision.reason == "preview" else None
         wall = _wall(site, texts(lang), decision, page, subscribe, reason, logged_in)
     payload = out.EmbedAccess(
         allowed=decision.allowed,
@@ -175,6 +179,12 @@ def _long_date(day: datetime, locale: str) -> str:
     return _unbroken(format_date(day, "long", locale=locale))
 
 
+def _free_in_meter(site: SiteInfo, meter_name: str, words: Texts) -> str:
+    """ "2 free articles a month": the quota of verified readers in the meter that refused, in its period."""
+    meter = site.policy.meter_named(meter_name)
+    return free_articles(meter.quota_verified, meter.period, site.premium_name, words)
+
+
 def provider_actions(site: SiteInfo, words: Texts, page: str | None, signing_up: bool) -> list[dict]:
     """One action per sign-in provider of the site: "Daftar melalui X" on the register wall, else "Masuk melalui X"."""
     _ = words.gettext
@@ -210,7 +220,7 @@ def _wall(
             "title": _("Register to keep reading"),
             "body": _(
                 "Register and confirm your email to read %(free)s.",
-                free=free_articles(site.policy.quota_verified, site.policy.period, site.premium_name, words),
+                free=_free_in_meter(site, decision.meter_name, words),
             ),
             "actions": [
                 {"label": _("Register here"), "url": page_url(site, "register", lang, page), "kind": "register"},

@@ -4,7 +4,8 @@
  * reader may read it; counts the view only once the page is shown (never while prerendered); on a
  * refusal hides the body and shows the wall meter sends (texts come localised from meter).
  * Optional: data-lang="id|en" (else <html lang>), data-subscribe-url="https://site/langganan"; on the
- * article, data-meter-expires and data-meter-sig: the publisher's signature of id and class (docs/api.md).
+ * article, data-meter-section (the policy maps sections to meters), and data-meter-expires and
+ * data-meter-sig: the publisher's signature of id, class and section (docs/api.md).
  * A logged-in reader gets a link to their account page ("Akun Saya") at the top of the article.
  * A page opened from a gift link (?gift=TOKEN) sends that token: the article opens without a wall. A
  * subscriber gets a "Gift this article (N left)" button that makes such a link, to copy.
@@ -135,6 +136,8 @@
   function check(article) {
     var body = article.querySelector("[data-meter-body]");
     var item = {id: article.getAttribute("data-meter-article"), "class": article.getAttribute("data-meter-class") || "metered"};
+    var section = article.getAttribute("data-meter-section");
+    if (section) item.section = section;
     var sig = article.getAttribute("data-meter-sig"), expires = article.getAttribute("data-meter-expires");
     if (sig) { item.sig = sig; item.expires = parseInt(expires, 10); }
     var req = {article: item, record: !document.prerendering, url: location.href.split("#")[0]};

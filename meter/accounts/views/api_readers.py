@@ -30,7 +30,7 @@ READER_TOKEN = {
 
 
 @describe(
-    "The reader of X-Reader-Token, with this period's meter.",
+    "The reader of X-Reader-Token, with this period's count in each meter of the site.",
     {200: Answer("The reader.", out.Me)},
     errors={401: "Missing or wrong site key, or a bad, expired or revoked reader token."},
     params=READER_TOKEN,
@@ -41,10 +41,12 @@ def me():
     if reader is None:
         name = "token-expired" if status == "expired" else "token-invalid"
         raise Problem(401, name, "Reader token " + ("missing" if status == "none" else status), "Log in again.")
+    subject = metering.Subject.reader(reader.id).key
     return out.Me(
         **reader_json(reader),
         logins=social_accounts.logins(reader),
-        meter=metering.summary(g.site, metering.Subject.reader(reader.id).key, reader.state),
+        meter=metering.summary(g.site, subject, reader.state),
+        meters=metering.summaries(g.site, subject, reader.state),
     )
 
 

@@ -122,6 +122,7 @@ def overview(site: SiteInfo, reader: Reader) -> dict:
         "sessions": [session_row(s) for s in reader_sessions],
         "live_sessions": sum(1 for s in reader_sessions if s.revoked_at is None),
         "meter": metering.summary(site, subject, reader.state),
+        "meters": metering.summaries(site, subject, reader.state),  # the default meter first
         "mails": mails,
         "mail_wait": mail_budget.wait(site.id, reader.email_key),
     }

@@ -18,20 +18,46 @@ from meter.social import providers
 
 
 def flat(policy: dict[str, Any]) -> dict[str, Any]:
-    """The policy as `flask sites policy --set` names its keys: quota.verified, period, …"""
+    """The policy as `flask sites policy --set` names its keys: quota.verified, period,
+    meters.koran.quota.verified, sections.laput, …"""
     out: dict[str, Any] = {}
-    for key, value in normalise(policy).items():
+
+    def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
-            out.update({f"{key}.{sub}": v for sub, v in value.items()})
+            for sub, inner in value.items():
+                walk(f"{prefix}.{sub}" if prefix else sub, inner)
         else:
-            out[key] = value
+            out[prefix] = value
+
+    walk("", normalise(policy))
     return out
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(key, before, after) of every key that differs; empty when nothing would change."""
+    """(key, before, after) of every key that differs (None: absent, as a removed meter's or section's);
+    empty when nothing would change."""
     before, after = flat(old), flat(new)
-    return [(key, before.get(key), after[key]) for key in after if before.get(key) != after[key]]
+    keys = [*after, *(key for key in before if key not in after)]
+    return [(key, before.get(key), after.get(key)) for key in keys if before.get(key) != after.get(key)]
+
+
+def meter_changes(policy: dict[str, Any], name: str, keys: dict[str, Any], sections: list[str] | None) -> dict:
+    """The policy changes (dotted, for `merge`) a meter's form asks for: its keys as posted
+    (`quota.verified`, `period`), and when its sections were posted, each section listed now that was
+    not the meter's (it moves here) and each that was and is no longer listed (it goes: an article
+    of it counts in the default meter)."""
+    asked: dict[str, Any] = {f"meters.{name}.{key}": value for key, value in keys.items()}
+    if sections is not None:
+        had = {section for section, meter in normalise(policy).get("sections", {}).items() if meter == name}
+        asked.update({f"sections.{section}": name for section in sections if section not in had})
+        asked.update({f"sections.{section}": None for section in sorted(had - set(sections))})
+    return asked
+
+
+def removal(policy: dict[str, Any], name: str) -> dict:
+    """The changes that remove a meter: it, and its sections (their articles count in the default meter)."""
+    sections = normalise(policy).get("sections", {})
+    return {f"meters.{name}": None, **{f"sections.{s}": None for s, meter in sections.items() if meter == name}}
 
 
 def version(policy: dict[str, Any]) -> str:

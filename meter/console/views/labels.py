@@ -160,10 +160,23 @@ def mail_kind(code: str) -> str:
 
 
 def policy_key(key: str) -> str:
+    """A policy key in words; a named meter's key as its meter's ("Meter koran: Free articles for verified
+    readers"), a section's mapping as "Section laput counts in"."""
+    group, _dot, rest = key.partition(".")
+    if group == "meters" and rest:
+        name, _dot, sub = rest.partition(".")
+        if sub:
+            return _("Meter %(name)s: %(setting)s", name=name, setting=policy_key(sub))
+        return _("Meter %(name)s", name=name)
+    if group == "sections" and rest:
+        return _("Section %(section)s counts in", section=rest)
     return str(POLICY_KEYS.get(key, _words(key)))
 
 
 def policy_value(key: str, value: Any) -> str:
+    """A value in words; none (a meter or a section that is not, or no longer, there) as a dash."""
+    if value is None:
+        return "—"
     return str(POLICY_VALUES.get(key, {}).get(str(value), value))
 
 
@@ -189,9 +202,9 @@ def detail(detail: dict[str, Any] | None) -> list[Detail]:
     """An audit row's detail under the names of its keys, in the order of the keys."""
     pairs = []
     for key, value in sorted((detail or {}).items()):
-        if key in POLICY_KEYS:
+        if _policy(key):
             before, arrow, after = str(value).partition(" -> ")
-            shown = f"{policy_value(key, before)} → {policy_value(key, after)}" if arrow else policy_value(key, value)
+            shown = f"{_stored(key, before)} → {_stored(key, after)}" if arrow else policy_value(key, value)
             pairs.append(Detail(policy_key(key), shown))
         elif key == "reader" and isinstance(value, int):
             pairs.append(Detail(str(DETAIL_KEYS[key]), str(value), value))
@@ -226,4 +239,14 @@ def _moment(text: str) -> str:
 def _setting(text: str) -> str:
     """A policy change as typed on the command line (`quota.verified=3`), in words."""
     key, equals, value = text.partition("=")
-    return f"{policy_key(key)} = {policy_value(key, value)}" if equals and key in POLICY_KEYS else text
+    return f"{policy_key(key)} = {policy_value(key, value or None)}" if equals and _policy(key) else text
+
+
+def _policy(key: str) -> bool:
+    """Whether an audit detail's key is a policy key (a named meter's and a section's too)."""
+    return key in POLICY_KEYS or key.startswith(("meters.", "sections."))
+
+
+def _stored(key: str, text: str) -> str:
+    """One side of a change as the audit row keeps it ("None": the meter or section was not there)."""
+    return policy_value(key, None if text == "None" else text)

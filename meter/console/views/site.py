@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from meter.console.forms import ActionForm, OriginForm, PolicyForm, ProviderForm
+from meter.console.forms import ActionForm, NewMeterForm, OriginForm, PolicyForm, ProviderForm
 from meter.console.rules import site_admin
 from meter.console.views.auth import view
 from meter.sites import SCHEMA, PolicyError, merge
@@ -57,6 +57,11 @@ def _sent(form: PolicyForm) -> dict:
     return sent
 
 
+def _policy_page(**context) -> str:
+    """The policy page: its form, and the site's meters with the form that starts a new one."""
+    return render_template("console/policy.html", meter_form=NewMeterForm(formdata=None), **context)
+
+
 @view("/policy", "editor", methods=("GET", "POST"))
 def policy():
     """GET: the form. POST with `preview`: the change, key by key, and a button to save exactly that.
@@ -64,19 +69,19 @@ def policy():
     Only the keys posted change: the change is merged onto the current policy, here and when saved."""
     site = g.site_row
     if request.method == "GET":
-        return render_template("console/policy.html", form=_policy_form(site.policy), changes=None)
+        return _policy_page(form=_policy_form(site.policy), changes=None)
     form = _posted_form(site.policy)
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
-        return render_template("console/policy.html", form=form, changes=None), 422
+        return _policy_page(form=form, changes=None), 422
     sent = _sent(form)
     try:
         asked = merge(site.policy, sent)
     except PolicyError as exc:
         field = form[_field(exc.key)] if exc.key and _field(exc.key) in form else form.period
         field.errors = [_POLICY_ERRORS.get(exc.key or "", _l("This value is not allowed."))]
-        return render_template("console/policy.html", form=form, changes=None), 422
+        return _policy_page(form=form, changes=None), 422
     made = site_admin.changes(site.policy, asked)
     stale = form.base.data != site_admin.version(site.policy)
     # Saved only as previewed: a field edited after the preview (then Enter, which presses "save") is shown first.
@@ -88,9 +93,7 @@ def policy():
     if stale and "save" in request.form:
         flash(_("The policy was changed meanwhile: check the change again before saving."), "error")
     form.base.data = site_admin.version(site.policy)
-    return render_template(
-        "console/policy.html", form=form, changes=made, preview=True, shown=site_admin.version(asked)
-    )
+    return _policy_page(form=form, changes=made, preview=True, shown=site_admin.version(asked))
 
 
 def _keys_page(new_key: str | None = None) -> str:

@@ -93,7 +93,9 @@ def gifts() -> Response:
         return _json(out.EmbedGifts(gifts_left=left, label=label(left)), headers)
     body = parse(EmbedGiftBody, load_json(request.get_data(cache=True)))
     item = body.article
-    article_class = article_signing.trusted_class(g.site, item.id, item.class_, item.expires, item.sig, now_epoch())
+    article_class = article_signing.trusted_class(
+        g.site, item.id, item.class_, item.expires, item.sig, now_epoch(), item.section
+    )
     if article_class == "free":
         raise Problem(
             422,

@@ -11,8 +11,8 @@ to the person, nor to the reader's other rows. `daily_stats` and `activation_tim
 reader (meter.stats.rules) and are not touched, so `GET /v1/stats` is the same before and after.
 
 In Redis: first the reader's unlocks still in the ledger journal are written into the ledger (and
-unlinked with the rest); then the reader's cached state, the meter's unlock fields of the reader's subject (this period
-and the last, kept a grace week after it ends; a rolling window's key), and the AMP reader ids its
+unlinked with the rest); then the reader's cached state, the unlock fields of the reader's subject in every meter (this
+period and the last, kept a grace week after it ends; a rolling window's key), and the AMP reader ids its
 logins linked. These go before the transaction (Redis away: nothing is deleted, the caller says
 "try again") and once more after it, in case an access check cached the reader again meanwhile.
 The gifts' keys: before the transaction each is written revoked (a cold load racing with the
@@ -126,17 +126,19 @@ def _forget_in_redis(site: SiteInfo, reader_id: int) -> int:
     """Drop the reader's keys and fields (module docstring); returns how many AMP links went."""
     subject = reader_subject(reader_id)
     now = clock.now()
-    current = site.policy.period_at(now)
     redis = conn()
-    for period in (current, site.policy.period_at(current.start - timedelta(seconds=1))):
-        key, field = unlock_place(site.id, subject, period)
-        if period.rolling_seconds:
-            redis.call(redis.client.delete, key)
-        else:
-            redis.call(redis.client.hdel, key, field)
     count = buckets()
     bucket, _ = place(subject, count)
-    redis.call(redis.client.delete, redis_keys.rolling_unlocks(site.id, bucket, count, subject))  # a former policy's
+    for meter in site.policy.all_meters:
+        current = meter.period_at(now)
+        for period in (current, meter.period_at(current.start - timedelta(seconds=1))):
+            key, field = unlock_place(site.id, subject, period, meter.name)
+            if period.rolling_seconds:
+                redis.call(redis.client.delete, key)
+            else:
+                redis.call(redis.client.hdel, key, field)
+        # a former policy's rolling window
+        redis.call(redis.client.delete, redis_keys.rolling_unlocks(site.id, bucket, count, subject, meter.name))
     forget_reader_state(site.id, reader_id)
     return amp_readers.unlink_reader(site.id, reader_id)
 

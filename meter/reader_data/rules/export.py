@@ -135,9 +135,17 @@ def export(site: SiteInfo, reader: Reader) -> dict:
             for row in sessions
         ],
         "unlocks": [
-            {"period": row.period, "article_id": row.article_id, "unlocked_at": iso(row.unlocked_at)} for row in unlocks
+            {
+                "meter": row.meter,
+                "period": row.period,
+                "article_id": row.article_id,
+                "unlocked_at": iso(row.unlocked_at),
+            }
+            for row in unlocks
         ],
-        "unlocks_in_doubt": [{"article_id": row.article_id, "checked_at": iso(row.checked_at)} for row in doubts],
+        "unlocks_in_doubt": [
+            {"meter": row.meter, "article_id": row.article_id, "checked_at": iso(row.checked_at)} for row in doubts
+        ],
         "amp_links": amp_links,
         "gifts": [
             {

@@ -55,13 +55,18 @@ class ExportSession(TypedDict):
     revoked_at: Time | None
 
 
+METER = Field(description="The meter the unlock counted in: `default`, or one of the site's named meters.")
+
+
 class ExportUnlock(TypedDict):
+    meter: Annotated[str, METER]
     period: str
     article_id: str
     unlocked_at: Time
 
 
 class ExportDoubt(TypedDict):
+    meter: Annotated[str, METER]
     article_id: str
     checked_at: Time
 

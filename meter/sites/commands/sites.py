@@ -115,7 +115,14 @@ def keys_list(slug: str, as_json: bool) -> None:
 
 @sites_cli.command("policy")
 @click.argument("slug")
-@click.option("--set", "changes", multiple=True, metavar="KEY=VALUE", help="Such as quota.verified=3 or period=week.")
+@click.option(
+    "--set",
+    "changes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Such as quota.verified=3, period=week, meters.koran.quota.verified=2 or sections.laput=koran "
+    "(an empty value removes a meter or a section).",
+)
 @audited(when=lambda params: bool(params["changes"]))
 def sites_policy(slug: str, changes: tuple[str, ...]) -> None:
     """Show the site's policy, or change it with --set."""

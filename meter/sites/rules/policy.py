@@ -4,21 +4,27 @@ Calendar periods are computed in the site's time zone; `rolling:Nd` is a sliding
 quotas: `crawlers` (`off`, or `verified`: search engines' verified crawlers read everything,
 meter.access.rules.crawlers) and `gifts` (`per_period` gifts a subscriber may make per period, 0 = off;
 `days` a gift link works; `devices` different readers or visitors that may open one gift).
+
+Meters: the top-level `quota` and `period` are the site's `default` meter. `meters` adds named ones,
+each with its own quotas and period (`{"koran": {"quota": {"verified": 2}, "period": "month"}}`), and
+`sections` maps an article's section to one (`{"laput": "koran"}`): an article of an unknown section,
+or of none, counts in the default meter. A reader's count in one meter never spends another's. Why a
+meter holds its settings in a dict of its own: what a meter may hold later (rules by arrival,
+experiments) is added to it without changing the rest. A policy without meters is stored and shown
+as before (no `meters`, no `sections`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from meter.access import quota as quota_rule
-
-CALENDAR_PERIODS = ("day", "week", "month", "year")
-_ROLLING = re.compile(r"^rolling:([1-9][0-9]{0,2})d$")
+from meter.sites.rules.periods import CALENDAR_PERIODS, ROLLING, Period, period_at
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,14 @@ SCHEMA: tuple[Key, ...] = (
     Key("gifts.devices", 10, 3, limits=(1, 1000)),
 )
 KEYS: dict[str, Key] = {key.name: key for key in SCHEMA}
+DEFAULT_METER = "default"  # the name of the site's own meter (the top-level quota and period)
+METER_KEYS: tuple[Key, ...] = tuple(
+    KEYS[name] for name in ("quota.anonymous", "quota.registered", "quota.verified", "period")
+)
+METER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+SECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_METERS = 10
+MAX_SECTIONS = 200
 
 
 def nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -74,42 +88,16 @@ class PolicyError(ValueError):
 
 
 @dataclass(frozen=True)
-class Period:
-    label: str  # names the period in keys and in the ledger
-    start: datetime  # aware, site time zone
-    end: datetime
-    rolling_seconds: int = 0  # > 0 for rolling windows
+class Meter:
+    """One meter of a policy: its quotas and the period it counts in (the site's time zone).
+    `name` is `default` for the site's own (the top-level quota and period)."""
 
-
-@dataclass(frozen=True)
-class Policy:
+    name: str
     quota_anonymous: int
     quota_registered: int
     quota_verified: int
     period: str
     timezone: str
-    degraded_mode: str
-    crawlers: str = "off"
-    gifts_per_period: int = 0
-    gifts_days: int = 14
-    gifts_devices: int = 10
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Policy:
-        merged = normalise(data or {})
-        q = merged["quota"]
-        return cls(
-            q["anonymous"],
-            q["registered"],
-            q["verified"],
-            merged["period"],
-            merged["timezone"],
-            merged["degraded_mode"],
-            merged["crawlers"],
-            merged["gifts"]["per_period"],
-            merged["gifts"]["days"],
-            merged["gifts"]["devices"],
-        )
 
     @cached_property
     def quotas(self) -> quota_rule.Quotas:
@@ -124,39 +112,104 @@ class Policy:
         return ZoneInfo(self.timezone)
 
     def period_at(self, now: datetime) -> Period:
-        local = now.astimezone(self.tz)
-        m = _ROLLING.match(self.period)
-        if m:
-            days = int(m.group(1))
-            return Period("rolling", local - timedelta(days=days), local, rolling_seconds=days * 86400)
-        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        if self.period == "day":
-            start, end = midnight, _add_days(midnight, 1)
-            label = start.strftime("%Y-%m-%d")
-        elif self.period == "week":
-            start = _add_days(midnight, -midnight.weekday())
-            end = _add_days(start, 7)
-            iso = start.isocalendar()
-            label = f"{iso.year}-W{iso.week:02d}"
-        elif self.period == "month":
-            start = midnight.replace(day=1)
-            end = (
-                start.replace(year=start.year + 1, month=1)
-                if start.month == 12
-                else start.replace(month=start.month + 1)
+        return period_at(self.period, self.tz, now)
+
+
+@dataclass(frozen=True)
+class Policy:
+    quota_anonymous: int
+    quota_registered: int
+    quota_verified: int
+    period: str
+    timezone: str
+    degraded_mode: str
+    crawlers: str = "off"
+    gifts_per_period: int = 0
+    gifts_days: int = 14
+    gifts_devices: int = 10
+    meters: tuple[Meter, ...] = ()  # the named meters (not the default), by name
+    sections: tuple[tuple[str, str], ...] = ()  # (section, meter name), by section
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Policy:
+        merged = normalise(data or {})
+        q = merged["quota"]
+        meters = tuple(
+            Meter(
+                name,
+                meter["quota"]["anonymous"],
+                meter["quota"]["registered"],
+                meter["quota"]["verified"],
+                meter["period"],
+                merged["timezone"],
             )
-            label = start.strftime("%Y-%m")
-        else:
-            start = midnight.replace(month=1, day=1)
-            end = start.replace(year=start.year + 1)
-            label = start.strftime("%Y")
-        return Period(label, start, end)
+            for name, meter in sorted(merged.get("meters", {}).items())
+        )
+        return cls(
+            q["anonymous"],
+            q["registered"],
+            q["verified"],
+            merged["period"],
+            merged["timezone"],
+            merged["degraded_mode"],
+            merged["crawlers"],
+            merged["gifts"]["per_period"],
+            merged["gifts"]["days"],
+            merged["gifts"]["devices"],
+            meters,
+            tuple(sorted(merged.get("sections", {}).items())),
+        )
 
+    @cached_property
+    def default_meter(self) -> Meter:
+        return Meter(
+            DEFAULT_METER, self.quota_anonymous, self.quota_registered, self.quota_verified, self.period, self.timezone
+        )
 
-def _add_days(day: datetime, n: int) -> datetime:
-    """Calendar arithmetic in local time (DST-safe: rebuild the wall-clock time in the zone)."""
-    naive = day.replace(tzinfo=None) + timedelta(days=n)
-    return naive.replace(tzinfo=day.tzinfo)
+    @cached_property
+    def all_meters(self) -> tuple[Meter, ...]:
+        """The default meter, then the named ones."""
+        return (self.default_meter, *self.meters)
+
+    @cached_property
+    def _by_section(self) -> dict[str, Meter]:
+        named = {meter.name: meter for meter in self.all_meters}
+        return {section: named[name] for section, name in self.sections}
+
+    def meter_for(self, section: str | None) -> Meter:
+        """The meter an article of this section counts in: the one `sections` names, else the default.
+        Sections are matched in lower case (a page's "Koran" is the policy's `koran`)."""
+        if not section or not self.sections:
+            return self.default_meter
+        return self._by_section.get(section.lower()) or self.default_meter
+
+    def sections_of(self, name: str) -> tuple[str, ...]:
+        """The sections that count in the meter of this name."""
+        return tuple(section for section, meter in self.sections if meter == name)
+
+    def meter_named(self, name: str | None) -> Meter:
+        """The meter of this name; the default one for "default", for none, or for a meter removed since
+        (a ledger row or a doubt of a meter that is gone is settled in the default meter's period)."""
+        for meter in self.meters:
+            if meter.name == name:
+                return meter
+        return self.default_meter
+
+    @cached_property
+    def quotas(self) -> quota_rule.Quotas:
+        return self.default_meter.quotas
+
+    def quota_for(self, state: str) -> int:
+        """The default meter's quota of a reader in this state (see `Meter.quota_for`)."""
+        return self.default_meter.quota_for(state)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def period_at(self, now: datetime) -> Period:
+        """The default meter's period at `now` (gifts and the daily figures count in it too)."""
+        return period_at(self.period, self.tz, now)
 
 
 MAX_TIMEZONE = 64  # the longest IANA name is about 30 characters
@@ -187,7 +240,7 @@ def check_timezone(name: Any) -> str:
 
 
 def _check_period(value: Any) -> str:
-    if value not in CALENDAR_PERIODS and not (isinstance(value, str) and _ROLLING.match(value)):
+    if value not in CALENDAR_PERIODS and not (isinstance(value, str) and ROLLING.match(value)):
         raise PolicyError("period must be day, week, month, year or rolling:Nd (N from 1 to 999)", "period")
     return value
 
@@ -212,7 +265,7 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
     """Merge over the default policy and validate each key by SCHEMA; raise PolicyError with a reader-friendly reason."""
     if not isinstance(data, dict):
         raise PolicyError("policy must be an object")
-    unknown = set(data) - set(DEFAULT_POLICY)
+    unknown = set(data) - set(DEFAULT_POLICY) - {"meters", "sections"}
     if unknown:
         raise PolicyError(f"unknown policy key(s): {', '.join(sorted(unknown))}")
     for group, defaults in DEFAULT_POLICY.items():
@@ -225,30 +278,132 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
         group, _, name = key.name.partition(".")
         value = data.get(group, {}).get(name, key.default) if name else data.get(group, key.default)
         flat[key.name] = _check(key, value)
-    return nest(flat)
+    out = nest(flat)
+    meters = _meters(data.get("meters", {}))
+    sections = _sections(data.get("sections", {}), meters)
+    if meters:
+        out["meters"] = meters
+    if sections:
+        out["sections"] = sections
+    return out
+
+
+_METER_TAKES = "a meter takes quota.anonymous, quota.registered, quota.verified and period"
+
+
+def _meters(given: Any) -> dict[str, dict[str, Any]]:
+    """The named meters, each validated as the site's own quota and period are (errors name the key:
+    meters.koran.quota.verified); a key a meter does not give has the site's default."""
+    if not isinstance(given, dict):
+        raise PolicyError("meters must be an object: meter name → its quota and period", "meters")
+    if len(given) > MAX_METERS:
+        raise PolicyError(f"at most {MAX_METERS} meters", "meters")
+    out = {}
+    for name, meter in sorted(given.items()):
+        where = f"meters.{name}"
+        if not isinstance(name, str) or not METER_NAME.match(name) or name == DEFAULT_METER:
+            raise PolicyError(
+                f"{where}: a meter's name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter, and not "
+                f"{DEFAULT_METER!r}",
+                where,
+            )
+        if not isinstance(meter, dict) or set(meter) - {"quota", "period"}:
+            raise PolicyError(f"{where}: {_METER_TAKES}", where)
+        quota = meter.get("quota", {})
+        if not isinstance(quota, dict) or set(quota) - {"anonymous", "registered", "verified"}:
+            raise PolicyError(f"{where}.quota takes anonymous, registered and verified", f"{where}.quota")
+        flat = {}
+        for key in METER_KEYS:
+            group, _, sub = key.name.partition(".")
+            value = quota.get(sub, key.default) if sub else meter.get(group, key.default)
+            flat[key.name] = _check_as(key, value, f"{where}.{key.name}")
+        out[name] = nest(flat)
+    return out
+
+
+def _sections(given: Any, meters: dict[str, Any]) -> dict[str, str]:
+    if not isinstance(given, dict):
+        raise PolicyError("sections must be an object: section → meter name", "sections")
+    if len(given) > MAX_SECTIONS:
+        raise PolicyError(f"at most {MAX_SECTIONS} sections", "sections")
+    out = {}
+    for section, meter in sorted(given.items()):
+        where = f"sections.{section}"
+        if not isinstance(section, str) or not SECTION_NAME.match(section):
+            raise PolicyError(f"{where}: a section is 1 to 64 of a-z, 0-9, _ and -", where)
+        if meter != DEFAULT_METER and meter not in meters:
+            shown = repr(meter) if isinstance(meter, str) else "?"
+            raise PolicyError(f"{where} names meter {shown}, which the policy has not: add it under meters", where)
+        out[section] = meter
+    return out
+
+
+def _check_as(key: Key, value: Any, dotted: str) -> Any:
+    """`_check` of a meter's key, its error naming the key where it is (meters.koran.period)."""
+    try:
+        return _check(key, value)
+    except PolicyError as exc:
+        raise PolicyError(str(exc).replace(key.name, dotted, 1), dotted) from None
+
+
+def _place(dotted: str) -> tuple[str, str, Key | None]:
+    """Where a dotted key lives: ("site", name, Key), ("meter", meter name, Key or None for the whole
+    meter) or ("section", section, None); PolicyError for a key the policy has not."""
+    if dotted in KEYS:
+        return "site", dotted, KEYS[dotted]
+    group, _, rest = dotted.partition(".")
+    if group == "sections" and rest:
+        return "section", rest, None
+    if group == "meters" and rest:
+        name, _, sub = rest.partition(".")
+        if not sub:
+            return "meter", name, None
+        key = next((key for key in METER_KEYS if key.name == sub), None)
+        if key is not None:
+            return "meter", name, key
+        raise PolicyError(f"unknown policy key: {dotted} ({_METER_TAKES})", dotted)
+    raise PolicyError(f"unknown policy key: {dotted}", dotted if group in ("meters", "sections") else None)
 
 
 def merge(policy: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """`changes` (dotted keys: quota.verified, period, …) over the current `policy`, validated.
+    """`changes` (dotted keys: quota.verified, period, meters.koran.quota.verified, sections.laput, …)
+    over the current `policy`, validated.
 
     The one way a policy is changed (the command line, the console): a key not named keeps its
-    value, so that a form which does not show a key can never reset it to its default."""
+    value, so that a form which does not show a key can never reset it to its default. A meter
+    (`meters.koran`) or a section (`sections.laput`) given None is removed; a meter key of a meter
+    the policy has not yet adds that meter, its other keys at their defaults."""
     new = normalise(policy)
     for dotted, value in changes.items():
-        if dotted not in KEYS:
-            raise PolicyError(f"unknown policy key: {dotted}")
-        group, _, name = dotted.partition(".")
-        new[group] = {**new[group], name: value} if name else value
+        kind, name, key = _place(dotted)
+        if kind == "site":
+            group, _, sub = dotted.partition(".")
+            new[group] = {**new[group], sub: value} if sub else value
+            continue
+        group = "meters" if kind == "meter" else "sections"
+        entries = dict(new.get(group, {}))
+        if value is None and key is None:
+            entries.pop(name, None)
+        elif kind == "section":
+            entries[name] = value
+        elif key is None:
+            raise PolicyError(f"{dotted}: name one of its keys ({_METER_TAKES}), or remove it", dotted)
+        else:
+            meter = entries.get(name, {})
+            outer, _, sub = key.name.partition(".")
+            entries[name] = {**meter, outer: {**meter.get(outer, {}), sub: value}} if sub else {**meter, outer: value}
+        new[group] = entries
     return normalise(new)
 
 
 def set_dotted(policy: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
-    """Apply one `KEY=VALUE` from `flask sites policy --set`; returns the validated new policy."""
-    key = KEYS.get(dotted)
-    if key is None:
-        raise PolicyError(f"unknown policy key: {dotted}")
+    """Apply one `KEY=VALUE` from `flask sites policy --set`; returns the validated new policy.
+    An empty value removes a meter (`meters.koran=`) or a section (`sections.laput=`)."""
+    _kind, _name, key = _place(dotted)
     value: Any = raw
-    if key.limits is not None:
+    if key is None:
+        value = raw or None
+    elif key.limits is not None:
         try:
             value = int(raw)
         except ValueError:

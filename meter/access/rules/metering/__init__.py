@@ -9,7 +9,14 @@ state changes).
 
 from importlib import resources
 
-from meter.access.rules.metering.changes import forget_reader_state, merge_anonymous, reset, summary, unlocked_articles
+from meter.access.rules.metering.changes import (
+    forget_reader_state,
+    merge_anonymous,
+    reset,
+    summaries,
+    summary,
+    unlocked_articles,
+)
 from meter.access.rules.metering.check import Decision, Subject, check
 from meter.platform.redis_conn import register_script
 
@@ -22,6 +29,7 @@ __all__ = [
     "forget_reader_state",
     "merge_anonymous",
     "reset",
+    "summaries",
     "summary",
     "unlocked_articles",
 ]

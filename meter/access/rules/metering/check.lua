@@ -3,21 +3,24 @@
 -- The arguments are built by check.py's ScriptArgs, which lists them in this order.
 -- KEYS[1] state bucket hash: field reader id -> packed state: 1 byte "0"/"1" (verified), 4 bytes
 --         subscription end (big-endian epoch s), then the 8-byte hashes of the live session ids
--- KEYS[2] unlocks. Calendar periods: bucket hash, field subject -> concatenated 8-byte article hashes
---         ("" = loaded, nothing unlocked). Rolling windows: a string of 12-byte records (hash, time).
+-- KEYS[2] unlocks of the meter that counts (each of a policy's meters has keys of its own, chosen by
+--         check.py: the script is the same for every meter). Calendar periods: bucket hash, field
+--         subject -> concatenated 8-byte article hashes ("" = loaded, nothing unlocked). Rolling
+--         windows: a string of 12-byte records (hash, time).
 -- KEYS[3] the day's answer counts of the bucket (stats): field reason -> count, for recording checks
 -- KEYS[4] the ledger journal of the bucket (a list): each unlock answered, until the worker has it in SQL
 -- KEYS[5] (optional, anonymous AMP reader ids only) the rid's link to a reader: "reader_id:session_id"
 -- ARGV: 1 kind ("r" reader | "a" anonymous), 2 session id hash (8 bytes), 3 now (epoch s),
---       4 article hash (8 bytes), 5 class, 6 record ("1"|"0"), 7..9 quota anonymous/registered/verified,
---       10 calendar: when the unlock bucket expires (epoch s); rolling: ttl (s), 11 rolling window (s, 0
---       for calendar periods), 12 state bucket ttl (s), 13 reader state fresh from SQL, replacing the
---       cache ("" = none), 14 "1" when ARGV[16] carries the unlocks to load when missing,
---       15 the subject's field in the bucket hashes, 16 the packed unlocks to load, 17 when the stats
---       key expires (epoch s), 18 counts of answers given without this script ("reason=n;..."), added to
---       KEYS[3] first (the caller sends them once), 19 the ledger row of an unlock, less its time
---       ("period\tsubject\tarticle id"; "" when this check cannot unlock): pushed to KEYS[4] as
---       "now\t" .. ARGV[19] with the unlock itself, so an answered unlock is never only in the meter
+--       4 article hash (8 bytes), 5 class, 6 record ("1"|"0"), 7..9 quota anonymous/registered/verified
+--       of the meter that counts, 10 calendar: when the unlock bucket expires (epoch s); rolling: ttl
+--       (s), 11 rolling window (s, 0 for calendar periods), 12 state bucket ttl (s), 13 reader state
+--       fresh from SQL, replacing the cache ("" = none), 14 "1" when ARGV[16] carries the unlocks to
+--       load when missing, 15 the subject's field in the bucket hashes, 16 the packed unlocks to load,
+--       17 when the stats key expires (epoch s), 18 counts of answers given without this script
+--       ("reason=n;..."), added to KEYS[3] first (the caller sends them once), 19 the ledger row of an
+--       unlock, less its time ("period\tsubject\tarticle id", then "\tmeter" for a named meter; ""
+--       when this check cannot unlock): pushed to KEYS[4] as "now\t" .. ARGV[19] with the unlock
+--       itself, so an answered unlock is never only in the meter
 -- Returns {reason, state, used, oldest, sub_until}: reason is the answer's (free_content, subscriber,
 -- already_unlocked, unlocked_now, would_unlock, or the refusal: subscription_required,
 -- registration_required, verification_required, quota_exhausted); or {"need_state"|"need_unlocks", ...};

@@ -1,5 +1,9 @@
 """The check: may this subject read this article now? Decided and recorded by `check.lua` in one Redis call.
 
+It counts in one meter of the site's policy (the article's section chose it, from the cached policy,
+before the call): the script is given that meter's quotas and the keys of that meter's period, so a
+reader's count in one meter never spends another's, and a check still costs one call.
+
 Steady state: one EVALSHA, no SQL. A new unlock writes its ledger row; the script has also put it in
 the bucket's journal (`journal`), from which the worker writes it when that write fails. When the
 script finds the subject's data missing (flush, restart, eviction) it says so, and the data is loaded
@@ -35,7 +39,7 @@ from meter.platform import clock, redis_keys
 from meter.platform.db import db
 from meter.platform.reasons import ALLOWED_REASONS
 from meter.platform.redis_conn import RedisUnavailable, conn
-from meter.sites import Period, Policy, SiteInfo
+from meter.sites import Meter, Period, Policy, SiteInfo
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +75,11 @@ class Decision:
     revoked: bool = False  # the reader token's session is gone: judge again as anonymous
     article_class: str = "metered"
     linked_to: str = ""  # the AMP reader id is linked to this "reader_id:session_id": judge that reader
+    meter_name: str = "default"  # the meter that counted (or would have): "default" or one of the policy's meters
 
     def meter(self) -> dict:
         return {
+            "name": self.meter_name,
             "used": self.used,
             "limit": self.limit,
             "remaining": max(self.limit - self.used, 0),
@@ -128,8 +134,9 @@ class ScriptArgs:
         ]
 
 
-def refusal_reason(policy: Policy, state: str, article_class: str) -> str:
-    """What would help a refused reader (meter.access.rules.quota, the rule check.lua applies)."""
+def refusal_reason(policy: Policy | Meter, state: str, article_class: str) -> str:
+    """What would help a refused reader (meter.access.rules.quota, the rule check.lua applies), by the
+    quotas of a meter (a policy: its default meter's)."""
     return quota_rule.refusal(policy.quotas, state, article_class)
 
 
@@ -141,38 +148,49 @@ def period_end(period: Period, oldest: int, now: datetime) -> datetime:
     return (start + timedelta(seconds=period.rolling_seconds)).astimezone(period.start.tzinfo)
 
 
-_periods: dict[Policy, Period] = {}
+_periods: dict[Meter | Policy, Period] = {}
 
 
-def current_period(policy: Policy, now: datetime) -> Period:
-    """The policy's period at `now`; a calendar period is computed once and reused until it ends."""
-    cached = _periods.get(policy)
+def current_period(meter: Meter | Policy, now: datetime) -> Period:
+    """The meter's period at `now` (a policy's: its default meter's); a calendar period is computed once
+    and reused until it ends."""
+    cached = _periods.get(meter)
     if cached is not None and cached.start <= now < cached.end:
         return cached
-    period = policy.period_at(now)
+    period = meter.period_at(now)
     if not period.rolling_seconds:
         if len(_periods) > 1000:
             _periods.clear()
-        _periods[policy] = period
+        _periods[meter] = period
     return period
 
 
 _ALLOWED_CODES = frozenset(ALLOWED_REASONS)
 
 
-def check(site: SiteInfo, subject: Subject | None, article_id: str, article_class: str, record: bool) -> Decision:
+def check(
+    site: SiteInfo,
+    subject: Subject | None,
+    article_id: str,
+    article_class: str,
+    record: bool,
+    meter: Meter | None = None,
+) -> Decision:
+    """`meter`: the one to count in (`Policy.meter_for` the article's section); None: the default."""
     policy = site.policy
+    if meter is None:
+        meter = policy.default_meter
     now = clock.now()
-    period = current_period(policy, now)
+    period = current_period(meter, now)
     day = stats.day_of(policy, now)
     if subject is None:
-        return _counted(site, day, record, _without_subject(policy, period, article_class, now))
+        return _counted(site, day, record, _without_subject(meter, period, article_class, now))
     config = current_app.config
     count = buckets()
     bucket, field = place(subject.key, count)
     keys = [
         redis_keys.state_bucket(site.id, bucket, count),
-        unlocks_key(site.id, subject.key, period, bucket, count),
+        unlocks_key(site.id, subject.key, period, bucket, count, meter.name),
         redis_keys.stats_bucket(site.id, bucket, count, day.isoformat()),
         redis_keys.ledger_journal(site.id, bucket, count),
     ]
@@ -185,9 +203,9 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         article=hash64(article_id),
         article_class=article_class,
         record=record,
-        quota_anonymous=policy.quota_anonymous,
-        quota_registered=policy.quota_registered,
-        quota_verified=policy.quota_verified,
+        quota_anonymous=meter.quota_anonymous,
+        quota_registered=meter.quota_registered,
+        quota_verified=meter.quota_verified,
         # Calendar periods: one absolute expiry shared by the whole bucket.
         unlocks_expiry=period.rolling_seconds + 86400
         if period.rolling_seconds
@@ -197,7 +215,9 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         field=field,
         stats_expiry=stats.stats_expiry(policy, day),
         pending=stats.take(site.id, day),
-        journal=journal.entry(period, subject.key, article_id, now) if record and article_class == "metered" else "",
+        journal=journal.entry(period, subject.key, article_id, now, meter.name)
+        if record and article_class == "metered"
+        else "",
     )
     redis = conn()
     try:
@@ -212,25 +232,26 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
             # Cold path: load what Redis lacks from SQL, and let the script store it (only if still missing).
             if subject.kind == "r":
                 args.fresh_state = ledger.reader_state(site.id, subject.reader_id, now)
-            args.unlocks = pack_unlocks(ledger.entries(site.id, subject.key, period, now), bool(period.rolling_seconds))
+            found = ledger.entries(site.id, subject.key, period, now, meter.name)
+            args.unlocks = pack_unlocks(found, bool(period.rolling_seconds))
             result = redis.run_script("check", keys, args.argv())
     except RedisUnavailable as exc:
         log.debug("redis unavailable, degraded answer: %s", exc)  # the outage itself: once, in redis_conn
         if exc.sent and record and article_class == "metered":
-            doubts.note(site.id, subject.key, article_id, now)
-        return _counted(site, day, record, degraded(site, subject, article_id, article_class, now, period))
+            doubts.note(site.id, subject.key, article_id, now, meter.name)
+        return _counted(site, day, record, degraded(site, subject, article_id, article_class, now, period, meter))
     except SQLAlchemyError:
         # Redis lacks this subject and the database cannot fill it in: answer as when Redis is away.
         db.session.rollback()
         log.warning("database unavailable on the cold path, degraded answer", exc_info=True)
-        return _counted(site, day, record, degraded(site, subject, article_id, article_class, now, period))
+        return _counted(site, day, record, degraded(site, subject, article_id, article_class, now, period, meter))
 
     code, state, used, oldest = result[0], result[1], int(result[2]), int(result[3])
     if code == "linked":
-        return Decision(False, "linked", "anonymous", 0, 0, period.end, linked_to=state)
+        return Decision(False, "linked", "anonymous", 0, 0, period.end, linked_to=state, meter_name=meter.name)
     if code == "revoked":
-        return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True)
-    limit = policy.quota_for(state)
+        return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True, meter_name=meter.name)
+    limit = meter.quota_for(state)
     end = period_end(period, oldest, now)
     if code == "unlocked_now" or (code == "already_unlocked" and record and redis.redialled()):
         # Written now, so the ledger is current while the database answers. The script also put the unlock
@@ -238,13 +259,15 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
         # here: a redialled call may have unlocked the article on its first, broken connection, so
         # "already unlocked" then is written too, to be sure).
         try:
-            ledger.record(site.id, subject.key, period, article_id, now)
+            ledger.record(site.id, subject.key, period, article_id, now, meter.name)
         except SQLAlchemyError:
             db.session.rollback()
             log.warning(
                 "unlock of %s by %s: ledger write failed, left to the worker (journal)", article_id, subject.key
             )
-    return Decision(code in _ALLOWED_CODES, code, state, used, limit, end, article_class=article_class)
+    return Decision(
+        code in _ALLOWED_CODES, code, state, used, limit, end, article_class=article_class, meter_name=meter.name
+    )
 
 
 def _counted(site: SiteInfo, day, record: bool, decision: Decision) -> Decision:
@@ -254,36 +277,48 @@ def _counted(site: SiteInfo, day, record: bool, decision: Decision) -> Decision:
     return decision
 
 
-def _without_subject(policy: Policy, period: Period, article_class: str, now: datetime) -> Decision:
+def _without_subject(meter: Meter, period: Period, article_class: str, now: datetime) -> Decision:
     """Nobody to count against: free is free, nothing else can be unlocked."""
     end = period_end(period, 0, now)
     if article_class == "free":
-        return Decision(True, "free_content", "anonymous", 0, policy.quota_anonymous, end)
-    return Decision(
-        False, refusal_reason(policy, "anonymous", article_class), "anonymous", 0, policy.quota_anonymous, end
-    )
+        return Decision(True, "free_content", "anonymous", 0, meter.quota_anonymous, end, meter_name=meter.name)
+    reason = refusal_reason(meter, "anonymous", article_class)
+    return Decision(False, reason, "anonymous", 0, meter.quota_anonymous, end, meter_name=meter.name)
 
 
 def degraded(
-    site: SiteInfo, subject: Subject, article_id: str, article_class: str, now: datetime, period: Period
+    site: SiteInfo,
+    subject: Subject,
+    article_id: str,
+    article_class: str,
+    now: datetime,
+    period: Period,
+    meter: Meter | None = None,
 ) -> Decision:
-    """Redis is away: subscribers and free from the database, metered as the site's policy says."""
+    """Redis is away: subscribers and free from the database, metered (in the meter's own ledger rows
+    and by its quotas) as the site's policy says."""
     policy = site.policy
+    if meter is None:
+        meter = policy.default_meter
     state, used, unlocked = "anonymous", 0, False
     try:
         if subject.kind == "r":
             reader = db.session.get(Reader, subject.reader_id)
             session = db.session.get(ReaderSession, subject.session_id) if subject.session_id else None
             if reader is None or session is None or session.revoked_at is not None or session.reader_id != reader.id:
-                return Decision(False, "revoked", "anonymous", 0, 0, period.end, revoked=True, degraded=True)
+                return Decision(
+                    False, "revoked", "anonymous", 0, 0, period.end, revoked=True, degraded=True, meter_name=meter.name
+                )
             state = "subscriber" if reader.is_subscriber(ledger.naive_utc(now)) else reader.state
-        found = ledger.entries(site.id, subject.key, period, now)
+        found = ledger.entries(site.id, subject.key, period, now, meter.name)
         used, unlocked = len(found), article_id in found
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("database unavailable too while degraded")
-    limit = policy.quota_for(state)
+    limit = meter.quota_for(state)
     end = period_end(period, 0, now)
-    reason = quota_rule.degraded_answer(policy.quotas, state, article_class, unlocked, policy.degraded_mode)
+    reason = quota_rule.degraded_answer(meter.quotas, state, article_class, unlocked, policy.degraded_mode)
     allowed = reason in _ALLOWED_CODES or reason == "degraded_allow"
-    return Decision(allowed, reason, state, used, limit, end, degraded=True, article_class=article_class)
+    return Decision(
+        allowed, reason, state, used, limit, end, degraded=True, article_class=article_class, meter_name=meter.name
+    )

@@ -29,11 +29,13 @@ SETTLE_AFTER = 5.0  # seconds: by then the script has run, if it ever will
 MAX_AGE = timedelta(days=40)  # past any calendar period and its grace: nothing left to settle
 
 
-def note(site_id: int, subject: str, article_id: str, now: datetime) -> None:
-    """The script may have unlocked the article before the reply was lost; the ledger must hear of it."""
+def note(site_id: int, subject: str, article_id: str, now: datetime, meter: str = "default") -> None:
+    """The script may have unlocked the article (in this meter) before the reply was lost; the ledger must hear of it."""
     try:
         db.session.add(
-            UnlockDoubt(site_id=site_id, subject=subject, article_id=article_id, checked_at=ledger.naive_utc(now))
+            UnlockDoubt(
+                site_id=site_id, subject=subject, meter=meter, article_id=article_id, checked_at=ledger.naive_utc(now)
+            )
         )
         db.session.commit()
     except SQLAlchemyError:
@@ -41,9 +43,9 @@ def note(site_id: int, subject: str, article_id: str, now: datetime) -> None:
         log.exception("unlock of %s by %s in doubt and not noted: the database failed too", article_id, subject)
 
 
-def held_in_redis(site_id: int, subject: str, period: Period) -> set[bytes]:
-    """The article hashes Redis holds for the subject's period (empty when Redis holds nothing)."""
-    key, field = unlock_place(site_id, subject, period)
+def held_in_redis(site_id: int, subject: str, period: Period, meter: str = "default") -> set[bytes]:
+    """The article hashes Redis holds for the subject's period of a meter (empty when Redis holds nothing)."""
+    key, field = unlock_place(site_id, subject, period, meter)
     redis = conn()
     if period.rolling_seconds:
         packed = redis.call(redis.client.execute_command, "GET", key, NEVER_DECODE=True)
@@ -68,13 +70,14 @@ def settle(limit: int = 500) -> tuple[int, int]:
         site_row = db.session.get(Site, row.site_id)
         if site_row is not None and ledger.naive_utc(now) - row.checked_at < MAX_AGE:
             site = site_info(site_row)
-            period = site.policy.period_at(checked_at)
+            meter = site.policy.meter_named(row.meter)  # a meter removed since: the default's period
+            period = meter.period_at(checked_at)
             try:
-                held = hash64(row.article_id) in held_in_redis(site.id, row.subject, period)
+                held = hash64(row.article_id) in held_in_redis(site.id, row.subject, period, row.meter)
             except RedisUnavailable:
                 break
             if held:
-                ledger.record(site.id, row.subject, period, row.article_id, checked_at)
+                ledger.record(site.id, row.subject, period, row.article_id, checked_at, row.meter)
                 log.info("unlock of %s by %s, in doubt, found in Redis: now in the ledger", row.article_id, row.subject)
                 kept += 1
             else:

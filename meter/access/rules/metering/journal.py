@@ -36,20 +36,24 @@ KEYS_PER_TRIP = 512  # bucket keys read per pipelined round trip
 ENTRIES_PER_KEY = 1000  # entries taken from one bucket per pass (the rest wait for the next)
 
 
-def entry(period: Period, subject: str, article_id: str, now: datetime) -> str:
+def entry(period: Period, subject: str, article_id: str, now: datetime, meter: str = "default") -> str:
     """What the script journals for an unlock, less its time, which it prepends (check.lua, ARGV[19]).
-    Tabs separate the fields: article ids and subjects have no control characters (web/schemas.py)."""
-    return f"{ledger.ledger_period(period, now)}\t{subject}\t{article_id}"
+    Tabs separate the fields: article ids and subjects have no control characters (platform/schemas.py).
+    A named meter's unlock ends with its meter; the default meter's has none, as entries had before
+    meters (so a journal written by the previous release is read as it was meant)."""
+    line = f"{ledger.ledger_period(period, now)}\t{subject}\t{article_id}"
+    return line if meter == "default" else f"{line}\t{meter}"
 
 
 def _rows(site_id: int, entries: list[str]) -> list[dict]:
     rows = []
     for raw in entries:
-        when, period, subject, article_id = raw.split("\t", 3)
+        when, period, subject, article_id, *meter = raw.split("\t")
         rows.append(
             {
                 "site_id": site_id,
                 "subject": subject,
+                "meter": meter[0] if meter else "default",
                 "period": period,
                 "article_id": article_id,
                 "unlocked_at": ledger.naive_utc(datetime.fromtimestamp(int(when), UTC)),

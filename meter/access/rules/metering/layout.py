@@ -78,17 +78,19 @@ def unpack_hashes(packed: bytes, rolling: bool) -> set[bytes]:
     return {packed[i : i + 8] for i in range(0, len(packed) - 7, size)}
 
 
-def unlocks_key(site_id: int, subject: str, period: Period, bucket: int, count: int) -> str:
+def unlocks_key(site_id: int, subject: str, period: Period, bucket: int, count: int, meter: str = "default") -> str:
+    """The key of a meter's unlocks of a period: each meter has keys of its own, in the subject's bucket
+    (so one check still touches one slot), laid out alike, so a reader costs the same in every meter."""
     if period.rolling_seconds:
-        return redis_keys.rolling_unlocks(site_id, bucket, count, subject)
-    return redis_keys.unlock_bucket(site_id, bucket, count, period.label)
+        return redis_keys.rolling_unlocks(site_id, bucket, count, subject, meter)
+    return redis_keys.unlock_bucket(site_id, bucket, count, period.label, meter)
 
 
-def unlock_place(site_id: int, subject: str, period: Period) -> tuple[str, bytes]:
-    """(key, field) that hold a subject's unlocks of a period (a rolling window's key has no field)."""
+def unlock_place(site_id: int, subject: str, period: Period, meter: str = "default") -> tuple[str, bytes]:
+    """(key, field) that hold a subject's unlocks of a meter's period (a rolling window's key has no field)."""
     count = buckets()
     bucket, field = place(subject, count)
-    return unlocks_key(site_id, subject, period, bucket, count), field
+    return unlocks_key(site_id, subject, period, bucket, count, meter), field
 
 
 def state_place(site_id: int, reader_id: int) -> tuple[str, bytes]:

@@ -31,9 +31,11 @@ def ledger_period(period: Period, when: datetime) -> str:
     return "d" + when.astimezone(UTC).strftime("%Y-%m-%d") if period.rolling_seconds else period.label
 
 
-def entries(site_id: int, subject: str, period: Period, now: datetime) -> dict[str, int]:
-    """article id → unlock time (epoch) for the subject's current period, from the ledger."""
-    query = select(Unlock.article_id, Unlock.unlocked_at).where(Unlock.site_id == site_id, Unlock.subject == subject)
+def entries(site_id: int, subject: str, period: Period, now: datetime, meter: str = "default") -> dict[str, int]:
+    """article id → unlock time (epoch) for the subject's current period of a meter, from the ledger."""
+    query = select(Unlock.article_id, Unlock.unlocked_at).where(
+        Unlock.site_id == site_id, Unlock.subject == subject, Unlock.meter == meter
+    )
     if period.rolling_seconds:
         since = naive_utc(now - timedelta(seconds=period.rolling_seconds))
         query = query.where(Unlock.period.like("d%"), Unlock.unlocked_at > since)
@@ -46,11 +48,12 @@ def entries(site_id: int, subject: str, period: Period, now: datetime) -> dict[s
     return found
 
 
-def record(site_id: int, subject: str, period: Period, article_id: str, when: datetime) -> None:
-    """Write one unlock to the ledger; a duplicate (a retried or raced request) is ignored."""
+def record(site_id: int, subject: str, period: Period, article_id: str, when: datetime, meter: str = "default") -> None:
+    """Write one unlock (in a meter) to the ledger; a duplicate (a retried or raced request) is ignored."""
     values = {
         "site_id": site_id,
         "subject": subject,
+        "meter": meter,
         "period": ledger_period(period, when),
         "article_id": article_id,
         "unlocked_at": naive_utc(when),
@@ -61,7 +64,8 @@ def record(site_id: int, subject: str, period: Period, article_id: str, when: da
 
 def record_many(rows: list[dict]) -> None:
     """Add unlocks (the `unlocks` columns, as `record` builds them) without committing; duplicates of
-    rows already there, or among them, are ignored (the unique constraint on site, subject, period, article)."""
+    rows already there, or among them, are ignored (the unique constraint on site, subject, meter, period,
+    article)."""
     for start in range(0, len(rows), 500):  # SQLite takes at most 32766 parameters a statement
         db.session.execute(_insert().values(rows[start : start + 500]).on_conflict_do_nothing())
 
