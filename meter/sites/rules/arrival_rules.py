@@ -96,10 +96,11 @@ def _rule(rule: dict[str, Any], at: str) -> dict[str, Any]:
         raise RuleError(f"{at}.arrival must be {', '.join(ARRIVALS[:-1])} or {ARRIVALS[-1]}", f"{at}.arrival")
     out: dict[str, Any] = {"name": rule["name"], "arrival": arrival, "extra": extra}
     if arrival == "campaign":
+        campaign = campaign.strip().lower() if isinstance(campaign, str) else campaign  # compared in lower case
         if not isinstance(campaign, str) or not CAMPAIGN_NAME.match(campaign):
             raise RuleError(
                 f"{at}.campaign: the utm_campaign this rule gives to, 1 to 64 of a-z, 0-9, _ . + and - "
-                "(the page's is compared in lower case)",
+                "(stored and compared in lower case)",
                 f"{at}.campaign",
             )
         out["campaign"] = campaign
@@ -130,3 +131,35 @@ def change(rules: list[dict[str, Any]], name: str, key: str | None, value: Any) 
     if key == "arrival" and value != "campaign":
         found.pop("campaign", None)
     return out
+
+
+def rule_line(rule: dict[str, Any]) -> str:
+    """One rule as the console's form writes it: `search: search +1`, `ramadan: campaign ramadan +3`."""
+    arrival = f"campaign {rule['campaign']}" if rule["arrival"] == "campaign" else rule["arrival"]
+    return f"{rule['name']}: {arrival} +{rule['extra']}"
+
+
+def rules_text(rules: list[dict[str, Any]], between: str = "\n") -> str:
+    """A meter's rules, one `rule_line` each, in their order."""
+    return between.join(rule_line(rule) for rule in rules)
+
+
+_LINE = re.compile(r"^\s*([^:\s]+)\s*:\s*(\S+)(?:\s+(\S+))?\s+\+?(\d{1,6})\s*$")
+
+
+def parse_lines(text: str) -> list[dict[str, Any]]:
+    """The rules a form wrote, one `rule_line` a line, in their order (blank lines skipped); not yet
+    validated (`validate` does that, and names the rule). RuleError naming the line it cannot read."""
+    rules: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        found = _LINE.match(line)
+        if found is None:
+            raise RuleError(f"line {number}: write NAME: ARRIVAL +EXTRA (ARRIVAL: search, social or campaign NAME)", "")
+        name, arrival, campaign, extra = found.groups()
+        rule: dict[str, Any] = {"name": name, "arrival": arrival, "extra": int(extra)}
+        if campaign is not None:
+            rule["campaign"] = campaign
+        rules.append(rule)
+    return rules
