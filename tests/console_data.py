@@ -58,6 +58,12 @@ def fill(app, runner, slug: str, other: str) -> Filled:
         "meters.koran.period=week",
         "--set",
         "sections.koran=koran",
+        "--set",
+        "meters.koran.rules.pencarian.arrival=search",
+        "--set",
+        "rules.ramadan.arrival=campaign",
+        "--set",
+        "rules.ramadan.campaign=ramadan",
     ]
     runner.invoke(args=["sites", "policy", slug, *meter])  # a named meter: on the policy page, its own page, the audit
     runner.invoke(args=["sites", "keys", "create", slug])
@@ -148,6 +154,8 @@ def pages(filled: Filled) -> list[str]:
         f"{base}/policy",
         f"{base}/policy/meters/koran",
         f"{base}/policy/meters/baru",
+        f"{base}/policy/rules/default",
+        f"{base}/policy/rules/koran",
         f"{base}/keys",
         f"{base}/origins",
         f"{base}/providers",

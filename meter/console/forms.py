@@ -154,6 +154,13 @@ class MeterForm(ConsoleForm):
     base = HiddenField()
 
 
+class RulesForm(ConsoleForm):
+    """A meter's rules by arrival, one a line in their order (meter.sites.rules.arrival_rules.rule_line)."""
+
+    rules = TextAreaField(_l("Rules, one a line"), validators=[Optional(), Length(max=4000)])
+    base = HiddenField()
+
+
 class NewMeterForm(ConsoleForm):
     name = StringField(_l("Name of a new meter (such as koran)"), validators=[DataRequired(), Length(max=32)])
 

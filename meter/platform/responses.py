@@ -108,8 +108,16 @@ class Me(ReaderOut):
     ]
 
 
+RULE_NAME = Field(
+    description="The meter's rule by arrival that applied: the first of its `rules` that matched the reader's arrival "
+    "(search, social, or a campaign), whose `extra` reads are in `limit`; null when none matched, and when no "
+    "meter was read (a gift, a crawler, a link preview)."
+)
+
+
 class AccessMeter(TypedDict):
     name: Annotated[str, METER_NAME]
+    rule: Annotated[str | None, RULE_NAME]
     used: int
     limit: int
     remaining: int
@@ -188,6 +196,7 @@ class AmpAuthorization(TypedDict):
     reason: Annotated[Reason, Field(description="meter's reason, as in the access check.")]
     subscriber: bool
     meter: Annotated[str, METER_NAME]
+    rule: Annotated[str | None, RULE_NAME]
 
 
 # --- the embed's browser endpoints (/embed/<site>/access and /resend) -----------------------------

@@ -152,14 +152,36 @@ class Article(Body):
     )
 
 
+# A page's referrer, only classified (search, social, other: docs/api.md "Rules by arrival"), never stored.
+Referrer = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    Field(
+        description="The page that sent the reader (the Referer of the article's request, `document.referrer`): "
+        "a search engine or a social network may earn the reader a rule's extra reads (the policy's `rules`). "
+        "Only its host is looked at; anything that is not a URL counts as another site."
+    ),
+]
+Campaign = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    Field(description="The campaign the reader came by (the page URL's `utm_campaign`), compared in lower case."),
+]
+
+
 class SignedArticle(Article):
     """An article as a page describes it (the embed, AMP): optionally signed by the publisher's server."""
 
     expires: int | None = Field(None, description="Unix time after which `sig` is refused.")
     sig: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         None,
-        description="The publisher's signature of id, class, expires and section, when one is given "
+        description="The publisher's signature of id, class, expires, section and campaign, when one is given "
         "(docs/api.md: signed articles).",
+    )
+    campaign: Campaign | None = Field(
+        None,
+        description="The campaign of the page (its URL's `utm_campaign`), signed with the rest when signing is on: "
+        "with `signed_articles: required` only a signed campaign earns a rule's extra reads.",
     )
 
 
@@ -181,7 +203,8 @@ def _ip(value: str) -> str:
 
 class Client(Body):
     """The reader's client as the publisher's server saw it: only used to recognise search engines' crawlers
-    and link-preview fetchers (docs/api.md), never stored with the reader."""
+    and link-preview fetchers, and the reader's arrival for the rules by arrival (docs/api.md), never
+    stored with the reader."""
 
     ip: (
         Annotated[
@@ -198,6 +221,8 @@ class Client(Body):
     user_agent: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
         None, description="The client's User-Agent header."
     )
+    referrer: Referrer | None = None
+    campaign: Campaign | None = None
 
 
 GiftToken = Annotated[
@@ -228,8 +253,11 @@ class EmbedAccessBody(Body):
     article: SignedArticle
     record: bool = Field(True, description="False while the page is prerendered: judged, not counted.")
     url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
-        None, description="The article page's URL (where login and register return to)."
+        None,
+        description="The article page's URL (where login and register return to; its `utm_campaign` is the "
+        "campaign unless the article names one, and never with `signed_articles: required`).",
     )
+    referrer: Referrer | None = None
     subscribe_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
         None, description="Overrides the site's subscribe URL on the walls."
     )

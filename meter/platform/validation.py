@@ -64,7 +64,12 @@ def parse(model: type[M], data: Any = _FROM_REQUEST) -> M:
 
 
 def query_article(
-    article_id: Any, article_class: Any, expires: Any = None, sig: Any = None, section: Any = None
+    article_id: Any,
+    article_class: Any,
+    expires: Any = None,
+    sig: Any = None,
+    section: Any = None,
+    campaign: Any = None,
 ) -> SignedArticle:
     """An article described by a query string (AMP), checked as the API checks a body's."""
     data = {
@@ -72,6 +77,7 @@ def query_article(
         "class": article_class if article_class is not None else "metered",
         "sig": sig,
         "section": section,
+        "campaign": campaign,
     }
     data["expires"] = int(expires) if isinstance(expires, str) and expires.isdigit() and len(expires) < 12 else expires
     return parse(SignedArticle, data)

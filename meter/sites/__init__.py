@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from meter.sites.lookup import api_blueprint
     from meter.sites.operator import audited, parse_since, progress, reader_of, site_of, utc_text
     from meter.sites.rules import grant_keys, sites
+    from meter.sites.rules.arrival_rules import RuleError, parse_lines, rules_text
     from meter.sites.rules.periods import Period
     from meter.sites.rules.policy import (
         DEFAULT_POLICY,
@@ -47,6 +48,9 @@ _PUBLIC = {
     "Meter": ("meter.sites.rules.policy", "Meter"),
     "Policy": ("meter.sites.rules.policy", "Policy"),
     "PolicyError": ("meter.sites.rules.policy", "PolicyError"),
+    "RuleError": ("meter.sites.rules.arrival_rules", "RuleError"),
+    "parse_lines": ("meter.sites.rules.arrival_rules", "parse_lines"),
+    "rules_text": ("meter.sites.rules.arrival_rules", "rules_text"),
     "SCHEMA": ("meter.sites.rules.policy", "SCHEMA"),
     "SiteInfo": ("meter.sites.rules.sites", "SiteInfo"),
     "api_blueprint": ("meter.sites.lookup", "api_blueprint"),
@@ -78,6 +82,7 @@ __all__ = [
     "Period",
     "Policy",
     "PolicyError",
+    "RuleError",
     "SiteInfo",
     "api_blueprint",
     "audited",
@@ -88,9 +93,11 @@ __all__ = [
     "merge",
     "normalise",
     "normalise_origin",
+    "parse_lines",
     "parse_since",
     "progress",
     "reader_of",
+    "rules_text",
     "site_of",
     "sites",
     "utc_text",

@@ -155,9 +155,10 @@ def test_the_python_examples(served, monkeypatch):
     ]
     exec(one("python", "def meter_sig"), names)
     assert names["sig"].startswith("v1.k1.") and "=" not in names["sig"]
-    for section in (None, "koran"):  # the documented signature is meter's, with a section and without
-        mine = names["meter_sig"]("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, section)
-        assert mine == article_signing.sign("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, section)
+    # The documented signature is meter's, with a section, a campaign, both and neither.
+    for section, campaign in ((None, None), ("koran", None), (None, "ramadan"), ("koran", "ramadan")):
+        mine = names["meter_sig"]("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, section, campaign)
+        assert mine == article_signing.sign("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, section, campaign)
 
 
 @pytest.mark.skipif(
@@ -180,7 +181,9 @@ def test_the_php_examples(served):
             one("php", "function meter_sig"),
             'echo json_encode(["me" => $me, "access" => $answer, "walls" => $walls,'
             ' "sig" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:2026-01-31:beras", "metered", 1900000000),'
-            ' "sectioned" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:1", "metered", 1900000000, "koran")]);',
+            ' "sectioned" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:1", "metered", 1900000000, "koran"),'
+            ' "campaign" => meter_sig("k1", str_repeat("s", 32), "tempo:koran:1", "metered", 1900000000, null,'
+            ' "ramadan")]);',
         ]
     )
     out = subprocess.run(["php"], input=script, cwd=cwd, capture_output=True, text=True, timeout=60)
@@ -198,6 +201,8 @@ def test_the_php_examples(served):
     )
     assert result["sig"] == python_sig["sig"]  # the PHP and the Python signatures agree
     assert result["sectioned"] == article_signing.sign("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, "koran")
+    campaign = article_signing.sign("k1", "s" * 32, "tempo:koran:1", "metered", 1900000000, None, "ramadan")
+    assert result["campaign"] == campaign
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="no curl or bash")

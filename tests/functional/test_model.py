@@ -5,7 +5,9 @@ start and end, Redis flushes and anonymous-to-account merges (a login carrying t
 against the real app, Redis and database; after every step the answer must be what the model says.
 The site has three meters (the default one, `koran` and `majalah`, each with its own quotas, one
 weekly) and articles of their sections, of an unknown section and of none: in the model each meter
-is a count of its own, so a reader's reads in one meter never spend another's.
+is a count of its own, so a reader's reads in one meter never spend another's. Checks arrive directly,
+from a search, from social or by a campaign: the first of the meter's rules by arrival that matches
+adds its extra reads to that check's quota, and the answer names it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ pytestmark = [pytest.mark.fuzz]
 
 POLICY = {
     "quota": {"anonymous": 1, "registered": 1, "verified": 3},
+    "rules": [
+        {"name": "ramadan", "arrival": "campaign", "campaign": "ramadan", "extra": 2},
+        {"name": "search", "arrival": "search", "extra": 1},
+    ],
     "meters": {
-        "koran": {"quota": {"anonymous": 2, "registered": 2, "verified": 2}, "period": "month"},
+        "koran": {
+            "quota": {"anonymous": 2, "registered": 2, "verified": 2},
+            "period": "month",
+            "rules": [{"name": "social", "arrival": "social", "extra": 1}],
+        },
         "majalah": {"quota": {"anonymous": 1, "registered": 1, "verified": 1}, "period": "week"},
     },
     "sections": {"koran": "koran", "majalah": "majalah"},
@@ -43,6 +53,13 @@ PASSWORD = "rahasia-sekali"
 SECTIONS = ("koran", "Koran", "majalah", "olahraga", None)
 ARTICLES = [(f"tempo:{section or 'berita'}:{i}", section) for section in SECTIONS for i in range(3)]
 _serial = itertools.count()
+# How a check arrives: (its `client` fields, where the model says it came from, its campaign).
+ARRIVALS = {
+    "direct": ({}, "direct", None),
+    "search": ({"referrer": "https://www.google.co.id/"}, "search", None),
+    "social": ({"referrer": "https://t.co/x"}, "social", None),
+    "ramadan": ({"campaign": "Ramadan", "referrer": "https://www.bing.com/"}, "search", "ramadan"),
+}
 
 
 def meter_of(section: str | None) -> str:
@@ -51,6 +68,16 @@ def meter_of(section: str | None) -> str:
 
 def quotas_of(meter: str) -> dict[str, int]:
     return POLICY["quota"] if meter == "default" else POLICY["meters"][meter]["quota"]
+
+
+def rule_of(meter: str, arrival: str) -> tuple[str | None, int]:
+    """The first of the meter's rules that matches the arrival: (its name, its extra reads), or (None, 0)."""
+    _client, source, campaign = ARRIVALS[arrival]
+    rules = POLICY["rules"] if meter == "default" else POLICY["meters"][meter].get("rules", [])
+    for given in rules:
+        if (given["arrival"] == "campaign" and given["campaign"] == campaign) or given["arrival"] == source:
+            return given["name"], given["extra"]
+    return None, 0
 
 
 def _per_meter() -> dict[str, set[str]]:
@@ -65,10 +92,12 @@ class Model:
     anonymous: dict[str, set[str]] = field(default_factory=_per_meter)
     subscription_until: datetime | None = None
 
-    def expect(self, who: str, article: str, section: str | None, cls: str, record: bool) -> tuple[bool, str, int]:
+    def expect(
+        self, who: str, article: str, section: str | None, cls: str, record: bool, extra: int = 0
+    ) -> tuple[bool, str, int]:
         meter = meter_of(section)
         unlocked = (self.reader if who == "reader" else self.anonymous)[meter]
-        quota = quotas_of(meter)["verified" if who == "reader" else "anonymous"]
+        quota = quotas_of(meter)["verified" if who == "reader" else "anonymous"] + extra
         used = len(unlocked)
         if cls == "free":
             return True, "free_content", used
@@ -128,10 +157,15 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             assert response.status_code == 200, response.get_data(as_text=True)
             self.token = response.get_json()["reader_token"]
 
-        def _check(self, who: str, article: tuple[str, str | None], cls: str, record: bool) -> None:
+        def _check(
+            self, who: str, article: tuple[str, str | None], cls: str, record: bool, arrival: str = "direct"
+        ) -> None:
             article_id, section = article
-            expected = self.model.expect(who, article_id, section, cls, record)
+            rule, extra = rule_of(meter_of(section), arrival)
+            expected = self.model.expect(who, article_id, section, cls, record, extra)
             body = {"article": {"id": article_id, "class": cls}, "record": record}
+            if ARRIVALS[arrival][0]:
+                body["client"] = ARRIVALS[arrival][0]
             if section is not None:
                 body["article"]["section"] = section
             if who == "reader":
@@ -146,6 +180,9 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             got = (answer["allowed"], answer["reason"], answer["meter"]["used"])
             assert got == expected, (who, article, cls, record, self.model)
             assert answer["meter"]["name"] == meter_of(section)
+            assert answer["meter"]["rule"] == rule, (arrival, section)
+            state = "verified" if who == "reader" else "anonymous"  # a subscriber's shows the verified quota
+            assert answer["meter"]["limit"] == quotas_of(meter_of(section))[state] + extra, (arrival, section)
             assert answer["degraded"] is False
 
         @rule(
@@ -153,9 +190,10 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             article=st.sampled_from(ARTICLES),
             cls=st.sampled_from(["metered", "metered", "metered", "free", "premium"]),
             record=st.booleans(),
+            arrival=st.sampled_from(list(ARRIVALS)),
         )
-        def check(self, who, article, cls, record) -> None:
-            self._check(who, article, cls, record)
+        def check(self, who, article, cls, record, arrival) -> None:
+            self._check(who, article, cls, record, arrival)
 
         @rule(who=st.sampled_from(["reader", "anonymous"]), data=st.data())
         def reread(self, who, data) -> None:

@@ -8,7 +8,10 @@ signs the descriptor with a per-site secret (`flask sites article-keys create`):
 
 and for an article with a section (which chooses the meter it counts in) the section is signed too,
 `f"{id}\\n{class}\\n{expires}\\n{section}"`, so a reader can neither add, change nor remove it
-(a descriptor signed without one gains none). `expires` is a Unix time after which the signature is
+(a descriptor signed without one gains none). A campaign the publisher vouches for (the page's
+`utm_campaign`, which a rule by arrival may give extra reads to) is signed as a fifth line,
+`f"{id}\\n{class}\\n{expires}\\n{section}\\n{campaign}"` (the section's line empty when there is none).
+`expires` is a Unix time after which the signature is
 refused (a page cached for a day can use a day or two). With the site setting `signed_articles: required`, a descriptor without a valid,
 unexpired signature is judged as `premium`: subscribers only, nothing counted, whatever class it
 claims. A signature that is given but wrong is judged so even when signing is optional. Any error
@@ -22,6 +25,7 @@ import hashlib
 import hmac
 import secrets
 
+from meter.access.rules import arrival
 from meter.platform.clock import utcnow
 from meter.platform.db import db
 from meter.sites import SiteInfo
@@ -31,16 +35,32 @@ VERSION = "v1"
 MAX_SIG = 200
 
 
-def message(article_id: str, article_class: str, expires: int, section: str | None = None) -> bytes:
-    """What is signed: id, class and expires, and the section when there is one (descriptors signed
-    before sections existed have none, and stay valid)."""
+def message(
+    article_id: str, article_class: str, expires: int, section: str | None = None, campaign: str | None = None
+) -> bytes:
+    """What is signed: id, class and expires, the section when there is one, then the campaign when
+    there is one (descriptors signed before sections and campaigns existed have neither, and stay
+    valid; a section cannot be empty, so an empty line says "no section")."""
     text = f"{article_id}\n{article_class}\n{expires}"
-    return (f"{text}\n{section}" if section is not None else text).encode()
+    if section is not None or campaign is not None:
+        text += f"\n{section or ''}"
+    if campaign is not None:
+        text += f"\n{campaign}"
+    return text.encode()
 
 
-def sign(kid: str, secret: str, article_id: str, article_class: str, expires: int, section: str | None = None) -> str:
+def sign(
+    kid: str,
+    secret: str,
+    article_id: str,
+    article_class: str,
+    expires: int,
+    section: str | None = None,
+    campaign: str | None = None,
+) -> str:
     """What a publisher's server computes (here for tests, the docs' examples and `flask sites article-keys sign`)."""
-    digest = hmac.new(secret.encode(), message(article_id, article_class, expires, section), hashlib.sha256).digest()
+    signed = message(article_id, article_class, expires, section, campaign)
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
     return f"{VERSION}.{kid}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
 
 
@@ -52,8 +72,10 @@ def valid(
     sig: object,
     now: int,
     section: str | None = None,
+    campaign: str | None = None,
 ) -> bool:
-    """Whether `sig` vouches for this id, class and section until `expires` with one of the site's live keys."""
+    """Whether `sig` vouches for this id, class, section and campaign until `expires` with one of the
+    site's live keys."""
     try:
         if not isinstance(sig, str) or len(sig) > MAX_SIG or not isinstance(expires, int) or isinstance(expires, bool):
             return False
@@ -63,7 +85,7 @@ def valid(
         secret = dict(site.article_keys).get(kid)
         if version != VERSION or secret is None:
             return False
-        return hmac.compare_digest(sign(kid, secret, article_id, article_class, expires, section), sig)
+        return hmac.compare_digest(sign(kid, secret, article_id, article_class, expires, section, campaign), sig)
     except Exception:  # noqa: BLE001 - fail closed: any error is a wrong signature
         return False
 
@@ -76,12 +98,33 @@ def trusted_class(
     sig: object,
     now: int,
     section: str | None = None,
+    campaign: str | None = None,
 ) -> str:
-    """The class to judge: the claimed one when it is vouched for with the section given (or signing is
-    optional and no signature was given), else `premium`."""
+    """The class to judge: the claimed one when it is vouched for with the section and campaign given
+    (or signing is optional and no signature was given), else `premium`."""
     if sig is None and not site.signed_articles:
         return claimed
-    return claimed if valid(site, article_id, claimed, expires, sig, now, section) else "premium"
+    return claimed if valid(site, article_id, claimed, expires, sig, now, section, campaign) else "premium"
+
+
+def trusted_campaign(
+    site: SiteInfo,
+    article_id: str,
+    claimed: str,
+    expires: object,
+    sig: object,
+    now: int,
+    section: str | None,
+    campaign: str | None,
+    page_url: str | None,
+) -> str | None:
+    """The campaign a rule by arrival may give extra reads to. With `signed_articles: required`, only
+    the one the publisher signed with the article (a reader who adds `?utm_campaign=` to the URL
+    gains nothing); else the descriptor's, or the `utm_campaign` of the page's URL."""
+    if site.signed_articles:
+        valid_campaign = campaign is not None and valid(site, article_id, claimed, expires, sig, now, section, campaign)
+        return campaign if valid_campaign else None
+    return campaign if campaign is not None else arrival.campaign_in(page_url)
 
 
 def new_key(site: Site) -> tuple[str, str]:

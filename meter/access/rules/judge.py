@@ -11,7 +11,10 @@ may have linked to a reader), and the client's address and user agent. In this o
 3. A gift link for the article (meter.gifts.rules) gets `gift`, judged on the gift alone (one
    Redis call of its own script; the reader's meter is not read); a refused gift is ignored and
    its reason kept for the answer.
-4. A live token is judged as its reader; then an AMP link; else the anonymous id.
+4. A live token is judged as its reader; then an AMP link; else the anonymous id. The reader's
+   arrival (search, social, a campaign: meter.access.rules.arrival) picks the first of the meter's
+   rules that matches (the cached policy, before the script call), and its extra reads raise the
+   limit the script enforces for this check; the answer names the rule.
 
 Answers given without the meter's script are counted in the figures through `stats.note`, as the
 check counts its own. Every answer is counted in the metrics.
@@ -25,6 +28,7 @@ from typing import NamedTuple
 from meter import stats
 from meter.access.rules import amp_readers
 from meter.access.rules import crawlers as clients
+from meter.access.rules.arrival import DIRECT, Arrival
 from meter.access.rules.metering import Decision, Subject, check
 from meter.access.rules.metering.check import current_period, period_end
 from meter.access.rules.metering.layout import anonymous_subject, reader_subject
@@ -54,10 +58,12 @@ def decide(
     user_agent: str | None = None,
     gift_token: str | None = None,
     section: str | None = None,
+    arrival: Arrival = DIRECT,
 ) -> Judgement:
     """`amp_rid`: the anonymous id is an AMP reader id, which a login may have linked to a reader.
     `client_ip` and `user_agent` only recognise crawlers and link previews; they are kept nowhere.
-    `section`, the article's, chooses the meter that counts (the policy's `sections`; else the default)."""
+    `section`, the article's, chooses the meter that counts (the policy's `sections`; else the default);
+    `arrival` the meter's rule, whose extra reads the meter's script is given (nothing else reads it)."""
     started = time.perf_counter()
     meter = site.policy.meter_for(section)
     judgement = _by_client(site, meter, article_class, record, reader_token, client_ip, user_agent)
@@ -68,7 +74,10 @@ def decide(
                 site, meter, article_id, article_class, record, reader_token, anonymous_id, gift_token
             )
         if judgement is None:
-            judgement = _decide(site, meter, article_id, article_class, record, reader_token, anonymous_id, amp_rid)
+            counting, rule = meter.for_arrival(arrival.source, arrival.campaign)
+            judgement = _decide(site, counting, article_id, article_class, record, reader_token, anonymous_id, amp_rid)
+            if rule is not None:
+                judgement.decision.rule = rule.name
             if gift is not None:
                 judgement = judgement._replace(gift=gift)
     decision = judgement.decision

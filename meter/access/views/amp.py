@@ -13,7 +13,10 @@ publisher's cache subdomain cannot read or spend a reader's meter.
 A gift link's token is read from the page's URL (`url`, AMP's SOURCE_URL, with `gift=`); crawlers
 and link previews are recognised by the request's own address and User-Agent. The class comes from
 the page, so with `signed_articles: required` it counts only when the publisher signed it
-(`meter.access.rules.article_signing`). An AMP viewer that never sends the pingback is never counted; a
+(`meter.access.rules.article_signing`). The arrival, for the policy's rules by arrival: `ref`, which the
+page fills with AMP's DOCUMENT_REFERRER variable (in a viewer such as Google's, the viewer's own referrer,
+usually the search page), and the campaign of `url` (SOURCE_URL's `utm_campaign`), or a signed
+`campaign` with `signed_articles: required`. An AMP viewer that never sends the pingback is never counted; a
 site that wants every authorized view counted sets `amp_counts_on: authorization`.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from meter.access.rules import article_signing, judge
 from meter.access.rules.amp_origins import cache_origins
+from meter.access.rules.arrival import arrival
 from meter.access.views.embed import site_or_problem
 from meter.access.views.exchange import Answer, Incoming, json_answer
 from meter.gifts import token_in_url
@@ -57,6 +61,13 @@ PARAMS = {
         "sig", "The publisher's signature of article, class, expires and section (docs/api.md: signed articles)."
     ),
     "section": query("section", "The article's section: it chooses the meter that counts (the policy's `sections`)."),
+    "ref": query(
+        "ref",
+        "AMP's DOCUMENT_REFERRER: the page that sent the reader (search, social: the policy's rules by arrival).",
+    ),
+    "campaign": query(
+        "campaign", "The campaign, signed with the article when `sig` is given (else `url`'s utm_campaign counts)."
+    ),
 }
 
 
@@ -91,10 +102,19 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
         raise Problem(400, "bad-request", "Bad request", "rid must be 8 to 128 of A-Za-z0-9_-.")
     q = incoming.query
     item = query_article(
-        q.get("article") or q.get("url") or None, q.get("class"), q.get("expires"), q.get("sig"), q.get("section")
+        q.get("article") or q.get("url") or None,
+        q.get("class"),
+        q.get("expires"),
+        q.get("sig"),
+        q.get("section"),
+        q.get("campaign"),
     )
+    now = now_epoch()
     article_class = article_signing.trusted_class(
-        site, item.id, item.class_, item.expires, item.sig, now_epoch(), item.section
+        site, item.id, item.class_, item.expires, item.sig, now, item.section, item.campaign
+    )
+    campaign = article_signing.trusted_campaign(
+        site, item.id, item.class_, item.expires, item.sig, now, item.section, item.campaign, q.get("url")
     )
     return judge.decide(
         site,
@@ -108,6 +128,7 @@ def _judge(site: SiteInfo, incoming: Incoming, record: bool) -> judge.Judgement:
         user_agent=incoming.headers.get("User-Agent"),
         gift_token=token_in_url(q.get("url")),
         section=item.section,
+        arrival=arrival(q.get("ref"), campaign),
     )
 
 
@@ -142,6 +163,7 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
             reason=decision.reason,
             subscriber=decision.reason == "subscriber",
             meter=decision.meter_name,
+            rule=decision.rule,
         ),
         headers=headers,
     )

@@ -1,7 +1,8 @@
 """`POST /v1/access`: may this reader read this article? For the publisher's server (API key).
 
 Steady state: one Redis call (the meter's script, or a gift's), no SQL; none for a link preview or a
-crawler verified by its published ranges. `client` is the reader's as the publisher's server saw it. Refusals are problem documents: a
+crawler verified by its published ranges. `client` is the reader's as the publisher's server saw it (its
+`referrer` and `campaign` choose the meter's rule by arrival: the publisher's server is trusted with them). Refusals are problem documents: a
 missing or wrong key 401, a body too large 413, malformed 400, invalid 422, the per-address limit
 (RATELIMIT_ACCESS_IP, off by default) 429.
 """
@@ -9,6 +10,7 @@ missing or wrong key 401, a body too large 413, malformed 400, invalid 422, the 
 from __future__ import annotations
 
 from meter.access.rules import judge
+from meter.access.rules.arrival import DIRECT, arrival
 from meter.access.rules.grants.issue import grant
 from meter.access.views.exchange import TOO_LARGE, Answer, Incoming, json_answer
 from meter.accounts import rate_limits as ratelimit
@@ -52,6 +54,7 @@ def access(incoming: Incoming) -> Answer:
         user_agent=client.user_agent if client else None,
         gift_token=body.gift_token,
         section=body.article.section,
+        arrival=arrival(client.referrer, client.campaign) if client else DIRECT,
     )
     decision = judged.decision
     payload = out.AccessAnswer(

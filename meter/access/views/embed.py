@@ -6,7 +6,8 @@ origins, with credentials; any other origin (or none) is refused before anything
 counted, and every refusal after the origin was accepted carries the CORS headers, so the script
 can read it. The answer carries the wall to show, already in the reader's language, so the script
 holds no strings. meter.js asks with `record: false` while the page is prerendered, and sends the
-page URL's `gift` parameter as `gift_token`. Crawlers and link previews are recognised by this
+page URL's `gift` parameter as `gift_token`, and `document.referrer` as `referrer` (the arrival, for the
+policy's rules by arrival, with the campaign of the page's URL or the signed descriptor). Crawlers and link previews are recognised by this
 request's own address (behind TRUSTED_PROXIES) and User-Agent; a preview gets the wall, never the body.
 """
 
@@ -31,6 +32,7 @@ from meter.access.embed_shell import (  # noqa: F401  (the access check's refusa
     site_or_problem,
 )
 from meter.access.rules import article_signing, judge
+from meter.access.rules.arrival import arrival
 from meter.access.rules.grants.issue import grant
 from meter.access.rules.metering import Decision
 from meter.access.rules.metering.check import refusal_reason
@@ -96,8 +98,12 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
     if new_anonymous:
         anonymous_id = cookies.new_anonymous_id()
     item = body.article
+    now = now_epoch()
     article_class = article_signing.trusted_class(
-        site, item.id, item.class_, item.expires, item.sig, now_epoch(), item.section
+        site, item.id, item.class_, item.expires, item.sig, now, item.section, item.campaign
+    )
+    campaign = article_signing.trusted_campaign(
+        site, item.id, item.class_, item.expires, item.sig, now, item.section, item.campaign, body.url
     )
     judged = judge.decide(
         site,
@@ -110,6 +116,7 @@ def _answer(site: SiteInfo, incoming: Incoming, cors: list[tuple[str, str]]) -> 
         user_agent=incoming.headers.get("User-Agent"),
         gift_token=body.gift_token,
         section=item.section,
+        arrival=arrival(body.referrer, campaign),
     )
     decision, logged_in = judged.decision, judged.logged_in
     meter = decision.meter()

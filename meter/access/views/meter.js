@@ -4,9 +4,9 @@
  * reader may read it; counts the view only once the page is shown (never while prerendered); on a
  * refusal hides the body and shows the wall meter sends (texts come localised from meter).
  * Optional: data-lang="id|en" (else <html lang>), data-subscribe-url="https://site/langganan"; on the
- * article, data-meter-section (the policy maps sections to meters), and data-meter-expires and
- * data-meter-sig: the publisher's signature of id, class and section (docs/api.md).
- * A logged-in reader gets a link to their account page ("Akun Saya") at the top of the article.
+ * article, data-meter-section, data-meter-campaign, and data-meter-expires and data-meter-sig: the
+ * publisher's signature (docs/api.md). Sends document.referrer (rules by arrival).
+ * A logged-in reader gets a link to their account page ("Akun Saya").
  * A page opened from a gift link (?gift=TOKEN) sends that token: the article opens without a wall. A
  * subscriber gets a "Gift this article (N left)" button that makes such a link, to copy.
  * With data-content-url on the article (no body in the page): on an answer with a grant, the body is
@@ -138,9 +138,12 @@
     var item = {id: article.getAttribute("data-meter-article"), "class": article.getAttribute("data-meter-class") || "metered"};
     var section = article.getAttribute("data-meter-section");
     if (section) item.section = section;
+    var campaign = article.getAttribute("data-meter-campaign");
+    if (campaign) item.campaign = campaign;
     var sig = article.getAttribute("data-meter-sig"), expires = article.getAttribute("data-meter-expires");
     if (sig) { item.sig = sig; item.expires = parseInt(expires, 10); }
-    var req = {article: item, record: !document.prerendering, url: location.href.split("#")[0]};
+    var req = {article: item, record: !document.prerendering, url: location.href.split("#")[0],
+      referrer: document.referrer.slice(0, 2048)};
     if (subscribe) req.subscribe_url = subscribe;
     if (gift) req.gift_token = gift;
     return post("/access", req).then(function (a) {
@@ -158,7 +161,7 @@
       if (a.allowed) showContent(article, body, a.grant);
       article.dispatchEvent(new CustomEvent("meter:answer", {detail: a, bubbles: true}));
       if (!req.record) {  /* prerendered: count it when the reader actually sees the page */
-        var later = {article: item, record: true};
+        var later = {article: item, record: true, url: req.url, referrer: req.referrer};
         if (gift) later.gift_token = gift;
         document.addEventListener("prerenderingchange", function () {
           post("/access", later).then(function (b) { if (b.allowed) showContent(article, body, b.grant); });

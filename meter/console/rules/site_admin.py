@@ -12,20 +12,23 @@ from typing import Any
 from meter.console.models import Staff
 from meter.console.rules import audit
 from meter.platform.db import db
-from meter.sites import grant_keys, merge, normalise, sites
+from meter.sites import grant_keys, merge, normalise, rules_text, sites
 from meter.sites.models import ApiKey, GrantKey, Site
 from meter.social import providers
 
 
 def flat(policy: dict[str, Any]) -> dict[str, Any]:
     """The policy as `flask sites policy --set` names its keys: quota.verified, period,
-    meters.koran.quota.verified, sections.laput, …"""
+    meters.koran.quota.verified, sections.laput, …; a meter's rules by arrival are one value (`rules`,
+    `meters.koran.rules`), their lines joined: their order is part of them."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
             for sub, inner in value.items():
                 walk(f"{prefix}.{sub}" if prefix else sub, inner)
+        elif prefix == "rules" or prefix.endswith(".rules"):  # an ordered list: one value, as the form writes it
+            out[prefix] = rules_text(value, "; ")
         else:
             out[prefix] = value
 

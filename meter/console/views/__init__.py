@@ -11,7 +11,8 @@ all: charts are SVG drawn on the server, progress pages refresh themselves), the
 Every view is declared with the least role it needs (`auth.view`), checked on every request against
 the member's grant on the site in the URL; a site the member has no grant on is not found (404), a
 role too low is refused (403). The modules: `auth` (set-up, sign-in, the checks), `dashboard`,
-`readers`, `site` (policy, keys, origins, providers), `meters` (the policy's named meters), `mail` (outbox, audit log, staff), `webhooks`,
+`readers`, `site` (policy, keys, origins, providers), `meters` (the policy's named meters), `arrival_rules`
+(each meter's rules by arrival), `mail` (outbox, audit log, staff), `webhooks`,
 `labels` (the words shown for meter's codes), `charts`.
 """
 
@@ -101,6 +102,7 @@ def _wrap_error_page(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     from meter.console.views import (  # noqa: F401 - registers the views
+        arrival_rules,
         auth,
         dashboard,
         labels,

@@ -170,13 +170,26 @@ def policy_key(key: str) -> str:
         return _("Meter %(name)s", name=name)
     if group == "sections" and rest:
         return _("Section %(section)s counts in", section=rest)
+    if key == "rules":
+        return _("Rules by arrival")
+    if group == "rules" and rest:  # one rule's key, as the command line sets it: rules.search.extra
+        name, _dot, sub = rest.partition(".")
+        if sub:
+            return _("Rule %(name)s: %(setting)s", name=name, setting=RULE_KEYS.get(sub, _words(sub)))
+        return _("Rule %(name)s", name=name)
     return str(POLICY_KEYS.get(key, _words(key)))
+
+
+RULE_KEYS = {"arrival": _l("the reader came from"), "campaign": _l("campaign"), "extra": _l("extra reads")}
+ARRIVALS = {"search": _l("a search engine"), "social": _l("a social network"), "campaign": _l("a campaign")}
 
 
 def policy_value(key: str, value: Any) -> str:
     """A value in words; none (a meter or a section that is not, or no longer, there) as a dash."""
     if value is None:
         return "—"
+    if key.startswith(("rules.", "meters.")) and key.endswith(".arrival"):
+        return str(ARRIVALS.get(str(value), value))
     return str(POLICY_VALUES.get(key, {}).get(str(value), value))
 
 
@@ -244,7 +257,7 @@ def _setting(text: str) -> str:
 
 def _policy(key: str) -> bool:
     """Whether an audit detail's key is a policy key (a named meter's and a section's too)."""
-    return key in POLICY_KEYS or key.startswith(("meters.", "sections."))
+    return key in POLICY_KEYS or key == "rules" or key.startswith(("meters.", "sections.", "rules."))
 
 
 def _stored(key: str, text: str) -> str:

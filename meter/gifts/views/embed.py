@@ -94,7 +94,7 @@ def gifts() -> Response:
     body = parse(EmbedGiftBody, load_json(request.get_data(cache=True)))
     item = body.article
     article_class = article_signing.trusted_class(
-        g.site, item.id, item.class_, item.expires, item.sig, now_epoch(), item.section
+        g.site, item.id, item.class_, item.expires, item.sig, now_epoch(), item.section, item.campaign
     )
     if article_class == "free":
         raise Problem(

@@ -15,7 +15,7 @@ from meter.platform.db import db
 from meter.sites.models import ApiKey
 from meter.sites.operator import audited, site_of
 from meter.sites.rules import sites
-from meter.sites.rules.policy import PolicyError, set_dotted
+from meter.sites.rules.policy import PolicyError, merge, value_of
 
 MIN_PREFIX = 6  # sites.revoke_key names no key by fewer characters
 
@@ -120,22 +120,25 @@ def keys_list(slug: str, as_json: bool) -> None:
     "changes",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Such as quota.verified=3, period=week, meters.koran.quota.verified=2 or sections.laput=koran "
-    "(an empty value removes a meter or a section).",
+    help="Such as quota.verified=3, period=week, meters.koran.quota.verified=2, sections.laput=koran "
+    "(an empty value removes a meter or a section) or rules.search.arrival=search.",
 )
 @audited(when=lambda params: bool(params["changes"]))
 def sites_policy(slug: str, changes: tuple[str, ...]) -> None:
     """Show the site's policy, or change it with --set."""
     site = site_of(slug)
     policy = dict(site.policy)
-    for change in changes:
-        key, sep, value = change.partition("=")
-        if not sep:
-            raise click.ClickException(f"expected KEY=VALUE, got {change!r}")
-        try:
-            policy = set_dotted(policy, key.strip(), value.strip())
-        except PolicyError as exc:
-            raise click.ClickException(str(exc)) from None
+    values = {}
+    try:
+        for change in changes:
+            key, sep, value = change.partition("=")
+            if not sep:
+                raise click.ClickException(f"expected KEY=VALUE, got {change!r}")
+            values[key.strip()] = value_of(key.strip(), value.strip())
+        # All at once: a rule's arrival and its campaign, or a meter and its rules, are valid only together.
+        policy = merge(policy, values)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
     if changes:
         site.policy = policy
         db.session.commit()

@@ -9,21 +9,27 @@ Meters: the top-level `quota` and `period` are the site's `default` meter. `mete
 each with its own quotas and period (`{"koran": {"quota": {"verified": 2}, "period": "month"}}`), and
 `sections` maps an article's section to one (`{"laput": "koran"}`): an article of an unknown section,
 or of none, counts in the default meter. A reader's count in one meter never spends another's. Why a
-meter holds its settings in a dict of its own: what a meter may hold later (rules by arrival,
-experiments) is added to it without changing the rest. A policy without meters is stored and shown
-as before (no `meters`, no `sections`).
+meter holds its settings in a dict of its own: what a meter may hold later (experiments) is added to
+it without changing the rest. A policy without meters is stored and shown as before (no `meters`, no
+`sections`).
+
+Rules by arrival (meter.sites.rules.arrival_rules): the top-level `rules` are the default meter's,
+`meters.koran.rules` the koran's; each an ordered list, stored only when not empty.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from meter.access import quota as quota_rule
+from meter.sites.rules import arrival_rules
+from meter.sites.rules.arrival_rules import Rule, RuleError
 from meter.sites.rules.periods import CALENDAR_PERIODS, ROLLING, Period, period_at
 
 
@@ -98,10 +104,27 @@ class Meter:
     quota_verified: int
     period: str
     timezone: str
+    rules: tuple[Rule, ...] = ()  # by arrival, in their order (meter.sites.rules.arrival_rules)
 
     @cached_property
     def quotas(self) -> quota_rule.Quotas:
         return quota_rule.Quotas(self.quota_anonymous, self.quota_registered, self.quota_verified)
+
+    def for_arrival(self, source: str, campaign: str | None) -> tuple[Meter, Rule | None]:
+        """This meter as it counts for a reader of this arrival: the rule that decides (the first that
+        matches), and the meter with its extra reads added to every quota; itself and None when no
+        rule matches. Same name, so the same keys and ledger rows: only the limit differs."""
+        rule = arrival_rules.first_match(self.rules, source, campaign) if self.rules else None
+        if rule is None or not rule.extra:
+            return self, rule
+        extra = rule.extra
+        meter = replace(
+            self,
+            quota_anonymous=self.quota_anonymous + extra,
+            quota_registered=self.quota_registered + extra,
+            quota_verified=self.quota_verified + extra,
+        )
+        return meter, rule
 
     def quota_for(self, state: str) -> int:
         """The quota of a reader in this state (meter.access.rules.quota; a subscriber's shows the verified one)."""
@@ -129,6 +152,7 @@ class Policy:
     gifts_devices: int = 10
     meters: tuple[Meter, ...] = ()  # the named meters (not the default), by name
     sections: tuple[tuple[str, str], ...] = ()  # (section, meter name), by section
+    rules: tuple[Rule, ...] = ()  # the default meter's rules by arrival, in their order
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Policy:
@@ -142,6 +166,7 @@ class Policy:
                 meter["quota"]["verified"],
                 meter["period"],
                 merged["timezone"],
+                tuple(Rule.from_dict(rule) for rule in meter.get("rules", ())),
             )
             for name, meter in sorted(merged.get("meters", {}).items())
         )
@@ -158,12 +183,19 @@ class Policy:
             merged["gifts"]["devices"],
             meters,
             tuple(sorted(merged.get("sections", {}).items())),
+            tuple(Rule.from_dict(rule) for rule in merged.get("rules", ())),
         )
 
     @cached_property
     def default_meter(self) -> Meter:
         return Meter(
-            DEFAULT_METER, self.quota_anonymous, self.quota_registered, self.quota_verified, self.period, self.timezone
+            DEFAULT_METER,
+            self.quota_anonymous,
+            self.quota_registered,
+            self.quota_verified,
+            self.period,
+            self.timezone,
+            self.rules,
         )
 
     @cached_property
@@ -265,7 +297,7 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
     """Merge over the default policy and validate each key by SCHEMA; raise PolicyError with a reader-friendly reason."""
     if not isinstance(data, dict):
         raise PolicyError("policy must be an object")
-    unknown = set(data) - set(DEFAULT_POLICY) - {"meters", "sections"}
+    unknown = set(data) - set(DEFAULT_POLICY) - {"meters", "sections", "rules"}
     if unknown:
         raise PolicyError(f"unknown policy key(s): {', '.join(sorted(unknown))}")
     for group, defaults in DEFAULT_POLICY.items():
@@ -285,10 +317,20 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
         out["meters"] = meters
     if sections:
         out["sections"] = sections
+    rules = _rules(data.get("rules", []), "rules")
+    if rules:
+        out["rules"] = rules
     return out
 
 
-_METER_TAKES = "a meter takes quota.anonymous, quota.registered, quota.verified and period"
+def _rules(given: Any, where: str) -> list[dict[str, Any]]:
+    try:
+        return arrival_rules.validate(given, where)
+    except RuleError as exc:
+        raise PolicyError(str(exc), exc.key) from None
+
+
+_METER_TAKES = "a meter takes quota.anonymous, quota.registered, quota.verified, period and rules"
 
 
 def _meters(given: Any) -> dict[str, dict[str, Any]]:
@@ -307,7 +349,7 @@ def _meters(given: Any) -> dict[str, dict[str, Any]]:
                 f"{DEFAULT_METER!r}",
                 where,
             )
-        if not isinstance(meter, dict) or set(meter) - {"quota", "period"}:
+        if not isinstance(meter, dict) or set(meter) - {"quota", "period", "rules"}:
             raise PolicyError(f"{where}: {_METER_TAKES}", where)
         quota = meter.get("quota", {})
         if not isinstance(quota, dict) or set(quota) - {"anonymous", "registered", "verified"}:
@@ -318,6 +360,9 @@ def _meters(given: Any) -> dict[str, dict[str, Any]]:
             value = quota.get(sub, key.default) if sub else meter.get(group, key.default)
             flat[key.name] = _check_as(key, value, f"{where}.{key.name}")
         out[name] = nest(flat)
+        rules = _rules(meter.get("rules", []), f"{where}.rules")
+        if rules:
+            out[name]["rules"] = rules
     return out
 
 
@@ -372,9 +417,15 @@ def merge(policy: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     The one way a policy is changed (the command line, the console): a key not named keeps its
     value, so that a form which does not show a key can never reset it to its default. A meter
     (`meters.koran`) or a section (`sections.laput`) given None is removed; a meter key of a meter
-    the policy has not yet adds that meter, its other keys at their defaults."""
+    the policy has not yet adds that meter, its other keys at their defaults. Rules: `rules` (or
+    `meters.koran.rules`) is the whole ordered list; `rules.search.extra` one key of one rule (a
+    rule not there yet is added last), `rules.search` None removes it."""
     new = normalise(policy)
     for dotted, value in changes.items():
+        ruled = _rule_place(dotted)
+        if ruled is not None:
+            new = _change_rules(new, dotted, *ruled, value)
+            continue
         kind, name, key = _place(dotted)
         if kind == "site":
             group, _, sub = dotted.partition(".")
@@ -396,16 +447,77 @@ def merge(policy: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return normalise(new)
 
 
-def set_dotted(policy: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
-    """Apply one `KEY=VALUE` from `flask sites policy --set`; returns the validated new policy.
-    An empty value removes a meter (`meters.koran=`) or a section (`sections.laput=`)."""
-    _kind, _name, key = _place(dotted)
-    value: Any = raw
-    if key is None:
-        value = raw or None
-    elif key.limits is not None:
+def _rule_place(dotted: str) -> tuple[str | None, str | None, str | None] | None:
+    """(meter name or None for the default, rule name or None for the whole list, a rule's key or
+    None) for a key of the rules (rules, rules.search.extra, meters.koran.rules.search); else None."""
+    parts = dotted.split(".")
+    meter = None
+    if len(parts) >= 3 and parts[0] == "meters" and parts[2] == "rules":
+        meter, parts = parts[1], parts[2:]
+    if parts[0] != "rules" or len(parts) > 3:
+        return None
+    return meter, (parts[1] if len(parts) > 1 else None), (parts[2] if len(parts) > 2 else None)
+
+
+def _change_rules(
+    policy: dict[str, Any], dotted: str, meter: str | None, name: str | None, key: str | None, value: Any
+) -> dict[str, Any]:
+    if meter is None:
+        holder = policy
+    elif meter in policy.get("meters", {}):
+        holder = policy["meters"][meter] = dict(policy["meters"][meter])
+    else:
+        raise PolicyError(f"{dotted}: the policy has no meter {meter!r} (add it under meters first)", dotted)
+    if name is None:
+        rules = value if value is not None else []
+    else:
         try:
-            value = int(raw)
+            rules = arrival_rules.change(holder.get("rules", []), name, key, value)
+        except RuleError as exc:
+            raise PolicyError(f"{dotted}: {exc}", dotted) from None
+    holder["rules"] = rules
+    if not rules:
+        holder.pop("rules")
+    return policy
+
+
+def _rule_value(dotted: str, key: str | None, raw: str) -> Any:
+    """A rule's value as `--set` gives it: the whole list as JSON; `extra` a whole number; empty: none."""
+    if not raw:
+        return None
+    if key == "extra":
+        try:
+            return int(raw)
         except ValueError:
             raise PolicyError(f"{dotted} must be a whole number", dotted) from None
-    return merge(policy, {dotted: value})
+    if dotted.endswith("rules"):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise PolicyError(
+                f"{dotted} must be JSON: a list of rules, the first that matches decides", dotted
+            ) from None
+    return raw
+
+
+def value_of(dotted: str, raw: str) -> Any:
+    """The value of one `KEY=VALUE` of `flask sites policy --set`, as `merge` takes it (a whole number
+    for a number's key; None for an empty value, which removes a meter, a section, a rule or a meter's
+    rules; the whole list of rules as JSON). PolicyError for a key the policy has not."""
+    ruled = _rule_place(dotted)
+    if ruled is not None:
+        return _rule_value(dotted, ruled[2], raw)
+    _kind, _name, key = _place(dotted)
+    if key is None:
+        return raw or None
+    if key.limits is not None:
+        try:
+            return int(raw)
+        except ValueError:
+            raise PolicyError(f"{dotted} must be a whole number", dotted) from None
+    return raw
+
+
+def set_dotted(policy: dict[str, Any], dotted: str, raw: str) -> dict[str, Any]:
+    """Apply one `KEY=VALUE` from `flask sites policy --set`; returns the validated new policy."""
+    return merge(policy, {dotted: value_of(dotted, raw)})

@@ -76,10 +76,12 @@ class Decision:
     article_class: str = "metered"
     linked_to: str = ""  # the AMP reader id is linked to this "reader_id:session_id": judge that reader
     meter_name: str = "default"  # the meter that counted (or would have): "default" or one of the policy's meters
+    rule: str | None = None  # the meter's rule by arrival that decided this check's limit (its extra reads)
 
     def meter(self) -> dict:
         return {
             "name": self.meter_name,
+            "rule": self.rule,
             "used": self.used,
             "limit": self.limit,
             "remaining": max(self.limit - self.used, 0),
