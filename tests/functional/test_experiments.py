@@ -19,6 +19,7 @@ from meter.platform.db import db
 from meter.sites.rules import sites
 from meter.sites.rules.policy import normalise
 from tests.conftest import Api, links_in, make_site, monitor_commands, token_of
+from tests.console_helpers import staff_client
 
 EXPERIMENT = {
     "name": "q1",
@@ -122,7 +123,7 @@ def _experiment(api: Api) -> dict:
     return {v["name"]: v for v in experiment["variants"]}
 
 
-def test_stats_per_variant_equal_the_counts_the_test_produced(app, site, mailbox, deliver):
+def test_stats_per_variant_equal_the_counts_the_test_produced(app, runner, site, mailbox, deliver):
     walled = visitor_in(site, "a", "stats-a")
     for n in range(4):  # 1 unlock, 3 walls
         access(site, f"sa:{n}", anonymous_id=walled)
@@ -152,6 +153,18 @@ def test_stats_per_variant_equal_the_counts_the_test_produced(app, site, mailbox
     assert b["rate"] == 0.5 and 0 < b["low"] < 0.5 < b["high"] < 1  # Wilson's interval of 1 in 2
     assert rolled["a"]["wall_to_registration"] == {"rate": 0.0, "low": 0.0, "high": pytest.approx(0.561497, abs=1e-5)}
     assert rolled["b"]["wall_to_subscription"]["rate"] == 0.5
+
+    editor = staff_client(app, runner, "ed@tempo.co", "tempo", "editor")
+    for lang in ("en", "id"):
+        page = editor.get("/console/tempo/", query_string={"lang": lang}).get_data(as_text=True)
+        assert 'data-experiment="default/q1"' in page
+        for variant, figure in (("a", (3, 0, 0, 0)), ("b", (2, 1, 1, 1))):
+            row = page.split(f'data-variant="{variant}"', 1)[1].split("</tr>", 1)[0]
+            for name, value in zip(
+                ("walls", "registrations", "activations", "subscriptions_started"), figure, strict=True
+            ):
+                assert f'data-figure="{name}">{value}<' in row
+        assert "50.0%" in page.split('data-variant="b"', 1)[1].split("</tr>", 1)[0]
 
 
 @pytest.mark.config(SITE_CACHE_TTL=60.0)
