@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -214,8 +215,32 @@ def change(experiment: dict[str, Any] | None, path: list[str], value: Any) -> di
     return out
 
 
-def number_path(path: list[str]) -> bool:
-    """Whether `--set` gives this key of an experiment as a whole number (a share, a quota)."""
-    return (len(path) == 3 and path[0] == "variants" and path[2] == "share") or (
-        len(path) == 4 and path[0] == "variants" and path[2] == "quota"
-    )
+def place(dotted: str) -> tuple[str | None, list[str]] | None:
+    """(meter name or None for the default, the path below `experiment`) for a key of an experiment
+    (experiment, experiment.end, meters.koran.experiment.variants.b.share); else None."""
+    parts = dotted.split(".")
+    meter = None
+    if len(parts) >= 3 and parts[0] == "meters" and parts[2] == "experiment":
+        meter, parts = parts[1], parts[2:]
+    if parts[0] != "experiment":
+        return None
+    return meter, parts[1:]
+
+
+def value_of(dotted: str, path: list[str], raw: str) -> Any:
+    """An experiment's value as `--set` gives it: the whole experiment, its variants or one variant as
+    JSON; a share or a quota a whole number; empty: none (removes the experiment, a variant or a key)."""
+    if not raw:
+        return None
+    if not path or path == ["variants"] or (len(path) == 2 and path[0] == "variants"):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ExperimentError(f"{dotted} must be JSON (docs/api.md, Experiments)", dotted) from None
+    numbers = (len(path) == 3 and path[2] == "share") or (len(path) == 4 and path[2] == "quota")
+    if path[0] == "variants" and numbers:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ExperimentError(f"{dotted} must be a whole number", dotted) from None
+    return raw

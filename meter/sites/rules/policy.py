@@ -461,7 +461,7 @@ def merge(policy: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     rule not there yet is added last), `rules.search` None removes it."""
     new = normalise(policy)
     for dotted, value in changes.items():
-        tried = _experiment_place(dotted)
+        tried = experiments.place(dotted)
         if tried is not None:
             new = _change_experiment(new, dotted, *tried, value)
             continue
@@ -524,18 +524,6 @@ def _change_rules(
     return policy
 
 
-def _experiment_place(dotted: str) -> tuple[str | None, list[str]] | None:
-    """(meter name or None for the default, the path below `experiment`) for a key of an experiment
-    (experiment, experiment.end, meters.koran.experiment.variants.b.share); else None."""
-    parts = dotted.split(".")
-    meter = None
-    if len(parts) >= 3 and parts[0] == "meters" and parts[2] == "experiment":
-        meter, parts = parts[1], parts[2:]
-    if parts[0] != "experiment":
-        return None
-    return meter, parts[1:]
-
-
 def _change_experiment(
     policy: dict[str, Any], dotted: str, meter: str | None, path: list[str], value: Any
 ) -> dict[str, Any]:
@@ -551,24 +539,6 @@ def _change_experiment(
     else:
         holder["experiment"] = changed
     return policy
-
-
-def _experiment_value(dotted: str, path: list[str], raw: str) -> Any:
-    """An experiment's value as `--set` gives it: the whole experiment as JSON; a share or a quota a
-    whole number; empty: none (removes the experiment, a variant or a variant's quota)."""
-    if not raw:
-        return None
-    if not path or path == ["variants"] or (len(path) == 2 and path[0] == "variants"):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise PolicyError(f"{dotted} must be JSON (docs/api.md, Experiments)", dotted) from None
-    if experiments.number_path(path):
-        try:
-            return int(raw)
-        except ValueError:
-            raise PolicyError(f"{dotted} must be a whole number", dotted) from None
-    return raw
 
 
 def _rule_value(dotted: str, key: str | None, raw: str) -> Any:
@@ -594,9 +564,12 @@ def value_of(dotted: str, raw: str) -> Any:
     """The value of one `KEY=VALUE` of `flask sites policy --set`, as `merge` takes it (a whole number
     for a number's key; None for an empty value, which removes a meter, a section, a rule or a meter's
     rules; the whole list of rules as JSON). PolicyError for a key the policy has not."""
-    tried = _experiment_place(dotted)
+    tried = experiments.place(dotted)
     if tried is not None:
-        return _experiment_value(dotted, tried[1], raw)
+        try:
+            return experiments.value_of(dotted, tried[1], raw)
+        except ExperimentError as exc:
+            raise PolicyError(str(exc), exc.key) from None
     ruled = _rule_place(dotted)
     if ruled is not None:
         return _rule_value(dotted, ruled[2], raw)
