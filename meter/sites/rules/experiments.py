@@ -32,7 +32,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,8 +77,8 @@ class Experiment:
         )
         return cls(
             data["name"],
-            datetime.fromisoformat(data["start"]),
-            datetime.fromisoformat(data["end"]),
+            datetime.fromisoformat(data["start"]).astimezone(UTC),  # in UTC: compared on every check
+            datetime.fromisoformat(data["end"]).astimezone(UTC),
             variants,
             data.get("adopted"),
         )
@@ -88,7 +88,7 @@ class Experiment:
 
     def variant_of(self, key: bytes, seed: str) -> Variant:
         """The variant of this seed: the keyed hash's place in [0, SCALE) against the cumulative shares."""
-        point = int.from_bytes(hmac.new(key, seed.encode(), hashlib.sha256).digest()[:8], "big") % SCALE
+        point = int.from_bytes(hmac.digest(key, seed.encode(), "sha256")[:8], "big") % SCALE
         edge = 0
         for variant in self.variants:
             edge += variant.share * (SCALE // 100)
@@ -108,7 +108,7 @@ class Experiment:
 def hash_key(secret: str, site_id: int, meter: str, experiment: str) -> bytes:
     """The HMAC key of one experiment of one meter of one site, derived from SECRET_KEY."""
     info = f"meter experiment\x00{site_id}\x00{meter}\x00{experiment}".encode()
-    return hmac.new(secret.encode(), info, hashlib.sha256).digest()
+    return hmac.digest(secret.encode(), info, "sha256")
 
 
 def anonymous_seed(anonymous_id: str) -> str:

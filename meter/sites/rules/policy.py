@@ -119,16 +119,21 @@ class Meter:
         if experiment is None or not experiment.running(now):
             return self, None
         variant = experiment.variant_of(key, seed)
-        if not variant.quota:
-            return self, variant
-        quota = dict(variant.quota)
-        meter = replace(
-            self,
-            quota_anonymous=quota.get("anonymous", self.quota_anonymous),
-            quota_registered=quota.get("registered", self.quota_registered),
-            quota_verified=quota.get("verified", self.quota_verified),
-        )
-        return meter, variant
+        return self._variant_meters[variant.name], variant
+
+    @cached_property
+    def _variant_meters(self) -> dict[str, Meter]:
+        """The meter as each variant of its experiment counts (made once per policy, not per check)."""
+        out: dict[str, Meter] = {}
+        for variant in self.experiment.variants if self.experiment else ():
+            quota = dict(variant.quota)
+            out[variant.name] = replace(
+                self,
+                quota_anonymous=quota.get("anonymous", self.quota_anonymous),
+                quota_registered=quota.get("registered", self.quota_registered),
+                quota_verified=quota.get("verified", self.quota_verified),
+            )
+        return out
 
     @cached_property
     def quotas(self) -> quota_rule.Quotas:
