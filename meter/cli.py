@@ -20,6 +20,7 @@ from meter.sites.commands.grant_keys import grant_keys_cli
 from meter.sites.commands.settings import settings_command
 from meter.sites.commands.sites import sites_cli
 from meter.social.commands import login_providers_cli
+from meter.stats.experiments_cli import experiments_cli
 from meter.webhooks.commands import webhooks_cli
 
 sites_cli.add_command(settings_command)
@@ -27,6 +28,7 @@ sites_cli.add_command(article_keys_cli)
 sites_cli.add_command(grant_keys_cli)
 sites_cli.add_command(login_providers_cli)
 sites_cli.add_command(webhooks_cli)
+sites_cli.add_command(experiments_cli)
 readers_cli.add_command(export_command)
 readers_cli.add_command(delete_command)
 GROUPS = (sites_cli, readers_cli, meter_cli, mail_cli, worker_command, crawlers_cli, staff_cli, audit_cli)

@@ -41,6 +41,10 @@ class Reader(db.Model):
     last_activation_sent_at: Mapped[datetime | None]
     # An address the reader asked to move to, until the link mailed there is clicked (accounts.profile).
     pending_email: Mapped[str | None] = mapped_column(String(320))
+    # The seed of the experiments' variants (meter.sites.rules.experiments): the digest of the anonymous
+    # id the reader registered, activated or first signed in with, so they stay in the variant they
+    # had as a visitor; carried in their tokens. None: their own (reader_seed).
+    variant_seed: Mapped[str | None] = mapped_column(String(32))
 
     @property
     def state(self) -> str:

@@ -161,6 +161,13 @@ class RulesForm(ConsoleForm):
     base = HiddenField()
 
 
+class ExperimentForm(ConsoleForm):
+    """A meter's experiment as JSON (meter.sites.rules.experiments); empty: none."""
+
+    experiment = TextAreaField(_l("The experiment, as JSON"), validators=[Optional(), Length(max=4000)])
+    base = HiddenField()
+
+
 class NewMeterForm(ConsoleForm):
     name = StringField(_l("Name of a new meter (such as koran)"), validators=[DataRequired(), Length(max=32)])
 

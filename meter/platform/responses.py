@@ -115,9 +115,21 @@ RULE_NAME = Field(
 )
 
 
+EXPERIMENT_NAME = Field(
+    description="The meter's experiment that set this check's quotas (its `experiment`, while it runs); null when "
+    "none ran, for a check without a reader or an anonymous id, and when no meter was read."
+)
+VARIANT_NAME = Field(
+    description="The reader's (or the anonymous id's) variant of that experiment, whose quotas are in `limit`: "
+    "the same at every visit, and kept when the visitor registers; null with `experiment` null."
+)
+
+
 class AccessMeter(TypedDict):
     name: Annotated[str, METER_NAME]
     rule: Annotated[str | None, RULE_NAME]
+    experiment: Annotated[str | None, EXPERIMENT_NAME]
+    variant: Annotated[str | None, VARIANT_NAME]
     used: int
     limit: int
     remaining: int
@@ -197,6 +209,7 @@ class AmpAuthorization(TypedDict):
     subscriber: bool
     meter: Annotated[str, METER_NAME]
     rule: Annotated[str | None, RULE_NAME]
+    variant: Annotated[str | None, VARIANT_NAME]
 
 
 # --- the embed's browser endpoints (/embed/<site>/access and /resend) -----------------------------
@@ -385,7 +398,54 @@ class DayFigures(TypedDict):
     gifts_made: int
 
 
+class Interval(TypedDict):
+    rate: Annotated[float, Field(description="The conversions per wall shown (0 to 1).")]
+    low: Annotated[float, Field(description="The 95% interval's lower end (Wilson score interval).")]
+    high: Annotated[float, Field(description="Its upper end.")]
+
+
+class VariantQuota(TypedDict):
+    anonymous: int
+    registered: int
+    verified: int
+
+
+INTERVAL_NULL = "null before the variant's first wall."
+
+
+class VariantFigures(TypedDict):
+    name: str
+    share: Annotated[int, Field(description="The percent of readers put in this variant.")]
+    quota: Annotated[VariantQuota, Field(description="The quotas the variant enforces.")]
+    walls: Annotated[int, Field(description="Refusals of the meter's quota shown to readers of the variant.")]
+    registrations: int
+    activations: int
+    subscriptions_started: int
+    wall_to_registration: Annotated[
+        Interval | None, Field(description="Registrations per wall, with its 95% interval; " + INTERVAL_NULL)
+    ]
+    wall_to_subscription: Annotated[
+        Interval | None, Field(description="Subscriptions started per wall, with its 95% interval; " + INTERVAL_NULL)
+    ]
+
+
+class ExperimentFigures(TypedDict):
+    meter: Annotated[str, METER_NAME]
+    name: str
+    start: Annotated[str, Field(description="ISO-8601 with offset.")]
+    end: str
+    adopted: Annotated[str | None, Field(description="The variant whose quotas the meter took when it ended.")]
+    variants: list[VariantFigures]
+
+
 class Stats(TypedDict):
     site: str
     timezone: str
     days: list[DayFigures]
+    experiments: Annotated[
+        list[ExperimentFigures],
+        Field(
+            description="Each experiment of the site's meters, its figures per variant since it started (whatever "
+            "`from` and `to`): the readers and anonymous ids of a variant are counted in it at every event."
+        ),
+    ]

@@ -16,7 +16,7 @@ from meter.platform.public import exports
 if TYPE_CHECKING:
     from meter.sites.lookup import api_blueprint
     from meter.sites.operator import audited, parse_since, progress, reader_of, site_of, utc_text
-    from meter.sites.rules import grant_keys, sites
+    from meter.sites.rules import experiments, grant_keys, sites
     from meter.sites.rules.arrival_rules import RuleError, parse_lines, rules_text
     from meter.sites.rules.periods import Period
     from meter.sites.rules.policy import (
@@ -55,6 +55,7 @@ _PUBLIC = {
     "SiteInfo": ("meter.sites.rules.sites", "SiteInfo"),
     "api_blueprint": ("meter.sites.lookup", "api_blueprint"),
     "audited": ("meter.sites.operator", "audited"),
+    "experiments": ("meter.sites.rules.experiments", None),
     "grant_keys": ("meter.sites.rules.grant_keys", None),
     "info": ("meter.sites.rules.sites", "info"),
     "info_by_slug": ("meter.sites.rules.sites", "info_by_slug"),
@@ -86,6 +87,7 @@ __all__ = [
     "SiteInfo",
     "api_blueprint",
     "audited",
+    "experiments",
     "grant_keys",
     "info",
     "info_by_slug",

@@ -29,6 +29,7 @@ from meter.platform.reasons import VIEW_REASONS
 from meter.platform.redis_conn import RedisUnavailable, conn
 from meter.sites import Policy, SiteInfo
 from meter.sites.models import Site
+from meter.stats import variants
 from meter.stats.models import ActivationTime, DailyStat
 
 log = logging.getLogger(__name__)
@@ -109,13 +110,19 @@ def _add(site_id: int, day: date, metric: str, key: str = "", n: int = 1) -> Non
     row.value += n
 
 
-def count_event(site_id: int, metric: str, key: str = "") -> None:
-    """Count one event of today (the site's day) in its own transaction; a failure only loses the figure."""
+def count_event(site_id: int, metric: str, key: str = "", reader: Reader | None = None) -> None:
+    """Count one event of today (the site's day) in its own transaction; a failure only loses the figure.
+    With the reader: in their variant of each experiment running too."""
     try:
         site = db.session.get(Site, site_id)
         if site is None:
             return
-        _add(site_id, day_of(Policy.from_dict(site.policy), clock.now()), metric, key)
+        policy, now = Policy.from_dict(site.policy), clock.now()
+        day = day_of(policy, now)
+        _add(site_id, day, metric, key)
+        if reader is not None:
+            for figures_id, variant in variants.variants_of(policy, reader, now):
+                _add(site_id, day, variants.metric(figures_id, metric), variant)
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
@@ -123,7 +130,7 @@ def count_event(site_id: int, metric: str, key: str = "") -> None:
 
 
 def _on_registered(_app: Flask, reader: Reader, **_: object) -> None:
-    count_event(reader.site_id, "registrations")
+    count_event(reader.site_id, "registrations", reader=reader)
 
 
 def _on_activated(_app: Flask, reader: Reader, **_: object) -> None:
@@ -135,6 +142,8 @@ def _on_activated(_app: Flask, reader: Reader, **_: object) -> None:
             day = day_of(Policy.from_dict(site.policy), now)
             db.session.add(ActivationTime(site_id=site.id, day=day, seconds=seconds))
             _add(site.id, day, "activations")
+            for figures_id, variant in variants.variants_of(Policy.from_dict(site.policy), reader, now):
+                _add(site.id, day, variants.metric(figures_id, "activations"), variant)
             db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
@@ -146,7 +155,7 @@ def _on_signed_in(_app: Flask, reader: Reader, method: str = "password", **_: ob
 
 
 def _on_subscription_started(_app: Flask, reader: Reader, **_: object) -> None:
-    count_event(reader.site_id, "subscriptions_started")
+    count_event(reader.site_id, "subscriptions_started", reader=reader)
 
 
 def _on_gift_made(_app: Flask, site_id: int, **_: object) -> None:
@@ -203,8 +212,11 @@ def roll_up() -> int:
             totals: Counter = Counter()
             for start in range(0, len(keys), DRAIN_BATCH):
                 totals.update(_drain(keys[start : start + DRAIN_BATCH]))
-            for reason, n in totals.items():
+            views, walls = variants.wall_counts(totals)
+            for reason, n in views.items():
                 _add(site.id, day, "views", reason, n)
+            for metric, variant, n in walls:
+                _add(site.id, day, metric, variant, n)
             db.session.commit()
             moved += sum(totals.values())
     return moved
@@ -266,9 +278,18 @@ def figures(site: SiteInfo, first: date, last: date, live: bool = True) -> list[
         days[day]["median_activation_seconds"] = int(statistics.median(samples))
     today = day_of(site.policy, clock.now())
     if live and first <= today <= last:
-        for reason, n in live_views(site.id, today).items():
+        for reason, n in variants.wall_counts(live_views(site.id, today))[0].items():
             days[today]["views"][reason] = days[today]["views"].get(reason, 0) + n
     return list(days.values())
+
+
+def experiments(site: SiteInfo, live: bool = True) -> list[dict]:
+    """The figures of the site's experiments per variant since each started (meter.stats.variants);
+    with today's walls not rolled up yet."""
+    if not any(meter.experiment for meter in site.policy.all_meters):
+        return []
+    walls = variants.wall_counts(live_views(site.id, today(site)))[1] if live else []
+    return variants.figures(site.id, site.policy, walls)
 
 
 def today(site: SiteInfo) -> date:

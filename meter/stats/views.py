@@ -33,7 +33,9 @@ def _day(name: str, default):
 @describe(
     "The site's figures per day, in its time zone: views by reason, registrations, activations and their "
     "median time, sign-ins by method, subscriptions started, gifts made. Today includes the views not yet "
-    "rolled up. Without from/to: the last 30 days.",
+    "rolled up. Then each experiment of the site's meters, per variant: walls, registrations, activations, "
+    "subscriptions started, and the conversion from a wall to a registration and to a subscription with its 95% "
+    "interval. Without from/to: the last 30 days.",
     {200: Answer("One entry per day, every figure present (0 when nothing happened).", out.Stats)},
     errors={422: "A date that is not YYYY-MM-DD, `from` after `to`, or more than 366 days (`validation-failed`)."},
     params={
@@ -49,4 +51,9 @@ def figures():
     if first > last or (last - first).days >= MAX_DAYS:
         message = f"from must not be after to, and at most {MAX_DAYS} days"
         raise Problem(422, "validation-failed", "Validation failed", message, {"from": message})
-    return out.Stats(site=site.slug, timezone=site.policy.timezone, days=stats.figures(site, first, last))
+    return out.Stats(
+        site=site.slug,
+        timezone=site.policy.timezone,
+        days=stats.figures(site, first, last),
+        experiments=stats.experiments(site),
+    )

@@ -22,6 +22,7 @@ READ_ONLY = {
     "mail worker",
     "readers show",
     "sites article-keys list",
+    "sites experiments show",
     "sites grant-keys list",
     "sites keys list",
     "sites list",

@@ -35,6 +35,7 @@ TABLE = {
     "console.new_meter": "editor",
     "console.meter": "editor",
     "console.rules": "editor",
+    "console.experiment": "editor",
     "console.keys": "owner",
     "console.new_key": "owner",
     "console.revoke_key": "owner",
@@ -76,8 +77,10 @@ def _url(app, endpoint: str, slug: str, reader_id: int, job_id: int) -> str:
         args["reader_id"] = reader_id
     if "job_id" in rule.arguments:
         args["job_id"] = job_id
-    if "meter_name" in rule.arguments:  # a meter's rules: of the default meter (a meter not made is not found)
-        args["meter_name"] = "default" if endpoint == "console.rules" else "koran"
+    if (
+        "meter_name" in rule.arguments
+    ):  # a meter's rules or experiment: the default meter's (a meter not made is not found)
+        args["meter_name"] = "default" if endpoint in ("console.rules", "console.experiment") else "koran"
     with app.test_request_context():
         from flask import url_for
 

@@ -104,6 +104,7 @@ def test_the_export_is_the_database_row_by_row(app, api, rich_reader):
             "created_at": iso(reader.created_at),
             "verified_at": iso(reader.verified_at),
             "last_activation_sent_at": iso(reader.last_activation_sent_at),
+            "variant_seed": reader.variant_seed,
         }
         assert data["subscription"] == {"until": iso(reader.subscription_until), "active": True}
         identities = db.session.scalars(select(Identity).filter_by(reader_id=reader_id)).all()

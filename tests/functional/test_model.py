@@ -7,7 +7,11 @@ The site has three meters (the default one, `koran` and `majalah`, each with its
 weekly) and articles of their sections, of an unknown section and of none: in the model each meter
 is a count of its own, so a reader's reads in one meter never spend another's. Checks arrive directly,
 from a search, from social or by a campaign: the first of the meter's rules by arrival that matches
-adds its extra reads to that check's quota, and the answer names it.
+adds its extra reads to that check's quota, and the answer names it. The koran meter runs an
+experiment: the model puts the reader and the visitor in their variants by the assignment function
+(the visitor's seed; the reader's own until a login carries the anonymous id, then the visitor's) and
+expects the variant's quota (a rule's extra reads on top), so the quota of the variant is the one
+enforced.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from sqlalchemy import select
 from meter.platform import clock
 from meter.platform.db import db
 from meter.platform.models import OutboxMail
+from meter.sites.rules import experiments, sites
+from meter.sites.rules.experiments import Experiment
+from meter.sites.rules.policy import normalise
 from tests.conftest import Api, make_site
 
 pytestmark = [pytest.mark.fuzz]
@@ -42,6 +49,12 @@ POLICY = {
             "quota": {"anonymous": 2, "registered": 2, "verified": 2},
             "period": "month",
             "rules": [{"name": "social", "arrival": "social", "extra": 1}],
+            "experiment": {
+                "name": "q",
+                "start": "2000-01-01",
+                "end": "2999-01-01",
+                "variants": {"a": {"share": 50}, "b": {"share": 50, "quota": {"anonymous": 4, "verified": 1}}},
+            },
         },
         "majalah": {"quota": {"anonymous": 1, "registered": 1, "verified": 1}, "period": "week"},
     },
@@ -66,8 +79,12 @@ def meter_of(section: str | None) -> str:
     return POLICY["sections"].get((section or "").lower(), "default")
 
 
-def quotas_of(meter: str) -> dict[str, int]:
-    return POLICY["quota"] if meter == "default" else POLICY["meters"][meter]["quota"]
+def quotas_of(meter: str, variant: str | None = None) -> dict[str, int]:
+    if meter == "default":
+        return POLICY["quota"]
+    own = POLICY["meters"][meter]
+    chosen = own.get("experiment", {}).get("variants", {}).get(variant, {})
+    return {**own["quota"], **chosen.get("quota", {})}
 
 
 def rule_of(meter: str, arrival: str) -> tuple[str | None, int]:
@@ -91,13 +108,18 @@ class Model:
     reader: dict[str, set[str]] = field(default_factory=_per_meter)
     anonymous: dict[str, set[str]] = field(default_factory=_per_meter)
     subscription_until: datetime | None = None
+    variants: dict[str, str] = field(default_factory=dict)  # who → their variant of the koran's experiment
+
+    def variant(self, who: str, section: str | None) -> str | None:
+        return self.variants[who] if meter_of(section) == "koran" else None
 
     def expect(
         self, who: str, article: str, section: str | None, cls: str, record: bool, extra: int = 0
     ) -> tuple[bool, str, int]:
         meter = meter_of(section)
         unlocked = (self.reader if who == "reader" else self.anonymous)[meter]
-        quota = quotas_of(meter)["verified" if who == "reader" else "anonymous"] + extra
+        q = quotas_of(meter, self.variant(who, section))
+        quota = q["verified" if who == "reader" else "anonymous"] + extra
         used = len(unlocked)
         if cls == "free":
             return True, "free_content", used
@@ -107,8 +129,7 @@ class Model:
             return False, "subscription_required", used
         if article in unlocked:
             return True, "already_unlocked", used
-        if used >= quota:
-            q = quotas_of(meter)  # an anonymous visitor is asked to register when an account reads more
+        if used >= quota:  # an anonymous visitor is asked to register when an account reads more
             more = who == "anonymous" and max(q["registered"], q["verified"]) > q["anonymous"]
             return False, ("registration_required" if more else "quota_exhausted"), used
         if not record:
@@ -130,6 +151,12 @@ def _to_mid_month() -> None:
 @pytest.mark.config(RATELIMIT_REGISTER_IP="100000/minute", RATELIMIT_LOGIN_FAIL_IP="100000/minute")
 def test_the_meter_behaves_like_its_model(app, api, redis_client):
     site = Api(api.client, make_site(app, "model", ("https://model.example",), POLICY), "model")
+    with app.app_context():
+        key = experiments.hash_key(app.config["SECRET_KEY"], sites.by_slug("model").id, "koran", "q")
+    experiment = Experiment.from_dict(normalise(POLICY)["meters"]["koran"]["experiment"])
+
+    def variant_of(seed: str) -> str:
+        return experiment.variant_of(key, seed).name
 
     class Meter(RuleBasedStateMachine):
         @initialize()
@@ -148,6 +175,11 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             token = body.split("/activate/", 1)[1].split()[0].split("?")[0]
             answer = site.post("/v1/activations", json={"token": token}).get_json()
             self.reader_id, self.token = answer["reader_id"], answer["reader_token"]
+            self.reader_seed = experiments.reader_seed(self.reader_id, None)  # registered without an anonymous id
+            self.model.variants = {
+                "reader": variant_of(self.reader_seed),
+                "anonymous": variant_of(experiments.anonymous_seed(self.anonymous_id)),
+            }
 
         def _login(self, anonymous_id: str | None = None) -> None:
             body = {"email": self.email, "password": PASSWORD}
@@ -181,8 +213,10 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             assert got == expected, (who, article, cls, record, self.model)
             assert answer["meter"]["name"] == meter_of(section)
             assert answer["meter"]["rule"] == rule, (arrival, section)
+            assert answer["meter"]["variant"] == self.model.variant(who, section)
             state = "verified" if who == "reader" else "anonymous"  # a subscriber's shows the verified quota
-            assert answer["meter"]["limit"] == quotas_of(meter_of(section))[state] + extra, (arrival, section)
+            limit = quotas_of(meter_of(section), self.model.variant(who, section))[state] + extra
+            assert answer["meter"]["limit"] == limit, (arrival, section)
             assert answer["degraded"] is False
 
         @rule(
@@ -230,6 +264,7 @@ def test_the_meter_behaves_like_its_model(app, api, redis_client):
             """Log in carrying the anonymous id: its unlocks of this period are copied to the account (the
             anonymous id keeps them: it stays used up)."""
             self._login(self.anonymous_id)
+            self.model.variants["reader"] = self.model.variants["anonymous"]  # the first one carried is kept
             for meter in METERS:
                 self.model.reader[meter] |= self.model.anonymous[meter]
 

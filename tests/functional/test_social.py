@@ -657,3 +657,29 @@ def test_bad_input_on_the_sign_in_pages_is_never_a_500(app, client, facebook, ap
         assert db.session.scalar(select(func.count()).select_from(Reader)) == 0
     link = client.post("/tempo/login/facebook/link/not-a-token", data={})
     assert link.status_code == 400  # no CSRF token: refused before anything is read
+
+
+def test_a_visitor_signing_up_with_a_provider_keeps_their_experiments_variant(app, api, idp, runner):
+    """The new reader is in the variant their anonymous id had, and is counted in it as a registration."""
+    experiment = {
+        "name": "q1",
+        "start": "2020-01-01",
+        "end": "2099-01-01",
+        "variants": {"a": {"share": 50}, "b": {"share": 50, "quota": {"verified": 9}}},
+    }
+    set_it = runner.invoke(args=["sites", "policy", "tempo", "--set", f"experiment={json.dumps(experiment)}"])
+    assert set_it.exit_code == 0, set_it.output
+
+    def variant(**who) -> str:
+        body = {"article": {"id": "probe"}, "record": False, **who}
+        return api.post("/v1/access", json=body).get_json()["meter"]["variant"]
+
+    visitor = next(f"visitor-{n:04d}" for n in range(100) if variant(anonymous_id=f"visitor-{n:04d}") == "b")
+    body = session_with(api, token_for(idp, nonce="n-1"), nonce="n-1", anonymous_id=visitor).get_json()
+    assert variant(reader_token=body["reader_token"]) == "b"
+    stats = api.get("/v1/stats").get_json()
+    (figures,) = stats["experiments"]
+    counted = {v["name"]: (v["registrations"], v["activations"]) for v in figures["variants"]}
+    today = stats["days"][-1]
+    # As in the day's figures: a registration, and no activation (the provider's address is verified at once).
+    assert counted == {"a": (0, 0), "b": (today["registrations"], today["activations"])} == {"a": (0, 0), "b": (1, 0)}

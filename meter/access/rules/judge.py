@@ -14,7 +14,9 @@ may have linked to a reader), and the client's address and user agent. In this o
 4. A live token is judged as its reader; then an AMP link; else the anonymous id. The reader's
    arrival (search, social, a campaign: meter.access.rules.arrival) picks the first of the meter's
    rules that matches (the cached policy, before the script call), and its extra reads raise the
-   limit the script enforces for this check; the answer names the rule.
+   limit the script enforces for this check; the answer names the rule. Before the rule, while the
+   meter runs an experiment (meter.sites.rules.experiments), the subject's variant sets the quotas;
+   the answer names the experiment and the variant.
 
 Answers given without the meter's script are counted in the figures through `stats.note`, as the
 check counts its own. Every answer is counted in the metrics.
@@ -25,17 +27,19 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
+from flask import current_app
+
 from meter import stats
 from meter.access.rules import amp_readers
 from meter.access.rules import crawlers as clients
 from meter.access.rules.arrival import DIRECT, Arrival
 from meter.access.rules.metering import Decision, Subject, check
-from meter.access.rules.metering.check import current_period, period_end
+from meter.access.rules.metering.check import current_period, period_end, wall_field
 from meter.access.rules.metering.layout import anonymous_subject, reader_subject
 from meter.accounts import TokenCheck, check_token
 from meter.gifts import hot as gifts
 from meter.platform import clock, metrics
-from meter.sites import Meter, SiteInfo
+from meter.sites import Meter, SiteInfo, experiments
 
 
 class Judgement(NamedTuple):
@@ -74,10 +78,8 @@ def decide(
                 site, meter, article_id, article_class, record, reader_token, anonymous_id, gift_token
             )
         if judgement is None:
-            counting, rule = meter.for_arrival(arrival.source, arrival.campaign)
-            judgement = _decide(site, counting, article_id, article_class, record, reader_token, anonymous_id, amp_rid)
-            if rule is not None:
-                judgement.decision.rule = rule.name
+            counter = _Counter(site, meter, arrival, article_id, article_class, record)
+            judgement = _decide(counter, reader_token, anonymous_id, amp_rid)
             if gift is not None:
                 judgement = judgement._replace(gift=gift)
     decision = judgement.decision
@@ -87,46 +89,70 @@ def decide(
     return judgement
 
 
-def _decide(
-    site: SiteInfo,
-    meter: Meter,
-    article_id: str,
-    article_class: str,
-    record: bool,
-    reader_token: str | None,
-    anonymous_id: str | None,
-    amp_rid: bool,
-) -> Judgement:
+class _Counter:
+    """One check of the article's meter for whoever the subject turns out to be: the subject's variant of
+    the meter's experiment (its quotas), then the first rule by arrival (its extra reads on top), both
+    from the cached policy before the script call; the answer names them."""
+
+    def __init__(
+        self, site: SiteInfo, meter: Meter, arrival: Arrival, article_id: str, article_class: str, record: bool
+    ) -> None:
+        self.site, self.meter, self.arrival = site, meter, arrival
+        self.article_id, self.article_class, self.record = article_id, article_class, record
+
+    def __call__(self, subject: Subject | None, seed: str | None) -> Decision:
+        counting, variant = self.meter, None
+        experiment = self.meter.experiment
+        if experiment is not None and seed is not None:
+            key = experiments.hash_key(current_app.config["SECRET_KEY"], self.site.id, self.meter.name, experiment.name)
+            counting, variant = self.meter.in_variant(key, seed, clock.now())
+        counting, rule = counting.for_arrival(self.arrival.source, self.arrival.campaign)
+        walls = ""
+        if variant is not None and experiment is not None:
+            walls = wall_field(experiment.figures_id(self.meter.name), variant.name)
+        decision = check(self.site, subject, self.article_id, self.article_class, self.record, counting, walls)
+        if rule is not None:
+            decision.rule = rule.name
+        if variant is not None and experiment is not None:
+            decision.experiment, decision.variant = experiment.name, variant.name
+        return decision
+
+
+def _decide(counter: _Counter, reader_token: str | None, anonymous_id: str | None, amp_rid: bool) -> Judgement:
+    """The seeds of the variants: a token's reader carries theirs in the token (the anonymous id's they
+    registered with, else their own); an anonymous id its digest; a reader an AMP reader id is linked to
+    keeps the AMP reader id's, so AMP needs no SQL for it either."""
+    site = counter.site
     token = check_token(site, reader_token)
     status = token.status
-    if status == "valid":
+    if status == "valid" and token.reader_id is not None:
         subject = Subject.reader(token.reader_id, token.session_id)
-        decision = check(site, subject, article_id, article_class, record, meter)
+        decision = counter(subject, experiments.reader_seed(token.reader_id, token.variant_seed))
         if not decision.revoked:
             return Judgement(decision, True, status, subject=reader_subject(token.reader_id))
         status = "revoked"
     if not anonymous_id:
-        return Judgement(check(site, None, article_id, article_class, record, meter), False, status)
+        return Judgement(counter(None, None), False, status)
     anonymous = anonymous_subject(anonymous_id)
+    seed = experiments.anonymous_seed(anonymous_id)
     if not amp_rid:
-        decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record, meter)
-        return Judgement(decision, False, status, subject=anonymous)
+        return Judgement(counter(Subject.anonymous(anonymous_id), seed), False, status, subject=anonymous)
 
     linked = amp_readers.seen(site.id, anonymous_id)
     if linked is None:  # the script reads the rid's link while judging the rid: one call either way
         subject = Subject.anonymous(anonymous_id, amp_link_key=amp_readers.key(site.id, anonymous_id))
-        decision = check(site, subject, article_id, article_class, record, meter)
+        decision = counter(subject, seed)
         if not decision.linked_to:
             return Judgement(decision, False, status, subject=anonymous)
         linked = amp_readers.session_of(decision.linked_to)
         if linked is not None:
             amp_readers.remember(site.id, anonymous_id, *linked)
     if linked is not None:
-        decision = check(site, Subject.reader(*linked), article_id, article_class, record, meter)
+        decision = counter(Subject.reader(*linked), seed)
         if not decision.revoked:
             return Judgement(decision, True, status, subject=reader_subject(linked[0]))
     amp_readers.forget(site.id, anonymous_id)
-    decision = check(site, Subject.anonymous(anonymous_id), article_id, article_class, record, meter)
+    decision = counter(Subject.anonymous(anonymous_id), seed)
     return Judgement(decision, False, status, subject=anonymous)
 
 

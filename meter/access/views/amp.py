@@ -164,6 +164,7 @@ def authorization(incoming: Incoming, site_slug: str) -> Answer:
             subscriber=decision.reason == "subscriber",
             meter=decision.meter_name,
             rule=decision.rule,
+            variant=decision.variant,
         ),
         headers=headers,
     )

@@ -27,7 +27,7 @@ from meter.access import metering
 from meter.accounts.models import Reader
 from meter.accounts.rules import emails, events, mail_budget
 from meter.accounts.rules.lookup import decoy_mail, find_reader, mail_context, page_url, safe_next
-from meter.accounts.rules.sessions import create_session, revoke_all
+from meter.accounts.rules.sessions import create_session, keep_variant_seed, revoke_all
 from meter.platform import mail, signals, tokens
 from meter.platform.clock import utcnow
 from meter.platform.db import db
@@ -155,6 +155,7 @@ def activate(site: SiteInfo, token: str, anonymous_id: str | None = None, *, dev
     events.activated(reader)
     db.session.commit()
     db.session.refresh(reader)
+    keep_variant_seed(reader, anonymous_id)
     reader_token = create_session(reader, device=device)
     if anonymous_id:
         metering.merge_anonymous(site, anonymous_id, reader.id)

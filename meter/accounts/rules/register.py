@@ -11,7 +11,7 @@ from meter.accounts.rules import confirm, emails, events, mail_budget, passwords
 from meter.accounts.rules.lookup import find_reader, mail_context, page_url, safe_next
 from meter.platform import mail, signals
 from meter.platform.db import db
-from meter.sites import SiteInfo
+from meter.sites import SiteInfo, experiments
 
 
 class RegistrationError(ValueError):
@@ -65,6 +65,7 @@ def register(
         email_key=emails.lookup_key(address),
         password_hash=password_hash,
         locale=locale if locale in ("id", "en") else site.locale,
+        variant_seed=experiments.anonymous_seed(anonymous_id) if anonymous_id else None,
     )
     db.session.add(reader)
     db.session.flush()

@@ -22,7 +22,7 @@ from meter.accounts.rules.lookup import find_reader
 from meter.platform import signals, tokens
 from meter.platform.clock import utcnow
 from meter.platform.db import db
-from meter.sites import SiteInfo
+from meter.sites import SiteInfo, experiments
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class TokenCheck:
     status: str  # "valid" | "expired" | "invalid" | "none" (revocation is found later)
     reader_id: int | None = None
     session_id: str = ""
+    variant_seed: str | None = None  # the reader's seed of the experiments' variants, from the token
 
 
 TOUCH_EVERY = timedelta(minutes=5)  # a session's last use is written at most this often
@@ -40,7 +41,17 @@ def create_session(reader: Reader, *, device: str | None) -> str:
     (`devices.stored`, made by the web layer from the request that logs in; None where there is none)."""
     sid = secrets.token_hex(16)
     open_session(reader.id, sid, device=device)
-    return tokens.make(tokens.READER, {"r": reader.id, "s": reader.site_id, "sid": sid})
+    payload = {"r": reader.id, "s": reader.site_id, "sid": sid}
+    if reader.variant_seed:
+        payload["v"] = reader.variant_seed  # read by the access check, which reads no SQL
+    return tokens.make(tokens.READER, payload)
+
+
+def keep_variant_seed(reader: Reader, anonymous_id: str | None) -> None:
+    """The reader keeps the variant their anonymous id had, from the first registration, activation or
+    sign-in that names one (meter.sites.rules.experiments); set before the session's token is made."""
+    if anonymous_id and not reader.variant_seed:
+        reader.variant_seed = experiments.anonymous_seed(anonymous_id)
 
 
 def open_session(reader_id: int, sid: str, *, device: str | None) -> None:
@@ -60,7 +71,8 @@ def check_token(site: SiteInfo, token: str | None) -> TokenCheck:
     reader_id, sid = payload.get("r"), payload.get("sid")
     if payload.get("s") != site.id or not isinstance(reader_id, int) or not isinstance(sid, str):
         return TokenCheck("invalid")  # signed by us, but for another site or of another shape
-    return TokenCheck("valid", reader_id, sid)
+    seed = payload.get("v")
+    return TokenCheck("valid", reader_id, sid, seed if isinstance(seed, str) else None)
 
 
 def live_reader(site: SiteInfo, token: str | None) -> tuple[str, Reader | None]:
@@ -132,6 +144,7 @@ def login(
     reader = find_reader(site.id, email)
     if not passwords.verify_password(reader.password_hash if reader else None, password) or reader is None:
         return None
+    keep_variant_seed(reader, anonymous_id)
     token = create_session(reader, device=device)
     if anonymous_id:
         metering.merge_anonymous(site, anonymous_id, reader.id)

@@ -12,7 +12,7 @@ Every view is declared with the least role it needs (`auth.view`), checked on ev
 the member's grant on the site in the URL; a site the member has no grant on is not found (404), a
 role too low is refused (403). The modules: `auth` (set-up, sign-in, the checks), `dashboard`,
 `readers`, `site` (policy, keys, origins, providers), `meters` (the policy's named meters), `arrival_rules`
-(each meter's rules by arrival), `mail` (outbox, audit log, staff), `webhooks`,
+(each meter's rules by arrival), `experiments` (each meter's experiment), `mail` (outbox, audit log, staff), `webhooks`,
 `labels` (the words shown for meter's codes), `charts`.
 """
 
@@ -105,6 +105,7 @@ def init_app(app: Flask) -> None:
         arrival_rules,
         auth,
         dashboard,
+        experiments,
         labels,
         mail,
         meters,

@@ -1,7 +1,8 @@
 """The dashboard (editors and owners): the site's figures per day, as charts, a table and a CSV file.
 
 The figures are `stats.figures`, the very function behind `GET /v1/stats`: the console and the API
-cannot disagree. The range is the last 30 days unless `from` and `to` say otherwise (at most 366
+cannot disagree; so are the experiments' figures per variant (`stats.experiments`, since each
+started, whatever the range). The range is the last 30 days unless `from` and `to` say otherwise (at most 366
 days; a date that is not a date is said so on the page, never a 500).
 """
 
@@ -104,6 +105,7 @@ def dashboard():
         names=names,
         walls=figures.WALLS,
         reads=figures.READS,
+        experiments=stats.experiments(g.site),
     )
 
 

@@ -172,6 +172,8 @@ def policy_key(key: str) -> str:
         return _("Section %(section)s counts in", section=rest)
     if key == "rules":
         return _("Rules by arrival")
+    if group == "experiment":  # experiment.variants.b.quota.verified
+        return _("Experiment: %(setting)s", setting=_words(rest)) if rest else _("Experiment")
     if group == "rules" and rest:  # one rule's key, as the command line sets it: rules.search.extra
         name, _dot, sub = rest.partition(".")
         if sub:

@@ -110,6 +110,7 @@ def export(site: SiteInfo, reader: Reader) -> dict:
             "created_at": iso(reader.created_at),
             "verified_at": iso(reader.verified_at),
             "last_activation_sent_at": iso(reader.last_activation_sent_at),
+            "variant_seed": reader.variant_seed,
         },
         "subscription": {"until": iso(reader.subscription_until), "active": reader.is_subscriber()},
         "identities": [

@@ -31,6 +31,13 @@ class ExportAccount(TypedDict):
     created_at: Time
     verified_at: Time | None
     last_activation_sent_at: Time | None
+    variant_seed: Annotated[
+        str | None,
+        Field(
+            description="The digest of the anonymous id the reader registered with, which keeps them in the variant "
+            "of a meter's experiment they had as a visitor; null: their own."
+        ),
+    ]
 
 
 class ExportSubscription(TypedDict):

@@ -15,6 +15,9 @@ it without changing the rest. A policy without meters is stored and shown as bef
 
 Rules by arrival (meter.sites.rules.arrival_rules): the top-level `rules` are the default meter's,
 `meters.koran.rules` the koran's; each an ordered list, stored only when not empty.
+
+Experiments (meter.sites.rules.experiments): the top-level `experiment` is the default meter's,
+`meters.koran.experiment` the koran's; stored only when there is one.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from meter.access import quota as quota_rule
-from meter.sites.rules import arrival_rules
+from meter.sites.rules import arrival_rules, experiments
 from meter.sites.rules.arrival_rules import Rule, RuleError
+from meter.sites.rules.experiments import Experiment, ExperimentError, Variant
 from meter.sites.rules.periods import CALENDAR_PERIODS, ROLLING, Period, period_at
 
 
@@ -105,6 +109,31 @@ class Meter:
     period: str
     timezone: str
     rules: tuple[Rule, ...] = ()  # by arrival, in their order (meter.sites.rules.arrival_rules)
+    experiment: Experiment | None = None  # meter.sites.rules.experiments
+
+    def in_variant(self, key: bytes, seed: str, now: datetime) -> tuple[Meter, Variant | None]:
+        """This meter as it counts for the reader of this seed: while its experiment runs, with the
+        quotas of the reader's variant (`key`: experiments.hash_key of this site, meter and experiment);
+        else itself and None. Same name, so the same keys and ledger rows: only the limits differ."""
+        experiment = self.experiment
+        if experiment is None or not experiment.running(now):
+            return self, None
+        variant = experiment.variant_of(key, seed)
+        return self._variant_meters[variant.name], variant
+
+    @cached_property
+    def _variant_meters(self) -> dict[str, Meter]:
+        """The meter as each variant of its experiment counts (made once per policy, not per check)."""
+        out: dict[str, Meter] = {}
+        for variant in self.experiment.variants if self.experiment else ():
+            quota = dict(variant.quota)
+            out[variant.name] = replace(
+                self,
+                quota_anonymous=quota.get("anonymous", self.quota_anonymous),
+                quota_registered=quota.get("registered", self.quota_registered),
+                quota_verified=quota.get("verified", self.quota_verified),
+            )
+        return out
 
     @cached_property
     def quotas(self) -> quota_rule.Quotas:
@@ -153,6 +182,7 @@ class Policy:
     meters: tuple[Meter, ...] = ()  # the named meters (not the default), by name
     sections: tuple[tuple[str, str], ...] = ()  # (section, meter name), by section
     rules: tuple[Rule, ...] = ()  # the default meter's rules by arrival, in their order
+    experiment: Experiment | None = None  # the default meter's experiment
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Policy:
@@ -167,6 +197,7 @@ class Policy:
                 meter["period"],
                 merged["timezone"],
                 tuple(Rule.from_dict(rule) for rule in meter.get("rules", ())),
+                Experiment.from_dict(meter["experiment"]) if "experiment" in meter else None,
             )
             for name, meter in sorted(merged.get("meters", {}).items())
         )
@@ -184,6 +215,7 @@ class Policy:
             meters,
             tuple(sorted(merged.get("sections", {}).items())),
             tuple(Rule.from_dict(rule) for rule in merged.get("rules", ())),
+            Experiment.from_dict(merged["experiment"]) if "experiment" in merged else None,
         )
 
     @cached_property
@@ -196,6 +228,7 @@ class Policy:
             self.period,
             self.timezone,
             self.rules,
+            self.experiment,
         )
 
     @cached_property
@@ -297,7 +330,7 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
     """Merge over the default policy and validate each key by SCHEMA; raise PolicyError with a reader-friendly reason."""
     if not isinstance(data, dict):
         raise PolicyError("policy must be an object")
-    unknown = set(data) - set(DEFAULT_POLICY) - {"meters", "sections", "rules"}
+    unknown = set(data) - set(DEFAULT_POLICY) - {"meters", "sections", "rules", "experiment"}
     if unknown:
         raise PolicyError(f"unknown policy key(s): {', '.join(sorted(unknown))}")
     for group, defaults in DEFAULT_POLICY.items():
@@ -311,7 +344,7 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
         value = data.get(group, {}).get(name, key.default) if name else data.get(group, key.default)
         flat[key.name] = _check(key, value)
     out = nest(flat)
-    meters = _meters(data.get("meters", {}))
+    meters = _meters(data.get("meters", {}), out["timezone"])
     sections = _sections(data.get("sections", {}), meters)
     if meters:
         out["meters"] = meters
@@ -320,7 +353,16 @@ def normalise(data: dict[str, Any]) -> dict[str, Any]:
     rules = _rules(data.get("rules", []), "rules")
     if rules:
         out["rules"] = rules
+    if data.get("experiment") is not None:
+        out["experiment"] = _experiment(data["experiment"], "experiment", out["timezone"])
     return out
+
+
+def _experiment(given: Any, where: str, timezone: str) -> dict[str, Any]:
+    try:
+        return experiments.validate(given, where, timezone)
+    except ExperimentError as exc:
+        raise PolicyError(str(exc), exc.key) from None
 
 
 def _rules(given: Any, where: str) -> list[dict[str, Any]]:
@@ -330,10 +372,10 @@ def _rules(given: Any, where: str) -> list[dict[str, Any]]:
         raise PolicyError(str(exc), exc.key) from None
 
 
-_METER_TAKES = "a meter takes quota.anonymous, quota.registered, quota.verified, period and rules"
+_METER_TAKES = "a meter takes quota.anonymous, quota.registered, quota.verified, period, rules and experiment"
 
 
-def _meters(given: Any) -> dict[str, dict[str, Any]]:
+def _meters(given: Any, timezone: str) -> dict[str, dict[str, Any]]:
     """The named meters, each validated as the site's own quota and period are (errors name the key:
     meters.koran.quota.verified); a key a meter does not give has the site's default."""
     if not isinstance(given, dict):
@@ -349,7 +391,7 @@ def _meters(given: Any) -> dict[str, dict[str, Any]]:
                 f"{DEFAULT_METER!r}",
                 where,
             )
-        if not isinstance(meter, dict) or set(meter) - {"quota", "period", "rules"}:
+        if not isinstance(meter, dict) or set(meter) - {"quota", "period", "rules", "experiment"}:
             raise PolicyError(f"{where}: {_METER_TAKES}", where)
         quota = meter.get("quota", {})
         if not isinstance(quota, dict) or set(quota) - {"anonymous", "registered", "verified"}:
@@ -363,6 +405,8 @@ def _meters(given: Any) -> dict[str, dict[str, Any]]:
         rules = _rules(meter.get("rules", []), f"{where}.rules")
         if rules:
             out[name]["rules"] = rules
+        if meter.get("experiment") is not None:
+            out[name]["experiment"] = _experiment(meter["experiment"], f"{where}.experiment", timezone)
     return out
 
 
@@ -422,6 +466,10 @@ def merge(policy: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     rule not there yet is added last), `rules.search` None removes it."""
     new = normalise(policy)
     for dotted, value in changes.items():
+        tried = experiments.place(dotted)
+        if tried is not None:
+            new = _change_experiment(new, dotted, *tried, value)
+            continue
         ruled = _rule_place(dotted)
         if ruled is not None:
             new = _change_rules(new, dotted, *ruled, value)
@@ -481,6 +529,23 @@ def _change_rules(
     return policy
 
 
+def _change_experiment(
+    policy: dict[str, Any], dotted: str, meter: str | None, path: list[str], value: Any
+) -> dict[str, Any]:
+    if meter is None:
+        holder = policy
+    elif meter in policy.get("meters", {}):
+        holder = policy["meters"][meter] = dict(policy["meters"][meter])
+    else:
+        raise PolicyError(f"{dotted}: the policy has no meter {meter!r} (add it under meters first)", dotted)
+    changed = experiments.change(holder.get("experiment"), path, value)
+    if changed is None:
+        holder.pop("experiment", None)
+    else:
+        holder["experiment"] = changed
+    return policy
+
+
 def _rule_value(dotted: str, key: str | None, raw: str) -> Any:
     """A rule's value as `--set` gives it: the whole list as JSON; `extra` a whole number; empty: none."""
     if not raw:
@@ -504,6 +569,12 @@ def value_of(dotted: str, raw: str) -> Any:
     """The value of one `KEY=VALUE` of `flask sites policy --set`, as `merge` takes it (a whole number
     for a number's key; None for an empty value, which removes a meter, a section, a rule or a meter's
     rules; the whole list of rules as JSON). PolicyError for a key the policy has not."""
+    tried = experiments.place(dotted)
+    if tried is not None:
+        try:
+            return experiments.value_of(dotted, tried[1], raw)
+        except ExperimentError as exc:
+            raise PolicyError(str(exc), exc.key) from None
     ruled = _rule_place(dotted)
     if ruled is not None:
         return _rule_value(dotted, ruled[2], raw)

@@ -39,6 +39,7 @@ from meter.accounts import (
     emails,
     events,
     find_reader,
+    keep_variant_seed,
     live_sessions,
     page_url,
     passwords,
@@ -170,7 +171,7 @@ def sign_in(
         if address is None:
             return NeedsAddress(profile)
         try:
-            reader, created = _link(site, provider, profile, address, locale)
+            reader, created = _link(site, provider, profile, address, locale, anonymous_id)
         except IntegrityError:
             db.session.rollback()
             if attempt:
@@ -238,7 +239,7 @@ def confirm_link(
     verified = given is not None and emails.lookup_key(given) == emails.lookup_key(address)
     profile = Profile(subject, given, verified, name)
     try:
-        reader, created = _link(site, provider, profile, address, locale)
+        reader, created = _link(site, provider, profile, address, locale, anonymous_id)
     except IntegrityError:
         db.session.rollback()
         raise tokens.TokenError("invalid") from None  # two clicks at once: the other one signed in
@@ -318,8 +319,11 @@ def _identity(site_id: int, provider: str, subject: str) -> Identity | None:
     return db.session.scalar(db.select(Identity).filter_by(site_id=site_id, provider=provider, subject=subject))
 
 
-def _link(site: SiteInfo, provider: str, profile: Profile, address: str, locale: str) -> tuple[Reader, bool]:
-    """Link the identity to the site's reader with `address` (proven to be the reader's), or a new one."""
+def _link(
+    site: SiteInfo, provider: str, profile: Profile, address: str, locale: str, anonymous_id: str | None
+) -> tuple[Reader, bool]:
+    """Link the identity to the site's reader with `address` (proven to be the reader's), or a new one
+    (in the experiments' variant of the anonymous id that signed up)."""
     reader = find_reader(site.id, address)
     created = reader is None
     if reader is None:
@@ -331,6 +335,7 @@ def _link(site: SiteInfo, provider: str, profile: Profile, address: str, locale:
             locale=locale if locale in ("id", "en") else site.locale,
             verified_at=utcnow(),
         )
+        keep_variant_seed(reader, anonymous_id)
         db.session.add(reader)
         db.session.flush()
         events.registered(reader, provider)
@@ -386,6 +391,7 @@ def _claim(reader: Reader) -> None:
 def _signed_in(
     site: SiteInfo, provider: str, reader: Reader, anonymous_id: str | None, created: bool, device: str | None
 ) -> SignedIn:
+    keep_variant_seed(reader, anonymous_id)
     token = create_session(reader, device=device)
     if anonymous_id:
         metering.merge_anonymous(site, anonymous_id, reader.id)

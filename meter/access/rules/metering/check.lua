@@ -20,7 +20,9 @@
 --       ("reason=n;..."), added to KEYS[3] first (the caller sends them once), 19 the ledger row of an
 --       unlock, less its time ("period\tsubject\tarticle id", then "\tmeter" for a named meter; ""
 --       when this check cannot unlock): pushed to KEYS[4] as "now\t" .. ARGV[19] with the unlock
---       itself, so an answered unlock is never only in the meter
+--       itself, so an answered unlock is never only in the meter, 20 the field of KEYS[3] that counts
+--       the walls of the subject's variant of the meter's experiment ("" = none): a recording check
+--       refused by the quota adds one to it
 -- Returns {reason, state, used, oldest, sub_until}: reason is the answer's (free_content, subscriber,
 -- already_unlocked, unlocked_now, would_unlock, or the refusal: subscription_required,
 -- registration_required, verification_required, quota_exhausted); or {"need_state"|"need_unlocks", ...};
@@ -146,7 +148,10 @@ end
 
 local limit = qv
 if state == "anonymous" then limit = qa elseif state == "registered" then limit = qr end
-if used >= limit then return answer(refusal()) end
+if used >= limit then
+  if record and ARGV[20] and ARGV[20] ~= "" then redis.call("HINCRBY", KEYS[3], ARGV[20], 1) end
+  return answer(refusal())
+end
 if not record then return {"would_unlock", state, used, oldest, sub_until} end
 
 if window > 0 then store(packed .. article .. be32(now)) else store(packed .. article) end

@@ -77,11 +77,15 @@ class Decision:
     linked_to: str = ""  # the AMP reader id is linked to this "reader_id:session_id": judge that reader
     meter_name: str = "default"  # the meter that counted (or would have): "default" or one of the policy's meters
     rule: str | None = None  # the meter's rule by arrival that decided this check's limit (its extra reads)
+    experiment: str | None = None  # the meter's experiment that chose this check's quotas …
+    variant: str | None = None  # … by the subject's variant of it
 
     def meter(self) -> dict:
         return {
             "name": self.meter_name,
             "rule": self.rule,
+            "experiment": self.experiment,
+            "variant": self.variant,
             "used": self.used,
             "limit": self.limit,
             "remaining": max(self.limit - self.used, 0),
@@ -111,6 +115,7 @@ class ScriptArgs:
     unlocks: bytes | None = None  # 14 + 16: the packed unlocks to store when missing (None: none sent)
     pending: str = ""  # 18: answers given without the script, to count first ("reason=n;…"), sent once
     journal: str = ""  # 19: the ledger row of an unlock, less its time (journal.entry); "" when none can be
+    walls: str = ""  # 20: the stats field that counts this check's wall for its variant ("" = no experiment)
 
     def argv(self) -> list:
         return [
@@ -133,7 +138,16 @@ class ScriptArgs:
             self.stats_expiry,
             self.pending,
             self.journal,
+            self.walls,
         ]
+
+
+WALLS_PREFIX = "x:"  # a stats field of the walls of an experiment's variant: x:<figures id>:<variant>
+
+
+def wall_field(figures_id: str, variant: str) -> str:
+    """The field of the day's stats bucket that counts the walls of this variant (stats.roll_up moves it)."""
+    return f"{WALLS_PREFIX}{figures_id}:{variant}"
 
 
 def refusal_reason(policy: Policy | Meter, state: str, article_class: str) -> str:
@@ -177,8 +191,10 @@ def check(
     article_class: str,
     record: bool,
     meter: Meter | None = None,
+    walls: str = "",
 ) -> Decision:
-    """`meter`: the one to count in (`Policy.meter_for` the article's section); None: the default."""
+    """`meter`: the one to count in (`Policy.meter_for` the article's section, with a variant's quotas
+    and a rule's extra reads); None: the default. `walls`: the stats field of the variant's walls."""
     policy = site.policy
     if meter is None:
         meter = policy.default_meter
@@ -220,6 +236,7 @@ def check(
         journal=journal.entry(period, subject.key, article_id, now, meter.name)
         if record and article_class == "metered"
         else "",
+        walls=walls,
     )
     redis = conn()
     try:
