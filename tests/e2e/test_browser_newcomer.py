@@ -17,14 +17,14 @@ from playwright.sync_api import expect
 
 from meter.dev import demo_provider
 from meter.dev.redis_server import free_port
-from tests.e2e.test_devserver import REPO, Devserver
+from tests.e2e.test_devserver import REPO, STARTUP, Devserver
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.servers,
     pytest.mark.database_agnostic,
     pytest.mark.xdist_group("browser"),
-    pytest.mark.timeout(90),
+    pytest.mark.timeout(STARTUP + 180),  # `make run` up to its banner (test_devserver says why), then the walk
 ]
 
 if demo_provider.unavailable():
