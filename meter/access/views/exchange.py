@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
+from pydantic_core import PydanticSerializationError, to_json
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import parse_cookie
 
@@ -106,8 +107,28 @@ class Answer:
 _compact = json.JSONEncoder(separators=(",", ":")).encode  # made once: json.dumps makes an encoder per call
 
 
+def json_bytes(payload: dict[str, Any]) -> bytes:
+    """`json.dumps(payload, separators=(",", ":"))` as bytes, the same bytes, in a third of the time.
+
+    Why: every access answer is encoded, and the json module's encoder costs 4-9 µs per answer where
+    pydantic-core's `to_json` (already here with pydantic) costs 1-2. The two agree byte for byte on
+    what the answers hold (strings, integers, booleans, null, lists and objects: no floats, which
+    they would write differently), except that `to_json` writes DEL and every character beyond ASCII
+    as it is where the json module escapes it (`\\u00a0`): such an answer (a wall with a date in
+    it), and one `to_json` cannot write (a lone surrogate), is encoded by the json module, as before.
+    `tests/unit/access/test_exchange.py` holds the two to the same bytes.
+    """
+    try:
+        body = to_json(payload)
+    except PydanticSerializationError:
+        return _compact(payload).encode()
+    if body.isascii() and b"\x7f" not in body:
+        return body
+    return _compact(payload).encode()
+
+
 def json_answer(payload: dict[str, Any], status: int = 200, headers: list[tuple[str, str]] | None = None) -> Answer:
-    return Answer(status, _compact(payload).encode() + b"\n", JSON, list(headers or ()))
+    return Answer(status, json_bytes(payload) + b"\n", JSON, list(headers or ()))
 
 
 def problem_answer(problem: Problem, headers: list[tuple[str, str]] | None = None) -> Answer:
