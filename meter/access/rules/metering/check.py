@@ -23,7 +23,6 @@ from meter.access.rules.metering import doubts, journal, ledger
 from meter.access.rules.metering.layout import (
     CALENDAR_GRACE,
     anonymous_subject,
-    buckets,
     hash64,
     pack_unlocks,
     place,
@@ -168,7 +167,7 @@ def check(site: SiteInfo, subject: Subject | None, article_id: str, article_clas
     if subject is None:
         return _counted(site, day, record, _without_subject(policy, period, article_class, now))
     config = current_app.config
-    count = buckets()
+    count = config["METER_BUCKETS"]  # layout.buckets(), without a second context lookup
     bucket, field = place(subject.key, count)
     keys = [
         redis_keys.state_bucket(site.id, bucket, count),
