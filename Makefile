@@ -150,6 +150,7 @@ bench: $(STAMP)
 		else echo "wrk is missing: apt-get install wrk (as root)"; exit 1; fi; }
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run $(BENCH_ARGS)
-	$(PY) -m bench.floor
+	$(PY) -m bench.floor --shaped
+	$(PY) -m bench.served --replay
 	$(PY) -m bench.memory
 	$(PY) -m bench.mail

@@ -12,12 +12,21 @@ Prometheus multiprocess mode.
     .venv/bin/python -m bench.floor [--pairs 5] [--duration 5] [--connections 16] [--workers "sync x2"]
     .venv/bin/python -m bench.floor --quick        # a tiny run: that it works, not what it measures
     .venv/bin/python -m bench.floor --profile 10   # also py-spy a meter worker under each route's load
+    .venv/bin/python -m bench.floor --shaped       # also the floor sent each route's requests (a diagnostic)
+
+A second table says where each side's CPU went: gunicorn's processes, redis-server, and the time
+redis-server spent inside the script per request (`INFO commandstats`: EVALSHA's usec, the calls
+the script makes included). With `--shaped`, each access route's pair also runs `floor_app.shaped`,
+the floor sent that route's own requests and answering with as many headers as meter's answers:
+what the exchange's shape costs whoever answers it, and so the best ratio a route could reach if
+meter's own work cost no more than Flask's hello-world and its script no more than the floor's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -25,6 +34,8 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+
+import redis
 
 from bench.load import prepare, requests_for
 from bench.run import WORKER_SETTINGS, Gunicorn, worker_pids
@@ -39,15 +50,31 @@ ROUTES = {  # label: (load of bench.load, the goal: floor / route at least)
 }
 
 
-def cpu_per_request(server: Gunicorn, redis_pid: int, script: Path, connections: int, duration: int) -> dict:
-    """One wrk run; CPU µs per request of gunicorn's master and workers plus redis-server."""
-    pids = [server.process.pid, *worker_pids(server.process.pid), redis_pid]
-    before = cpu_seconds(pids)
+def script_usec(client: redis.Redis) -> int:
+    """The µs redis-server has spent in EVALSHA so far (INFO commandstats; the script's own calls included)."""
+    return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
+
+
+def cpu_per_request(
+    server: Gunicorn, redis_pid: int, client: redis.Redis, script: Path, connections: int, duration: int
+) -> dict:
+    """One wrk run; CPU µs per request of gunicorn's master and workers plus redis-server, and the
+    shares of redis-server and of the script inside it."""
+    pids = [server.process.pid, *worker_pids(server.process.pid)]
+    before, redis_before, lua_before = cpu_seconds(pids), cpu_seconds([redis_pid]), script_usec(client)
     result = wrk(server.port, script, connections, duration)
-    spent = cpu_seconds(pids) - before
+    spent, redis_spent = cpu_seconds(pids) - before, cpu_seconds([redis_pid]) - redis_before
+    lua = script_usec(client) - lua_before
     n = max(result["requests"], 1)
     errors = result["status_errors"] + result["socket_errors"]
-    return {"cpu_us": spent / n * 1e6, "requests": result["requests"], "rps": result["rps"], "errors": errors}
+    return {
+        "cpu_us": (spent + redis_spent) / n * 1e6,
+        "redis_us": redis_spent / n * 1e6,
+        "script_us": lua / n,
+        "requests": result["requests"],
+        "rps": result["rps"],
+        "errors": errors,
+    }
 
 
 def spy(server: Gunicorn, script: Path, connections: int, seconds: int, dest: Path) -> list[tuple[str, float, float]]:
@@ -96,6 +123,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO", help="meter's LOG_LEVEL (INFO: one line per request)")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS", help="py-spy a worker per route")
     parser.add_argument("--quick", action="store_true", help="a tiny run (1 pair of 1 s, 4 readers)")
+    parser.add_argument("--shaped", action="store_true", help="also the floor sent each route's requests")
     parser.add_argument("--out", default="", help="also write the figures as JSON here")
     args = parser.parse_args()
     if args.quick:
@@ -120,17 +148,30 @@ def main() -> None:
         servers.append(meter)
         floor = Gunicorn(gargs, {"REDIS_URL": redis_server.url}, workdir, app="bench.floor_app:app", ready="/")
         servers.append(floor)
+        shaped = None
+        if args.shaped:
+            shaped = Gunicorn(gargs, {"REDIS_URL": redis_server.url}, workdir, app="bench.floor_app:shaped", ready="/")
+            servers.append(shaped)
         reasons = {load: sample_reasons(meter.port, requests[load]) for load in ("access", "embed", "amp")}
         print("answers of each load:", reasons, flush=True)
         redis_pid = redis_server.process.pid
-        for server, script in ((floor, "floor"), *((meter, load) for load, _ in ROUTES.values())):
+        client = redis.Redis.from_url(redis_server.url)
+        warm = [(floor, "floor"), *((meter, load) for load, _ in ROUTES.values())]
+        if shaped is not None:
+            warm += [(shaped, load) for load in ("access", "embed", "amp")]
+        for server, script in warm:
             wrk(server.port, scripts[script], args.connections, 1)  # warm: imports, connections, scripts
         runs: dict[str, list[tuple[dict, dict]]] = {label: [] for label in ROUTES}
+        shapes: dict[str, list[tuple[dict, dict]]] = {}
         for _ in range(args.pairs):
             for label, (load, _goal) in ROUTES.items():
-                before = cpu_per_request(floor, redis_pid, scripts["floor"], args.connections, args.duration)
-                after = cpu_per_request(meter, redis_pid, scripts[load], args.connections, args.duration)
+                measure = (redis_pid, client)
+                before = cpu_per_request(floor, *measure, scripts["floor"], args.connections, args.duration)
+                after = cpu_per_request(meter, *measure, scripts[load], args.connections, args.duration)
                 runs[label].append((before, after))
+                if shaped is not None and load != "healthz":
+                    shape = cpu_per_request(shaped, *measure, scripts[load], args.connections, args.duration)
+                    shapes.setdefault(label, []).append((before, shape))
         print(
             f"\ngunicorn {args.workers}, wrk -c{args.connections}, {args.duration} s a run, median of {args.pairs} "
             f"pairs; CPU µs per request (gunicorn master + workers + redis-server); meter LOG_LEVEL={args.log_level}"
@@ -147,6 +188,48 @@ def main() -> None:
             met = "yes" if ratio >= goal else "no"
             warn = f"  ({errors} non-2xx or socket errors)" if errors else ""
             print(f"{label:<8} | {floor_us:>8.0f} | {route_us:>8.0f} | {ratio:>11.2f} | {goal:>4.2f} | {met}{warn}")
+        print(
+            "\nwhere it went (medians, µs per request): gunicorn's processes, redis-server, the script in redis-server"
+        )
+        print(
+            f"{'route':<8} | {'floor gunicorn':>14} | {'redis':>5} | {'script':>6} | {'route gunicorn':>14} | {'redis':>5} | {'script':>6}"
+        )
+        for label in ROUTES:
+            pairs = runs[label]
+            side = [
+                statistics.median(x[key] - (x["redis_us"] if key == "cpu_us" else 0) for x in xs)
+                for xs in ([b for b, _ in pairs], [a for _, a in pairs])
+                for key in ("cpu_us", "redis_us", "script_us")
+            ]
+            print(
+                f"{label:<8} | {side[0]:>14.0f} | {side[1]:>5.0f} | {side[2]:>6.1f} | "
+                f"{side[3]:>14.0f} | {side[4]:>5.0f} | {side[5]:>6.1f}"
+            )
+        if shapes:
+            print(
+                "\nthe floor sent each route's requests, answering with meter's headers (bench.floor_app:shaped);\n"
+                "best = floor / (shaped + the route's extra redis-server CPU): the ratio if meter's own work cost\n"
+                "what Flask's hello-world costs"
+            )
+            print(
+                f"{'route':<8} | {'floor µs':>8} | {'shaped µs':>9} | {'shape costs':>11} | {'extra redis':>11} | best"
+            )
+            for label, pairs in shapes.items():
+                floor_us = statistics.median(b["cpu_us"] for b, _ in pairs)
+                shaped_us = statistics.median(s["cpu_us"] for _, s in pairs)
+                extra = statistics.median(a["redis_us"] - b["redis_us"] for b, a in runs[label])
+                best = statistics.median(b["cpu_us"] / (s["cpu_us"] + extra) for b, s in pairs)
+                print(
+                    f"{label:<8} | {floor_us:>8.0f} | {shaped_us:>9.0f} | {shaped_us - floor_us:>+11.0f} | "
+                    f"{extra:>+11.0f} | {best:.2f}"
+                )
+            figures["shaped"] = {label: pairs for label, pairs in shapes.items()}
+        outages = len(re.findall(r"Redis unreachable", Path(meter.log.name).read_text(errors="replace")))
+        if outages:
+            print(
+                f"\nmeter's log: {outages} Redis outages (a call over REDIS_SOCKET_TIMEOUT on a loaded machine): "
+                "degraded answers (SQL) for REDIS_RETRY_AFTER each, in the figures above"
+            )
         if args.profile:
             for label, (load, _goal) in ROUTES.items():
                 print(f"\npy-spy, one meter worker under the {label} load, {args.profile} s: % self, % inclusive")

@@ -9,7 +9,7 @@ site's time zone.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel import Locale
@@ -33,10 +33,21 @@ def language_of(asked: str | None, cookie: str | None, accept_language: str | No
     if cookie in LOCALES:
         return cookie
     if accept_language:
-        best = parse_accept_header(accept_language, LanguageAccept).best_match(LOCALES)
+        # Browsers' headers are far shorter than 256 characters; a longer one is read, not kept.
+        best = (_kept_best_accepted if len(accept_language) <= 256 else _best_accepted)(accept_language)
         if best:
             return best
     return site_locale if site_locale in LOCALES else "id"
+
+
+def _best_accepted(accept_language: str) -> str | None:
+    """Which of LOCALES an Accept-Language header prefers, if any."""
+    return parse_accept_header(accept_language, LanguageAccept).best_match(LOCALES)
+
+
+# Kept per header value: werkzeug's parse and match cost 18 µs, a browser sends the header with every
+# embed check, and an audience's browsers send few distinct values (the answer depends on nothing else).
+_kept_best_accepted = lru_cache(maxsize=1024)(_best_accepted)
 
 
 def choose_language() -> str:

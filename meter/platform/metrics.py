@@ -16,11 +16,32 @@ import logging
 import os
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
+
+# In multiprocess mode every observation asks the kernel for the process id (`os.getpid`), to notice a
+# fork and open the new process's own files: six times per access check, 1.5-2 µs of its CPU. The id
+# is kept here instead, and set again in a forked child before any of its code runs (an at-fork
+# hook); prometheus-client takes it through MultiProcessValue's `process_identifier`, its documented
+# way to name the process, which must be given before the first metric exists (these below are).
+_pid = os.getpid()
+
+
+def _this_process() -> int:
+    return _pid
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if values.ValueClass is not values.MutexValue:  # multiprocess mode (PROMETHEUS_MULTIPROC_DIR)
+    os.register_at_fork(after_in_child=_forked)
+    values.ValueClass = values.MultiProcessValue(_this_process)
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
+from flask import Config, current_app
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from meter.platform import clock
@@ -68,9 +68,11 @@ class Token:
 _serializers: dict[tuple, URLSafeTimedSerializer] = {}
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    """One serializer per purpose and key set, made once: building one costs more than verifying a token."""
-    config = current_app.config
+def _serializer(purpose: str, config: Config | None = None) -> URLSafeTimedSerializer:
+    """One serializer per purpose and key set, made once: building one costs more than verifying a token.
+    `config`: the app's, when the caller has it already (each `current_app` costs a context lookup)."""
+    if config is None:
+        config = current_app.config
     keys = (*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"])  # last one signs
     cache_key = (purpose, keys)
     serializer = _serializers.get(cache_key)
@@ -93,8 +95,8 @@ _verified: dict[tuple, tuple[Any, int]] = {}
 VERIFIED_CACHE_SIZE = 50_000
 
 
-def _verify(purpose: str, token: str) -> tuple[Any, int]:
-    serializer = _serializer(purpose)
+def _verify(purpose: str, token: str, config: Config) -> tuple[Any, int]:
+    serializer = _serializer(purpose, config)
     cache_key = (purpose, tuple(serializer.secret_keys), token)
     hit = _verified.get(cache_key)
     if hit is not None:
@@ -111,10 +113,11 @@ def load(purpose: str, token: Any, max_age: int | None = None) -> Token:
     """Verify signature and age; raise TokenError("expired" | "invalid")."""
     if not isinstance(token, str) or not 10 <= len(token) <= 4096:
         raise TokenError("invalid")
+    config = current_app.config
     if max_age is None:
-        max_age = current_app.config[_MAX_AGE_SETTING[purpose]]
+        max_age = config[_MAX_AGE_SETTING[purpose]]
     try:  # the signature only; the age is judged below
-        payload, issued_at = _verify(purpose, token)
+        payload, issued_at = _verify(purpose, token, config)
     except (BadSignature, ValueError, TypeError, UnicodeError):
         raise TokenError("invalid") from None
     age = int(clock.now().timestamp()) - issued_at

@@ -47,9 +47,21 @@ def test_inprocess_bench_runs_every_variant():
         assert re.search(rf"^  {re.escape(variant)} +{NUMBER} us", out, re.MULTILINE), out
 
 
-def test_floor_bench_prints_each_route_against_the_floor():
+def test_floor_bench_prints_each_route_against_the_floor_and_where_the_cpu_went():
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (apt-get install wrk; `make test` does it as root)")
-    out = bench("bench.floor", "--quick")
+    out = bench("bench.floor", "--quick", "--shaped")
     for route in ("api", "embed", "amp", "healthz"):
         assert re.search(rf"^{route} +\| +{NUMBER} \| +{NUMBER} \| +{NUMBER} \| ", out, re.MULTILINE), out
+        # gunicorn, redis-server and the script, for the floor and for the route
+        assert re.search(rf"^{route} +(\| +{NUMBER} *){{6}}$", out, re.MULTILINE), out
+    for route in ("api", "embed", "amp"):  # the shaped floor: floor, shaped, their difference, redis's, best
+        assert re.search(
+            rf"^{route} +\| +{NUMBER} \| +{NUMBER} \| +[+-]{NUMBER} \| +[+-]{NUMBER} \| {NUMBER}$", out, re.M
+        ), out
+
+
+def test_served_bench_runs_every_exchange():
+    out = bench("bench.served", "--calls", "20", "--rounds", "1", "--readers", "2", "--replay")
+    for variant in ("floor", "shaped api", "api", "shaped embed", "embed", "shaped amp", "amp", "healthz"):
+        assert re.search(rf"^  {re.escape(variant)} +{NUMBER} µs", out, re.MULTILINE), out

@@ -13,7 +13,7 @@ writes the log line, so nothing about an answer is written twice.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from meter.access.views.hot import HotEntry
 from meter.access.views.routes import ROUTES, Route, incoming_of, serve
@@ -24,7 +24,7 @@ bp = Blueprint("access", __name__)
 
 def respond(route: Route, params: dict[str, str]) -> Response:
     """The Flask adapter: the route's answer as a Flask response (http.py's after-request finishes it)."""
-    answer = serve(route, incoming_of(request.environ), params)
+    answer = serve(route, incoming_of(request.environ, current_app.config["MAX_CONTENT_LENGTH"]), params)
     g.site_slug = answer.site_slug
     response = Response(answer.body, answer.status, headers=answer.headers)
     if answer.mimetype:

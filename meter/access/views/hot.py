@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from flask import Flask, g
+from flask import Flask
 
 from meter.access.views.exchange import Answer, Incoming
 from meter.access.views.routes import ROUTES, incoming_of, serve
@@ -44,14 +44,16 @@ class HotEntry:
                     break
         else:
             return self.wsgi_app(environ, start_response)
-        if not self.app.config["METER_FAST_ACCESS"]:
+        config = self.app.config
+        if not config["METER_FAST_ACCESS"]:
             return self.wsgi_app(environ, start_response)
-        with self.app.app_context():
+        with self.app.app_context() as context:
             started, request_id = http.begin(environ.get("HTTP_X_REQUEST_ID"))
-            g.request_started, g.request_id = started, request_id  # log lines of this request name it
+            state = context.g  # the context's own `g`: not looked up through the proxy for each name
+            state.request_started, state.request_id = started, request_id  # log lines of this request name it
             incoming = None
             try:
-                incoming = incoming_of(environ)
+                incoming = incoming_of(environ, config["MAX_CONTENT_LENGTH"])
                 answer = serve(route, incoming, match.groupdict())
             except Exception as exc:  # noqa: BLE001 (any error: the app's handlers answer it, as for the view)
                 return self._failed(environ, start_response, incoming, exc)

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import current_app
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length, get_input_stream
 
@@ -46,9 +45,10 @@ ROUTES = (
 )
 
 
-def incoming_of(environ: WSGIEnvironment) -> Incoming:
-    """A request's inputs, read the same way for Flask's views (`request.environ`) and the hot entry."""
-    return Incoming(environ, read_body(environ, current_app.config["MAX_CONTENT_LENGTH"]))
+def incoming_of(environ: WSGIEnvironment, limit: int | None) -> Incoming:
+    """A request's inputs, read the same way for Flask's views (`request.environ`) and the hot entry;
+    `limit` is the app's MAX_CONTENT_LENGTH (the caller has the app at hand: no context lookup)."""
+    return Incoming(environ, read_body(environ, limit))
 
 
 def read_body(environ: WSGIEnvironment, limit: int | None) -> bytes | None:

@@ -5,13 +5,16 @@ Each test holds the fast reading to its reference on inputs chosen to tell them 
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from meter.access.views.exchange import Incoming
+from meter.access.views.exchange import Incoming, json_bytes
 from meter.platform.schemas import AccessBody
 
 
@@ -151,3 +154,62 @@ def test_the_c_librarys_ipv4_check_refuses_what_ipaddress_refuses():
             except OSError:
                 continue
             assert _reference(text) == text
+
+
+# What the answers hold: strings (any character, control characters, DEL, beyond ASCII, lone
+# surrogates), integers of any size, booleans, null, lists and objects; never a float.
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.dictionaries(st.text(), _JSON_VALUES, max_size=6))
+@example(payload={"wall": {"body": "lagi pada 1\u00a0Januari\u00a02027."}})  # a date's no-break spaces
+@example(payload={"a": '\x00\x1f\x7f\b\f\n\r\t"\\/', "b": 2**70, "c": -(2**63), "d": [True, None]})
+@example(payload={"surrogate": "\ud800"})
+def test_an_answer_is_encoded_as_the_json_modules_compact_dumps(payload):
+    """`json_bytes` writes what `json.dumps(..., separators=(",", ":"))` writes, byte for byte."""
+    assert json_bytes(payload) == json.dumps(payload, separators=(",", ":")).encode()
+
+
+# Queries of what a query string is made of, escapes good and bad among them (ASCII: raw bytes are
+# escaped before anything reads a query, meter.platform.query_bytes).
+_QUERY_PARTS = st.sampled_from(
+    [
+        "a",
+        "b",
+        "lang",
+        "=",
+        "&",
+        "&&",
+        "+",
+        "%",
+        "%2",
+        "%20",
+        "%2B",
+        "%26",
+        "%3D",
+        "%E9",
+        "%e2%9c%93",
+        "%C3%A9",
+        "%F0%9F%98%80",
+        "%ED%A0%80",
+        "%zz",
+        ";",
+        " ",
+        "x y",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(query=st.lists(_QUERY_PARTS | st.text(st.characters(max_codepoint=127), max_size=3), max_size=12).map("".join))
+def test_any_ascii_query_reads_as_werkzeugs_request_args(query):
+    """The query's fast reading of an ASCII query (every query, behind EscapeRawQueryBytes) is what
+    werkzeug's `request.args` reads, for any mix of names, values, separators and escapes."""
+    environ = EnvironBuilder(path="/amp/tempo/authorization").get_environ()
+    environ["QUERY_STRING"] = query
+    assert Incoming(environ, b"").query == _first_values(Request(environ).args)

@@ -27,7 +27,6 @@ from meter.access.rules.metering import doubts, journal, ledger
 from meter.access.rules.metering.layout import (
     CALENDAR_GRACE,
     anonymous_subject,
-    buckets,
     hash64,
     pack_unlocks,
     place,
@@ -204,7 +203,7 @@ def check(
     if subject is None:
         return _counted(site, day, record, _without_subject(meter, period, article_class, now))
     config = current_app.config
-    count = buckets()
+    count = config["METER_BUCKETS"]  # layout.buckets(), without a second context lookup
     bucket, field = place(subject.key, count)
     keys = [
         redis_keys.state_bucket(site.id, bucket, count),
