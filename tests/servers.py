@@ -86,7 +86,7 @@ class Gunicorn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> Gunicorn:
+    def start(self, timeout: float = 90.0) -> Gunicorn:  # under load, 12 s and more to its first answer
         args = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
         if self.config is not None:
             args += ["-c", str(self.config), "wsgi:app"]
@@ -139,7 +139,7 @@ class Gunicorn:
                 children.add(int(entry))
         return children
 
-    def reloaded(self, timeout: float = 20.0) -> None:
+    def reloaded(self, timeout: float = 60.0) -> None:
         """Wait until the last reload is over: no worker from before it is left, and all new ones run.
         Until then a request may still reach an old worker, with the old settings."""
         deadline = time.monotonic() + timeout

@@ -122,7 +122,7 @@ def boots(log_path) -> int:
     return log_path.read_text().count("Booting worker with pid")
 
 
-def wait_for(condition, timeout: float = 15.0, what: str = "condition") -> None:
+def wait_for(condition, timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

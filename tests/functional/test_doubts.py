@@ -70,7 +70,7 @@ def _in_redis(app, subject: str, article: str) -> bool:
         return layout.hash64(article) in doubts.held_in_redis(site.id, subject, period)
 
 
-def _eventually(condition, seconds: float = 5.0) -> bool:
+def _eventually(condition, seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
