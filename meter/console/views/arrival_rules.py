@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from meter.console.forms import RulesForm
 from meter.console.rules import site_admin
 from meter.console.views.auth import view
+from meter.console.views.previewed import preview_or_save
 from meter.sites import METER_NAME, PolicyError, RuleError, merge, normalise, parse_lines, rules_text
 
 DEFAULT = "default"
@@ -62,14 +63,11 @@ def rules(meter_name: str):
         asked = merge(site.policy, sent)
     except (RuleError, PolicyError) as exc:
         return _refused(form, meter_name, exc)
-    made = site_admin.changes(site.policy, asked)
-    stale = form.base.data != site_admin.version(site.policy)
-    unseen = request.form.get("shown") != site_admin.version(asked)
-    if "save" in request.form and not stale and not unseen:
-        site_admin.save_policy(site, sent, g.staff)
-        flash(_("The policy is saved: the next access checks follow it.") if made else _("Nothing changed."), "notice")
+    step = preview_or_save(site, form, sent, asked)
+    if step.saved:
+        flash(
+            _("The policy is saved: the next access checks follow it.") if step.changes else _("Nothing changed."),
+            "notice",
+        )
         return redirect(url_for("console.rules", site_slug=g.site.slug, meter_name=meter_name), 303)
-    if stale and "save" in request.form:
-        flash(_("The policy was changed meanwhile: check the change again before saving."), "error")
-    form.base.data = site_admin.version(site.policy)
-    return _page(form, meter_name, changes=made, preview=True, shown=site_admin.version(asked))
+    return _page(form, meter_name, changes=step.changes, preview=True, shown=step.shown)

@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 from meter.console.forms import MeterForm, NewMeterForm
 from meter.console.rules import site_admin
 from meter.console.views.auth import view
+from meter.console.views.previewed import preview_or_save
 from meter.sites import DEFAULT_POLICY, MAX_METERS, METER_KEYS, METER_NAME, SECTION_NAME, PolicyError, merge, normalise
 
 _ERRORS = {
@@ -114,12 +115,9 @@ def meter(meter_name: str):
         else:
             target.errors = [_ERRORS.get(field, _l("This value is not allowed."))]
         return _page(form, meter_name, exists, 422)
-    made = site_admin.changes(site.policy, asked)
-    stale = form.base.data != site_admin.version(site.policy)
-    unseen = request.form.get("shown") != site_admin.version(asked)
-    if "save" in request.form and not stale and not unseen:
-        site_admin.save_policy(site, sent, g.staff)
-        if not made:
+    step = preview_or_save(site, form, sent, asked)
+    if step.saved:
+        if not step.changes:
             flash(_("Nothing changed."), "notice")
         elif removing:
             flash(_("Meter %(name)s is removed: its sections count in the default meter.", name=meter_name), "notice")
@@ -127,9 +125,4 @@ def meter(meter_name: str):
         else:
             flash(_("The policy is saved: the next access checks follow it."), "notice")
         return redirect(url_for("console.meter", site_slug=g.site.slug, meter_name=meter_name), 303)
-    if stale and "save" in request.form:
-        flash(_("The policy was changed meanwhile: check the change again before saving."), "error")
-    form.base.data = site_admin.version(site.policy)
-    return _page(
-        form, meter_name, exists, changes=made, preview=True, shown=site_admin.version(asked), removing=removing
-    )
+    return _page(form, meter_name, exists, changes=step.changes, preview=True, shown=step.shown, removing=removing)

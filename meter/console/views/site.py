@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 from meter.console.forms import ActionForm, NewMeterForm, OriginForm, PolicyForm, ProviderForm
 from meter.console.rules import site_admin
 from meter.console.views.auth import view
+from meter.console.views.previewed import preview_or_save
 from meter.sites import SCHEMA, PolicyError, merge
 from meter.social import providers
 
@@ -82,18 +83,14 @@ def policy():
         field = form[_field(exc.key)] if exc.key and _field(exc.key) in form else form.period
         field.errors = [_POLICY_ERRORS.get(exc.key or "", _l("This value is not allowed."))]
         return _policy_page(form=form, changes=None), 422
-    made = site_admin.changes(site.policy, asked)
-    stale = form.base.data != site_admin.version(site.policy)
-    # Saved only as previewed: a field edited after the preview (then Enter, which presses "save") is shown first.
-    unseen = request.form.get("shown") != site_admin.version(asked)
-    if "save" in request.form and not stale and not unseen:
-        site_admin.save_policy(site, sent, g.staff)
-        flash(_("The policy is saved: the next access checks follow it.") if made else _("Nothing changed."), "notice")
+    step = preview_or_save(site, form, sent, asked)
+    if step.saved:
+        flash(
+            _("The policy is saved: the next access checks follow it.") if step.changes else _("Nothing changed."),
+            "notice",
+        )
         return redirect(url_for("console.policy", site_slug=g.site.slug), 303)
-    if stale and "save" in request.form:
-        flash(_("The policy was changed meanwhile: check the change again before saving."), "error")
-    form.base.data = site_admin.version(site.policy)
-    return _policy_page(form=form, changes=made, preview=True, shown=site_admin.version(asked))
+    return _policy_page(form=form, changes=step.changes, preview=True, shown=step.shown)
 
 
 def _keys_page(new_key: str | None = None) -> str:
